@@ -1,0 +1,198 @@
+//! Command-line definitions and the shared context every subcommand runs with.
+//!
+//! Clap structs hold raw values; [`Ctx::resolve`] turns them into settings (paths, output mode)
+//! before any work starts. Subcommands live in `cmd/`, one file each; they call the stage
+//! functions and hand a serialisable value to [`Ctx::emit`], which prints either the human report
+//! or one JSON document on stdout. Progress and logs go to stderr.
+
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+use serde::Serialize;
+
+use crate::cmd;
+use crate::env_vars::*;
+use crate::exit::{Exit, Failure, ResultExt, EXIT_CODE_HELP};
+use crate::paths::{PathOverrides, Paths};
+use crate::profile::HardwareProfile;
+use crate::progress::{NoProgress, Progress};
+
+const AFTER_HELP: &str = concat!(
+    "Exit codes:\n",
+    "  0 success, 1 unexpected failure, 2 usage, 3 no tier fits, 4 download failed,\n",
+    "  5 verification failed/missed, 6 lock held, 7 malformed input file,\n",
+    "  8 CPU/build cannot run llama.cpp, 10 re-tier due (retier --check)\n",
+    "\nRun `minerva-setup help-env` for environment variables and details."
+);
+
+/// Measure this server, pick the local LLM tier that will really keep its latency promise,
+/// download only that GGUF file and prove the promise with a verification run.
+#[derive(Debug, Parser)]
+#[command(name = "minerva-setup", version, about, long_about = None, after_help = AFTER_HELP)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// Flags every subcommand accepts.
+#[derive(Debug, Args)]
+pub struct GlobalArgs {
+    /// Print one JSON document on stdout and nothing else.
+    #[arg(long, global = true, env = MINERVA_JSON, value_parser = clap::builder::FalseyValueParser::new())]
+    pub json: bool,
+    /// Print nothing but errors (and the JSON document with --json).
+    #[arg(long, short, global = true)]
+    pub quiet: bool,
+    /// No progress bars or progress lines.
+    #[arg(long, global = true, env = MINERVA_NO_PROGRESS, value_parser = clap::builder::FalseyValueParser::new())]
+    pub no_progress: bool,
+    /// Use the hardware described by a profile file (from `probe --json`) instead of probing.
+    #[arg(long, global = true, value_name = "FILE", env = MINERVA_HARDWARE)]
+    pub hardware: Option<PathBuf>,
+    /// Read /proc and /sys below DIR instead of / (for fixtures and chroots).
+    #[arg(long, global = true, value_name = "DIR", env = MINERVA_PROBE_ROOT)]
+    pub probe_root: Option<PathBuf>,
+    /// Directory for downloaded models.
+    #[arg(long, global = true, value_name = "DIR", env = MINERVA_MODELS_DIR)]
+    pub models_dir: Option<PathBuf>,
+    /// Directory for the runtime config.
+    #[arg(long, global = true, value_name = "DIR", env = MINERVA_CONFIG_DIR)]
+    pub config_dir: Option<PathBuf>,
+    /// Directory for state (fingerprint, benchmark, plan, verification).
+    #[arg(long, global = true, value_name = "DIR", env = MINERVA_STATE_DIR)]
+    pub state_dir: Option<PathBuf>,
+    /// Base directory for models, state and cached benchmark models (each overridable above).
+    #[arg(long, global = true, value_name = "DIR", env = MINERVA_DATA_DIR)]
+    pub data_dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Read CPU, memory, GPUs, disk and memory bandwidth; print the hardware profile.
+    Probe(cmd::probe::ProbeArgs),
+    /// List the MINERVA_* environment variables.
+    HelpEnv,
+}
+
+/// Parse the command line, run, and return the exit code. `main` only calls this.
+pub fn main_exit_code() -> i32 {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let code = if e.use_stderr() { Exit::Usage.code() } else { 0 };
+            let _ = e.print();
+            return code;
+        }
+    };
+    let ctx = Ctx::resolve(&cli.global);
+    let result = match &cli.command {
+        Some(Command::Probe(a)) => cmd::probe::run(&ctx, a),
+        Some(Command::HelpEnv) => {
+            println!("{ENV_HELP}\n\n{EXIT_CODE_HELP}");
+            Ok(())
+        }
+        None => Err(Failure::new(Exit::Usage, anyhow::anyhow!("no subcommand given"))
+            .hint("run `minerva-setup --help` for the list of subcommands")),
+    };
+    match result {
+        Ok(()) => 0,
+        Err(f) => {
+            ctx.report_failure(&f);
+            f.exit.code()
+        }
+    }
+}
+
+/// Resolved settings shared by all subcommands.
+pub struct Ctx {
+    pub json: bool,
+    pub quiet: bool,
+    /// Whether progress is shown as bars (stderr is a terminal and not disabled).
+    pub progress_bars: bool,
+    /// Whether plain progress lines are shown (not a terminal, but not quiet or JSON either).
+    pub progress_lines: bool,
+    pub paths: Paths,
+    pub hardware_file: Option<PathBuf>,
+    pub probe_root: PathBuf,
+}
+
+impl Ctx {
+    pub fn resolve(g: &GlobalArgs) -> Ctx {
+        let paths = Paths::resolve(&PathOverrides {
+            config_dir: g.config_dir.clone(),
+            state_dir: g.state_dir.clone(),
+            models_dir: g.models_dir.clone(),
+            data_dir: g.data_dir.clone(),
+        });
+        let stderr_tty = std::io::stderr().is_terminal();
+        let silent = g.quiet || g.no_progress;
+        Ctx {
+            json: g.json,
+            quiet: g.quiet,
+            progress_bars: stderr_tty && !silent && !g.json,
+            progress_lines: !stderr_tty && !silent && !g.json,
+            paths,
+            hardware_file: g.hardware.clone(),
+            probe_root: g.probe_root.clone().unwrap_or_else(|| PathBuf::from("/")),
+        }
+    }
+
+    /// The hardware to plan for: the `--hardware` profile, or a live probe of this machine.
+    pub fn hardware(&self, measure_bandwidth: bool) -> Result<HardwareProfile, Failure> {
+        match &self.hardware_file {
+            Some(path) => HardwareProfile::from_file(path).exit(Exit::BadInput).map_err(|f| {
+                f.hint("write a profile with `minerva-setup probe --json > FILE` and edit it")
+            }),
+            None => Ok(crate::probe::probe(&crate::probe::ProbeOptions {
+                root: self.probe_root.clone(),
+                disk_path: self.paths.models_dir.clone(),
+                measure_bandwidth,
+            })),
+        }
+    }
+
+    /// A progress sink matching the output mode.
+    pub fn progress(&self) -> Box<dyn Progress> {
+        if self.progress_bars || self.progress_lines {
+            Box::new(crate::term::TermProgress::new(self.progress_bars))
+        } else {
+            Box::new(NoProgress)
+        }
+    }
+
+    /// Print a stage's value: JSON with `--json`, otherwise its human report (unless `--quiet`).
+    pub fn emit<T: Serialize + Human>(&self, value: &T) -> Result<(), Failure> {
+        let mut out = std::io::stdout().lock();
+        if self.json {
+            serde_json::to_writer_pretty(&mut out, value)?;
+            writeln!(out)?;
+        } else if !self.quiet {
+            out.write_all(value.human().as_bytes())?;
+        }
+        out.flush()?;
+        Ok(())
+    }
+
+    /// Render a failure on stderr; with `--json`, also print a JSON error document on stdout so
+    /// that a provisioning script always gets one document.
+    pub fn report_failure(&self, f: &Failure) {
+        eprintln!("{f}");
+        if self.json {
+            let doc = serde_json::json!({
+                "error": f.error.to_string(),
+                "causes": f.error.chain().skip(1).map(|c| c.to_string()).collect::<Vec<_>>(),
+                "hint": f.hint,
+                "exit_code": f.exit.code(),
+            });
+            println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
+        }
+    }
+}
+
+/// A value that has a human-readable report.
+pub trait Human {
+    fn human(&self) -> String;
+}

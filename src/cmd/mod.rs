@@ -1,0 +1,3 @@
+//! One file per subcommand: flags, the stage calls, and the human report of the result.
+
+pub mod probe;

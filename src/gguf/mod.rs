@@ -1,0 +1,10 @@
+//! GGUF files: the ggml type table, llama.cpp's quantisation layouts, and (in `reader` and
+//! `writer`) reading any GGUF header and writing benchmark models.
+//!
+//! Knows nothing about hardware, registries or the network.
+
+pub mod layout;
+pub mod types;
+
+pub use layout::{tensors_for, FileType};
+pub use types::{GgmlType, ModelShape, TensorSummary};
