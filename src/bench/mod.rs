@@ -2,6 +2,7 @@
 //!
 //! Knows nothing about the registry or the network.
 
+pub mod llama;
 pub mod result;
 
 pub use result::{BenchBackend, BenchResult, QuantBench, Stat, ThreadTrial, BENCH_SCHEMA_VERSION};
