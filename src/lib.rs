@@ -19,5 +19,6 @@ pub mod paths;
 pub mod probe;
 pub mod profile;
 pub mod progress;
+pub mod state;
 #[allow(clippy::print_stdout, clippy::print_stderr)]
 pub mod term;
