@@ -11,6 +11,7 @@ pub mod bench;
 pub mod cli;
 #[allow(clippy::print_stdout, clippy::print_stderr)]
 pub mod cmd;
+pub mod config;
 pub mod env_vars;
 pub mod exit;
 pub mod fsutil;
