@@ -73,8 +73,12 @@ pub struct GlobalArgs {
 pub enum Command {
     /// Read CPU, memory, GPUs, disk and memory bandwidth; print the hardware profile.
     Probe(cmd::probe::ProbeArgs),
-    /// List the MINERVA_* environment variables.
+    /// List the MINERVA_* environment variables and exit codes.
     HelpEnv,
+    /// Print shell completions (bash, zsh, fish, elvish, powershell) to stdout.
+    Completions(cmd::completions::CompletionsArgs),
+    /// Print the man page (roff) to stdout.
+    Man,
 }
 
 /// Parse the command line, run, and return the exit code. `main` only calls this.
@@ -90,6 +94,8 @@ pub fn main_exit_code() -> i32 {
     let ctx = Ctx::resolve(&cli.global);
     let result = match &cli.command {
         Some(Command::Probe(a)) => cmd::probe::run(&ctx, a),
+        Some(Command::Completions(a)) => cmd::completions::completions(&ctx, a),
+        Some(Command::Man) => cmd::completions::man(&ctx),
         Some(Command::HelpEnv) => {
             println!("{ENV_HELP}\n\n{EXIT_CODE_HELP}");
             Ok(())

@@ -11,6 +11,7 @@ pub mod bench;
 pub mod cli;
 #[allow(clippy::print_stdout, clippy::print_stderr)]
 pub mod cmd;
+pub mod config;
 pub mod env_vars;
 pub mod exit;
 pub mod fsutil;
@@ -19,5 +20,6 @@ pub mod paths;
 pub mod probe;
 pub mod profile;
 pub mod progress;
+pub mod state;
 #[allow(clippy::print_stdout, clippy::print_stderr)]
 pub mod term;

@@ -1,0 +1,27 @@
+//! `minerva-setup completions SHELL` and `minerva-setup man`: generated from the clap definitions,
+//! so they never drift from the real flags.
+
+use clap::{Args, CommandFactory};
+
+use crate::cli::{Cli, Ctx};
+use crate::exit::Failure;
+
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// Shell to generate completions for.
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
+}
+
+pub fn completions(_ctx: &Ctx, args: &CompletionsArgs) -> Result<(), Failure> {
+    let mut cmd = Cli::command();
+    clap_complete::generate(args.shell, &mut cmd, "minerva-setup", &mut std::io::stdout());
+    Ok(())
+}
+
+/// Write the roff man page to stdout.
+pub fn man(_ctx: &Ctx) -> Result<(), Failure> {
+    let cmd = Cli::command();
+    clap_mangen::Man::new(cmd).render(&mut std::io::stdout())?;
+    Ok(())
+}

@@ -1,0 +1,124 @@
+//! The runtime config: what the application (or an operator) needs to start the model exactly as
+//! it was verified.
+//!
+//! Written atomically to `<config_dir>/config.json` only after verification passes, so a failed
+//! install or re-tier never leaves a config pointing at an unverified model. Format (JSON,
+//! `schema_version` 1):
+//!
+//! ```json
+//! { "schema_version": 1, "tier": "cpu-light",
+//!   "model": { "id": "...", "path": "/var/lib/minerva/models/x.gguf", "sha256": "...", "size_bytes": 1 },
+//!   "threads": 2, "gpu_layers": 0, "context_length": 4096,
+//!   "promise": { "turn_s": 15.0, "cold_load_s": 30.0, "prompt_tokens": 500, "response_tokens": 150 },
+//!   "verified": { "at": "2026-11-22T23:54:15Z", "load_s": 1.2, "ttft_s": 3.4, ... },
+//!   "llama_server": { "argv": ["llama-server", "-m", "..."], "command": "llama-server -m ..." } }
+//! ```
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+pub const CONFIG_SCHEMA_VERSION: u32 = 1;
+pub const CONFIG_FILE: &str = "config.json";
+
+/// The installed model file.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ModelRef {
+    pub id: String,
+    pub path: PathBuf,
+    pub sha256: String,
+    pub size_bytes: u64,
+}
+
+/// What the tier promised for one turn.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Promise {
+    pub turn_s: f64,
+    pub cold_load_s: f64,
+    pub prompt_tokens: u32,
+    pub response_tokens: u32,
+}
+
+/// What the verification run measured.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Verified {
+    /// RFC 3339 UTC.
+    pub at: String,
+    pub load_s: f64,
+    pub ttft_s: f64,
+    pub prefill_tokens_per_s: f64,
+    pub decode_tokens_per_s: f64,
+    pub turn_s: f64,
+}
+
+/// A ready command line for llama.cpp's server with the verified settings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ServerCommand {
+    pub argv: Vec<String>,
+    /// The same, shell-quoted, for copying into a unit file or a terminal.
+    pub command: String,
+}
+
+/// `<config_dir>/config.json`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RuntimeConfig {
+    pub schema_version: u32,
+    pub tier: String,
+    pub model: ModelRef,
+    pub threads: u32,
+    pub gpu_layers: u32,
+    pub context_length: u32,
+    pub promise: Promise,
+    pub verified: Verified,
+    pub llama_server: ServerCommand,
+}
+
+impl RuntimeConfig {
+    pub fn path(config_dir: &Path) -> PathBuf {
+        config_dir.join(CONFIG_FILE)
+    }
+}
+
+/// The `llama-server` invocation that reproduces the verified settings.
+pub fn llama_server_command(model: &Path, threads: u32, gpu_layers: u32, ctx: u32) -> ServerCommand {
+    let argv: Vec<String> = vec![
+        "llama-server".into(),
+        "--model".into(),
+        model.display().to_string(),
+        "--threads".into(),
+        threads.to_string(),
+        "--n-gpu-layers".into(),
+        gpu_layers.to_string(),
+        "--ctx-size".into(),
+        ctx.to_string(),
+        "--host".into(),
+        "127.0.0.1".into(),
+        "--port".into(),
+        "8080".into(),
+    ];
+    let command = argv.iter().map(|a| shell_quote(a)).collect::<Vec<_>>().join(" ");
+    ServerCommand { argv, command }
+}
+
+/// Quote for POSIX shells only when needed.
+fn shell_quote(s: &str) -> String {
+    let safe = !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_./:=@+,".contains(&b));
+    if safe {
+        s.to_string()
+    } else {
+        format!("'{}'", s.replace('\'', r"'\''"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn server_command_carries_the_verified_settings_and_quotes_odd_paths() {
+        let c = llama_server_command(Path::new("/srv/my models/it's.gguf"), 6, 33, 4096);
+        assert_eq!(c.argv[2], "/srv/my models/it's.gguf");
+        assert!(c.command.contains(r"'/srv/my models/it'\''s.gguf'"), "{}", c.command);
+        assert!(c.command.contains("--threads 6 --n-gpu-layers 33 --ctx-size 4096"), "{}", c.command);
+    }
+}

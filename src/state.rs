@@ -1,0 +1,142 @@
+//! Persisted state and the run lock.
+//!
+//! State lives in `<state_dir>/state.json` (versioned, written atomically) and records what the
+//! last run found and installed: the hardware fingerprint, the benchmark, the plan, the installed
+//! model, the verification report and the measured/predicted correction. The lock
+//! (`<state_dir>/minerva.lock`) keeps two runs from changing installed state at once.
+//! Knows nothing about the terminal.
+
+use std::fs::{File, OpenOptions};
+use std::path::{Path, PathBuf};
+
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+use crate::fsutil::write_atomic;
+
+/// Errors reading or writing state files.
+#[derive(Debug, thiserror::Error)]
+pub enum StateError {
+    #[error("cannot read `{path}`")]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("`{path}` is not valid: {detail}; it was left untouched")]
+    Parse { path: PathBuf, detail: String },
+    #[error("cannot write `{path}`; the previous file is unchanged")]
+    Write {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("another minerva-setup run holds the lock `{path}`")]
+    Locked { path: PathBuf },
+    #[error("cannot create the lock `{path}`")]
+    Lock {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// Read a JSON document; `Ok(None)` when the file does not exist.
+pub fn load_json<T: DeserializeOwned>(path: &Path) -> Result<Option<T>, StateError> {
+    match std::fs::read(path) {
+        Ok(bytes) => serde_json::from_slice(&bytes)
+            .map(Some)
+            .map_err(|e| StateError::Parse { path: path.to_path_buf(), detail: e.to_string() }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(source) => Err(StateError::Read { path: path.to_path_buf(), source }),
+    }
+}
+
+/// Write a JSON document atomically (temp file, fsync, rename).
+pub fn save_json<T: Serialize>(path: &Path, value: &T) -> Result<(), StateError> {
+    let mut bytes = serde_json::to_vec_pretty(value)
+        .map_err(|e| StateError::Write { path: path.to_path_buf(), source: std::io::Error::other(e) })?;
+    bytes.push(b'\n');
+    write_atomic(path, &bytes).map_err(|source| StateError::Write { path: path.to_path_buf(), source })
+}
+
+/// An exclusive lock held for the life of the value.
+#[derive(Debug)]
+pub struct RunLock {
+    _file: File,
+    pub path: PathBuf,
+}
+
+impl RunLock {
+    /// Take the lock in `dir` without waiting; `StateError::Locked` when another run holds it.
+    pub fn acquire(dir: &Path) -> Result<RunLock, StateError> {
+        let path = dir.join("minerva.lock");
+        std::fs::create_dir_all(dir).map_err(|source| StateError::Lock { path: path.clone(), source })?;
+        let file = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(|source| StateError::Lock { path: path.clone(), source })?;
+        match file.try_lock() {
+            Ok(()) => Ok(RunLock { _file: file, path }),
+            Err(std::fs::TryLockError::WouldBlock) => Err(StateError::Locked { path }),
+            Err(std::fs::TryLockError::Error(source)) => Err(StateError::Lock { path, source }),
+        }
+    }
+}
+
+/// Seconds since the Unix epoch.
+pub fn now_unix() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+}
+
+/// Format Unix seconds as an RFC 3339 UTC timestamp (`2026-11-22T23:54:15Z`).
+pub fn rfc3339(unix: u64) -> String {
+    let days = (unix / 86_400) as i64;
+    let secs = unix % 86_400;
+    // Civil-from-days (Howard Hinnant's algorithm), valid for the whole u64 range we meet.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = if m <= 2 { y + 1 } else { y };
+    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z", secs / 3600, secs % 3600 / 60, secs % 60)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rfc3339_matches_known_instants() {
+        assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
+        assert_eq!(rfc3339(951_782_400), "2000-02-29T00:00:00Z");
+        assert_eq!(rfc3339(1_795_391_655), "2026-11-22T23:54:15Z");
+    }
+
+    #[test]
+    fn second_lock_in_the_same_dir_is_refused_until_the_first_is_dropped() {
+        let dir = tempfile::tempdir().unwrap();
+        let first = RunLock::acquire(dir.path()).unwrap();
+        assert!(matches!(RunLock::acquire(dir.path()), Err(StateError::Locked { .. })));
+        drop(first);
+        RunLock::acquire(dir.path()).unwrap();
+    }
+
+    #[test]
+    fn a_corrupt_file_is_reported_with_its_path_and_left_in_place() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("state.json");
+        std::fs::write(&p, b"{ not json").unwrap();
+        let err = load_json::<serde_json::Value>(&p).unwrap_err();
+        assert!(err.to_string().contains("state.json"), "{err}");
+        assert_eq!(std::fs::read(&p).unwrap(), b"{ not json");
+        assert!(load_json::<serde_json::Value>(&dir.path().join("absent.json")).unwrap().is_none());
+    }
+}
