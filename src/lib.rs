@@ -23,3 +23,4 @@ pub mod progress;
 pub mod state;
 #[allow(clippy::print_stdout, clippy::print_stderr)]
 pub mod term;
+pub mod verify;
