@@ -20,7 +20,7 @@ const MAX_PASSES: u32 = 30;
 /// Buffer size for the measurement.
 ///
 /// Four times the L3 keeps the cache from flattering the figure, but the L3 that a VM reports
-/// can be the host's whole cache (a 2-vCPU VM here reports hundreds of MiB), and allocating and
+/// can be the host's whole cache (some small cloud VMs report hundreds of MiB), and allocating and
 /// touching several GiB would blow the time budget. So: at least 256 MiB (beyond any real
 /// per-socket L3 of today but AMD's largest 3D V-Cache parts), at most 1 GiB (a second is the
 /// budget; touching and reading 1 GiB takes a few hundred ms), and never more than an eighth

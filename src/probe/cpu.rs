@@ -893,3 +893,13 @@ mod tests {
         assert_eq!(parse_size("lots"), None);
     }
 }
+
+#[cfg(all(test, target_arch = "x86_64"))]
+mod live_tests {
+    #[test]
+    fn cpuid_caches_are_read() {
+        let (l2, l3) = super::x86::caches();
+        eprintln!("CPUID caches: L2 {l2:?} L3 {l3:?}");
+        assert!(l2.is_some_and(|b| b >= 64 << 10), "{l2:?}");
+    }
+}
