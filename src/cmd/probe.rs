@@ -265,7 +265,7 @@ impl Human for HardwareProfile {
             None => {
                 let _ = writeln!(
                     s,
-                    "Disk       unknown (the models directory is on no filesystem sysinfo lists)"
+                    "Disk       unknown (the models directory is on a tmpfs, network or unlisted filesystem)"
                 );
             }
         }

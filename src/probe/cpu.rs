@@ -471,7 +471,7 @@ fn live_identity() -> Option<Identity> {
     }
 }
 
-#[cfg(target_arch = "aarch64")]
+#[cfg(all(target_arch = "aarch64", not(target_os = "macos")))]
 fn aarch64_simd() -> SimdFeatures {
     SimdFeatures {
         neon: std::arch::is_aarch64_feature_detected!("neon"),
@@ -486,7 +486,7 @@ fn live_caches() -> (Option<u64>, Option<u64>) {
     {
         x86::caches()
     }
-    #[cfg(target_os = "macos")]
+    #[cfg(all(target_os = "macos", not(target_arch = "x86_64")))]
     {
         macos::caches()
     }
@@ -634,6 +634,8 @@ mod macos {
         (!s.is_empty()).then_some(s)
     }
 
+    // On an Intel Mac CPUID gives the identity and caches; these serve Apple Silicon.
+    #[cfg_attr(target_arch = "x86_64", allow(dead_code))]
     pub fn identity() -> Identity {
         let brand = sysctl("machdep.cpu.brand_string").unwrap_or_else(|| "unknown".into());
         let vendor = if brand.starts_with("Apple") {
@@ -658,6 +660,7 @@ mod macos {
         }
     }
 
+    #[cfg_attr(target_arch = "x86_64", allow(dead_code))]
     pub fn caches() -> (Option<u64>, Option<u64>) {
         let get = |k: &str| {
             sysctl(k)

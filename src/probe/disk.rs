@@ -19,8 +19,10 @@ pub struct Mount {
     pub total_bytes: u64,
 }
 
-/// The disk that holds `path`, or `None` when no mount contains it (sysinfo skips tmpfs and
-/// network filesystems, so a models directory on one of those reads as unknown).
+/// The disk that holds `path`, or `None` when it cannot be told. sysinfo skips tmpfs and
+/// network filesystems (NFS, CIFS: `statvfs` on a hard mount can hang); a models directory on
+/// one of those would otherwise be reported with the free space of the filesystem below it, so
+/// the kernel's mount table is checked and such a directory reads as unknown instead.
 pub fn probe_disk(path: &Path) -> Option<DiskInfo> {
     let existing = nearest_existing_ancestor(path)?;
     let canonical = existing.canonicalize().unwrap_or(existing);
@@ -36,6 +38,22 @@ pub fn probe_disk(path: &Path) -> Option<DiskInfo> {
         })
         .collect();
     let m = pick_mount(&canonical, &mounts)?;
+    if let Ok(text) = std::fs::read_to_string("/proc/self/mountinfo") {
+        let all: Vec<Mount> = parse_mountinfo(&text)
+            .into_iter()
+            .map(|(mount_point, filesystem)| Mount {
+                mount_point,
+                filesystem,
+                free_bytes: 0,
+                total_bytes: 0,
+            })
+            .collect();
+        if let Some(real) = pick_mount(&canonical, &all) {
+            if real.mount_point.components().count() > m.mount_point.components().count() {
+                return None;
+            }
+        }
+    }
     Some(DiskInfo {
         path: path.display().to_string(),
         free_bytes: m.free_bytes,
@@ -71,6 +89,40 @@ pub fn pick_mount<'a>(path: &Path, mounts: &'a [Mount]) -> Option<&'a Mount> {
         }
     }
     best
+}
+
+/// (mount point, filesystem type) of each line of `/proc/self/mountinfo`:
+/// `36 35 98:0 /mnt1 /mnt2 rw,noatime master:1 - ext3 /dev/root rw` (proc(5)); the mount point
+/// is the fifth field, the type the first after the ` - ` separator. Spaces and other special
+/// characters in paths are written as octal escapes (`\040`).
+pub fn parse_mountinfo(text: &str) -> Vec<(PathBuf, String)> {
+    text.lines()
+        .filter_map(|line| {
+            let (left, right) = line.split_once(" - ")?;
+            let mount_point = left.split_whitespace().nth(4)?;
+            let fs = right.split_whitespace().next()?;
+            Some((PathBuf::from(unescape_octal(mount_point)), fs.to_string()))
+        })
+        .collect()
+}
+
+fn unescape_octal(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'\\'
+            && i + 3 < b.len()
+            && b[i + 1..i + 4].iter().all(|c| (b'0'..=b'7').contains(c))
+        {
+            out.push((b[i + 1] - b'0') * 64 + (b[i + 2] - b'0') * 8 + (b[i + 3] - b'0'));
+            i += 4;
+        } else {
+            out.push(b[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 #[cfg(test)]
@@ -112,6 +164,17 @@ mod tests {
             "ext4"
         );
         assert!(pick_mount(Path::new("relative"), &mounts).is_none());
+    }
+
+    #[test]
+    fn mountinfo_fields_and_escapes() {
+        let text = "22 27 0:21 / /proc rw,relatime - proc proc rw\n\
+                    27 1 254:0 / / rw,relatime - ext4 /dev/vda rw\n\
+                    90 27 0:50 / /srv/my\\040models rw shared:5 - nfs4 server:/export rw\n";
+        let m = parse_mountinfo(text);
+        assert_eq!(m.len(), 3);
+        assert_eq!(m[1], (PathBuf::from("/"), "ext4".to_string()));
+        assert_eq!(m[2], (PathBuf::from("/srv/my models"), "nfs4".to_string()));
     }
 
     #[test]
