@@ -303,7 +303,8 @@ fn probe_cpu_text(text: &str) -> minerva_setup::profile::CpuInfo {
 fn microarchitecture_table() {
     let intel = "GenuineIntel";
     let amd = "AuthenticAMD";
-    let cases: &[(&str, u32, u32, u32, Option<(&str, u16)>)] = &[
+    type Case = (&'static str, u32, u32, u32, Option<(&'static str, u16)>);
+    let cases: &[Case] = &[
         (intel, 6, 0x2A, 7, Some(("Sandy Bridge", 2011))),
         (intel, 6, 0x2D, 7, Some(("Sandy Bridge-EP", 2012))),
         (intel, 6, 0x3A, 9, Some(("Ivy Bridge", 2012))),

@@ -27,9 +27,7 @@ const MAX_PASSES: u32 = 30;
 /// of the memory this process may still use, so that the probe cannot push a small container
 /// towards its OOM killer.
 pub fn buffer_bytes(l3_cache_bytes: Option<u64>, usable_free_bytes: u64) -> u64 {
-    let wanted = (4 * l3_cache_bytes.unwrap_or(0))
-        .max(256 * MIB)
-        .min(1024 * MIB);
+    let wanted = (4 * l3_cache_bytes.unwrap_or(0)).clamp(256 * MIB, 1024 * MIB);
     wanted.min(usable_free_bytes / 8).max(16 * MIB)
 }
 

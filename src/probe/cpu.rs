@@ -900,9 +900,13 @@ mod tests {
 #[cfg(all(test, target_arch = "x86_64"))]
 mod live_tests {
     #[test]
-    fn cpuid_caches_are_read() {
-        let (l2, l3) = super::x86::caches();
-        eprintln!("CPUID caches: L2 {l2:?} L3 {l3:?}");
+    fn cpuid_caches_agree_with_sysfs() {
+        let (l2, _) = super::x86::caches();
         assert!(l2.is_some_and(|b| b >= 64 << 10), "{l2:?}");
+        // The kernel fills sysfs from the same CPUID leaves.
+        let (sys_l2, _) = super::caches_from_sysfs(std::path::Path::new("/"));
+        if sys_l2.is_some() {
+            assert_eq!(l2, sys_l2);
+        }
     }
 }
