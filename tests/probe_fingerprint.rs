@@ -126,3 +126,22 @@ fn probing_a_root_twice_gives_the_same_fingerprint() {
     assert_eq!(a.fingerprint, b.fingerprint);
     assert_eq!(a.fingerprint, fingerprint(&a));
 }
+
+#[test]
+fn reference_profiles_load_and_differ() {
+    let names = [
+        "apple-m2-16g.json",
+        "cloud-2vcpu-16g.json",
+        "container-4g.json",
+        "h100-80g.json",
+        "rtx4090x2.json",
+        "xeon-e5-2660v3.json",
+    ];
+    let prints: std::collections::BTreeSet<String> =
+        names.iter().map(|n| fingerprint(&profile(n))).collect();
+    assert_eq!(
+        prints.len(),
+        names.len(),
+        "two reference servers share a fingerprint"
+    );
+}

@@ -747,7 +747,7 @@ fn intel(family: u32, model: u32, stepping: u32) -> Option<(&'static str, u16)> 
         // 0x8E and 0x9E span four "generations" of the Skylake core, again told by stepping.
         0x8E => match stepping {
             0..=9 => ("Kaby Lake", 2016),
-            10 => ("Kaby Lake R / Coffee Lake", 2017),
+            10 => ("Kaby Lake R", 2017),
             11 => ("Whiskey Lake", 2018),
             _ => ("Comet Lake", 2019),
         },
@@ -758,7 +758,8 @@ fn intel(family: u32, model: u32, stepping: u32) -> Option<(&'static str, u16)> 
         0xA5 | 0xA6 => ("Comet Lake", 2020),
         0x66 => ("Cannon Lake", 2018),
         0x7D | 0x7E => ("Ice Lake", 2019),
-        0x6A | 0x6C => ("Ice Lake-SP", 2021),
+        0x6A => ("Ice Lake-SP", 2021),
+        0x6C => ("Ice Lake-D", 2021),
         0x8C | 0x8D => ("Tiger Lake", 2020),
         0xA7 => ("Rocket Lake", 2021),
         0x8A => ("Lakefield", 2020),

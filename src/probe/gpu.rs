@@ -233,12 +233,13 @@ mod nvidia {
 
     /// Every NVIDIA device NVML sees. `Err` carries a reason a person can act on.
     ///
-    /// nvml-wrapper opens `libnvidia-ml.so` with dlopen at `Nvml::init`, so on a machine without
+    /// nvml-wrapper opens `libnvidia-ml.so.1` (the driver's soname, present without any
+    /// development package) with dlopen at `Nvml::init`, so on a machine without
     /// the driver this is an `Err(LibloadingError)`, not a link failure.
     pub fn probe() -> Result<Vec<GpuInfo>, String> {
         let nvml = Nvml::init().map_err(|e| match e {
             NvmlError::LibloadingError(_) => {
-                "NVML library libnvidia-ml.so not found (no NVIDIA driver installed)".to_string()
+                "NVML library libnvidia-ml.so.1 not found (no NVIDIA driver installed)".to_string()
             }
             NvmlError::DriverNotLoaded => "NVIDIA driver not loaded".to_string(),
             NvmlError::NoPermission => "no permission to talk to the NVIDIA driver".to_string(),
