@@ -13,9 +13,9 @@ use crate::profile::BandwidthMeasurement;
 const MIB: u64 = 1 << 20;
 
 /// Passes are repeated until this much time has been spent reading (at least `MIN_PASSES`).
-const READ_BUDGET: Duration = Duration::from_millis(300);
+const READ_BUDGET: Duration = Duration::from_millis(150);
 const MIN_PASSES: u32 = 3;
-const MAX_PASSES: u32 = 30;
+const MAX_PASSES: u32 = 20;
 
 /// Buffer size for the measurement.
 ///
