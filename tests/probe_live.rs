@@ -168,32 +168,71 @@ fn live_fingerprint_is_stable_across_runs() {
 #[test]
 fn usable_memory_is_the_cgroup_limit() {
     const LIMIT: u64 = 768 << 20;
-    match LiveCgroup::create(LIMIT) {
+    let limit = LIMIT.to_string();
+    let setting = Setting {
+        controller: "memory",
+        v2: ("memory.max", &limit),
+        v1: ("memory.limit_in_bytes", &limit),
+    };
+    match LiveCgroup::create(&setting) {
         Ok(cg) => {
-            let bin = env!("CARGO_BIN_EXE_minerva-setup");
-            let script = format!(
-                "echo $$ > '{}' && exec \"$0\" probe --json --no-bandwidth",
-                cg.procs.display()
-            );
-            let p = run_json(shell().arg("-c").arg(script).arg(bin));
+            let p = cg.probe();
             drop(cg);
-            let limit = p.memory.cgroup.as_ref().and_then(|c| c.memory_max_bytes);
-            assert_eq!(limit, Some(LIMIT), "{:?}", p.memory.cgroup);
+            let max = p.memory.cgroup.as_ref().and_then(|c| c.memory_max_bytes);
+            assert_eq!(max, Some(LIMIT), "{:?}", p.memory.cgroup);
             assert_eq!(p.memory.usable_bytes, LIMIT.min(p.memory.total_bytes));
         }
         Err(why) => {
             eprintln!("note: live cgroup test skipped ({why}); checking a fixture root instead");
-            let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/roots/docker-v1");
-            let p = run_json(
-                minerva()
-                    .arg("--probe-root")
-                    .arg(root)
-                    .args(["probe", "--json"]),
-            );
+            let p = probe_fixture("docker-v1");
             assert_eq!(p.memory.usable_bytes, 2 << 30);
             assert!(p.memory.total_bytes > p.memory.usable_bytes);
         }
     }
+}
+
+/// The same for a CPU quota of half a core: `quota_cores` reports 0.5.
+#[test]
+fn cpu_quota_is_the_cgroup_quota() {
+    let setting = Setting {
+        controller: "cpu",
+        v2: ("cpu.max", "50000 100000"),
+        v1: ("cpu.cfs_quota_us", "50000"),
+    };
+    match LiveCgroup::create(&setting) {
+        Ok(cg) => {
+            let p = cg.probe();
+            drop(cg);
+            let quota = p.memory.cgroup.as_ref().and_then(|c| c.cpu_quota_cores);
+            assert_eq!(quota, Some(0.5), "{:?}", p.memory.cgroup);
+            assert_eq!(p.cpu.quota_cores, Some(0.5));
+            assert_eq!(p.compute_cores(), 1);
+        }
+        Err(why) => {
+            eprintln!("note: live cgroup test skipped ({why}); checking a fixture root instead");
+            let p = probe_fixture("docker-v1");
+            assert_eq!(p.cpu.quota_cores, Some(1.5));
+        }
+    }
+}
+
+fn probe_fixture(name: &str) -> HardwareProfile {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/roots")
+        .join(name);
+    run_json(
+        minerva()
+            .arg("--probe-root")
+            .arg(root)
+            .args(["probe", "--json"]),
+    )
+}
+
+/// A limit to set: the controller, and the file and value for cgroup v2 and v1.
+struct Setting<'a> {
+    controller: &'a str,
+    v2: (&'a str, &'a str),
+    v1: (&'a str, &'a str),
 }
 
 /// `sh`, with the same environment as [`minerva`]: `sh -c SCRIPT BIN` moves the shell into
@@ -223,44 +262,51 @@ struct LiveCgroup {
 }
 
 impl LiveCgroup {
-    fn create(limit: u64) -> Result<LiveCgroup, String> {
+    fn create(setting: &Setting) -> Result<LiveCgroup, String> {
         let own = std::fs::read_to_string("/proc/self/cgroup")
             .map_err(|e| format!("no /proc/self/cgroup: {e}"))?;
-        let name = format!("minerva-probe-test-{}", std::process::id());
+        let name = format!(
+            "minerva-probe-test-{}-{}",
+            std::process::id(),
+            setting.controller
+        );
         let base = Path::new("/sys/fs/cgroup");
-        let (dir, limit_file) = if base.join("cgroup.controllers").is_file() {
-            // v2: a child of the root, where the memory controller is delegated if anywhere
-            // (a cgroup with processes cannot enable controllers for its children).
+        let (dir, (file, value)) = if base.join("cgroup.controllers").is_file() {
+            // v2: a child of the root, where controllers are delegated if anywhere (a cgroup
+            // with processes cannot enable controllers for its children).
             let subtree =
                 std::fs::read_to_string(base.join("cgroup.subtree_control")).unwrap_or_default();
-            if !subtree.split_whitespace().any(|c| c == "memory") {
-                return Err("cgroup v2 root does not delegate the memory controller".into());
+            if !subtree.split_whitespace().any(|c| c == setting.controller) {
+                return Err(format!(
+                    "the cgroup v2 root does not delegate the {} controller",
+                    setting.controller
+                ));
             }
-            (base.join(&name), "memory.max")
+            (base.join(&name), setting.v2)
         } else {
-            // v1: a child of our own memory cgroup.
-            let path = own
+            // v1: a child of our own cgroup in that controller's hierarchy.
+            let (mount, path) = own
                 .lines()
                 .find_map(|l| {
                     let mut it = l.splitn(3, ':');
                     let (_, ctrl, path) = (it.next()?, it.next()?, it.next()?);
                     ctrl.split(',')
-                        .any(|c| c == "memory")
-                        .then(|| path.trim_start_matches('/').to_string())
+                        .any(|c| c == setting.controller)
+                        .then(|| (ctrl.to_string(), path.trim_start_matches('/').to_string()))
                 })
-                .ok_or("no cgroup v1 memory controller")?;
-            (
-                base.join("memory").join(path).join(&name),
-                "memory.limit_in_bytes",
-            )
+                .ok_or_else(|| format!("no cgroup v1 {} controller", setting.controller))?;
+            let mount = [base.join(&mount), base.join(setting.controller)]
+                .into_iter()
+                .find(|m| m.is_dir())
+                .ok_or_else(|| format!("cgroup v1 {} hierarchy not mounted", setting.controller))?;
+            (mount.join(path).join(&name), setting.v1)
         };
         std::fs::create_dir(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
         let cg = LiveCgroup {
             procs: dir.join("cgroup.procs"),
             dir,
         };
-        std::fs::write(cg.dir.join(limit_file), limit.to_string())
-            .map_err(|e| format!("cannot set {limit_file}: {e}"))?;
+        std::fs::write(cg.dir.join(file), value).map_err(|e| format!("cannot set {file}: {e}"))?;
         // Prove a process can be moved in before relying on it.
         let ok = shell()
             .arg("-c")
@@ -271,6 +317,16 @@ impl LiveCgroup {
             return Err("cannot move a process into the cgroup".into());
         }
         Ok(cg)
+    }
+
+    /// `probe --json` started inside this cgroup: the shell moves itself in, then execs.
+    fn probe(&self) -> HardwareProfile {
+        let bin = env!("CARGO_BIN_EXE_minerva-setup");
+        let script = format!(
+            "echo $$ > '{}' && exec \"$0\" probe --json --no-bandwidth",
+            self.procs.display()
+        );
+        run_json(shell().arg("-c").arg(script).arg(bin))
     }
 }
 
