@@ -514,3 +514,23 @@ fn usable_memory_is_the_smaller_of_ram_and_limit() {
     );
     assert_eq!(memory::memory_info(m, None).usable_bytes, 64 * GIB);
 }
+
+#[test]
+fn sysfs_topology_without_sibling_lists_and_with_an_offline_cpu() {
+    // Old kernels have only physical_package_id and core_id; cpu3 is offline (no topology
+    // directory) and is not counted, as lscpu -p does not count it.
+    let tmp = tempfile::tempdir().unwrap();
+    for (cpu, package, core) in [(0, 0, 0), (1, 0, 0), (2, 1, 0), (4, 1, 1)] {
+        let t = tmp
+            .path()
+            .join(format!("sys/devices/system/cpu/cpu{cpu}/topology"));
+        std::fs::create_dir_all(&t).unwrap();
+        std::fs::write(t.join("physical_package_id"), format!("{package}\n")).unwrap();
+        std::fs::write(t.join("core_id"), format!("{core}\n")).unwrap();
+    }
+    std::fs::create_dir_all(tmp.path().join("sys/devices/system/cpu/cpu3")).unwrap();
+    std::fs::create_dir_all(tmp.path().join("sys/devices/system/cpu/cpufreq")).unwrap();
+    let t = cpu::topology_from_sysfs(tmp.path()).unwrap();
+    // Core 0 exists in both packages: (0,0) and (1,0) are two cores, plus (1,1).
+    assert_eq!((t.logical, t.physical, t.sockets), (4, 3, 2));
+}
