@@ -11,7 +11,7 @@ use crate::profile::{GpuVendor, HardwareProfile};
 
 #[derive(Debug, Args)]
 pub struct ProbeArgs {
-    /// Skip the memory-bandwidth measurement (about half a second).
+    /// Skip the memory-bandwidth measurement (about 0.3 s).
     #[arg(long)]
     pub no_bandwidth: bool,
     /// Also save the profile as JSON to FILE (written atomically), for `--hardware FILE` elsewhere.

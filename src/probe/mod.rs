@@ -1,8 +1,10 @@
 //! The hardware probe: builds a `HardwareProfile` from CPUID, /proc, /sys, cgroups, NVML and a
 //! short memory-bandwidth measurement.
 //!
-//! Every file it reads is read below `ProbeOptions::root`, so tests point it at fixture trees.
-//! A GPU family that cannot be probed is recorded in `gpu_notes`, never an error.
+//! Every /proc and /sys file it reads is read below `ProbeOptions::root`, so tests point it at
+//! fixture trees; only the models directory's disk is always the real one. A GPU family that
+//! cannot be probed is recorded in `gpu_notes`, never an error. Submodules: `cpu` (with the
+//! microarchitecture tables), `memory` (with cgroups), `gpu`, `disk`, `bandwidth`.
 //! Knows nothing about the registry, the network or the terminal.
 
 pub mod bandwidth;
@@ -24,7 +26,7 @@ pub struct ProbeOptions {
     pub root: PathBuf,
     /// Directory whose filesystem's free space is reported (the models directory).
     pub disk_path: PathBuf,
-    /// Run the ~0.5 s streaming bandwidth measurement.
+    /// Run the streaming bandwidth measurement (about 0.3 s; only on the live root).
     pub measure_bandwidth: bool,
 }
 
