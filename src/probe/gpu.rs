@@ -23,10 +23,14 @@ pub fn probe_gpus(root: &Path, live: bool) -> GpuReading {
 
     if live {
         match nvidia::probe() {
-            Ok(gpus) if gpus.is_empty() => r
-                .notes
-                .push("no NVIDIA GPU: NVML reports 0 devices".to_string()),
-            Ok(gpus) => r.gpus.extend(gpus),
+            Ok((gpus, unusable)) => {
+                if gpus.is_empty() && unusable.is_empty() {
+                    r.notes
+                        .push("no NVIDIA GPU: NVML reports 0 devices".to_string());
+                }
+                r.gpus.extend(gpus);
+                r.notes.extend(unusable);
+            }
             Err(reason) => r.notes.push(format!("no NVIDIA GPU: {reason}")),
         }
     } else {
@@ -231,12 +235,13 @@ mod nvidia {
     use super::{cuda_version_string, nvidia_bandwidth_bytes_per_s};
     use crate::profile::{GpuInfo, GpuVendor};
 
-    /// Every NVIDIA device NVML sees. `Err` carries a reason a person can act on.
+    /// Every NVIDIA device NVML sees, and a note for each it sees but cannot query. `Err`
+    /// carries a reason a person can act on.
     ///
     /// nvml-wrapper opens `libnvidia-ml.so.1` (the driver's soname, present without any
     /// development package) with dlopen at `Nvml::init`, so on a machine without
     /// the driver this is an `Err(LibloadingError)`, not a link failure.
-    pub fn probe() -> Result<Vec<GpuInfo>, String> {
+    pub fn probe() -> Result<(Vec<GpuInfo>, Vec<String>), String> {
         let nvml = Nvml::init().map_err(|e| match e {
             NvmlError::LibloadingError(_) => {
                 "NVML library libnvidia-ml.so.1 not found (no NVIDIA driver installed)".to_string()
@@ -251,9 +256,15 @@ mod nvidia {
         let driver = nvml.sys_driver_version().ok();
         let cuda = nvml.sys_cuda_driver_version().ok().map(cuda_version_string);
         let mut gpus = Vec::new();
+        let mut unusable = Vec::new();
         for i in 0..count {
-            let Ok(d) = nvml.device_by_index(i) else {
-                continue;
+            let d = match nvml.device_by_index(i) {
+                Ok(d) => d,
+                Err(e) => {
+                    // A device that fell off the bus or is in a bad state: say so, go on.
+                    unusable.push(format!("NVIDIA device {i} not usable: {e}"));
+                    continue;
+                }
             };
             let mem = d.memory_info().ok();
             let bus = d.memory_bus_width().ok();
@@ -289,7 +300,7 @@ mod nvidia {
                 unified_memory: false,
             });
         }
-        Ok(gpus)
+        Ok((gpus, unusable))
     }
 }
 
