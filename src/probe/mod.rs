@@ -78,9 +78,10 @@ pub fn probe(opts: &ProbeOptions) -> HardwareProfile {
     let disk = disk::probe_disk(&opts.disk_path);
 
     let memory_bandwidth = if opts.measure_bandwidth && live {
-        let mut profile_cores = cpu.physical_cores;
+        // One thread per physical core (decode runs best there), as many as a quota allows.
+        let mut threads = cpu.physical_cores;
         if let Some(q) = cpu.quota_cores {
-            profile_cores = profile_cores.min(q.ceil().max(1.0) as u32);
+            threads = threads.min(q.ceil().max(1.0) as u32);
         }
         let current = memory
             .cgroup
@@ -90,10 +91,7 @@ pub fn probe(opts: &ProbeOptions) -> HardwareProfile {
         let free = memory
             .available_bytes
             .min(memory.usable_bytes.saturating_sub(current));
-        bandwidth::measure(
-            profile_cores,
-            bandwidth::buffer_bytes(cpu.l3_cache_bytes, free),
-        )
+        bandwidth::measure(threads, bandwidth::buffer_bytes(cpu.l3_cache_bytes, free))
     } else {
         None
     };
