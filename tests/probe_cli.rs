@@ -127,3 +127,30 @@ fn saved_profile_reloads_with_the_same_fingerprint() {
     let again = json(&["--hardware", file.to_str().unwrap(), "probe", "--json"]);
     assert_eq!(again.fingerprint, p.fingerprint);
 }
+
+#[test]
+fn a_probe_root_without_proc_is_a_usage_error() {
+    let dir = tempfile::tempdir().unwrap();
+    for root in [dir.path().join("missing"), dir.path().to_path_buf()] {
+        let out = Command::new(env!("CARGO_BIN_EXE_minerva-setup"))
+            .env_remove("MINERVA_HARDWARE")
+            .env_remove("MINERVA_PROBE_ROOT")
+            .arg("--probe-root")
+            .arg(&root)
+            .arg("probe")
+            .output()
+            .unwrap();
+        assert_eq!(
+            out.status.code(),
+            Some(2),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains("error: probe root") && err.contains("hint:"),
+            "{err}"
+        );
+        assert!(out.stdout.is_empty());
+    }
+}

@@ -38,6 +38,31 @@ impl ProbeOptions {
     }
 }
 
+impl ProbeOptions {
+    /// Why `root` cannot stand in for `/`, if it cannot: it does not exist, or has neither
+    /// `proc/cpuinfo` nor `proc/meminfo` (a typo would otherwise probe an empty machine).
+    pub fn root_problem(&self) -> Option<String> {
+        if self.is_live() {
+            return None;
+        }
+        let root = &self.root;
+        if !root.is_dir() {
+            return Some(format!(
+                "probe root `{}` is not a directory",
+                root.display()
+            ));
+        }
+        let has = |f: &str| root.join(f).is_file();
+        if !has("proc/cpuinfo") && !has("proc/meminfo") {
+            return Some(format!(
+                "probe root `{}` has neither proc/cpuinfo nor proc/meminfo",
+                root.display()
+            ));
+        }
+        None
+    }
+}
+
 fn is_live_root(root: &Path) -> bool {
     root == Path::new("/") || root.canonicalize().is_ok_and(|c| c == Path::new("/"))
 }
