@@ -7,11 +7,11 @@ use clap::Args;
 
 use crate::cli::{Ctx, Human};
 use crate::exit::{Exit, Failure, ResultExt};
-use crate::profile::HardwareProfile;
+use crate::profile::{GpuVendor, HardwareProfile};
 
 #[derive(Debug, Args)]
 pub struct ProbeArgs {
-    /// Skip the memory-bandwidth measurement (about half a second).
+    /// Skip the memory-bandwidth measurement (about 0.3 s).
     #[arg(long)]
     pub no_bandwidth: bool,
     /// Also save the profile as JSON to FILE (written atomically), for `--hardware FILE` elsewhere.
@@ -20,6 +20,18 @@ pub struct ProbeArgs {
 }
 
 pub fn run(ctx: &Ctx, args: &ProbeArgs) -> Result<(), Failure> {
+    if ctx.hardware_file.is_none() {
+        let opts = crate::probe::ProbeOptions {
+            root: ctx.probe_root.clone(),
+            disk_path: ctx.paths.models_dir.clone(),
+            measure_bandwidth: false,
+        };
+        if let Some(problem) = opts.root_problem() {
+            return Err(Failure::new(Exit::Usage, anyhow::anyhow!(problem)).hint(
+                "point --probe-root (MINERVA_PROBE_ROOT) at a tree with proc/ and sys/ as on a real machine, e.g. tests/fixtures/roots/docker-v1",
+            ));
+        }
+    }
     let profile = ctx.hardware(!args.no_bandwidth)?;
     if let Some(path) = &args.save {
         let json = serde_json::to_vec_pretty(&profile)?;
@@ -34,17 +46,51 @@ fn gib(b: u64) -> String {
     format!("{:.1} GiB", b as f64 / (1u64 << 30) as f64)
 }
 
+/// Sizes of caches and buffers: KiB below 1 MiB, MiB below 1 GiB.
+fn size(b: u64) -> String {
+    if b < 1 << 20 {
+        format!("{} KiB", b >> 10)
+    } else if b < 1 << 30 {
+        format!("{} MiB", b >> 20)
+    } else {
+        gib(b)
+    }
+}
+
+fn vendor_name(v: GpuVendor) -> &'static str {
+    match v {
+        GpuVendor::Nvidia => "NVIDIA",
+        GpuVendor::Amd => "AMD",
+        GpuVendor::Apple => "Apple",
+        GpuVendor::Intel => "Intel",
+        GpuVendor::Other => "other",
+    }
+}
+
 impl Human for HardwareProfile {
     fn human(&self) -> String {
         let mut s = String::new();
         let c = &self.cpu;
-        let _ = writeln!(s, "CPU       {} ({})", c.brand.trim(), c.vendor);
+        let _ = writeln!(
+            s,
+            "CPU        {} ({}, {})",
+            c.brand.trim(),
+            c.vendor,
+            c.arch
+        );
+        let is_arm = matches!(c.arch.as_str(), "aarch64" | "arm");
         let ids = match (c.family, c.model, c.stepping) {
+            (Some(f), Some(m), st) if is_arm => {
+                format!(
+                    "implementer {f:#x} part {m:#x}{}",
+                    st.map(|r| format!(" revision {r}")).unwrap_or_default()
+                )
+            }
             (Some(f), Some(m), Some(st)) => format!("family {f:#x} model {m:#x} stepping {st}"),
             _ => "ids unknown".to_string(),
         };
         let year = c.launch_year.map(|y| format!(", {y}")).unwrap_or_default();
-        let _ = writeln!(s, "          {}{} [{}]", c.microarchitecture, year, ids);
+        let _ = writeln!(s, "           {}{} [{}]", c.microarchitecture, year, ids);
         let mut flags = Vec::new();
         let f = &c.simd;
         for (on, name) in [
@@ -67,79 +113,175 @@ impl Human for HardwareProfile {
                 flags.push(name);
             }
         }
-        let _ = writeln!(s, "SIMD      level {} ({})", c.simd_level.as_str(), flags.join(" "));
-        let quota = c.quota_cores.map(|q| format!(", quota {q:.1} CPUs")).unwrap_or_default();
+        let flags = if flags.is_empty() {
+            "none".to_string()
+        } else {
+            flags.join(" ")
+        };
+        let _ = writeln!(s, "SIMD       level {} ({flags})", c.simd_level.as_str());
+        let quota = c
+            .quota_cores
+            .map(|q| format!("; this process may use {q:.1} CPUs"))
+            .unwrap_or_default();
         let _ = writeln!(
             s,
-            "Cores     {} physical, {} logical, {} socket(s){quota}",
-            c.physical_cores, c.logical_cores, c.sockets
+            "Cores      {} physical, {} logical, {} socket{}{quota}",
+            c.physical_cores,
+            c.logical_cores,
+            c.sockets,
+            if c.sockets == 1 { "" } else { "s" }
         );
-        let cache = |b: Option<u64>| b.map(|b| format!("{} KiB", b / 1024)).unwrap_or_else(|| "unknown".into());
-        let _ = writeln!(s, "Cache     L2 {}, L3 {}", cache(c.l2_cache_bytes), cache(c.l3_cache_bytes));
-        let m = &self.memory;
+        let cache = |b: Option<u64>| b.map(size).unwrap_or_else(|| "unknown".into());
         let _ = writeln!(
             s,
-            "Memory    {} total, {} available, {} swap",
+            "Cache      L2 {}, L3 {} (per instance)",
+            cache(c.l2_cache_bytes),
+            cache(c.l3_cache_bytes)
+        );
+
+        let m = &self.memory;
+        let swap = if m.swap_total_bytes == 0 {
+            "no swap".to_string()
+        } else {
+            format!(
+                "{} swap ({} free)",
+                gib(m.swap_total_bytes),
+                gib(m.swap_free_bytes)
+            )
+        };
+        let _ = writeln!(
+            s,
+            "Memory     {} total, {} available, {swap}",
             gib(m.total_bytes),
-            gib(m.available_bytes),
-            gib(m.swap_total_bytes)
+            gib(m.available_bytes)
         );
         match &m.cgroup {
             Some(cg) => {
-                let lim = cg.memory_max_bytes.map(gib).unwrap_or_else(|| "no limit".into());
-                let cpu = cg.cpu_quota_cores.map(|q| format!("{q:.2} CPUs")).unwrap_or_else(|| "no limit".into());
-                let _ = writeln!(s, "cgroup    v{} {}: memory {lim}, cpu {cpu}", cg.version, cg.path);
+                let lim = cg
+                    .memory_max_bytes
+                    .map(gib)
+                    .unwrap_or_else(|| "no limit".into());
+                let used = cg
+                    .memory_current_bytes
+                    .map(|u| format!(" ({} in use)", gib(u)))
+                    .unwrap_or_default();
+                let cpu = cg
+                    .cpu_quota_cores
+                    .map(|q| format!("{q:.2} CPUs"))
+                    .unwrap_or_else(|| "no limit".into());
+                let path = if cg.path.is_empty() {
+                    "/"
+                } else {
+                    cg.path.as_str()
+                };
+                let _ = writeln!(
+                    s,
+                    "cgroup     v{} {path}: memory {lim}{used}, cpu {cpu}",
+                    cg.version
+                );
             }
             None => {
-                let _ = writeln!(s, "cgroup    none found");
+                let _ = writeln!(s, "cgroup     none found");
             }
         }
-        let _ = writeln!(s, "Usable    {} for models", gib(m.usable_bytes));
+        if m.usable_bytes < m.total_bytes {
+            let _ = writeln!(
+                s,
+                "Usable     {} for models: the cgroup limit, not the {} the host reports",
+                gib(m.usable_bytes),
+                gib(m.total_bytes)
+            );
+        } else {
+            let _ = writeln!(
+                s,
+                "Usable     {} for models (all RAM; no lower cgroup limit)",
+                gib(m.usable_bytes)
+            );
+        }
         match &self.memory_bandwidth {
             Some(b) => {
                 let _ = writeln!(
                     s,
-                    "Bandwidth {:.1} GB/s ({} threads, {} buffer, {:.2} s)",
+                    "Bandwidth  {:.1} GB/s streaming read ({} thread{}, {} buffer, measured in {:.2} s)",
                     b.bytes_per_s / 1e9,
                     b.threads,
-                    gib(b.buffer_bytes),
+                    if b.threads == 1 { "" } else { "s" },
+                    size(b.buffer_bytes),
                     b.duration_s
                 );
             }
             None => {
-                let _ = writeln!(s, "Bandwidth not measured");
+                let why = if self.source.starts_with("probe root") {
+                    " (a probe root describes another machine)"
+                } else {
+                    ""
+                };
+                let _ = writeln!(s, "Bandwidth  not measured{why}");
             }
         }
+
         if self.gpus.is_empty() {
-            let _ = writeln!(s, "GPUs      none");
+            let _ = writeln!(s, "GPUs       none");
         }
         for g in &self.gpus {
-            let bw = g.memory_bandwidth_bytes_per_s.map(|b| format!(", {:.0} GB/s", b / 1e9)).unwrap_or_default();
-            let cc = g.compute_capability.as_ref().map(|c| format!(", compute {c}")).unwrap_or_default();
+            let mut extra = Vec::new();
+            if let Some(free) = g.vram_free_bytes {
+                extra.push(format!("{} free", gib(free)));
+            }
+            if g.unified_memory {
+                extra.push("unified memory".to_string());
+            }
+            if let Some(b) = g.memory_bandwidth_bytes_per_s {
+                extra.push(format!("{:.0} GB/s", b / 1e9));
+            }
+            if let Some(cc) = &g.compute_capability {
+                extra.push(format!("compute {cc}"));
+            }
+            if let (Some(d), Some(cu)) = (&g.driver_version, &g.cuda_version) {
+                extra.push(format!("driver {d}, CUDA {cu}"));
+            }
+            let extra = if extra.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", extra.join(", "))
+            };
+            // Device names usually carry the vendor already ("NVIDIA H100 ...", "AMD Instinct").
+            let vendor = vendor_name(g.vendor);
+            let name = if g.name.starts_with(vendor) {
+                g.name.clone()
+            } else {
+                format!("{vendor} {}", g.name)
+            };
             let _ = writeln!(
                 s,
-                "GPU {}     {:?} {}: {} VRAM{bw}{cc}",
+                "GPU {:<6} {name}: {} VRAM{extra}",
                 g.index,
-                g.vendor,
-                g.name,
                 gib(g.vram_total_bytes)
             );
         }
         for n in &self.gpu_notes {
-            let _ = writeln!(s, "          {n}");
+            let _ = writeln!(s, "           {n}");
         }
-        if let Some(d) = &self.disk {
-            let _ = writeln!(
-                s,
-                "Disk      {} free of {} at {} ({}, mounted on {})",
-                gib(d.free_bytes),
-                gib(d.total_bytes),
-                d.path,
-                d.filesystem,
-                d.mount_point
-            );
+        match &self.disk {
+            Some(d) => {
+                let _ = writeln!(
+                    s,
+                    "Disk       {} free of {} for {} ({}, mounted on {})",
+                    gib(d.free_bytes),
+                    gib(d.total_bytes),
+                    d.path,
+                    d.filesystem,
+                    d.mount_point
+                );
+            }
+            None => {
+                let _ = writeln!(
+                    s,
+                    "Disk       unknown (the models directory is on a tmpfs, network or unlisted filesystem)"
+                );
+            }
         }
-        let _ = writeln!(s, "Source    {}", self.source);
+        let _ = writeln!(s, "Source     {}", self.source);
         let _ = writeln!(s, "Fingerprint {}", self.fingerprint);
         s
     }
