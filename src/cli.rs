@@ -73,6 +73,8 @@ pub struct GlobalArgs {
 pub enum Command {
     /// Read CPU, memory, GPUs, disk and memory bandwidth; print the hardware profile.
     Probe(cmd::probe::ProbeArgs),
+    /// Measure llama.cpp on this machine: load time, prefill and decode speed per quantisation type.
+    Bench(cmd::bench::BenchArgs),
     /// List the MINERVA_* environment variables.
     HelpEnv,
 }
@@ -90,6 +92,7 @@ pub fn main_exit_code() -> i32 {
     let ctx = Ctx::resolve(&cli.global);
     let result = match &cli.command {
         Some(Command::Probe(a)) => cmd::probe::run(&ctx, a),
+        Some(Command::Bench(a)) => cmd::bench::run(&ctx, a),
         Some(Command::HelpEnv) => {
             println!("{ENV_HELP}\n\n{EXIT_CODE_HELP}");
             Ok(())
