@@ -238,6 +238,13 @@ fn a_faster_neighbour_thread_count_wins_and_a_given_count_is_not_tried() {
     assert_eq!(r.threads, 4);
     let calls = fake.calls.lock().unwrap();
     assert!(
+        calls[0]
+            .2
+            .iter()
+            .all(|j| j.budget_s > 0.1 && j.prompt_tokens == 0),
+        "trials: decode only, with time"
+    );
+    assert!(
         calls[1..].iter().all(|(_, _, jobs)| jobs[0].threads == 4),
         "every measurement uses the winner"
     );

@@ -225,7 +225,7 @@ pub fn run_with(
                 candidates.push(base + 1);
             }
             let first = &entries[0];
-            let _ = next_share();
+            let trial_share = next_share();
             progress.phase(
                 &format!(
                     "trying {} thread counts on {}",
@@ -242,7 +242,7 @@ pub fn run_with(
                     gen_tokens: opts.gen_tokens,
                     min_reps: 2,
                     max_reps: 2,
-                    budget_s: 0.0,
+                    budget_s: trial_share / candidates.len() as f64,
                 })
                 .collect();
             let (_, rates) = engine.run(&first.path, 0, &jobs)?;
