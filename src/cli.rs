@@ -73,6 +73,8 @@ pub struct GlobalArgs {
 pub enum Command {
     /// Read CPU, memory, GPUs, disk and memory bandwidth; print the hardware profile.
     Probe(cmd::probe::ProbeArgs),
+    /// Measure llama.cpp on this machine: load time, prefill and decode speed per quantisation type.
+    Bench(cmd::bench::BenchArgs),
     /// List the MINERVA_* environment variables and exit codes.
     HelpEnv,
     /// Print shell completions (bash, zsh, fish, elvish, powershell) to stdout.
@@ -94,6 +96,7 @@ pub fn main_exit_code() -> i32 {
     let ctx = Ctx::resolve(&cli.global);
     let result = match &cli.command {
         Some(Command::Probe(a)) => cmd::probe::run(&ctx, a),
+        Some(Command::Bench(a)) => cmd::bench::run(&ctx, a),
         Some(Command::Completions(a)) => cmd::completions::completions(&ctx, a),
         Some(Command::Man) => cmd::completions::man(&ctx),
         Some(Command::HelpEnv) => {

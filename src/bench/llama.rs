@@ -158,8 +158,19 @@ impl Session<'_> {
     /// Generate `n` tokens greedily after a prefill (end-of-sequence ignored); returns the seconds
     /// the `n` steps took, sampling included.
     pub fn generate(&mut self, n: u32) -> Result<f64, LlamaError> {
+        self.generate_until(n, None).map(|(_, secs)| secs)
+    }
+
+    /// Like [`Session::generate`], but stop early once `deadline` has passed (at least one token
+    /// is generated); returns the tokens generated and the seconds they took.
+    pub fn generate_until(
+        &mut self,
+        n: u32,
+        deadline: Option<Instant>,
+    ) -> Result<(u32, f64), LlamaError> {
         let start = Instant::now();
-        for _ in 0..n {
+        let mut done = 0;
+        while done < n {
             self.batch.clear();
             self.batch
                 .add(self.last, self.pos, &[0], true)
@@ -169,8 +180,12 @@ impl Session<'_> {
                 .map_err(|e| self.decode_err(e.to_string()))?;
             self.pos += 1;
             self.last = self.argmax(0)?;
+            done += 1;
+            if deadline.is_some_and(|d| Instant::now() >= d) {
+                break;
+            }
         }
-        Ok(start.elapsed().as_secs_f64())
+        Ok((done, start.elapsed().as_secs_f64()))
     }
 
     /// Tokens generated so far in this sequence (greedy choices after the prompt).

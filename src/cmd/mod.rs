@@ -1,4 +1,5 @@
 //! One file per subcommand: flags, the stage calls, and the human report of the result.
 
 pub mod completions;
+pub mod bench;
 pub mod probe;
