@@ -52,6 +52,12 @@ pub struct GlobalArgs {
     /// Use the hardware described by a profile file (from `probe --json`) instead of probing.
     #[arg(long, global = true, value_name = "FILE", env = MINERVA_HARDWARE)]
     pub hardware: Option<PathBuf>,
+    /// Use the model registry in DIR (one JSON file per family) instead of the built-in one.
+    #[arg(long, global = true, value_name = "DIR", env = MINERVA_REGISTRY)]
+    pub registry: Option<PathBuf>,
+    /// Use this tier table instead of the built-in tiers.json.
+    #[arg(long, global = true, value_name = "FILE", env = MINERVA_TIERS)]
+    pub tiers: Option<PathBuf>,
     /// Read /proc and /sys below DIR instead of / (for fixtures and chroots).
     #[arg(long, global = true, value_name = "DIR", env = MINERVA_PROBE_ROOT)]
     pub probe_root: Option<PathBuf>,
@@ -73,6 +79,12 @@ pub struct GlobalArgs {
 pub enum Command {
     /// Read CPU, memory, GPUs, disk and memory bandwidth; print the hardware profile.
     Probe(cmd::probe::ProbeArgs),
+    /// Choose the tier and model this machine can really serve, with a reason for every tier.
+    Plan(cmd::plan::PlanArgs),
+    /// Predict memory, load time and latency of one model on this machine.
+    Predict(cmd::predict::PredictArgs),
+    /// Inspect the model registry.
+    Registry(cmd::registry::RegistryArgs),
     /// List the MINERVA_* environment variables.
     HelpEnv,
 }
@@ -90,6 +102,9 @@ pub fn main_exit_code() -> i32 {
     let ctx = Ctx::resolve(&cli.global);
     let result = match &cli.command {
         Some(Command::Probe(a)) => cmd::probe::run(&ctx, a),
+        Some(Command::Plan(a)) => cmd::plan::run(&ctx, a),
+        Some(Command::Predict(a)) => cmd::predict::run(&ctx, a),
+        Some(Command::Registry(a)) => cmd::registry::run(&ctx, a),
         Some(Command::HelpEnv) => {
             println!("{ENV_HELP}\n\n{EXIT_CODE_HELP}");
             Ok(())
@@ -117,6 +132,10 @@ pub struct Ctx {
     pub paths: Paths,
     pub hardware_file: Option<PathBuf>,
     pub probe_root: PathBuf,
+    /// `--registry DIR`: replaces the embedded registry.
+    pub registry_dir: Option<PathBuf>,
+    /// `--tiers FILE`: replaces the embedded tier table.
+    pub tiers_file: Option<PathBuf>,
 }
 
 impl Ctx {
@@ -137,6 +156,8 @@ impl Ctx {
             paths,
             hardware_file: g.hardware.clone(),
             probe_root: g.probe_root.clone().unwrap_or_else(|| PathBuf::from("/")),
+            registry_dir: g.registry.clone(),
+            tiers_file: g.tiers.clone(),
         }
     }
 
