@@ -79,8 +79,7 @@ pub fn run(ctx: &Ctx, args: &PlanArgs) -> Result<(), Failure> {
     };
     let plan = select::plan(&hw, bench.as_ref(), &bench_source, &reg, &tiers, &opts)
         .map_err(|e| Failure::new(Exit::Usage, e).hint("see `minerva-setup registry list` and tiers.json for the ids"))?;
-    ctx.emit(&plan)?;
-    match &plan.chosen {
+    let failure = match &plan.chosen {
         None => Err(Failure::new(
             Exit::NoTierFits,
             anyhow::anyhow!("no tier fits: {}", plan.no_fit.as_deref().unwrap_or("no tier was considered")),
@@ -92,7 +91,13 @@ pub fn run(ctx: &Ctx, args: &PlanArgs) -> Result<(), Failure> {
         )
         .hint("pass --force to plan it anyway")),
         Some(_) => Ok(()),
+    };
+    // With --json a failure prints its own JSON document (see `Ctx::report_failure`); the plan is
+    // printed only when it succeeded, so that stdout always holds exactly one document.
+    if failure.is_ok() || !ctx.json {
+        ctx.emit(&plan)?;
     }
+    failure
 }
 
 fn gib(b: u64) -> f64 {

@@ -605,3 +605,6 @@ pub fn predict(
     }
 }
 
+
+#[cfg(test)]
+mod tests;

@@ -226,6 +226,15 @@ pub fn unmet_requirements(hw: &HardwareProfile, r: &Requirements) -> Vec<String>
     out
 }
 
+/// Seconds for a message: whole seconds from 10 up, one decimal below.
+fn secs(s: f64) -> String {
+    if s >= 10.0 {
+        format!("{s:.0}")
+    } else {
+        format!("{s:.1}")
+    }
+}
+
 fn fmt_gib0(b: u64) -> String {
     if b == 0 {
         "0".into()
@@ -268,10 +277,10 @@ fn judge(
     if p.turn_s > budget_turn_s {
         meets = false;
         reasons.push(format!(
-            "predicted {:.1} s per turn > {} {:.0} s (prefill {:.1} s at {:.0} tok/s, decode {:.1} tok/s, limited by {})",
+            "predicted {:.1} s per turn > {} {} s (prefill {:.1} s at {:.0} tok/s, decode {:.1} tok/s, limited by {})",
             p.turn_s,
             if budget_turn_s < promise.turn_s { "budget" } else { "promised" },
-            budget_turn_s,
+            secs(budget_turn_s),
             p.prefill_s,
             p.prefill_tokens_per_s,
             p.decode_tokens_per_s,
