@@ -13,12 +13,16 @@ fn run(args: &[&str]) -> Output {
             cmd.env_remove(k);
         }
     }
-    cmd.env("MINERVA_STATE_DIR", state.path()).env("NO_COLOR", "1").current_dir(env!("CARGO_MANIFEST_DIR"));
+    cmd.env("MINERVA_STATE_DIR", state.path())
+        .env("NO_COLOR", "1")
+        .current_dir(env!("CARGO_MANIFEST_DIR"));
     cmd.args(args).output().unwrap()
 }
 
 fn fixture(name: &str) -> String {
-    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/profiles").join(format!("{name}.json"));
+    let p = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/profiles")
+        .join(format!("{name}.json"));
     p.display().to_string()
 }
 
@@ -28,8 +32,12 @@ fn plan(name: &str, extra: &[&str]) -> (i32, Value) {
     let mut args = vec!["--hardware", hw.as_str(), "plan", "--json"];
     args.extend_from_slice(extra);
     let out = run(&args);
-    let json: Value = serde_json::from_slice(&out.stdout)
-        .unwrap_or_else(|e| panic!("{name}: not JSON ({e}): {}", String::from_utf8_lossy(&out.stdout)));
+    let json: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "{name}: not JSON ({e}): {}",
+            String::from_utf8_lossy(&out.stdout)
+        )
+    });
     (out.status.code().unwrap(), json)
 }
 
@@ -38,7 +46,12 @@ fn chosen(p: &Value) -> &Value {
 }
 
 fn tier<'a>(p: &'a Value, id: &str) -> &'a Value {
-    p["tiers"].as_array().unwrap().iter().find(|t| t["id"] == id).unwrap()
+    p["tiers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["id"] == id)
+        .unwrap()
 }
 
 fn params_of(p: &Value) -> u64 {
@@ -47,18 +60,33 @@ fn params_of(p: &Value) -> u64 {
 
 #[test]
 fn every_reference_profile_plans_with_a_reason_for_every_tier() {
-    for name in ["apple-m2-16g", "cloud-2vcpu-16g", "container-4g", "h100-80g", "rtx4090x2", "xeon-e5-2660v3"] {
+    for name in [
+        "apple-m2-16g",
+        "cloud-2vcpu-16g",
+        "container-4g",
+        "h100-80g",
+        "rtx4090x2",
+        "xeon-e5-2660v3",
+    ] {
         let (code, p) = plan(name, &[]);
         assert_eq!(code, 0, "{name}: {p}");
         assert_eq!(p["schema_version"], 1);
         let tiers = p["tiers"].as_array().unwrap();
         assert!(tiers.len() >= 8);
         for t in tiers {
-            assert!(!t["reason"].as_str().unwrap().is_empty(), "{name}: tier {} has no reason", t["id"]);
+            assert!(
+                !t["reason"].as_str().unwrap().is_empty(),
+                "{name}: tier {} has no reason",
+                t["id"]
+            );
             if t["verdict"] == "rejected" {
                 for c in t["candidates"].as_array().unwrap() {
                     if c["accepted"] == false && t["unmet"].as_array().unwrap().is_empty() {
-                        assert!(!c["reasons"].as_array().unwrap().is_empty(), "{name}: {} has no reason", c["model"]);
+                        assert!(
+                            !c["reasons"].as_array().unwrap().is_empty(),
+                            "{name}: {} has no reason",
+                            c["model"]
+                        );
                     }
                 }
             }
@@ -66,7 +94,12 @@ fn every_reference_profile_plans_with_a_reason_for_every_tier() {
         let c = chosen(&p);
         assert!(c["installable"].as_bool().unwrap(), "{name}");
         let pr = &c["prediction"];
-        assert!(pr["turn_s"].as_f64().unwrap() <= tier(&p, c["tier"].as_str().unwrap())["budget_turn_s"].as_f64().unwrap());
+        assert!(
+            pr["turn_s"].as_f64().unwrap()
+                <= tier(&p, c["tier"].as_str().unwrap())["budget_turn_s"]
+                    .as_f64()
+                    .unwrap()
+        );
     }
 }
 
@@ -82,15 +115,31 @@ fn seed_server_does_not_get_a_13b_for_a_15_s_promise() {
     let (_, p) = plan("xeon-e5-2660v3", &[]);
     assert_ne!(chosen(&p)["model"], "llama-2-13b-chat-q4_k_m");
     let heavy = tier(&p, "cpu-heavy");
-    let c13 = heavy["candidates"].as_array().unwrap().iter().find(|c| c["model"] == "llama-2-13b-chat-q4_k_m").unwrap();
+    let c13 = heavy["candidates"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["model"] == "llama-2-13b-chat-q4_k_m")
+        .unwrap();
     assert_eq!(c13["accepted"], false);
     let reasons = c13["reasons"].to_string();
-    assert!(reasons.contains("predicted") && reasons.contains("memory bandwidth"), "{reasons}");
+    assert!(
+        reasons.contains("predicted") && reasons.contains("memory bandwidth"),
+        "{reasons}"
+    );
 }
 
 #[test]
 fn seed_model_override_predicts_at_least_20_s_for_30_tokens_limited_by_memory_bandwidth() {
-    let (code, p) = plan("xeon-e5-2660v3", &["--model", "llama-2-13b-chat-q4_k_m", "--response-tokens", "30"]);
+    let (code, p) = plan(
+        "xeon-e5-2660v3",
+        &[
+            "--model",
+            "llama-2-13b-chat-q4_k_m",
+            "--response-tokens",
+            "30",
+        ],
+    );
     assert_eq!(code, 0, "it fits in 39 GiB: {p}");
     let c = chosen(&p);
     assert_eq!(c["model"], "llama-2-13b-chat-q4_k_m");
@@ -99,13 +148,25 @@ fn seed_model_override_predicts_at_least_20_s_for_30_tokens_limited_by_memory_ba
     let pr = &c["prediction"];
     assert_eq!(pr["workload"]["response_tokens"], 30);
     assert!(pr["turn_s"].as_f64().unwrap() >= 20.0, "{}", pr["turn_s"]);
-    assert!(pr["decode_s"].as_f64().unwrap() >= 19.0, "30 tokens at ~1.5 tok/s: {}", pr["decode_s"]);
+    assert!(
+        pr["decode_s"].as_f64().unwrap() >= 19.0,
+        "30 tokens at ~1.5 tok/s: {}",
+        pr["decode_s"]
+    );
     assert_eq!(pr["limited_by"], "memory-bandwidth");
     assert_eq!(pr["placement"]["kind"], "cpu");
 
     // The human report says so too.
     let hw = fixture("xeon-e5-2660v3");
-    let out = run(&["--hardware", &hw, "plan", "--model", "llama-2-13b-chat-q4_k_m", "--response-tokens", "30"]);
+    let out = run(&[
+        "--hardware",
+        &hw,
+        "plan",
+        "--model",
+        "llama-2-13b-chat-q4_k_m",
+        "--response-tokens",
+        "30",
+    ]);
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("limited by memory bandwidth"), "{text}");
 }
@@ -114,7 +175,12 @@ fn seed_model_override_predicts_at_least_20_s_for_30_tokens_limited_by_memory_ba
 fn small_cloud_vm_gets_at_most_1_5b_parameters() {
     let (code, p) = plan("cloud-2vcpu-16g", &[]);
     assert_eq!(code, 0, "{p}");
-    assert!(params_of(&p) <= 1_600_000_000, "{}: {}", chosen(&p)["model"], params_of(&p));
+    assert!(
+        params_of(&p) <= 1_600_000_000,
+        "{}: {}",
+        chosen(&p)["model"],
+        params_of(&p)
+    );
     assert_eq!(p["measured"], false);
     assert_eq!(chosen(&p)["prediction"]["measured"], false);
 }
@@ -127,7 +193,9 @@ fn four_gib_container_gets_a_model_whose_weights_and_kv_cache_fit() {
     let need = m["weights_bytes"].as_u64().unwrap() + m["kv_cache_bytes"].as_u64().unwrap();
     assert!(need < 4 << 30);
     // Within the headroom rule too: max(1.5 GiB, 10 %) kept back from the cgroup's 4 GiB.
-    assert!(m["total_bytes"].as_u64().unwrap() <= p["headroom"]["available_bytes"].as_u64().unwrap());
+    assert!(
+        m["total_bytes"].as_u64().unwrap() <= p["headroom"]["available_bytes"].as_u64().unwrap()
+    );
     assert_eq!(p["headroom"]["usable_ram_bytes"].as_u64().unwrap(), 4 << 30);
 }
 
@@ -136,10 +204,17 @@ fn h100_gets_a_gpu_tier_with_every_layer_offloaded() {
     let (code, p) = plan("h100-80g", &[]);
     assert_eq!(code, 0, "{p}");
     let c = chosen(&p);
-    assert!(c["tier"].as_str().unwrap().starts_with("gpu-"), "{}", c["tier"]);
+    assert!(
+        c["tier"].as_str().unwrap().starts_with("gpu-"),
+        "{}",
+        c["tier"]
+    );
     let pl = &c["prediction"]["placement"];
     assert_eq!(pl["kind"], "gpu");
-    assert_eq!(pl["gpu_layers"].as_u64().unwrap(), pl["n_layers"].as_u64().unwrap() + 1);
+    assert_eq!(
+        pl["gpu_layers"].as_u64().unwrap(),
+        pl["n_layers"].as_u64().unwrap() + 1
+    );
     assert_eq!(c["prediction"]["limited_by"], "gpu-vram-bandwidth");
 }
 
@@ -167,12 +242,20 @@ fn a_machine_too_small_for_any_tier_exits_3_with_the_smallest_requirement_missed
     assert_eq!(code, 3);
     assert_eq!(p["exit_code"], 3);
     let why = p["error"].as_str().unwrap();
-    assert!(why.contains("no tier fits") && why.contains("cpu-minimal") && why.contains("needs 2.0 GiB RAM, has 1.0 GiB"), "{why}");
+    assert!(
+        why.contains("no tier fits")
+            && why.contains("cpu-minimal")
+            && why.contains("needs 2.0 GiB RAM, has 1.0 GiB"),
+        "{why}"
+    );
     let hw = fixture("tiny-1g");
     let out = run(&["--hardware", &hw, "plan"]);
     assert_eq!(out.status.code(), Some(3));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("no tier fits") && err.contains("needs 2.0 GiB RAM"), "{err}");
+    assert!(
+        err.contains("no tier fits") && err.contains("needs 2.0 GiB RAM"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -180,9 +263,15 @@ fn a_model_that_cannot_fit_is_refused_unless_forced() {
     let (code, p) = plan("container-4g", &["--model", "llama-3.1-8b-instruct-q4_k_m"]);
     assert_eq!(code, 3, "{p}");
     let why = p["error"].as_str().unwrap();
-    assert!(why.contains("does not fit") && why.contains("GiB RAM"), "{why}");
+    assert!(
+        why.contains("does not fit") && why.contains("GiB RAM"),
+        "{why}"
+    );
     assert!(p["hint"].as_str().unwrap().contains("--force"));
-    let (code, p) = plan("container-4g", &["--model", "llama-3.1-8b-instruct-q4_k_m", "--force"]);
+    let (code, p) = plan(
+        "container-4g",
+        &["--model", "llama-3.1-8b-instruct-q4_k_m", "--force"],
+    );
     assert_eq!(code, 0, "{p}");
     assert!(chosen(&p)["warnings"].to_string().contains("--force"));
 }
@@ -196,7 +285,11 @@ fn tier_override_and_max_latency_are_applied() {
     // An impossible budget: nothing keeps it.
     let (code, p) = plan("xeon-e5-2660v3", &["--max-latency", "0.5"]);
     assert_eq!(code, 3);
-    assert!(p["error"].as_str().unwrap().contains("budget 0 s") || p["error"].as_str().unwrap().contains("> budget"), "{p}");
+    assert!(
+        p["error"].as_str().unwrap().contains("budget 0 s")
+            || p["error"].as_str().unwrap().contains("> budget"),
+        "{p}"
+    );
     let hw = fixture("xeon-e5-2660v3");
     let out = run(&["--hardware", &hw, "plan", "--max-latency", "0.5"]);
     assert_eq!(out.status.code(), Some(3));
@@ -208,8 +301,20 @@ fn tier_override_and_max_latency_are_applied() {
 #[test]
 fn predict_reports_a_registry_model_and_refuses_gguf_files_for_now() {
     let hw = fixture("xeon-e5-2660v3");
-    let out = run(&["--hardware", &hw, "predict", "qwen2.5-1.5b-instruct-q4_k_m", "--json", "--ctx", "8192"]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = run(&[
+        "--hardware",
+        &hw,
+        "predict",
+        "qwen2.5-1.5b-instruct-q4_k_m",
+        "--json",
+        "--ctx",
+        "8192",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let p: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(p["model"], "qwen2.5-1.5b-instruct-q4_k_m");
     assert_eq!(p["workload"]["context_tokens"], 8192);
@@ -225,4 +330,10 @@ fn predict_reports_a_registry_model_and_refuses_gguf_files_for_now() {
 
     let out = run(&["--hardware", &hw, "predict", "no-such-model"]);
     assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn cli_definition_is_consistent() {
+    use clap::CommandFactory;
+    minerva_setup::cli::Cli::command().debug_assert();
 }

@@ -19,7 +19,8 @@ fn run(args: &[&str], envs: &[(&str, &str)]) -> Output {
             cmd.env_remove(k);
         }
     }
-    cmd.env("MINERVA_STATE_DIR", state.path()).current_dir(root());
+    cmd.env("MINERVA_STATE_DIR", state.path())
+        .current_dir(root());
     for (k, v) in envs {
         cmd.env(k, v);
     }
@@ -38,13 +39,25 @@ fn every_registry_file_is_embedded_verbatim() {
         .filter(|n| n.ends_with(".json"))
         .collect();
     on_disk.sort();
-    let mut embedded: Vec<String> = EMBEDDED_REGISTRY_FILES.iter().map(|(n, _)| n.to_string()).collect();
+    let mut embedded: Vec<String> = EMBEDDED_REGISTRY_FILES
+        .iter()
+        .map(|(n, _)| n.to_string())
+        .collect();
     embedded.sort();
-    assert_eq!(on_disk, embedded, "add new registry files to EMBEDDED_REGISTRY_FILES");
+    assert_eq!(
+        on_disk, embedded,
+        "add new registry files to EMBEDDED_REGISTRY_FILES"
+    );
     for (name, text) in EMBEDDED_REGISTRY_FILES {
-        assert_eq!(std::fs::read_to_string(root().join("registry").join(name)).unwrap(), *text);
+        assert_eq!(
+            std::fs::read_to_string(root().join("registry").join(name)).unwrap(),
+            *text
+        );
     }
-    assert_eq!(std::fs::read_to_string(root().join("tiers.json")).unwrap(), minerva_setup::registry::EMBEDDED_TIERS);
+    assert_eq!(
+        std::fs::read_to_string(root().join("tiers.json")).unwrap(),
+        minerva_setup::registry::EMBEDDED_TIERS
+    );
 }
 
 #[test]
@@ -79,16 +92,41 @@ fn shipped_registry_covers_the_required_families_and_the_seed_file() {
     assert!(!seed.installable());
     // Config facts the catalog got wrong or left out.
     let l8 = &r.get("llama-3.1-8b-instruct-q4_k_m").unwrap().shape;
-    assert_eq!((l8.n_layers, l8.n_embd, l8.n_ff, l8.n_heads, l8.n_kv_heads), (32, 4096, 14336, 32, 8));
-    assert_eq!((l8.vocab_size, l8.context_length, l8.tied_embeddings), (128256, 131072, false));
+    assert_eq!(
+        (l8.n_layers, l8.n_embd, l8.n_ff, l8.n_heads, l8.n_kv_heads),
+        (32, 4096, 14336, 32, 8)
+    );
+    assert_eq!(
+        (l8.vocab_size, l8.context_length, l8.tied_embeddings),
+        (128256, 131072, false)
+    );
     let q05 = &r.get("qwen2.5-0.5b-instruct-q4_k_m").unwrap().shape;
-    assert_eq!((q05.n_layers, q05.n_embd, q05.n_ff, q05.n_heads, q05.n_kv_heads, q05.vocab_size), (24, 896, 4864, 14, 2, 151936));
+    assert_eq!(
+        (
+            q05.n_layers,
+            q05.n_embd,
+            q05.n_ff,
+            q05.n_heads,
+            q05.n_kv_heads,
+            q05.vocab_size
+        ),
+        (24, 896, 4864, 14, 2, 151936)
+    );
     assert!(q05.tied_embeddings);
     let tiers = Tiers::embedded(&r).unwrap();
     let ids: Vec<&str> = tiers.tiers.iter().map(|t| t.id.as_str()).collect();
     assert_eq!(
         ids,
-        ["gpu-xl", "gpu-heavy", "gpu-medium", "gpu-light", "cpu-heavy", "cpu-medium", "cpu-light", "cpu-minimal"]
+        [
+            "gpu-xl",
+            "gpu-heavy",
+            "gpu-medium",
+            "gpu-light",
+            "cpu-heavy",
+            "cpu-medium",
+            "cpu-light",
+            "cpu-minimal"
+        ]
     );
 }
 
@@ -102,11 +140,22 @@ fn shapes_reproduce_every_published_file_size() {
     let mut misses = Vec::new();
     for f in &r.files {
         let Some(size) = f.size_bytes else { continue };
-        let est: u64 = minerva_setup::gguf::tensors_for(&f.shape, f.quantisation).iter().map(|t| t.n_bytes).sum();
+        let est: u64 = minerva_setup::gguf::tensors_for(&f.shape, f.quantisation)
+            .iter()
+            .map(|t| t.n_bytes)
+            .sum();
         let err = (est as f64 - size as f64).abs() / size as f64;
-        let tolerance = if f.shape.architecture == "phi3" { 0.04 } else { 0.03 };
+        let tolerance = if f.shape.architecture == "phi3" {
+            0.04
+        } else {
+            0.03
+        };
         if err >= tolerance {
-            misses.push(format!("{}: estimated {est}, published {size} ({:.1} %)", f.id, err * 100.0));
+            misses.push(format!(
+                "{}: estimated {est}, published {size} ({:.1} %)",
+                f.id,
+                err * 100.0
+            ));
         }
         checked += 1;
     }
@@ -120,16 +169,28 @@ fn registry_list_marks_files_without_checksum_as_not_installable() {
     assert!(out.status.success(), "{}", stderr(&out));
     let v: Value = serde_json::from_slice(&out.stdout).unwrap();
     let files = v["files"].as_array().unwrap();
-    let seed = files.iter().find(|f| f["id"] == "llama-2-13b-chat-q4_k_m").unwrap();
+    let seed = files
+        .iter()
+        .find(|f| f["id"] == "llama-2-13b-chat-q4_k_m")
+        .unwrap();
     assert_eq!(seed["installable"], false);
-    assert!(seed["not_installable_reason"].as_str().unwrap().contains("sha256"));
+    assert!(seed["not_installable_reason"]
+        .as_str()
+        .unwrap()
+        .contains("sha256"));
     assert!(seed["size_bytes"].is_null());
     let est = seed["estimated_size_bytes"].as_u64().unwrap() as f64;
     assert!((est / 7.87e9 - 1.0).abs() < 0.01, "{est}");
     let human = run(&["registry", "list"], &[]);
     let text = String::from_utf8_lossy(&human.stdout);
-    let line = text.lines().find(|l| l.starts_with("llama-2-13b-chat-q4_k_m")).unwrap();
-    assert!(line.contains("no: no sha256") && line.contains("~7.87 GB"), "{line}");
+    let line = text
+        .lines()
+        .find(|l| l.starts_with("llama-2-13b-chat-q4_k_m"))
+        .unwrap();
+    assert!(
+        line.contains("no: no sha256") && line.contains("~7.87 GB"),
+        "{line}"
+    );
 }
 
 /// A registry directory holding the shipped files plus `extra` written as `name`.
@@ -143,7 +204,14 @@ fn registry_dir_with(name: &str, extra: &str) -> tempfile::TempDir {
 }
 
 fn family(entry_patch: impl Fn(&mut Value)) -> String {
-    let mut v: Value = serde_json::from_str(EMBEDDED_REGISTRY_FILES.iter().find(|(n, _)| *n == "tinyllama.json").unwrap().1).unwrap();
+    let mut v: Value = serde_json::from_str(
+        EMBEDDED_REGISTRY_FILES
+            .iter()
+            .find(|(n, _)| *n == "tinyllama.json")
+            .unwrap()
+            .1,
+    )
+    .unwrap();
     v["files"][0]["id"] = "custom-tiny".into();
     entry_patch(&mut v["files"][0]);
     v.to_string()
@@ -152,11 +220,20 @@ fn family(entry_patch: impl Fn(&mut Value)) -> String {
 #[test]
 fn overridden_registry_errors_name_file_entry_and_field_and_exit_7() {
     let cases: Vec<(&str, String, &[&str])> = vec![
-        ("malformed JSON", "{ \"schema_version\": 1, ".to_string(), &["custom.json", "not valid JSON"]),
+        (
+            "malformed JSON",
+            "{ \"schema_version\": 1, ".to_string(),
+            &["custom.json", "not valid JSON"],
+        ),
         (
             "bad checksum",
             family(|e| e["sha256"] = "ABC123".into()),
-            &["custom.json", "`custom-tiny`", "field `sha256`", "64 lowercase hex"],
+            &[
+                "custom.json",
+                "`custom-tiny`",
+                "field `sha256`",
+                "64 lowercase hex",
+            ],
         ),
         (
             "path separator",
@@ -168,13 +245,20 @@ fn overridden_registry_errors_name_file_entry_and_field_and_exit_7() {
             family(|e| e["id"] = "tinyllama-1.1b-chat-q4_k_m".into()),
             &["`tinyllama-1.1b-chat-q4_k_m`", "field `id`", "duplicate"],
         ),
-        ("wrong type", family(|e| e["size_bytes"] = "big".into()), &["custom.json", "field `size_bytes`"]),
+        (
+            "wrong type",
+            family(|e| e["size_bytes"] = "big".into()),
+            &["custom.json", "field `size_bytes`"],
+        ),
     ];
     for (what, text, needles) in cases {
         // `zz-` sorts after the shipped files, so a duplicate is found in the custom one.
         let dir = registry_dir_with("zz-custom.json", &text);
         let d = dir.path().to_str().unwrap();
-        for out in [run(&["--registry", d, "registry", "list"], &[]), run(&["registry", "list"], &[("MINERVA_REGISTRY", d)])] {
+        for out in [
+            run(&["--registry", d, "registry", "list"], &[]),
+            run(&["registry", "list"], &[("MINERVA_REGISTRY", d)]),
+        ] {
             assert_eq!(out.status.code(), Some(7), "{what}: {}", stderr(&out));
             let err = stderr(&out);
             for n in needles {
@@ -187,10 +271,23 @@ fn overridden_registry_errors_name_file_entry_and_field_and_exit_7() {
 #[test]
 fn a_good_override_registry_is_used() {
     let dir = registry_dir_with("zz-custom.json", &family(|_| {}));
-    let out = run(&["--registry", dir.path().to_str().unwrap(), "registry", "list", "--json"], &[]);
+    let out = run(
+        &[
+            "--registry",
+            dir.path().to_str().unwrap(),
+            "registry",
+            "list",
+            "--json",
+        ],
+        &[],
+    );
     assert!(out.status.success(), "{}", stderr(&out));
     let v: Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert!(v["files"].as_array().unwrap().iter().any(|f| f["id"] == "custom-tiny"));
+    assert!(v["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|f| f["id"] == "custom-tiny"));
 }
 
 fn tiers_with(patch: impl Fn(&mut Value)) -> tempfile::NamedTempFile {
@@ -207,23 +304,53 @@ fn overridden_tiers_are_checked_against_the_registry() {
         (
             "unknown model id",
             tiers_with(|v| v["tiers"][2]["candidates"][1] = "no-such-model-q4_k_m".into()),
-            &["tier `gpu-medium`", "field `candidates[1]`", "unknown model id `no-such-model-q4_k_m`"],
+            &[
+                "tier `gpu-medium`",
+                "field `candidates[1]`",
+                "unknown model id `no-such-model-q4_k_m`",
+            ],
         ),
-        ("duplicate tier", tiers_with(|v| v["tiers"][1]["id"] = "gpu-xl".into()), &["tier `gpu-xl`", "field `id`", "duplicate"]),
+        (
+            "duplicate tier",
+            tiers_with(|v| v["tiers"][1]["id"] = "gpu-xl".into()),
+            &["tier `gpu-xl`", "field `id`", "duplicate"],
+        ),
         (
             "context too small",
             tiers_with(|v| v["tiers"][0]["workload"]["context_tokens"] = 100.into()),
             &["tier `gpu-xl`", "field `workload.context_tokens`"],
         ),
-        ("missing promise", tiers_with(|v| { v["tiers"][0].as_object_mut().unwrap().remove("promise"); }), &["field `promise`"]),
-        ("bad SIMD level", tiers_with(|v| v["tiers"][4]["requirements"]["min_simd"][0] = "avx3".into()), &["field `requirements`"]),
+        (
+            "missing promise",
+            tiers_with(|v| {
+                v["tiers"][0].as_object_mut().unwrap().remove("promise");
+            }),
+            &["field `promise`"],
+        ),
+        (
+            "bad SIMD level",
+            tiers_with(|v| v["tiers"][4]["requirements"]["min_simd"][0] = "avx3".into()),
+            &["field `requirements`"],
+        ),
     ];
     for (what, f, needles) in cases {
         let p = f.path().to_str().unwrap();
-        let out = run(&["--tiers", p, "--hardware", "tests/fixtures/profiles/xeon-e5-2660v3.json", "plan"], &[]);
+        let out = run(
+            &[
+                "--tiers",
+                p,
+                "--hardware",
+                "tests/fixtures/profiles/xeon-e5-2660v3.json",
+                "plan",
+            ],
+            &[],
+        );
         assert_eq!(out.status.code(), Some(7), "{what}: {}", stderr(&out));
         let err = stderr(&out);
-        assert!(err.contains(Path::new(p).file_name().unwrap().to_str().unwrap()), "{what}: {err}");
+        assert!(
+            err.contains(Path::new(p).file_name().unwrap().to_str().unwrap()),
+            "{what}: {err}"
+        );
         for n in needles {
             assert!(err.contains(n), "{what}: `{n}` not in: {err}");
         }
@@ -241,7 +368,14 @@ fn a_custom_tier_table_changes_the_plan() {
         v["tiers"] = serde_json::json!([t]);
     });
     let out = run(
-        &["--tiers", f.path().to_str().unwrap(), "--hardware", "tests/fixtures/profiles/container-4g.json", "plan", "--json"],
+        &[
+            "--tiers",
+            f.path().to_str().unwrap(),
+            "--hardware",
+            "tests/fixtures/profiles/container-4g.json",
+            "plan",
+            "--json",
+        ],
         &[],
     );
     assert!(out.status.success(), "{}", stderr(&out));

@@ -37,33 +37,49 @@ pub const BENCH_FILE: &str = "bench.json";
 /// The benchmark to predict from: the profile's own (a simulated server), else the stored one of
 /// this machine, else none. A stored benchmark is used only when planning for this machine: with
 /// `--hardware FILE` it would describe a different one.
-pub fn load_bench(ctx: &Ctx, hw: &HardwareProfile) -> Result<(Option<BenchResult>, String), Failure> {
+pub fn load_bench(
+    ctx: &Ctx,
+    hw: &HardwareProfile,
+) -> Result<(Option<BenchResult>, String), Failure> {
     if let Some(b) = &hw.bench {
         return Ok((Some(b.clone()), "hardware profile".into()));
     }
     if ctx.hardware_file.is_some() {
-        return Ok((None, "none (the --hardware profile carries no bench section): unmeasured".into()));
+        return Ok((
+            None,
+            "none (the --hardware profile carries no bench section): unmeasured".into(),
+        ));
     }
     let path = ctx.paths.state_dir.join(BENCH_FILE);
     match std::fs::read_to_string(&path) {
         Ok(text) => {
             let b: BenchResult = serde_json::from_str(&text).map_err(|e| {
-                Failure::new(Exit::BadInput, anyhow::anyhow!("stored benchmark `{}` is not valid: {e}", path.display()))
-                    .hint("run `minerva-setup bench` again to replace it")
+                Failure::new(
+                    Exit::BadInput,
+                    anyhow::anyhow!("stored benchmark `{}` is not valid: {e}", path.display()),
+                )
+                .hint("run `minerva-setup bench` again to replace it")
             })?;
             Ok((Some(b), path.display().to_string()))
         }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            Ok((None, "none (run `minerva-setup bench` to measure): unmeasured".into()))
-        }
-        Err(e) => Err(Failure::new(Exit::Failure, anyhow::anyhow!(e).context(format!("cannot read `{}`", path.display())))),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok((
+            None,
+            "none (run `minerva-setup bench` to measure): unmeasured".into(),
+        )),
+        Err(e) => Err(Failure::new(
+            Exit::Failure,
+            anyhow::anyhow!(e).context(format!("cannot read `{}`", path.display())),
+        )),
     }
 }
 
 pub fn run(ctx: &Ctx, args: &PlanArgs) -> Result<(), Failure> {
     if let Some(m) = args.max_latency {
         if !(m.is_finite() && m > 0.0) {
-            return Err(Failure::new(Exit::Usage, anyhow::anyhow!("--max-latency must be a positive number of seconds")));
+            return Err(Failure::new(
+                Exit::Usage,
+                anyhow::anyhow!("--max-latency must be a positive number of seconds"),
+            ));
         }
     }
     let hw = ctx.hardware(true)?;
@@ -77,8 +93,11 @@ pub fn run(ctx: &Ctx, args: &PlanArgs) -> Result<(), Failure> {
         workload: args.workload.overrides(),
         correction: args.workload.correction,
     };
-    let plan = select::plan(&hw, bench.as_ref(), &bench_source, &reg, &tiers, &opts)
-        .map_err(|e| Failure::new(Exit::Usage, e).hint("see `minerva-setup registry list` and tiers.json for the ids"))?;
+    let plan =
+        select::plan(&hw, bench.as_ref(), &bench_source, &reg, &tiers, &opts).map_err(|e| {
+            Failure::new(Exit::Usage, e)
+                .hint("see `minerva-setup registry list` and tiers.json for the ids")
+        })?;
     let failure = match &plan.chosen {
         None => Err(Failure::new(
             Exit::NoTierFits,
@@ -143,7 +162,9 @@ impl Human for Plan {
                 let place = match p.placement.kind {
                     PlacementKind::Cpu => "CPU".to_string(),
                     PlacementKind::Gpu => format!("{} GPU", p.placement.gpus.len()),
-                    PlacementKind::Split => format!("split {}/{}", p.placement.gpu_layers, p.placement.n_layers),
+                    PlacementKind::Split => {
+                        format!("split {}/{}", p.placement.gpu_layers, p.placement.n_layers)
+                    }
                 };
                 let mark = if c.accepted { "ok" } else { "no" };
                 let _ = writeln!(
@@ -190,7 +211,11 @@ impl Human for Plan {
                     p.time_to_first_token_s,
                     p.cold_load_s,
                     gib(p.memory.total_bytes),
-                    if p.measured { "measured" } else { "unmeasured: estimates without a benchmark" }
+                    if p.measured {
+                        "measured"
+                    } else {
+                        "unmeasured: estimates without a benchmark"
+                    }
                 );
                 for w in &c.warnings {
                     let _ = writeln!(s, "  warning: {w}");

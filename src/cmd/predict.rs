@@ -77,11 +77,17 @@ pub fn run(ctx: &Ctx, args: &PredictArgs) -> Result<(), Failure> {
     };
     if let Some(c) = args.workload.correction {
         if !(c.is_finite() && c > 0.0) {
-            return Err(Failure::new(Exit::Usage, anyhow::anyhow!("--correction must be a positive number, got {c}")));
+            return Err(Failure::new(
+                Exit::Usage,
+                anyhow::anyhow!("--correction must be a positive number, got {c}"),
+            ));
         }
     }
     let workload = args.workload.overrides().apply(base);
-    let opts = PredictOptions { correction: args.workload.correction.unwrap_or(1.0), cpu_only: args.cpu_only };
+    let opts = PredictOptions {
+        correction: args.workload.correction.unwrap_or(1.0),
+        cpu_only: args.cpu_only,
+    };
     let p = predict::predict(&hw, bench.as_ref(), &input, &workload, &opts);
     ctx.emit(&p)
 }
@@ -94,7 +100,10 @@ fn read_gguf_model(path: &Path) -> Result<ModelInput, Failure> {
     let _: fn(String, _, _, _) -> ModelInput = ModelInput::from_gguf;
     Err(Failure::new(
         Exit::BadInput,
-        anyhow::anyhow!("cannot predict `{}`: reading GGUF headers arrives with the GGUF reader", path.display()),
+        anyhow::anyhow!(
+            "cannot predict `{}`: reading GGUF headers arrives with the GGUF reader",
+            path.display()
+        ),
     )
     .hint("predict a registry id instead (see `minerva-setup registry list`)"))
 }
@@ -108,7 +117,12 @@ impl Human for Prediction {
         let mut s = String::new();
         let w = &self.workload;
         let m = &self.memory;
-        let _ = writeln!(s, "Model     {} ({:.2}B weights in matrices)", self.model, self.parameters as f64 / 1e9);
+        let _ = writeln!(
+            s,
+            "Model     {} ({:.2}B weights in matrices)",
+            self.model,
+            self.parameters as f64 / 1e9
+        );
         let _ = writeln!(
             s,
             "Workload  {} prompt tokens, {} response tokens, context {}",
@@ -118,7 +132,11 @@ impl Human for Prediction {
             s,
             "File      {:.2} GB{}",
             self.file_bytes as f64 / 1e9,
-            if self.file_bytes_estimated { " (estimated from the tensor table)" } else { "" }
+            if self.file_bytes_estimated {
+                " (estimated from the tensor table)"
+            } else {
+                ""
+            }
         );
         let _ = writeln!(
             s,
@@ -162,11 +180,19 @@ impl Human for Prediction {
             "Turn      {:.1} s warm (prefill {:.1} s + decode {:.1} s), first token after {:.1} s",
             self.turn_s, self.prefill_s, self.decode_s, self.time_to_first_token_s
         );
-        let _ = writeln!(s, "Cold      load {:.1} s, first turn {:.1} s", self.cold_load_s, self.cold_turn_s);
+        let _ = writeln!(
+            s,
+            "Cold      load {:.1} s, first turn {:.1} s",
+            self.cold_load_s, self.cold_turn_s
+        );
         let _ = writeln!(
             s,
             "Basis     {}",
-            if self.measured { "measured (benchmark of this machine)" } else { "unmeasured (no benchmark): estimates" }
+            if self.measured {
+                "measured (benchmark of this machine)"
+            } else {
+                "unmeasured (no benchmark): estimates"
+            }
         );
         for n in &self.notes {
             let _ = writeln!(s, "  - {n}");

@@ -83,7 +83,11 @@ pub fn listing(reg: &Registry, tiers: &Tiers) -> RegistryListing {
         .files
         .iter()
         .map(|f| {
-            let estimated = if f.size_bytes.is_none() { Some(crate::select::model_input(f).file_bytes) } else { None };
+            let estimated = if f.size_bytes.is_none() {
+                Some(crate::select::model_input(f).file_bytes)
+            } else {
+                None
+            };
             ListedFile {
                 id: f.id.clone(),
                 family: f.family.clone(),
@@ -98,11 +102,19 @@ pub fn listing(reg: &Registry, tiers: &Tiers) -> RegistryListing {
                 not_installable_reason: f.not_installable_reason(),
                 gated: f.gated,
                 licence: f.licence.clone(),
-                tiers: tiers.tiers.iter().filter(|t| t.candidates.contains(&f.id)).map(|t| t.id.clone()).collect(),
+                tiers: tiers
+                    .tiers
+                    .iter()
+                    .filter(|t| t.candidates.contains(&f.id))
+                    .map(|t| t.id.clone())
+                    .collect(),
             }
         })
         .collect();
-    RegistryListing { origin: reg.origin.clone(), files }
+    RegistryListing {
+        origin: reg.origin.clone(),
+        files,
+    }
 }
 
 impl Human for RegistryListing {
@@ -140,7 +152,10 @@ impl Human for RegistryListing {
                 f.tiers.join(",")
             );
         }
-        let _ = writeln!(s, "\n~ size estimated from the tensor table (no published size)");
+        let _ = writeln!(
+            s,
+            "\n~ size estimated from the tensor table (no published size)"
+        );
         let _ = writeln!(s, "registry: {}", self.origin);
         s
     }

@@ -58,13 +58,28 @@ pub struct ModelInput {
 
 impl ModelInput {
     /// From what a GGUF header gives: shape, tensor table and the file's size.
-    pub fn from_gguf(label: impl Into<String>, shape: ModelShape, tensors: Vec<TensorSummary>, file_bytes: u64) -> Self {
-        ModelInput { label: label.into(), shape, tensors, file_bytes, file_bytes_estimated: false }
+    pub fn from_gguf(
+        label: impl Into<String>,
+        shape: ModelShape,
+        tensors: Vec<TensorSummary>,
+        file_bytes: u64,
+    ) -> Self {
+        ModelInput {
+            label: label.into(),
+            shape,
+            tensors,
+            file_bytes,
+            file_bytes_estimated: false,
+        }
     }
 
     /// Parameters in the weight matrices (everything but 1-D norms and biases).
     pub fn parameters(&self) -> u64 {
-        self.tensors.iter().filter(|t| t.dims.len() >= 2).map(|t| t.n_elements).sum()
+        self.tensors
+            .iter()
+            .filter(|t| t.dims.len() >= 2)
+            .map(|t| t.n_elements)
+            .sum()
     }
 }
 
@@ -80,7 +95,10 @@ pub struct PredictOptions {
 
 impl Default for PredictOptions {
     fn default() -> Self {
-        PredictOptions { correction: 1.0, cpu_only: false }
+        PredictOptions {
+            correction: 1.0,
+            cpu_only: false,
+        }
     }
 }
 
@@ -205,7 +223,12 @@ pub fn memory_need(shape: &ModelShape, tensors: &[TensorSummary], ctx: u32) -> M
     let weights_bytes: u64 = tensors.iter().map(|t| t.n_bytes).sum();
     let kv_cache_bytes = shape.kv_cache_bytes(ctx as u64, 2);
     let compute_buffer_bytes = compute_buffer_bytes(shape, ctx);
-    MemoryNeed { weights_bytes, kv_cache_bytes, compute_buffer_bytes, total_bytes: weights_bytes + kv_cache_bytes + compute_buffer_bytes }
+    MemoryNeed {
+        weights_bytes,
+        kv_cache_bytes,
+        compute_buffer_bytes,
+        total_bytes: weights_bytes + kv_cache_bytes + compute_buffer_bytes,
+    }
 }
 
 /// llama.cpp's compute buffer for one 512-token micro-batch: half of the f32 logits row
@@ -214,7 +237,9 @@ pub fn memory_need(shape: &ModelShape, tensors: &[TensorSummary], ctx: u32) -> M
 /// llama.cpp reuses buffers between operations: it gives 117 MiB for Llama-2-7B at 2,048 context
 /// (llama.cpp logs ~164 MiB) and 281 MiB for Llama-3-8B at 4,096 (~260 MiB), within ±30 %.
 pub fn compute_buffer_bytes(shape: &ModelShape, ctx: u32) -> u64 {
-    let per_token = shape.vocab_size as u64 + 2 * shape.n_ff as u64 + shape.n_heads as u64 * ctx.min(4096) as u64;
+    let per_token = shape.vocab_size as u64
+        + 2 * shape.n_ff as u64
+        + shape.n_heads as u64 * ctx.min(4096) as u64;
     4 * UBATCH_TOKENS * per_token / 2
 }
 
@@ -246,7 +271,11 @@ pub fn place(
     let n_layers = shape.n_layers;
     let layers = layer_bytes(tensors, n_layers);
     let kv_per_layer = need.kv_cache_bytes / n_layers.max(1) as u64;
-    let embd: u64 = tensors.iter().filter(|t| t.is_token_embedding()).map(|t| t.n_bytes).sum();
+    let embd: u64 = tensors
+        .iter()
+        .filter(|t| t.is_token_embedding())
+        .map(|t| t.n_bytes)
+        .sum();
     let layered: u64 = layers.iter().sum();
     // Output layer (output + output_norm). A tied model multiplies by the embedding table for the
     // logits, so llama.cpp puts a second copy of it with the output layer.
@@ -265,7 +294,11 @@ pub fn place(
         return cpu_all;
     }
     let mut order: Vec<&GpuRates> = gpus.iter().collect();
-    order.sort_by(|a, b| b.vram_total_bytes.cmp(&a.vram_total_bytes).then(a.index.cmp(&b.index)));
+    order.sort_by(|a, b| {
+        b.vram_total_bytes
+            .cmp(&a.vram_total_bytes)
+            .then(a.index.cmp(&b.index))
+    });
     let capacity = |g: &GpuRates| g.vram_total_bytes.saturating_sub(GPU_RESERVED_BYTES);
     let unified = order.iter().all(|g| g.unified_memory);
 
@@ -285,7 +318,13 @@ pub fn place(
             count += 1;
         }
         if count > 0 {
-            shares.push(GpuShare { index: g.index, name: g.name.clone(), layers: count, bytes: used, capacity_bytes: cap });
+            shares.push(GpuShare {
+                index: g.index,
+                name: g.name.clone(),
+                layers: count,
+                bytes: used,
+                capacity_bytes: cap,
+            });
         }
         if next_layer == layers.len() {
             break;
@@ -313,12 +352,17 @@ pub fn place(
             n_layers,
             gpu_layers: n_layers + 1,
             gpus: shares,
-            ram_bytes: if unified { need.total_bytes } else { host_small },
+            ram_bytes: if unified {
+                need.total_bytes
+            } else {
+                host_small
+            },
             vram_bytes,
             split_reason: None,
         };
     }
-    let cpu_layers_bytes: u64 = layers[next_layer..].iter().sum::<u64>() + kv_per_layer * (n_layers - offloaded) as u64;
+    let cpu_layers_bytes: u64 =
+        layers[next_layer..].iter().sum::<u64>() + kv_per_layer * (n_layers - offloaded) as u64;
     let total_cap: u64 = order.iter().map(|g| capacity(g)).sum();
     Placement {
         kind: PlacementKind::Split,
@@ -382,11 +426,18 @@ fn cpu_decode_terms(
             stand_ins.join(", ")
         ));
     }
-    CpuTerms { bandwidth_s: bytes / rates.effective_bandwidth_bytes_per_s, compute_s }
+    CpuTerms {
+        bandwidth_s: bytes / rates.effective_bandwidth_bytes_per_s,
+        compute_s,
+    }
 }
 
 /// Seconds of prefill compute per prompt token for a set of tensors at `flops(type)`.
-fn prefill_s_per_token(tensors: &[&TensorSummary], tied: bool, flops: impl Fn(GgmlType) -> f64) -> f64 {
+fn prefill_s_per_token(
+    tensors: &[&TensorSummary],
+    tied: bool,
+    flops: impl Fn(GgmlType) -> f64,
+) -> f64 {
     tensors
         .iter()
         .filter(|t| t.dims.len() >= 2 && (!t.is_token_embedding() || tied))
@@ -417,9 +468,17 @@ pub fn predict(
         }
         if t.is_token_embedding() {
             // The lookup copy stays on the CPU; a tied model's output copy sits with the output.
-            return if tied && placement.kind == PlacementKind::Gpu { placement.gpus.last().map(|s| s.index) } else { None };
+            return if tied && placement.kind == PlacementKind::Gpu {
+                placement.gpus.last().map(|s| s.index)
+            } else {
+                None
+            };
         }
-        let layer = t.name.strip_prefix("blk.").and_then(|r| r.split('.').next()).and_then(|s| s.parse::<u32>().ok());
+        let layer = t
+            .name
+            .strip_prefix("blk.")
+            .and_then(|r| r.split('.').next())
+            .and_then(|s| s.parse::<u32>().ok());
         let mut first = 0u32;
         match layer {
             Some(i) => {
@@ -444,33 +503,54 @@ pub fn predict(
             None => cpu_tensors.push(t),
         }
     }
-    let cpu_layer_share = 1.0 - placement.gpu_layers.min(shape.n_layers) as f64 / shape.n_layers.max(1) as f64;
+    let cpu_layer_share =
+        1.0 - placement.gpu_layers.min(shape.n_layers) as f64 / shape.n_layers.max(1) as f64;
 
     // KV cache read per decoded token at the turn's average position.
     let avg_pos = workload.prompt_tokens as f64 + workload.response_tokens as f64 / 2.0;
-    let kv_read = 2.0 * shape.n_layers as f64 * avg_pos * (shape.n_kv_heads * shape.head_dim) as f64 * 2.0;
+    let kv_read =
+        2.0 * shape.n_layers as f64 * avg_pos * (shape.n_kv_heads * shape.head_dim) as f64 * 2.0;
 
     // Decode.
-    let cpu_terms = cpu_decode_terms(&cpu, &cpu_tensors, kv_read * cpu_layer_share, tied, &mut notes);
-    let cpu_s = if cpu_tensors.iter().any(|t| t.dims.len() >= 2 && (!t.is_token_embedding() || tied)) {
+    let cpu_terms = cpu_decode_terms(
+        &cpu,
+        &cpu_tensors,
+        kv_read * cpu_layer_share,
+        tied,
+        &mut notes,
+    );
+    let cpu_s = if cpu_tensors
+        .iter()
+        .any(|t| t.dims.len() >= 2 && (!t.is_token_embedding() || tied))
+    {
         cpu_terms.bandwidth_s.max(cpu_terms.compute_s)
     } else {
         0.0
     };
     let mut gpu_s = 0.0;
     for g in &gpus {
-        let bytes: f64 = gpu_tensors.iter().filter(|(i, _)| *i == g.index).map(|(_, t)| t.n_bytes as f64).sum();
+        let bytes: f64 = gpu_tensors
+            .iter()
+            .filter(|(i, _)| *i == g.index)
+            .map(|(_, t)| t.n_bytes as f64)
+            .sum();
         if bytes > 0.0 {
-            let share = placement.gpus.iter().find(|s| s.index == g.index).map_or(0, |s| s.layers) as f64
+            let share = placement
+                .gpus
+                .iter()
+                .find(|s| s.index == g.index)
+                .map_or(0, |s| s.layers) as f64
                 / shape.n_layers.max(1) as f64;
             gpu_s += (bytes + kv_read * share) / g.effective_bandwidth_bytes_per_s;
         }
     }
-    let overhead_s = cpu.per_token_overhead_s.max(if placement.kind == PlacementKind::Cpu {
-        0.0
-    } else {
-        rates::DEFAULT_PER_TOKEN_OVERHEAD_S
-    });
+    let overhead_s = cpu
+        .per_token_overhead_s
+        .max(if placement.kind == PlacementKind::Cpu {
+            0.0
+        } else {
+            rates::DEFAULT_PER_TOKEN_OVERHEAD_S
+        });
     let token_s = overhead_s + cpu_s + gpu_s;
     let limited_by = match placement.kind {
         PlacementKind::Cpu => {
@@ -498,29 +578,47 @@ pub fn predict(
         * shape.n_layers as f64
         * (shape.n_heads * shape.head_dim) as f64
         * (workload.prompt_tokens as f64 / 2.0);
-    let cpu_prefill = prefill_s_per_token(&cpu_tensors, tied, |t| cpu.for_type(t).0.prefill_flops_per_s);
+    let cpu_prefill = prefill_s_per_token(&cpu_tensors, tied, |t| {
+        cpu.for_type(t).0.prefill_flops_per_s
+    });
     let mut gpu_prefill = 0.0;
     for g in &gpus {
-        let ts: Vec<&TensorSummary> = gpu_tensors.iter().filter(|(i, _)| *i == g.index).map(|(_, t)| *t).collect();
+        let ts: Vec<&TensorSummary> = gpu_tensors
+            .iter()
+            .filter(|(i, _)| *i == g.index)
+            .map(|(_, t)| *t)
+            .collect();
         gpu_prefill += prefill_s_per_token(&ts, tied, |_| g.prefill_flops_per_s);
     }
     let attn_flops_rate = match placement.kind {
         PlacementKind::Cpu => cpu.for_type(GgmlType::F16).0.prefill_flops_per_s,
-        _ => gpus.iter().map(|g| g.prefill_flops_per_s).fold(0.0, f64::max),
+        _ => gpus
+            .iter()
+            .map(|g| g.prefill_flops_per_s)
+            .fold(0.0, f64::max),
     };
     let prefill_token_s = cpu_prefill + gpu_prefill + attn_flop_per_token / attn_flops_rate;
 
-    let c = if opts.correction.is_finite() && opts.correction > 0.0 { opts.correction } else { 1.0 };
+    let c = if opts.correction.is_finite() && opts.correction > 0.0 {
+        opts.correction
+    } else {
+        1.0
+    };
     let decode_tokens_per_s = 1.0 / (token_s * c);
     let prefill_tokens_per_s = 1.0 / (prefill_token_s * c);
     let prefill_s = workload.prompt_tokens as f64 / prefill_tokens_per_s;
     let decode_s = workload.response_tokens as f64 / decode_tokens_per_s;
     let time_to_first_token_s = prefill_s + 1.0 / decode_tokens_per_s;
     let turn_s = prefill_s + decode_s;
-    let cold_load_s = (model.file_bytes as f64 / ASSUMED_DISK_READ_BYTES_PER_S + cpu.load_overhead_s) * c;
+    let cold_load_s =
+        (model.file_bytes as f64 / ASSUMED_DISK_READ_BYTES_PER_S + cpu.load_overhead_s) * c;
 
-    let weight_bytes_per_token: u64 =
-        model.tensors.iter().filter(|t| !t.is_token_embedding() || tied).map(|t| t.n_bytes).sum();
+    let weight_bytes_per_token: u64 = model
+        .tensors
+        .iter()
+        .filter(|t| !t.is_token_embedding() || tied)
+        .map(|t| t.n_bytes)
+        .sum();
     let effective_bandwidth_bytes_per_s = match placement.kind {
         PlacementKind::Cpu => cpu.effective_bandwidth_bytes_per_s,
         _ if cpu_s > gpu_s => cpu.effective_bandwidth_bytes_per_s,
@@ -528,7 +626,9 @@ pub fn predict(
             .gpus
             .first()
             .and_then(|s| gpus.iter().find(|g| g.index == s.index))
-            .map_or(cpu.effective_bandwidth_bytes_per_s, |g| g.effective_bandwidth_bytes_per_s),
+            .map_or(cpu.effective_bandwidth_bytes_per_s, |g| {
+                g.effective_bandwidth_bytes_per_s
+            }),
     };
     let gpu_measured = gpus.iter().all(|g| g.measured);
     let measured = match placement.kind {
@@ -539,7 +639,11 @@ pub fn predict(
 
     // Notes: how each figure was obtained.
     if placement.kind != PlacementKind::Gpu {
-        notes.push(format!("CPU: {:.1} GB/s effective ({})", cpu.effective_bandwidth_bytes_per_s / 1e9, cpu.bandwidth_source));
+        notes.push(format!(
+            "CPU: {:.1} GB/s effective ({})",
+            cpu.effective_bandwidth_bytes_per_s / 1e9,
+            cpu.bandwidth_source
+        ));
         if !cpu.measured {
             notes.push(format!(
                 "CPU compute ceiling unmeasured: per-core figures for {} × {} cores",
@@ -573,10 +677,14 @@ pub fn predict(
         cpu.load_overhead_s
     ));
     if c != 1.0 {
-        notes.push(format!("times scaled by the correction factor {c:.2} from an earlier verification"));
+        notes.push(format!(
+            "times scaled by the correction factor {c:.2} from an earlier verification"
+        ));
     }
     if prefill_s > decode_s {
-        notes.push(format!("prompt processing takes {prefill_s:.1} s of the turn, more than generation"));
+        notes.push(format!(
+            "prompt processing takes {prefill_s:.1} s of the turn, more than generation"
+        ));
     }
 
     Prediction {
@@ -604,7 +712,6 @@ pub fn predict(
         notes,
     }
 }
-
 
 #[cfg(test)]
 mod tests;

@@ -105,13 +105,21 @@ impl CpuRates {
 /// CPU rates from a benchmark when it measured the CPU backend, else from the probe.
 pub fn cpu_rates(hw: &HardwareProfile, bench: Option<&BenchResult>) -> CpuRates {
     if let Some(b) = bench {
-        let cpu: Vec<_> = b.quants.iter().filter(|q| q.backend == BenchBackend::Cpu).collect();
+        let cpu: Vec<_> = b
+            .quants
+            .iter()
+            .filter(|q| q.backend == BenchBackend::Cpu)
+            .collect();
         if !cpu.is_empty() {
             // The recorded figures include the fixed per-token overhead; take it out so that the
             // predictor, which adds it back once per token, does not count it twice.
             let net = |q: &crate::bench::QuantBench| -> Option<f64> {
                 let tps = q.decode_tokens_per_s.median;
-                let s = if tps > 0.0 { 1.0 / tps - b.per_token_overhead_s } else { 0.0 };
+                let s = if tps > 0.0 {
+                    1.0 / tps - b.per_token_overhead_s
+                } else {
+                    0.0
+                };
                 (s > 0.0).then_some(s)
             };
             let bw_of = |q: &crate::bench::QuantBench| match net(q) {
@@ -125,7 +133,9 @@ pub fn cpu_rates(hw: &HardwareProfile, bench: Option<&BenchResult>) -> CpuRates 
             let bw = cpu.iter().map(|q| bw_of(q)).fold(0.0, f64::max);
             let mut types: Vec<TypeRate> = Vec::new();
             for q in &cpu {
-                let Some(t) = GgmlType::from_name(&q.ggml_type) else { continue };
+                let Some(t) = GgmlType::from_name(&q.ggml_type) else {
+                    continue;
+                };
                 if let Some(bq) = b.quant(&q.ggml_type, BenchBackend::Cpu) {
                     if bq != *q {
                         continue; // keep the largest measured model of each type
@@ -234,14 +244,16 @@ fn unmeasured_cpu_rates(hw: &HardwareProfile) -> CpuRates {
         ),
     };
     use GgmlType::*;
-    let types = [F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, IQ4_NL, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K, IQ4_XS]
-        .into_iter()
-        .map(|t| TypeRate {
-            ggml_type: t,
-            decode_weights_per_s: Some(cores * weights_per_s_per_core(level) * type_speed_factor(t)),
-            prefill_flops_per_s: cores * prefill_flops_per_core(level),
-        })
-        .collect();
+    let types = [
+        F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, IQ4_NL, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K, IQ4_XS,
+    ]
+    .into_iter()
+    .map(|t| TypeRate {
+        ggml_type: t,
+        decode_weights_per_s: Some(cores * weights_per_s_per_core(level) * type_speed_factor(t)),
+        prefill_flops_per_s: cores * prefill_flops_per_core(level),
+    })
+    .collect();
     CpuRates {
         measured: false,
         effective_bandwidth_bytes_per_s: bw,
@@ -258,7 +270,12 @@ fn unmeasured_cpu_rates(hw: &HardwareProfile) -> CpuRates {
 pub fn usable_gpus(hw: &HardwareProfile) -> Vec<&GpuInfo> {
     hw.gpus
         .iter()
-        .filter(|g| matches!(g.vendor, GpuVendor::Nvidia | GpuVendor::Amd | GpuVendor::Apple) && g.vram_total_bytes > 0)
+        .filter(|g| {
+            matches!(
+                g.vendor,
+                GpuVendor::Nvidia | GpuVendor::Amd | GpuVendor::Apple
+            ) && g.vram_total_bytes > 0
+        })
         .collect()
 }
 
@@ -267,12 +284,22 @@ pub fn usable_gpus(hw: &HardwareProfile) -> Vec<&GpuInfo> {
 pub fn gpu_rates(hw: &HardwareProfile, bench: Option<&BenchResult>) -> Vec<GpuRates> {
     let gpus = usable_gpus(hw);
     let bench_gpu = bench.and_then(|b| {
-        let g: Vec<_> = b.quants.iter().filter(|q| q.backend == BenchBackend::Gpu).collect();
-        let bw = g.iter().map(|q| q.decode_bandwidth_bytes_per_s).fold(0.0, f64::max);
+        let g: Vec<_> = b
+            .quants
+            .iter()
+            .filter(|q| q.backend == BenchBackend::Gpu)
+            .collect();
+        let bw = g
+            .iter()
+            .map(|q| q.decode_bandwidth_bytes_per_s)
+            .fold(0.0, f64::max);
         let flops = g.iter().map(|q| q.prefill_flops_per_s).fold(0.0, f64::max);
         (bw > 0.0 && flops > 0.0).then_some((bw, flops))
     });
-    let first_bw = gpus.first().and_then(|g| g.memory_bandwidth_bytes_per_s).unwrap_or(DEFAULT_GPU_BANDWIDTH_BYTES_PER_S);
+    let first_bw = gpus
+        .first()
+        .and_then(|g| g.memory_bandwidth_bytes_per_s)
+        .unwrap_or(DEFAULT_GPU_BANDWIDTH_BYTES_PER_S);
     gpus.iter()
         .map(|g| {
             let raw = g.memory_bandwidth_bytes_per_s.unwrap_or(DEFAULT_GPU_BANDWIDTH_BYTES_PER_S);

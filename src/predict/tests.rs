@@ -16,7 +16,15 @@ fn profile(name: &str) -> HardwareProfile {
     HardwareProfile::from_json(text, name).unwrap()
 }
 
-fn llama(layers: u32, embd: u32, ff: u32, heads: u32, kv: u32, vocab: u32, tied: bool) -> ModelShape {
+fn llama(
+    layers: u32,
+    embd: u32,
+    ff: u32,
+    heads: u32,
+    kv: u32,
+    vocab: u32,
+    tied: bool,
+) -> ModelShape {
     ModelShape {
         architecture: "llama".into(),
         n_layers: layers,
@@ -46,11 +54,24 @@ fn llama3_70b() -> ModelShape {
 fn input(label: &str, shape: ModelShape, ft: FileType) -> ModelInput {
     let tensors = tensors_for(&shape, ft);
     let bytes = tensors.iter().map(|t| t.n_bytes).sum();
-    ModelInput { label: label.into(), shape, tensors, file_bytes: bytes, file_bytes_estimated: true }
+    ModelInput {
+        label: label.into(),
+        shape,
+        tensors,
+        file_bytes: bytes,
+        file_bytes_estimated: true,
+    }
 }
 
 /// A one-type CPU bench entry whose recorded figures follow `1 / (overhead + max(bytes/bw, params/ceiling))`.
-fn quant(t: &str, bytes_per_weight: f64, bw: f64, ceiling: f64, overhead: f64, flops: f64) -> QuantBench {
+fn quant(
+    t: &str,
+    bytes_per_weight: f64,
+    bw: f64,
+    ceiling: f64,
+    overhead: f64,
+    flops: f64,
+) -> QuantBench {
     let params = 1_000_000_000u64;
     let bytes = (params as f64 * bytes_per_weight) as u64;
     let tps = 1.0 / (overhead + (bytes as f64 / bw).max(params as f64 / ceiling));
@@ -90,7 +111,11 @@ fn bench(quants: Vec<QuantBench>, overhead: f64) -> BenchResult {
 }
 
 fn workload(prompt: u32, response: u32, ctx: u32) -> Workload {
-    Workload { prompt_tokens: prompt, response_tokens: response, context_tokens: ctx }
+    Workload {
+        prompt_tokens: prompt,
+        response_tokens: response,
+        context_tokens: ctx,
+    }
 }
 
 fn cpu_only(hw: &mut HardwareProfile) {
@@ -110,7 +135,10 @@ fn kv_cache_and_memory_need_follow_the_formula() {
         let m = memory_need(&shape, &t, ctx);
         assert_eq!(m.kv_cache_bytes, kv);
         assert_eq!(m.weights_bytes, t.iter().map(|x| x.n_bytes).sum::<u64>());
-        assert_eq!(m.total_bytes, m.weights_bytes + m.kv_cache_bytes + m.compute_buffer_bytes);
+        assert_eq!(
+            m.total_bytes,
+            m.weights_bytes + m.kv_cache_bytes + m.compute_buffer_bytes
+        );
         assert!(m.compute_buffer_bytes > 50 << 20 && m.compute_buffer_bytes < 1 << 30);
     }
 }
@@ -135,7 +163,11 @@ fn bandwidth_bound_decode_matches_bytes_over_bandwidth_plus_overhead() {
         let p = predict(&hw, Some(&b), &m, &w, &PredictOptions::default());
         let kv_read = 2.0 * 40.0 * (100.0 + 15.0) * 5120.0 * 2.0;
         let expect = overhead + (p.weight_bytes_per_token as f64 + kv_read) / bw;
-        assert!((1.0 / p.decode_tokens_per_s - expect).abs() / expect < 1e-3, "bw {bw}: {} vs {expect}", 1.0 / p.decode_tokens_per_s);
+        assert!(
+            (1.0 / p.decode_tokens_per_s - expect).abs() / expect < 1e-3,
+            "bw {bw}: {} vs {expect}",
+            1.0 / p.decode_tokens_per_s
+        );
         assert_eq!(p.limited_by, Limit::MemoryBandwidth);
         assert!(p.measured);
         assert!((p.effective_bandwidth_bytes_per_s - bw).abs() / bw < 1e-3);
@@ -146,29 +178,71 @@ fn bandwidth_bound_decode_matches_bytes_over_bandwidth_plus_overhead() {
 fn slow_dequantisation_makes_compute_the_limit() {
     // Q4_K at 2e9 weights/s while memory could deliver 20 GB/s: compute-bound.
     let b = bench(
-        vec![quant("F16", 2.0, 20e9, 1e15, 0.001, 200e9), quant("Q4_K", 0.5625, 20e9, 2e9, 0.001, 200e9)],
+        vec![
+            quant("F16", 2.0, 20e9, 1e15, 0.001, 200e9),
+            quant("Q4_K", 0.5625, 20e9, 2e9, 0.001, 200e9),
+        ],
         0.001,
     );
     let mut hw = profile("cloud");
     cpu_only(&mut hw);
     let m = input("8b", llama3_8b(), FileType::Q4_K_M);
-    let p = predict(&hw, Some(&b), &m, &workload(100, 50, 1024), &PredictOptions::default());
+    let p = predict(
+        &hw,
+        Some(&b),
+        &m,
+        &workload(100, 50, 1024),
+        &PredictOptions::default(),
+    );
     assert_eq!(p.limited_by, Limit::DequantisationCompute);
     // Q6_K tensors were not measured: mapped to the nearest measured type, and said so.
-    assert!(p.notes.iter().any(|n| n.contains("Q6_K measured as")), "{:?}", p.notes);
+    assert!(
+        p.notes.iter().any(|n| n.contains("Q6_K measured as")),
+        "{:?}",
+        p.notes
+    );
 }
 
 #[test]
 fn token_embedding_is_a_lookup_unless_tied() {
-    let untied = input("u", llama(16, 2048, 8192, 32, 8, 128256, false), FileType::Q8_0);
-    let tied = input("t", llama(16, 2048, 8192, 32, 8, 128256, true), FileType::Q8_0);
+    let untied = input(
+        "u",
+        llama(16, 2048, 8192, 32, 8, 128256, false),
+        FileType::Q8_0,
+    );
+    let tied = input(
+        "t",
+        llama(16, 2048, 8192, 32, 8, 128256, true),
+        FileType::Q8_0,
+    );
     let hw = profile("xeon");
     let w = workload(100, 50, 1024);
-    let pu = predict(&hw, hw.bench.as_ref(), &untied, &w, &PredictOptions::default());
-    let pt = predict(&hw, hw.bench.as_ref(), &tied, &w, &PredictOptions::default());
-    let embd = |m: &ModelInput| m.tensors.iter().find(|t| t.is_token_embedding()).unwrap().n_bytes;
+    let pu = predict(
+        &hw,
+        hw.bench.as_ref(),
+        &untied,
+        &w,
+        &PredictOptions::default(),
+    );
+    let pt = predict(
+        &hw,
+        hw.bench.as_ref(),
+        &tied,
+        &w,
+        &PredictOptions::default(),
+    );
+    let embd = |m: &ModelInput| {
+        m.tensors
+            .iter()
+            .find(|t| t.is_token_embedding())
+            .unwrap()
+            .n_bytes
+    };
     // Untied: output is read, the embedding is not. Tied: the embedding is the output, read once.
-    assert_eq!(pu.weight_bytes_per_token, pu.memory.weights_bytes - embd(&untied));
+    assert_eq!(
+        pu.weight_bytes_per_token,
+        pu.memory.weights_bytes - embd(&untied)
+    );
     assert_eq!(pt.weight_bytes_per_token, pt.memory.weights_bytes);
 }
 
@@ -183,7 +257,16 @@ fn turn_is_prefill_plus_decode_and_correction_scales_it() {
     assert!((p1.decode_s - 150.0 / p1.decode_tokens_per_s).abs() < 1e-9);
     assert!(p1.time_to_first_token_s > p1.prefill_s && p1.time_to_first_token_s < p1.turn_s);
     assert!((p1.cold_turn_s - (p1.cold_load_s + p1.turn_s)).abs() < 1e-9);
-    let p2 = predict(&hw, hw.bench.as_ref(), &m, &w, &PredictOptions { correction: 1.5, cpu_only: false });
+    let p2 = predict(
+        &hw,
+        hw.bench.as_ref(),
+        &m,
+        &w,
+        &PredictOptions {
+            correction: 1.5,
+            cpu_only: false,
+        },
+    );
     assert!((p2.turn_s / p1.turn_s - 1.5).abs() < 1e-9);
     assert!((p2.decode_tokens_per_s * 1.5 / p1.decode_tokens_per_s - 1.0).abs() < 1e-9);
     assert_eq!(p2.correction, 1.5);
@@ -194,12 +277,30 @@ fn seed_case_13b_on_the_xeon_is_bandwidth_bound_near_1_5_tokens_per_s() {
     let hw = profile("xeon");
     let m = input("llama-2-13b-chat-q4_k_m", llama2_13b(), FileType::Q4_K_M);
     // The seed ran with a short prompt and n_ctx 512.
-    let p = predict(&hw, hw.bench.as_ref(), &m, &workload(20, 30, 512), &PredictOptions::default());
+    let p = predict(
+        &hw,
+        hw.bench.as_ref(),
+        &m,
+        &workload(20, 30, 512),
+        &PredictOptions::default(),
+    );
     assert_eq!(p.limited_by, Limit::MemoryBandwidth);
-    assert!(p.decode_tokens_per_s > 1.3 && p.decode_tokens_per_s < 1.6, "{}", p.decode_tokens_per_s);
-    assert!(p.decode_s >= 20.0 - 1.0, "30 tokens take {:.1} s", p.decode_s);
+    assert!(
+        p.decode_tokens_per_s > 1.3 && p.decode_tokens_per_s < 1.6,
+        "{}",
+        p.decode_tokens_per_s
+    );
+    assert!(
+        p.decode_s >= 20.0 - 1.0,
+        "30 tokens take {:.1} s",
+        p.decode_s
+    );
     // The estimated file size is TheBloke's published 7.87 GB within 1 %.
-    assert!((p.file_bytes as f64 / 7.87e9 - 1.0).abs() < 0.01, "{}", p.file_bytes);
+    assert!(
+        (p.file_bytes as f64 / 7.87e9 - 1.0).abs() < 0.01,
+        "{}",
+        p.file_bytes
+    );
 }
 
 #[test]
@@ -207,14 +308,26 @@ fn without_a_bench_the_prediction_is_unmeasured_and_uses_the_probe_bandwidth() {
     let mut hw = profile("xeon");
     hw.bench = None;
     let m = input("13b", llama2_13b(), FileType::Q4_K_M);
-    let p = predict(&hw, None, &m, &workload(100, 30, 2048), &PredictOptions::default());
+    let p = predict(
+        &hw,
+        None,
+        &m,
+        &workload(100, 30, 2048),
+        &PredictOptions::default(),
+    );
     assert!(!p.measured);
     let bw = hw.memory_bandwidth.as_ref().unwrap().bytes_per_s * rates::CPU_BANDWIDTH_EFFICIENCY;
     assert!((p.effective_bandwidth_bytes_per_s - bw).abs() < 1.0);
     assert!(p.notes.iter().any(|n| n.contains("unmeasured")));
     // No probe figure either: a conservative per-SIMD default, still a finite prediction.
     hw.memory_bandwidth = None;
-    let p = predict(&hw, None, &m, &workload(100, 30, 2048), &PredictOptions::default());
+    let p = predict(
+        &hw,
+        None,
+        &m,
+        &workload(100, 30, 2048),
+        &PredictOptions::default(),
+    );
     assert!(p.decode_tokens_per_s.is_finite() && p.decode_tokens_per_s > 0.0);
 }
 
@@ -224,7 +337,13 @@ fn one_core_without_avx2_is_compute_bound() {
     hw.bench = None;
     hw.cpu.simd_level = crate::profile::SimdLevel::Avx;
     let m = input("8b", llama3_8b(), FileType::Q4_K_M);
-    let p = predict(&hw, None, &m, &workload(100, 30, 2048), &PredictOptions::default());
+    let p = predict(
+        &hw,
+        None,
+        &m,
+        &workload(100, 30, 2048),
+        &PredictOptions::default(),
+    );
     assert_eq!(p.limited_by, Limit::DequantisationCompute);
 }
 
@@ -241,7 +360,13 @@ fn placement_table() {
     for (fx, shape, kind, n_gpus) in cases {
         let hw = profile(fx);
         let m = input("m", shape, FileType::Q4_K_M);
-        let p = predict(&hw, hw.bench.as_ref(), &m, &workload(550, 150, 4096), &PredictOptions::default());
+        let p = predict(
+            &hw,
+            hw.bench.as_ref(),
+            &m,
+            &workload(550, 150, 4096),
+            &PredictOptions::default(),
+        );
         assert_eq!(p.placement.kind, kind, "{fx}");
         assert_eq!(p.placement.gpus.len(), n_gpus, "{fx}");
         if kind == PlacementKind::Gpu {
@@ -261,15 +386,43 @@ fn a_model_too_big_for_vram_is_split_and_the_cpu_share_dominates() {
     let mut hw = profile("4090x2");
     hw.gpus.truncate(1); // one 24 GB card, a 42 GB model
     let m = input("70b", llama3_70b(), FileType::Q4_K_M);
-    let p = predict(&hw, None, &m, &workload(550, 150, 4096), &PredictOptions::default());
+    let p = predict(
+        &hw,
+        None,
+        &m,
+        &workload(550, 150, 4096),
+        &PredictOptions::default(),
+    );
     assert_eq!(p.placement.kind, PlacementKind::Split);
-    assert!(p.placement.gpu_layers > 20 && p.placement.gpu_layers < 80, "{}", p.placement.gpu_layers);
+    assert!(
+        p.placement.gpu_layers > 20 && p.placement.gpu_layers < 80,
+        "{}",
+        p.placement.gpu_layers
+    );
     assert_eq!(p.limited_by, Limit::CpuShareOfSplitLayers);
     assert!(p.placement.split_reason.is_some());
     // Slower than all on GPU, faster than all on CPU.
-    let gpu = predict(&profile("4090x2"), None, &m, &workload(550, 150, 4096), &PredictOptions::default());
-    let cpu = predict(&hw, None, &m, &workload(550, 150, 4096), &PredictOptions { correction: 1.0, cpu_only: true });
-    assert!(gpu.decode_tokens_per_s > p.decode_tokens_per_s && p.decode_tokens_per_s > cpu.decode_tokens_per_s);
+    let gpu = predict(
+        &profile("4090x2"),
+        None,
+        &m,
+        &workload(550, 150, 4096),
+        &PredictOptions::default(),
+    );
+    let cpu = predict(
+        &hw,
+        None,
+        &m,
+        &workload(550, 150, 4096),
+        &PredictOptions {
+            correction: 1.0,
+            cpu_only: true,
+        },
+    );
+    assert!(
+        gpu.decode_tokens_per_s > p.decode_tokens_per_s
+            && p.decode_tokens_per_s > cpu.decode_tokens_per_s
+    );
 }
 
 #[test]
@@ -293,10 +446,22 @@ fn gpu_without_bandwidth_uses_a_stated_default_and_unknown_vendors_are_ignored()
     };
     let m = input("8b", llama3_8b(), FileType::Q4_K_M);
     hw.gpus = vec![gpu(GpuVendor::Intel, Some(100e9))];
-    let p = predict(&hw, None, &m, &workload(100, 30, 2048), &PredictOptions::default());
+    let p = predict(
+        &hw,
+        None,
+        &m,
+        &workload(100, 30, 2048),
+        &PredictOptions::default(),
+    );
     assert_eq!(p.placement.kind, PlacementKind::Cpu);
     hw.gpus = vec![gpu(GpuVendor::Nvidia, None)];
-    let p = predict(&hw, None, &m, &workload(100, 30, 2048), &PredictOptions::default());
+    let p = predict(
+        &hw,
+        None,
+        &m,
+        &workload(100, 30, 2048),
+        &PredictOptions::default(),
+    );
     assert_eq!(p.placement.kind, PlacementKind::Gpu);
     let expect = rates::DEFAULT_GPU_BANDWIDTH_BYTES_PER_S * rates::GPU_BANDWIDTH_EFFICIENCY;
     assert!((p.effective_bandwidth_bytes_per_s - expect).abs() < 1.0);

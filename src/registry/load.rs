@@ -19,13 +19,22 @@ pub const EMBEDDED_TIERS: &str = include_str!("../../tiers.json");
 pub const EMBEDDED_REGISTRY_FILES: &[(&str, &str)] = &[
     ("gemma-2.json", include_str!("../../registry/gemma-2.json")),
     ("llama-2.json", include_str!("../../registry/llama-2.json")),
-    ("llama-3.1.json", include_str!("../../registry/llama-3.1.json")),
-    ("llama-3.2.json", include_str!("../../registry/llama-3.2.json")),
+    (
+        "llama-3.1.json",
+        include_str!("../../registry/llama-3.1.json"),
+    ),
+    (
+        "llama-3.2.json",
+        include_str!("../../registry/llama-3.2.json"),
+    ),
     ("mistral.json", include_str!("../../registry/mistral.json")),
     ("phi-3.json", include_str!("../../registry/phi-3.json")),
     ("qwen2.5.json", include_str!("../../registry/qwen2.5.json")),
     ("smollm2.json", include_str!("../../registry/smollm2.json")),
-    ("tinyllama.json", include_str!("../../registry/tinyllama.json")),
+    (
+        "tinyllama.json",
+        include_str!("../../registry/tinyllama.json"),
+    ),
 ];
 
 /// Why a registry or tier file was rejected. Every variant names the file.
@@ -42,11 +51,21 @@ pub enum RegistryError {
     #[error("`{file}` is not valid JSON: {detail}")]
     Json { file: String, detail: String },
     #[error("`{file}`: {entry}: field `{field}`: {detail}")]
-    Field { file: String, entry: String, field: String, detail: String },
+    Field {
+        file: String,
+        entry: String,
+        field: String,
+        detail: String,
+    },
 }
 
 fn field_err(file: &str, entry: &str, field: &str, detail: impl Into<String>) -> RegistryError {
-    RegistryError::Field { file: file.to_string(), entry: entry.to_string(), field: field.to_string(), detail: detail.into() }
+    RegistryError::Field {
+        file: file.to_string(),
+        entry: entry.to_string(),
+        field: field.to_string(),
+        detail: detail.into(),
+    }
 }
 
 pub(super) fn embedded_registry() -> Result<Registry, RegistryError> {
@@ -59,16 +78,25 @@ pub(super) fn embedded_registry() -> Result<Registry, RegistryError> {
             files.push(f);
         }
     }
-    Ok(Registry { origin: "embedded".to_string(), files })
+    Ok(Registry {
+        origin: "embedded".to_string(),
+        files,
+    })
 }
 
 /// Load every `*.json` in `dir` (sorted by name) as a family file.
 pub fn load_registry_dir(dir: &Path) -> Result<Registry, RegistryError> {
     let shown = dir.display().to_string();
-    let read_dir = std::fs::read_dir(dir).map_err(|source| RegistryError::Read { path: shown.clone(), source })?;
+    let read_dir = std::fs::read_dir(dir).map_err(|source| RegistryError::Read {
+        path: shown.clone(),
+        source,
+    })?;
     let mut paths = Vec::new();
     for e in read_dir {
-        let e = e.map_err(|source| RegistryError::Read { path: shown.clone(), source })?;
+        let e = e.map_err(|source| RegistryError::Read {
+            path: shown.clone(),
+            source,
+        })?;
         let p = e.path();
         if p.extension().is_some_and(|x| x == "json") && p.is_file() {
             paths.push(p);
@@ -82,18 +110,33 @@ pub fn load_registry_dir(dir: &Path) -> Result<Registry, RegistryError> {
     let mut seen = HashMap::new();
     for p in paths {
         let name = p.display().to_string();
-        let text = std::fs::read_to_string(&p).map_err(|source| RegistryError::Read { path: name.clone(), source })?;
+        let text = std::fs::read_to_string(&p).map_err(|source| RegistryError::Read {
+            path: name.clone(),
+            source,
+        })?;
         for f in parse_family(&text, &name)? {
             check_unique(&mut seen, &f.id, &name)?;
             files.push(f);
         }
     }
-    Ok(Registry { origin: shown, files })
+    Ok(Registry {
+        origin: shown,
+        files,
+    })
 }
 
-fn check_unique(seen: &mut HashMap<String, String>, id: &str, file: &str) -> Result<(), RegistryError> {
+fn check_unique(
+    seen: &mut HashMap<String, String>,
+    id: &str,
+    file: &str,
+) -> Result<(), RegistryError> {
     if let Some(first) = seen.get(id) {
-        return Err(field_err(file, &format!("model `{id}`"), "id", format!("duplicate id, already defined in `{first}`")));
+        return Err(field_err(
+            file,
+            &format!("model `{id}`"),
+            "id",
+            format!("duplicate id, already defined in `{first}`"),
+        ));
     }
     seen.insert(id.to_string(), file.to_string());
     Ok(())
@@ -101,15 +144,23 @@ fn check_unique(seen: &mut HashMap<String, String>, id: &str, file: &str) -> Res
 
 /// Parse and validate one family file. `file` names it in errors.
 pub fn parse_family(text: &str, file: &str) -> Result<Vec<ModelFile>, RegistryError> {
-    let root: Value =
-        serde_json::from_str(text).map_err(|e| RegistryError::Json { file: file.to_string(), detail: e.to_string() })?;
-    let obj = root.as_object().ok_or_else(|| field_err(file, "top level", "(root)", "expected a JSON object"))?;
+    let root: Value = serde_json::from_str(text).map_err(|e| RegistryError::Json {
+        file: file.to_string(),
+        detail: e.to_string(),
+    })?;
+    let obj = root
+        .as_object()
+        .ok_or_else(|| field_err(file, "top level", "(root)", "expected a JSON object"))?;
     check_schema_version(obj, file)?;
     let family: String = take(obj, "family", file, "top level")?;
-    let entries = obj
-        .get("files")
-        .and_then(Value::as_array)
-        .ok_or_else(|| field_err(file, "top level", "files", "expected an array of model files"))?;
+    let entries = obj.get("files").and_then(Value::as_array).ok_or_else(|| {
+        field_err(
+            file,
+            "top level",
+            "files",
+            "expected an array of model files",
+        )
+    })?;
     let mut out = Vec::with_capacity(entries.len());
     let mut ids: HashMap<String, usize> = HashMap::new();
     for (i, v) in entries.iter().enumerate() {
@@ -119,7 +170,12 @@ pub fn parse_family(text: &str, file: &str) -> Result<Vec<ModelFile>, RegistryEr
         };
         let mut f = parse_model_file(v, file, &label)?;
         if let Some(j) = ids.insert(f.id.clone(), i) {
-            return Err(field_err(file, &label, "id", format!("duplicate id, also files[{j}]")));
+            return Err(field_err(
+                file,
+                &label,
+                "id",
+                format!("duplicate id, also files[{j}]"),
+            ));
         }
         f.family = family.clone();
         out.push(f);
@@ -134,7 +190,9 @@ fn check_schema_version(obj: &Map<String, Value>, file: &str) -> Result<(), Regi
             file,
             "top level",
             "schema_version",
-            format!("{v} is not supported; this minerva-setup reads version {REGISTRY_SCHEMA_VERSION}"),
+            format!(
+                "{v} is not supported; this minerva-setup reads version {REGISTRY_SCHEMA_VERSION}"
+            ),
         ));
     }
     Ok(())
@@ -158,10 +216,17 @@ const MODEL_FIELDS: &[&str] = &[
 ];
 
 fn parse_model_file(v: &Value, file: &str, entry: &str) -> Result<ModelFile, RegistryError> {
-    let obj = v.as_object().ok_or_else(|| field_err(file, entry, "(entry)", "expected a JSON object"))?;
+    let obj = v
+        .as_object()
+        .ok_or_else(|| field_err(file, entry, "(entry)", "expected a JSON object"))?;
     for k in obj.keys() {
         if !MODEL_FIELDS.contains(&k.as_str()) {
-            return Err(field_err(file, entry, k, format!("unknown field; expected one of {}", MODEL_FIELDS.join(", "))));
+            return Err(field_err(
+                file,
+                entry,
+                k,
+                format!("unknown field; expected one of {}", MODEL_FIELDS.join(", ")),
+            ));
         }
     }
     // Decode each field on its own first, so that a type error names the field.
@@ -177,27 +242,64 @@ fn parse_model_file(v: &Value, file: &str, entry: &str) -> Result<ModelFile, Reg
     if obj.contains_key("revision") {
         let rev: String = take(obj, "revision", file, entry)?;
         if rev.is_empty() || rev.contains("..") || rev.chars().any(char::is_whitespace) {
-            return Err(field_err(file, entry, "revision", format!("`{rev}` is not a usable git revision")));
+            return Err(field_err(
+                file,
+                entry,
+                "revision",
+                format!("`{rev}` is not a usable git revision"),
+            ));
         }
     }
-    let f: ModelFile =
-        serde_json::from_value(v.clone()).map_err(|e| field_err(file, entry, "(entry)", e.to_string()))?;
+    let f: ModelFile = serde_json::from_value(v.clone())
+        .map_err(|e| field_err(file, entry, "(entry)", e.to_string()))?;
 
-    if id.is_empty() || !id.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "._-".contains(c)) {
-        return Err(field_err(file, entry, "id", format!("`{id}` must be non-empty lowercase letters, digits, `.`, `_`, `-`")));
+    if id.is_empty()
+        || !id
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "._-".contains(c))
+    {
+        return Err(field_err(
+            file,
+            entry,
+            "id",
+            format!("`{id}` must be non-empty lowercase letters, digits, `.`, `_`, `-`"),
+        ));
     }
     let parts: Vec<&str> = repo.split('/').collect();
-    if parts.len() != 2 || parts.iter().any(|p| p.is_empty() || *p == "." || *p == "..") {
-        return Err(field_err(file, entry, "repo", format!("`{repo}` is not a Hugging Face `owner/name`")));
+    if parts.len() != 2
+        || parts
+            .iter()
+            .any(|p| p.is_empty() || *p == "." || *p == "..")
+    {
+        return Err(field_err(
+            file,
+            entry,
+            "repo",
+            format!("`{repo}` is not a Hugging Face `owner/name`"),
+        ));
     }
     check_filename(&filename).map_err(|d| field_err(file, entry, "filename", d))?;
     if let Some(s) = &sha256 {
-        if s.len() != 64 || !s.chars().all(|c| c.is_ascii_digit() || ('a'..='f').contains(&c)) {
-            return Err(field_err(file, entry, "sha256", format!("`{s}` is not 64 lowercase hex characters (or null)")));
+        if s.len() != 64
+            || !s
+                .chars()
+                .all(|c| c.is_ascii_digit() || ('a'..='f').contains(&c))
+        {
+            return Err(field_err(
+                file,
+                entry,
+                "sha256",
+                format!("`{s}` is not 64 lowercase hex characters (or null)"),
+            ));
         }
     }
     if f.size_bytes == Some(0) {
-        return Err(field_err(file, entry, "size_bytes", "must be positive (or null when unknown)"));
+        return Err(field_err(
+            file,
+            entry,
+            "size_bytes",
+            "must be positive (or null when unknown)",
+        ));
     }
     if parameters == 0 {
         return Err(field_err(file, entry, "parameters", "must be positive"));
@@ -214,7 +316,12 @@ fn parse_model_file(v: &Value, file: &str, entry: &str) -> Result<ModelFile, Reg
     ];
     for (name, v) in positive {
         if v == 0 {
-            return Err(field_err(file, entry, &format!("shape.{name}"), "must be positive"));
+            return Err(field_err(
+                file,
+                entry,
+                &format!("shape.{name}"),
+                "must be positive",
+            ));
         }
     }
     if shape.n_heads % shape.n_kv_heads != 0 {
@@ -222,7 +329,10 @@ fn parse_model_file(v: &Value, file: &str, entry: &str) -> Result<ModelFile, Reg
             file,
             entry,
             "shape.n_kv_heads",
-            format!("{} does not divide n_heads {}", shape.n_kv_heads, shape.n_heads),
+            format!(
+                "{} does not divide n_heads {}",
+                shape.n_kv_heads, shape.n_heads
+            ),
         ));
     }
     Ok(f)
@@ -235,13 +345,20 @@ fn check_filename(name: &str) -> Result<(), String> {
         return Err("is empty".into());
     }
     if name.contains('/') || name.contains('\\') {
-        return Err(format!("`{name}` contains a path separator; it must be a plain file name"));
+        return Err(format!(
+            "`{name}` contains a path separator; it must be a plain file name"
+        ));
     }
     if name.contains("..") || name.starts_with('.') {
-        return Err(format!("`{name}` contains `..` or starts with `.`; it must be a plain file name"));
+        return Err(format!(
+            "`{name}` contains `..` or starts with `.`; it must be a plain file name"
+        ));
     }
     if name.chars().any(|c| c.is_control()) {
-        return Err(format!("`{}` contains a control character", name.escape_debug()));
+        return Err(format!(
+            "`{}` contains a control character",
+            name.escape_debug()
+        ));
     }
     if !name.ends_with(".gguf") {
         return Err(format!("`{name}` does not end in `.gguf`"));
@@ -249,10 +366,19 @@ fn check_filename(name: &str) -> Result<(), String> {
     Ok(())
 }
 
-fn take<T: DeserializeOwned>(obj: &Map<String, Value>, key: &str, file: &str, entry: &str) -> Result<T, RegistryError> {
+fn take<T: DeserializeOwned>(
+    obj: &Map<String, Value>,
+    key: &str,
+    file: &str,
+    entry: &str,
+) -> Result<T, RegistryError> {
     let v = obj.get(key).cloned().unwrap_or(Value::Null);
     serde_json::from_value(v).map_err(|e| {
-        let detail = if obj.contains_key(key) { e.to_string() } else { format!("missing ({e})") };
+        let detail = if obj.contains_key(key) {
+            e.to_string()
+        } else {
+            format!("missing ({e})")
+        };
         field_err(file, entry, key, detail)
     })
 }
@@ -260,19 +386,37 @@ fn take<T: DeserializeOwned>(obj: &Map<String, Value>, key: &str, file: &str, en
 /// Load a tier table from a file (not yet checked against a registry; see [`validate_tiers`]).
 pub fn load_tiers_file(path: &Path) -> Result<Tiers, RegistryError> {
     let shown = path.display().to_string();
-    let text = std::fs::read_to_string(path).map_err(|source| RegistryError::Read { path: shown.clone(), source })?;
+    let text = std::fs::read_to_string(path).map_err(|source| RegistryError::Read {
+        path: shown.clone(),
+        source,
+    })?;
     parse_tiers(&text, &shown)
 }
 
-const TIER_FIELDS: &[&str] = &["id", "description", "requirements", "workload", "promise", "candidates"];
+const TIER_FIELDS: &[&str] = &[
+    "id",
+    "description",
+    "requirements",
+    "workload",
+    "promise",
+    "candidates",
+];
 
 /// Parse a tier table. `file` names it in errors.
 pub fn parse_tiers(text: &str, file: &str) -> Result<Tiers, RegistryError> {
-    let root: Value =
-        serde_json::from_str(text).map_err(|e| RegistryError::Json { file: file.to_string(), detail: e.to_string() })?;
-    let obj = root.as_object().ok_or_else(|| field_err(file, "top level", "(root)", "expected a JSON object"))?;
+    let root: Value = serde_json::from_str(text).map_err(|e| RegistryError::Json {
+        file: file.to_string(),
+        detail: e.to_string(),
+    })?;
+    let obj = root
+        .as_object()
+        .ok_or_else(|| field_err(file, "top level", "(root)", "expected a JSON object"))?;
     check_schema_version(obj, file)?;
-    let source: String = if obj.contains_key("source") { take(obj, "source", file, "top level")? } else { String::new() };
+    let source: String = if obj.contains_key("source") {
+        take(obj, "source", file, "top level")?
+    } else {
+        String::new()
+    };
     let entries = obj
         .get("tiers")
         .and_then(Value::as_array)
@@ -286,10 +430,17 @@ pub fn parse_tiers(text: &str, file: &str) -> Result<Tiers, RegistryError> {
             Some(id) => format!("tier `{id}`"),
             None => format!("tiers[{i}]"),
         };
-        let o = v.as_object().ok_or_else(|| field_err(file, &entry, "(entry)", "expected a JSON object"))?;
+        let o = v
+            .as_object()
+            .ok_or_else(|| field_err(file, &entry, "(entry)", "expected a JSON object"))?;
         for k in o.keys() {
             if !TIER_FIELDS.contains(&k.as_str()) {
-                return Err(field_err(file, &entry, k, format!("unknown field; expected one of {}", TIER_FIELDS.join(", "))));
+                return Err(field_err(
+                    file,
+                    &entry,
+                    k,
+                    format!("unknown field; expected one of {}", TIER_FIELDS.join(", ")),
+                ));
             }
         }
         let id: String = take(o, "id", file, &entry)?;
@@ -297,7 +448,8 @@ pub fn parse_tiers(text: &str, file: &str) -> Result<Tiers, RegistryError> {
         let w: super::Workload = take(o, "workload", file, &entry)?;
         let p: super::Promise = take(o, "promise", file, &entry)?;
         let c: Vec<String> = take(o, "candidates", file, &entry)?;
-        let t: Tier = serde_json::from_value(v.clone()).map_err(|e| field_err(file, &entry, "(entry)", e.to_string()))?;
+        let t: Tier = serde_json::from_value(v.clone())
+            .map_err(|e| field_err(file, &entry, "(entry)", e.to_string()))?;
         if id.is_empty() {
             return Err(field_err(file, &entry, "id", "is empty"));
         }
@@ -305,7 +457,12 @@ pub fn parse_tiers(text: &str, file: &str) -> Result<Tiers, RegistryError> {
             return Err(field_err(file, &entry, "id", "duplicate tier id"));
         }
         if w.prompt_tokens == 0 || w.response_tokens == 0 {
-            return Err(field_err(file, &entry, "workload", "prompt_tokens and response_tokens must be positive"));
+            return Err(field_err(
+                file,
+                &entry,
+                "workload",
+                "prompt_tokens and response_tokens must be positive",
+            ));
         }
         if w.prompt_tokens as u64 + w.response_tokens as u64 > w.context_tokens as u64 {
             return Err(field_err(
@@ -319,15 +476,25 @@ pub fn parse_tiers(text: &str, file: &str) -> Result<Tiers, RegistryError> {
                 ),
             ));
         }
-        if !(p.turn_s > 0.0 && p.turn_s.is_finite()) || !(p.cold_load_s > 0.0 && p.cold_load_s.is_finite()) {
-            return Err(field_err(file, &entry, "promise", "turn_s and cold_load_s must be positive numbers"));
+        let positive = |x: f64| x > 0.0 && x.is_finite();
+        if !positive(p.turn_s) || !positive(p.cold_load_s) {
+            return Err(field_err(
+                file,
+                &entry,
+                "promise",
+                "turn_s and cold_load_s must be positive numbers",
+            ));
         }
         if c.is_empty() {
             return Err(field_err(file, &entry, "candidates", "lists no model"));
         }
         tiers.push(t);
     }
-    Ok(Tiers { origin: file.to_string(), source, tiers })
+    Ok(Tiers {
+        origin: file.to_string(),
+        source,
+        tiers,
+    })
 }
 
 /// Check that every candidate of every tier is a registry id.
@@ -339,7 +506,10 @@ pub fn validate_tiers(tiers: &Tiers, registry: &Registry) -> Result<(), Registry
                     &tiers.origin,
                     &format!("tier `{}`", t.id),
                     &format!("candidates[{i}]"),
-                    format!("unknown model id `{c}` (not in the registry loaded from {})", registry.origin),
+                    format!(
+                        "unknown model id `{c}` (not in the registry loaded from {})",
+                        registry.origin
+                    ),
                 ));
             }
         }
@@ -368,7 +538,9 @@ mod tests {
     }
 
     fn err(text: &str) -> String {
-        parse_family(text, "registry/test.json").unwrap_err().to_string()
+        parse_family(text, "registry/test.json")
+            .unwrap_err()
+            .to_string()
     }
 
     #[test]
@@ -382,9 +554,17 @@ mod tests {
 
     #[test]
     fn bad_checksum_names_file_entry_and_field() {
-        for bad in [r#""ABCDEF""#, r#""9FECC3B3CD76BBA89D504F29B616EEDF7DA85B96540E490CA5824D3F7D2776A0""#] {
+        for bad in [
+            r#""ABCDEF""#,
+            r#""9FECC3B3CD76BBA89D504F29B616EEDF7DA85B96540E490CA5824D3F7D2776A0""#,
+        ] {
             let e = err(&with("sha256", bad));
-            assert!(e.contains("registry/test.json") && e.contains("`tiny-q4_k_m`") && e.contains("field `sha256`"), "{e}");
+            assert!(
+                e.contains("registry/test.json")
+                    && e.contains("`tiny-q4_k_m`")
+                    && e.contains("field `sha256`"),
+                "{e}"
+            );
         }
     }
 
@@ -397,9 +577,18 @@ mod tests {
 
     #[test]
     fn filenames_with_separators_or_dotdot_are_rejected() {
-        for bad in [r#""../evil.gguf""#, r#""dir/x.gguf""#, r#""a\\b.gguf""#, r#""x..gguf""#, r#""model.bin""#] {
+        for bad in [
+            r#""../evil.gguf""#,
+            r#""dir/x.gguf""#,
+            r#""a\\b.gguf""#,
+            r#""x..gguf""#,
+            r#""model.bin""#,
+        ] {
             let e = err(&with("filename", bad));
-            assert!(e.contains("field `filename`") && e.contains("`tiny-q4_k_m`"), "{bad}: {e}");
+            assert!(
+                e.contains("field `filename`") && e.contains("`tiny-q4_k_m`"),
+                "{bad}: {e}"
+            );
         }
     }
 
@@ -422,7 +611,10 @@ mod tests {
     #[test]
     fn malformed_json_names_the_file() {
         let e = err("{ not json");
-        assert!(e.contains("registry/test.json") && e.contains("not valid JSON"), "{e}");
+        assert!(
+            e.contains("registry/test.json") && e.contains("not valid JSON"),
+            "{e}"
+        );
     }
 
     #[test]

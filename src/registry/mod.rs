@@ -80,7 +80,13 @@ impl ModelFile {
 
     /// `https://huggingface.co/<repo>/resolve/<revision>/<filename>` on the given endpoint.
     pub fn url(&self, endpoint: &str) -> String {
-        format!("{}/{}/resolve/{}/{}", endpoint.trim_end_matches('/'), self.repo, self.revision, self.filename)
+        format!(
+            "{}/{}/resolve/{}/{}",
+            endpoint.trim_end_matches('/'),
+            self.repo,
+            self.revision,
+            self.filename
+        )
     }
 }
 

@@ -24,7 +24,11 @@ pub const HEADROOM_MIN_BYTES: u64 = 3 << 29; // 1.5 GiB
 pub const HEADROOM_SHARE: f64 = 0.10;
 
 /// The workload used for a `--model` outside every tier.
-pub const DEFAULT_WORKLOAD: Workload = Workload { prompt_tokens: 550, response_tokens: 150, context_tokens: 4096 };
+pub const DEFAULT_WORKLOAD: Workload = Workload {
+    prompt_tokens: 550,
+    response_tokens: 150,
+    context_tokens: 4096,
+};
 
 const GIB: f64 = (1u64 << 30) as f64;
 
@@ -69,7 +73,9 @@ impl WorkloadOverride {
             context_tokens: self.context_tokens.unwrap_or(w.context_tokens),
         };
         // The context must hold the turn; grow it rather than predict an impossible run.
-        out.context_tokens = out.context_tokens.max(out.prompt_tokens + out.response_tokens);
+        out.context_tokens = out
+            .context_tokens
+            .max(out.prompt_tokens + out.response_tokens);
         out
     }
 }
@@ -201,7 +207,11 @@ pub fn unmet_requirements(hw: &HardwareProfile, r: &Requirements) -> Vec<String>
     let mut out = Vec::new();
     let ram = hw.usable_ram_bytes();
     if gib(ram) < r.min_ram_gib {
-        out.push(format!("needs {:.1} GiB RAM, has {:.1} GiB usable", r.min_ram_gib, gib(ram)));
+        out.push(format!(
+            "needs {:.1} GiB RAM, has {:.1} GiB usable",
+            r.min_ram_gib,
+            gib(ram)
+        ));
     }
     let gpus = predict::rates::usable_gpus(hw);
     if (gpus.len() as u32) < r.min_gpus {
@@ -209,19 +219,36 @@ pub fn unmet_requirements(hw: &HardwareProfile, r: &Requirements) -> Vec<String>
     }
     let vram: u64 = gpus.iter().map(|g| g.vram_total_bytes).sum();
     if r.min_vram_gib > 0.0 && gib(vram) < r.min_vram_gib {
-        out.push(format!("needs {:.0} GiB VRAM, has {}", r.min_vram_gib, fmt_gib0(vram)));
+        out.push(format!(
+            "needs {:.0} GiB VRAM, has {}",
+            r.min_vram_gib,
+            fmt_gib0(vram)
+        ));
     }
     if hw.compute_cores() < r.min_cores {
-        out.push(format!("needs {} cores, has {}", r.min_cores, hw.compute_cores()));
+        out.push(format!(
+            "needs {} cores, has {}",
+            r.min_cores,
+            hw.compute_cores()
+        ));
     }
     if let Some(d) = &hw.disk {
         if gib(d.free_bytes) < r.min_disk_gib {
-            out.push(format!("needs {:.0} GiB free disk, has {:.1} GiB at {}", r.min_disk_gib, gib(d.free_bytes), d.path));
+            out.push(format!(
+                "needs {:.0} GiB free disk, has {:.1} GiB at {}",
+                r.min_disk_gib,
+                gib(d.free_bytes),
+                d.path
+            ));
         }
     }
     if !r.min_simd.is_empty() && !r.min_simd.iter().any(|l| hw.cpu.simd_level.satisfies(*l)) {
         let want: Vec<&str> = r.min_simd.iter().map(|l| l.as_str()).collect();
-        out.push(format!("needs SIMD {}, has {}", want.join(" or "), hw.cpu.simd_level.as_str()));
+        out.push(format!(
+            "needs SIMD {}, has {}",
+            want.join(" or "),
+            hw.cpu.simd_level.as_str()
+        ));
     }
     out
 }
@@ -270,7 +297,11 @@ fn judge(
     if let Some(d) = &hw.disk {
         if p.file_bytes > d.free_bytes {
             fits = false;
-            reasons.push(format!("needs {:.1} GiB disk, has {:.1} GiB free", gib(p.file_bytes), gib(d.free_bytes)));
+            reasons.push(format!(
+                "needs {:.1} GiB disk, has {:.1} GiB free",
+                gib(p.file_bytes),
+                gib(d.free_bytes)
+            ));
         }
     }
     let mut meets = true;
@@ -289,7 +320,10 @@ fn judge(
     }
     if p.cold_load_s > promise.cold_load_s {
         meets = false;
-        reasons.push(format!("predicted cold load {:.0} s > promised {:.0} s", p.cold_load_s, promise.cold_load_s));
+        reasons.push(format!(
+            "predicted cold load {:.0} s > promised {:.0} s",
+            p.cold_load_s, promise.cold_load_s
+        ));
     }
     let installable = f.installable();
     if let Some(r) = f.not_installable_reason() {
@@ -327,8 +361,14 @@ pub fn plan(
         }
     }
     let head = headroom(hw.usable_ram_bytes());
-    let popts = PredictOptions { correction: opts.correction.unwrap_or(1.0), cpu_only: false };
-    let budget = |t: &Tier| opts.max_latency_s.map_or(t.promise.turn_s, |m| m.min(t.promise.turn_s));
+    let popts = PredictOptions {
+        correction: opts.correction.unwrap_or(1.0),
+        cpu_only: false,
+    };
+    let budget = |t: &Tier| {
+        opts.max_latency_s
+            .map_or(t.promise.turn_s, |m| m.min(t.promise.turn_s))
+    };
 
     let mut reports = Vec::new();
     let mut chosen: Option<Choice> = None;
@@ -345,11 +385,21 @@ pub fn plan(
             candidates.push(judge(hw, &head, f, p, budget_turn_s, &t.promise));
         }
         let (verdict, reason) = if skipped {
-            (Verdict::Skipped, format!("not considered: --tier {}", opts.tier.as_deref().unwrap_or("")))
+            (
+                Verdict::Skipped,
+                format!(
+                    "not considered: --tier {}",
+                    opts.tier.as_deref().unwrap_or("")
+                ),
+            )
         } else if !unmet.is_empty() {
             (Verdict::Rejected, unmet.join("; "))
         } else if chosen.is_some() || opts.model.is_some() {
-            let why = if opts.model.is_some() { "not considered: --model given" } else { "a better tier was chosen" };
+            let why = if opts.model.is_some() {
+                "not considered: --model given"
+            } else {
+                "a better tier was chosen"
+            };
             (Verdict::NotNeeded, why.to_string())
         } else if let Some(c) = candidates.iter().find(|c| c.accepted) {
             chosen = Some(choice(registry, Some(t.id.clone()), c, false, Vec::new()));
@@ -364,8 +414,14 @@ pub fn plan(
                 ),
             )
         } else {
-            let first = candidates.first().map(|c| format!("{}: {}", c.model, c.reasons.join("; "))).unwrap_or_default();
-            (Verdict::Rejected, format!("no candidate fits and keeps the promise (best: {first})"))
+            let first = candidates
+                .first()
+                .map(|c| format!("{}: {}", c.model, c.reasons.join("; ")))
+                .unwrap_or_default();
+            (
+                Verdict::Rejected,
+                format!("no candidate fits and keeps the promise (best: {first})"),
+            )
         };
         reports.push(TierReport {
             id: t.id.clone(),
@@ -383,7 +439,17 @@ pub fn plan(
 
     // Overrides: --model (in --tier's context, or the first tier listing it) or --tier alone.
     if let Some(m) = &opts.model {
-        chosen = Some(override_model(hw, bench, registry, tiers, opts, &head, &popts, m, &mut reports));
+        chosen = Some(override_model(
+            hw,
+            bench,
+            registry,
+            tiers,
+            opts,
+            &head,
+            &popts,
+            m,
+            &mut reports,
+        ));
     } else if let Some(tid) = &opts.tier {
         if chosen.is_none() {
             if let Some(r) = reports.iter_mut().find(|r| r.id == *tid) {
@@ -400,7 +466,11 @@ pub fn plan(
         }
     }
 
-    let no_fit = if chosen.is_none() { Some(no_fit_reason(&reports)) } else { None };
+    let no_fit = if chosen.is_none() {
+        Some(no_fit_reason(&reports))
+    } else {
+        None
+    };
     Ok(Plan {
         schema_version: PLAN_SCHEMA_VERSION,
         hardware_source: hw.source.clone(),
@@ -435,7 +505,13 @@ fn where_text(p: &Prediction) -> String {
     }
 }
 
-fn choice(registry: &Registry, tier: Option<String>, c: &CandidateReport, overridden: bool, warnings: Vec<String>) -> Choice {
+fn choice(
+    registry: &Registry,
+    tier: Option<String>,
+    c: &CandidateReport,
+    overridden: bool,
+    warnings: Vec<String>,
+) -> Choice {
     // Invariant: candidate ids come from the registry.
     let f = registry.get(&c.model).expect("candidate is a registry id");
     Choice {
@@ -472,18 +548,34 @@ fn override_model(
         // The first tier that lists the model and whose requirements this machine meets, else
         // the first that lists it.
         None => {
-            let listing = || tiers.tiers.iter().filter(|t| t.candidates.iter().any(|c| c == model));
-            listing().find(|t| unmet_requirements(hw, &t.requirements).is_empty()).or_else(|| listing().next())
+            let listing = || {
+                tiers
+                    .tiers
+                    .iter()
+                    .filter(|t| t.candidates.iter().any(|c| c == model))
+            };
+            listing()
+                .find(|t| unmet_requirements(hw, &t.requirements).is_empty())
+                .or_else(|| listing().next())
         }
     };
     let (workload, promise, budget) = match tier {
         Some(t) => {
-            let b = opts.max_latency_s.map_or(t.promise.turn_s, |m| m.min(t.promise.turn_s));
+            let b = opts
+                .max_latency_s
+                .map_or(t.promise.turn_s, |m| m.min(t.promise.turn_s));
             (opts.workload.apply(t.workload), t.promise, b)
         }
         None => {
             let b = opts.max_latency_s.unwrap_or(f64::INFINITY);
-            (opts.workload.apply(DEFAULT_WORKLOAD), Promise { turn_s: b, cold_load_s: f64::INFINITY }, b)
+            (
+                opts.workload.apply(DEFAULT_WORKLOAD),
+                Promise {
+                    turn_s: b,
+                    cold_load_s: f64::INFINITY,
+                },
+                b,
+            )
         }
     };
     let p = predict::predict(hw, bench, &model_input(f), &workload, popts);
@@ -505,14 +597,31 @@ fn override_model(
 /// The smallest requirement missed: the last (smallest) tier's first unmet requirement, or why
 /// its best candidate failed.
 fn no_fit_reason(reports: &[TierReport]) -> String {
-    let considered: Vec<&TierReport> = reports.iter().filter(|r| r.verdict != Verdict::Skipped).collect();
+    let considered: Vec<&TierReport> = reports
+        .iter()
+        .filter(|r| r.verdict != Verdict::Skipped)
+        .collect();
     match considered.last() {
         None => "no tier was considered".into(),
-        Some(r) if !r.unmet.is_empty() => format!("the smallest tier, `{}`, {}", r.id, r.unmet.join("; ")),
-        Some(r) => match r.candidates.iter().find(|c| c.fits).or(r.candidates.first()) {
-            Some(c) => format!("the smallest tier, `{}`: {}: {}", r.id, c.model, c.reasons.join("; ")),
+        Some(r) if !r.unmet.is_empty() => {
+            format!("the smallest tier, `{}`, {}", r.id, r.unmet.join("; "))
+        }
+        Some(r) => match r
+            .candidates
+            .iter()
+            .find(|c| c.fits)
+            .or(r.candidates.first())
+        {
+            Some(c) => format!(
+                "the smallest tier, `{}`: {}: {}",
+                r.id,
+                c.model,
+                c.reasons.join("; ")
+            ),
             None => format!("the smallest tier, `{}`, lists no candidate", r.id),
         },
     }
 }
 
+#[cfg(test)]
+mod tests;
