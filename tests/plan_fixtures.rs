@@ -337,3 +337,24 @@ fn cli_definition_is_consistent() {
     use clap::CommandFactory;
     minerva_setup::cli::Cli::command().debug_assert();
 }
+
+#[test]
+fn a_context_beyond_the_models_training_is_rejected_with_a_reason() {
+    let (code, p) = plan("xeon-e5-2660v3", &["--ctx", "8192"]);
+    assert_eq!(code, 0, "{p}");
+    let minimal = tier(&p, "cpu-minimal");
+    let tiny = minimal["candidates"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["model"] == "tinyllama-1.1b-chat-q4_k_m")
+        .unwrap();
+    assert_eq!(tiny["accepted"], false);
+    assert!(
+        tiny["reasons"]
+            .to_string()
+            .contains("exceeds the model's trained 2048"),
+        "{}",
+        tiny["reasons"]
+    );
+}

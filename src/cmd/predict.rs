@@ -189,7 +189,7 @@ impl Human for Prediction {
             s,
             "Basis     {}",
             if self.measured {
-                "measured (benchmark of this machine)"
+                "measured (from benchmark figures)"
             } else {
                 "unmeasured (no benchmark): estimates"
             }

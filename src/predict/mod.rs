@@ -667,6 +667,12 @@ pub fn predict(
     if let Some(r) = &placement.split_reason {
         notes.push(format!("split: {r}"));
     }
+    if workload.context_tokens > shape.context_length {
+        notes.push(format!(
+            "context {} exceeds the model's trained context {}: llama.cpp needs RoPE scaling and answers degrade",
+            workload.context_tokens, shape.context_length
+        ));
+    }
     if model.file_bytes_estimated {
         notes.push("file size estimated from the tensor table (no published size)".into());
     }

@@ -325,6 +325,15 @@ fn judge(
             p.cold_load_s, promise.cold_load_s
         ));
     }
+    let ctx = p.workload.context_tokens;
+    if ctx > f.shape.context_length {
+        // Beyond the trained context llama.cpp needs RoPE scaling and answers degrade.
+        meets = false;
+        reasons.push(format!(
+            "context {ctx} exceeds the model's trained {}",
+            f.shape.context_length
+        ));
+    }
     let installable = f.installable();
     if let Some(r) = f.not_installable_reason() {
         reasons.push(r);
