@@ -429,7 +429,7 @@ pub fn plan(
                 .unwrap_or_default();
             (
                 Verdict::Rejected,
-                format!("no candidate fits and keeps the promise (best: {first})"),
+                format!("no candidate fits and keeps the promise (first candidate: {first})"),
             )
         };
         reports.push(TierReport {
