@@ -79,6 +79,8 @@ pub struct GlobalArgs {
 pub enum Command {
     /// Read CPU, memory, GPUs, disk and memory bandwidth; print the hardware profile.
     Probe(cmd::probe::ProbeArgs),
+    /// Measure llama.cpp on this machine: load time, prefill and decode speed per quantisation type.
+    Bench(cmd::bench::BenchArgs),
     /// Choose the tier and model this machine can really serve, with a reason for every tier.
     Plan(cmd::plan::PlanArgs),
     /// Predict memory, load time and latency of one model on this machine.
@@ -110,11 +112,12 @@ pub fn main_exit_code() -> i32 {
     let ctx = Ctx::resolve(&cli.global);
     let result = match &cli.command {
         Some(Command::Probe(a)) => cmd::probe::run(&ctx, a),
-        Some(Command::Completions(a)) => cmd::completions::completions(&ctx, a),
-        Some(Command::Man) => cmd::completions::man(&ctx),
+        Some(Command::Bench(a)) => cmd::bench::run(&ctx, a),
         Some(Command::Plan(a)) => cmd::plan::run(&ctx, a),
         Some(Command::Predict(a)) => cmd::predict::run(&ctx, a),
         Some(Command::Registry(a)) => cmd::registry::run(&ctx, a),
+        Some(Command::Completions(a)) => cmd::completions::completions(&ctx, a),
+        Some(Command::Man) => cmd::completions::man(&ctx),
         Some(Command::HelpEnv) => {
             println!("{ENV_HELP}\n\n{EXIT_CODE_HELP}");
             Ok(())

@@ -4,7 +4,9 @@
 //! Knows nothing about hardware, registries or the network.
 
 pub mod layout;
+pub mod reader;
 pub mod types;
+pub mod writer;
 
 pub use layout::{tensors_for, FileType};
 pub use types::{GgmlType, ModelShape, TensorSummary};

@@ -1,0 +1,71 @@
+#!/usr/bin/env bash
+# Compare `minerva-setup bench` with an independent llama.cpp measurement on the same GGUF files.
+#
+# 1. Runs the full benchmark once (`bench --json`), which writes the benchmark models into the
+#    cache on a first run, and prints its wall time and peak memory.
+# 2. For each generated model, runs `bench --json --bench-model FILE` and `examples/llama_perf`
+#    (llama.cpp's own perf counters, none of our timing code) back to back with the same thread
+#    count, prompt and generation lengths, and prints both with their ratio. They should agree
+#    within 15 %.
+#
+# Usage (after `cargo build --release`, from anywhere):
+#   bench/bench-vs-llama.sh [DATA_DIR]
+# DATA_DIR keeps the generated models between runs (default: target/bench-vs-llama).
+# Without a working probe, point MINERVA_HARDWARE at a profile, e.g.
+#   MINERVA_HARDWARE=tests/fixtures/bench-2core-avx512.json bench/bench-vs-llama.sh
+# THREADS overrides the thread count (default: the one the full benchmark chose).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+bin=target/release/minerva-setup
+if [ ! -x "$bin" ]; then
+    echo "error: $bin not found; run \`cargo build --release\` first" >&2
+    exit 2
+fi
+command -v jq >/dev/null || { echo "error: jq is needed to read the JSON documents" >&2; exit 2; }
+# The comparison program; building it reuses the release build of llama.cpp (seconds).
+cargo build --release --quiet --example llama_perf
+perf=target/release/examples/llama_perf
+
+data=${1:-target/bench-vs-llama}
+mkdir -p "$data"
+prompt=128
+gen=32
+
+echo "== full benchmark (bench --json)"
+start=$(date +%s.%N)
+"$bin" --data-dir "$data" --no-progress bench --json --no-save >"$data/full.json"
+end=$(date +%s.%N)
+jq -r --arg ext "$(awk -v a="$start" -v b="$end" 'BEGIN{print b-a}')" '
+  "wall \(.wall_s * 100 | round / 100) s measured (\($ext | tonumber * 10 | round / 10) s for the process), peak RSS \(.peak_rss_bytes / 1048576 | round) MiB, threads \(.threads)",
+  (.thread_trials[] | "  tried \(.threads) threads: \(.decode_tokens_per_s * 10 | round / 10) tok/s"),
+  "  per-token overhead \(.per_token_overhead_s * 1e6 | round) us, converged \(.converged)",
+  (.warnings[] | "  warning: \(.)")' "$data/full.json"
+threads=${THREADS:-$(jq .threads "$data/full.json")}
+
+echo
+echo "== same GGUF, minerva-setup bench --bench-model vs llama.cpp perf counters ($threads threads, $prompt prompt, $gen generated)"
+printf '%-5s %10s %10s %6s   %10s %10s %6s\n' type "pp ours" "pp llama" ratio "tg ours" "tg llama" ratio
+worst=0
+for model in "$data"/cache/bench/*-l12-*.gguf; do
+    ours=$("$bin" --data-dir "$data" --no-progress bench --json --no-save --bench-model "$model" \
+        --threads "$threads" --prompt-tokens "$prompt" --gen-tokens "$gen" --budget 3)
+    theirs=$("$perf" "$model" --threads "$threads" --prompt-tokens "$prompt" --gen-tokens "$gen" --reps 5)
+    row=$(jq -n -r --argjson o "$ours" --argjson t "$theirs" '
+      ($o.quants[0]) as $q
+      | [$q.ggml_type,
+         $q.prefill_tokens_per_s.median, $t.prefill_tokens_per_s, ($q.prefill_tokens_per_s.median / $t.prefill_tokens_per_s),
+         $q.decode_tokens_per_s.median, $t.decode_tokens_per_s, ($q.decode_tokens_per_s.median / $t.decode_tokens_per_s)]
+      | @tsv')
+    IFS=$'\t' read -r ty pp_o pp_t pp_r tg_o tg_t tg_r <<<"$row"
+    printf '%-5s %10.1f %10.1f %6.3f   %10.1f %10.1f %6.3f\n' "$ty" "$pp_o" "$pp_t" "$pp_r" "$tg_o" "$tg_t" "$tg_r"
+    worst=$(echo "$worst $pp_r $tg_r" | awk '{w=$1; for(i=2;i<=3;i++){d=($i>1)?$i-1:1-$i; if(d>w)w=d}; print w}')
+done
+echo
+if awk -v w="$worst" 'BEGIN{exit !(w <= 0.15)}'; then
+    echo "agreement: all within 15% (largest deviation $(awk -v w="$worst" 'BEGIN{printf "%.1f", w*100}')%)"
+else
+    echo "agreement: NOT within 15% (largest deviation $(awk -v w="$worst" 'BEGIN{printf "%.1f", w*100}')%)"
+    echo "  (on a machine shared with other work, rerun when it is idle: load average $(cut -d' ' -f1 /proc/loadavg))"
+    exit 1
+fi

@@ -1,0 +1,244 @@
+//! The thin layer over llama.cpp (through `llama-cpp-2`) that the benchmark and the verification
+//! run share: one process-wide backend with its log silenced, timed model loading, and timed
+//! prefill and greedy decode on one context.
+//!
+//! Before anything here touches llama.cpp, [`crate::bench::cpu::check_build_runs_here`] must
+//! have passed: the library is compiled for a SIMD baseline and dies with SIGILL below it.
+
+use std::num::NonZeroU32;
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+use std::time::Instant;
+
+use llama_cpp_2::context::params::LlamaContextParams;
+use llama_cpp_2::context::LlamaContext;
+use llama_cpp_2::llama_backend::LlamaBackend;
+use llama_cpp_2::llama_batch::LlamaBatch;
+use llama_cpp_2::model::params::LlamaModelParams;
+use llama_cpp_2::model::LlamaModel;
+use llama_cpp_2::token::LlamaToken;
+
+/// What went wrong inside llama.cpp.
+#[derive(Debug, thiserror::Error)]
+pub enum LlamaError {
+    #[error("cannot initialise llama.cpp: {0}")]
+    Backend(String),
+    #[error("llama.cpp could not load `{path}`: {detail}")]
+    Load { path: PathBuf, detail: String },
+    #[error("llama.cpp could not create a context for `{path}`: {detail}")]
+    Context { path: PathBuf, detail: String },
+    #[error("llama.cpp failed to evaluate `{path}`: {detail}")]
+    Decode { path: PathBuf, detail: String },
+    #[error("`{path}` produced non-finite logits (NaN or infinity)")]
+    NonFiniteLogits { path: PathBuf },
+}
+
+static BACKEND: OnceLock<Result<LlamaBackend, String>> = OnceLock::new();
+
+/// The process-wide llama.cpp backend. llama.cpp's own log lines are dropped unless `show_logs`
+/// was true on the first call (stderr belongs to our progress lines).
+pub fn backend(show_logs: bool) -> Result<&'static LlamaBackend, LlamaError> {
+    BACKEND
+        .get_or_init(|| {
+            let mut b = LlamaBackend::init().map_err(|e| e.to_string())?;
+            if !show_logs {
+                b.void_logs();
+            }
+            Ok(b)
+        })
+        .as_ref()
+        .map_err(|e| LlamaError::Backend(e.clone()))
+}
+
+/// Whether this build can offload to a GPU and one is present.
+pub fn gpu_offload_available(backend: &LlamaBackend) -> bool {
+    backend.supports_gpu_offload()
+}
+
+/// A model loaded into llama.cpp, with how long loading took.
+pub struct LoadedModel {
+    pub model: LlamaModel,
+    pub path: PathBuf,
+    pub load_s: f64,
+}
+
+/// Load `path`, offloading `gpu_layers` layers (0 for CPU only).
+pub fn load(
+    backend: &LlamaBackend,
+    path: &Path,
+    gpu_layers: u32,
+) -> Result<LoadedModel, LlamaError> {
+    let params = LlamaModelParams::default().with_n_gpu_layers(gpu_layers);
+    let start = Instant::now();
+    let model =
+        LlamaModel::load_from_file(backend, path, &params).map_err(|e| LlamaError::Load {
+            path: path.to_path_buf(),
+            detail: e.to_string(),
+        })?;
+    Ok(LoadedModel {
+        model,
+        path: path.to_path_buf(),
+        load_s: start.elapsed().as_secs_f64(),
+    })
+}
+
+/// One llama.cpp context: a KV cache sized for a prompt plus the generated tokens.
+pub struct Session<'m> {
+    ctx: LlamaContext<'m>,
+    batch: LlamaBatch<'static>,
+    path: &'m Path,
+    n_vocab: i32,
+    /// Position of the next token in the KV cache.
+    pos: i32,
+    /// Last greedy token.
+    last: LlamaToken,
+}
+
+impl LoadedModel {
+    /// A context of `n_ctx` tokens evaluating batches of up to `n_batch` tokens on `threads` threads.
+    pub fn session(
+        &self,
+        backend: &LlamaBackend,
+        threads: u32,
+        n_ctx: u32,
+        n_batch: u32,
+    ) -> Result<Session<'_>, LlamaError> {
+        let threads = threads.max(1) as i32;
+        let params = LlamaContextParams::default()
+            .with_n_ctx(NonZeroU32::new(n_ctx.max(16)))
+            .with_n_batch(n_batch)
+            .with_n_ubatch(n_batch)
+            .with_n_threads(threads)
+            .with_n_threads_batch(threads)
+            .with_no_perf(false);
+        let ctx = self
+            .model
+            .new_context(backend, params)
+            .map_err(|e| LlamaError::Context {
+                path: self.path.clone(),
+                detail: e.to_string(),
+            })?;
+        Ok(Session {
+            ctx,
+            batch: LlamaBatch::new(n_batch as usize, 1),
+            path: &self.path,
+            n_vocab: self.model.n_vocab(),
+            pos: 0,
+            last: LlamaToken(0),
+        })
+    }
+
+    pub fn n_vocab(&self) -> i32 {
+        self.model.n_vocab()
+    }
+}
+
+impl Session<'_> {
+    /// Empty the KV cache and evaluate `tokens` as one batch; returns the seconds it took.
+    pub fn prefill(&mut self, tokens: &[LlamaToken]) -> Result<f64, LlamaError> {
+        self.ctx.clear_kv_cache();
+        self.pos = 0;
+        self.batch.clear();
+        let last = tokens.len().saturating_sub(1);
+        for (i, t) in tokens.iter().enumerate() {
+            self.batch
+                .add(*t, i as i32, &[0], i == last)
+                .map_err(|e| self.decode_err(e.to_string()))?;
+        }
+        let start = Instant::now();
+        self.ctx
+            .decode(&mut self.batch)
+            .map_err(|e| self.decode_err(e.to_string()))?;
+        let secs = start.elapsed().as_secs_f64();
+        self.pos = tokens.len() as i32;
+        self.last = self.argmax(self.batch.n_tokens() - 1)?;
+        Ok(secs)
+    }
+
+    /// Generate `n` tokens greedily after a prefill (end-of-sequence ignored); returns the seconds
+    /// the `n` steps took, sampling included.
+    pub fn generate(&mut self, n: u32) -> Result<f64, LlamaError> {
+        self.generate_until(n, None).map(|(_, secs)| secs)
+    }
+
+    /// Like [`Session::generate`], but stop early once `deadline` has passed (at least one token
+    /// is generated); returns the tokens generated and the seconds they took.
+    pub fn generate_until(
+        &mut self,
+        n: u32,
+        deadline: Option<Instant>,
+    ) -> Result<(u32, f64), LlamaError> {
+        let start = Instant::now();
+        let mut done = 0;
+        while done < n {
+            self.batch.clear();
+            self.batch
+                .add(self.last, self.pos, &[0], true)
+                .map_err(|e| self.decode_err(e.to_string()))?;
+            self.ctx
+                .decode(&mut self.batch)
+                .map_err(|e| self.decode_err(e.to_string()))?;
+            self.pos += 1;
+            self.last = self.argmax(0)?;
+            done += 1;
+            if deadline.is_some_and(|d| Instant::now() >= d) {
+                break;
+            }
+        }
+        Ok((done, start.elapsed().as_secs_f64()))
+    }
+
+    /// Tokens generated so far in this sequence (greedy choices after the prompt).
+    pub fn position(&self) -> i32 {
+        self.pos
+    }
+
+    /// llama.cpp's own counters since the last [`Session::reset_counters`]:
+    /// `(prompt ms, prompt tokens, decode ms, decode tokens)`.
+    pub fn counters(&mut self) -> (f64, i32, f64, i32) {
+        let t = self.ctx.timings();
+        (t.t_p_eval_ms(), t.n_p_eval(), t.t_eval_ms(), t.n_eval())
+    }
+
+    pub fn reset_counters(&mut self) {
+        self.ctx.reset_timings();
+    }
+
+    fn argmax(&self, i: i32) -> Result<LlamaToken, LlamaError> {
+        let logits = self.ctx.get_logits_ith(i);
+        let mut best = (0usize, f32::NEG_INFINITY);
+        for (j, &v) in logits.iter().enumerate().take(self.n_vocab.max(0) as usize) {
+            if !v.is_finite() {
+                return Err(LlamaError::NonFiniteLogits {
+                    path: self.path.to_path_buf(),
+                });
+            }
+            if v > best.1 {
+                best = (j, v);
+            }
+        }
+        Ok(LlamaToken(best.0 as i32))
+    }
+
+    fn decode_err(&self, detail: String) -> LlamaError {
+        LlamaError::Decode {
+            path: self.path.to_path_buf(),
+            detail,
+        }
+    }
+}
+
+/// `n` pseudo-random token ids below `n_vocab`, avoiding the first `skip` (special tokens): the
+/// benchmark's prompt. Deterministic, so every run evaluates the same prompt.
+pub fn prompt_tokens(n: u32, n_vocab: i32, skip: i32) -> Vec<LlamaToken> {
+    let span = (n_vocab - skip).max(1) as u64;
+    let mut x: u64 = 0x2545_f491_4f6c_dd1d;
+    (0..n)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            LlamaToken((skip as u64 + x % span) as i32)
+        })
+        .collect()
+}

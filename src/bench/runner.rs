@@ -1,0 +1,575 @@
+//! The benchmark run: pick the thread count, measure each model, derive the figures the predictor
+//! scales from, and assemble the `BenchResult`.
+//!
+//! The measuring itself sits behind [`Engine`], so the arithmetic here (medians, weights per
+//! second, bandwidth ratios, the two-size overhead fit, thread choice) is tested with a fake engine;
+//! [`LlamaEngine`] is the real one.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use super::cpu::{self, CpuUnsupported};
+use super::llama::{self, LlamaError};
+use super::models::{
+    self, BenchModel, ModelError, CONVERGENCE_TYPE, DEFAULT_TYPES, LARGE_LAYERS, SMALL_LAYERS,
+};
+use super::result::{
+    BenchBackend, BenchResult, QuantBench, Stat, ThreadTrial, BENCH_SCHEMA_VERSION,
+};
+use crate::gguf::GgmlType;
+use crate::profile::HardwareProfile;
+use crate::progress::Progress;
+
+/// How to run the benchmark.
+#[derive(Debug, Clone)]
+pub struct BenchOptions {
+    /// Types to measure with generated models (ignored with `bench_model`).
+    pub types: Vec<GgmlType>,
+    /// Thread count; `None` means the profile's physical cores, with a neighbour count tried.
+    pub threads: Option<u32>,
+    /// Benchmark this GGUF instead of generated models.
+    pub bench_model: Option<std::path::PathBuf>,
+    /// Generated models are cached under `<cache_dir>/bench/`.
+    pub cache_dir: std::path::PathBuf,
+    /// Prompt length of the prefill measurement.
+    pub prompt_tokens: u32,
+    /// Tokens generated per decode repetition.
+    pub gen_tokens: u32,
+    /// Wall time for all measurements (model writing excluded); each model gets its share.
+    pub time_budget_s: f64,
+    /// Also measure on the GPU when the build has a GPU backend and the profile lists a GPU.
+    pub gpu: bool,
+    /// Let llama.cpp's log lines through to stderr.
+    pub llama_logs: bool,
+    /// Shape of the generated models (tests use a tiny one).
+    pub model_shape: crate::gguf::ModelShape,
+    /// Layers of the second, smaller model of [`CONVERGENCE_TYPE`].
+    pub small_layers: u32,
+}
+
+impl BenchOptions {
+    pub fn new(cache_dir: std::path::PathBuf) -> BenchOptions {
+        BenchOptions {
+            types: DEFAULT_TYPES.to_vec(),
+            threads: None,
+            bench_model: None,
+            cache_dir,
+            prompt_tokens: 128,
+            gen_tokens: 32,
+            time_budget_s: 9.0,
+            gpu: true,
+            llama_logs: false,
+            model_shape: models::bench_shape(LARGE_LAYERS),
+            small_layers: SMALL_LAYERS,
+        }
+    }
+}
+
+/// Why the benchmark could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum BenchError {
+    #[error("llama.cpp cannot run here")]
+    Unsupported(#[source] CpuUnsupported),
+    #[error("benchmark model unavailable")]
+    Model(#[source] ModelError),
+    #[error("benchmark failed")]
+    Llama(#[source] LlamaError),
+}
+
+/// One measurement job on a loaded model.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Job {
+    pub threads: u32,
+    /// 0 skips the prefill measurement (a short prompt still precedes decoding).
+    pub prompt_tokens: u32,
+    pub gen_tokens: u32,
+    pub min_reps: u32,
+    pub max_reps: u32,
+    /// Stop repeating once `min_reps` are done and this much time has gone, or the figures agree.
+    pub budget_s: f64,
+}
+
+/// Raw rates of one job, one entry per repetition (warm-up excluded).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct JobRates {
+    pub prefill_tokens_per_s: Vec<f64>,
+    pub decode_tokens_per_s: Vec<f64>,
+}
+
+/// Measures models. The real one drives llama.cpp; tests use a fake.
+pub trait Engine {
+    /// Load `model` once (offloading `gpu_layers`), run `jobs` in order; returns load seconds and
+    /// each job's rates.
+    fn run(
+        &self,
+        model: &Path,
+        gpu_layers: u32,
+        jobs: &[Job],
+    ) -> Result<(f64, Vec<JobRates>), BenchError>;
+    /// Whether a GPU can take the layers.
+    fn gpu_available(&self) -> bool {
+        false
+    }
+}
+
+/// Run the benchmark for the machine `profile` describes, measuring on this machine.
+pub fn run_bench(
+    profile: &HardwareProfile,
+    opts: &BenchOptions,
+    progress: &dyn Progress,
+) -> Result<BenchResult, BenchError> {
+    cpu::check_build_runs_here(profile).map_err(BenchError::Unsupported)?;
+    let engine = LlamaEngine::new(opts.llama_logs)?;
+    run_with(&engine, profile, opts, progress)
+}
+
+/// [`run_bench`] with a given engine (the seam tests use).
+pub fn run_with(
+    engine: &dyn Engine,
+    profile: &HardwareProfile,
+    opts: &BenchOptions,
+    progress: &dyn Progress,
+) -> Result<BenchResult, BenchError> {
+    // Models first: writing them is not part of the measured wall time.
+    let write_start = Instant::now();
+    let mut warnings = Vec::new();
+    let mut entries: Vec<BenchModel> = Vec::new();
+    let mut small: Option<BenchModel> = None;
+    match &opts.bench_model {
+        Some(path) => entries.push(models::from_file(path).map_err(BenchError::Model)?),
+        None => {
+            let types = if opts.types.is_empty() {
+                DEFAULT_TYPES.to_vec()
+            } else {
+                opts.types.clone()
+            };
+            for t in &types {
+                let spec = models::spec_for(&opts.model_shape, *t);
+                entries.push(
+                    models::ensure_cached(&opts.cache_dir, &spec, progress)
+                        .map_err(BenchError::Model)?,
+                );
+            }
+            if types.contains(&CONVERGENCE_TYPE) && opts.small_layers < opts.model_shape.n_layers {
+                let mut shape = opts.model_shape.clone();
+                shape.n_layers = opts.small_layers.max(1);
+                let spec = models::spec_for(&shape, CONVERGENCE_TYPE);
+                small = Some(
+                    models::ensure_cached(&opts.cache_dir, &spec, progress)
+                        .map_err(BenchError::Model)?,
+                );
+            }
+        }
+    }
+    let wrote_any = entries.iter().chain(small.iter()).any(|m| m.written);
+    let model_write_s = if wrote_any {
+        write_start.elapsed().as_secs_f64()
+    } else {
+        0.0
+    };
+    if wrote_any {
+        progress.note(&format!(
+            "benchmark models written in {model_write_s:.1} s (cached for later runs under {})",
+            opts.cache_dir.join("bench").display()
+        ));
+    }
+
+    let start = Instant::now();
+    if let Some(load) = load_average() {
+        let cores = profile.cpu.logical_cores.max(1) as f64;
+        if load >= 0.5 * cores {
+            warnings.push(format!(
+                "the machine was busy when the benchmark started (load average {load:.1} on {} CPUs): other work competes with llama.cpp's threads and the figures may be low",
+                profile.cpu.logical_cores
+            ));
+        }
+    }
+    let mut backends = vec![(BenchBackend::Cpu, 0u32)];
+    if opts.gpu && engine.gpu_available() && !profile.gpus.is_empty() {
+        // 999 layers: llama.cpp caps at the model's count, so every layer goes to the GPU.
+        backends.push((BenchBackend::Gpu, 999));
+    }
+    // Each measurement gets an equal share of what is left of the budget, so one that overran
+    // (other load on the machine) shortens the rest instead of the total. Thread trials count as one.
+    let n_models = entries.len() + small.iter().count();
+    let mut runs_left = n_models * backends.len() + usize::from(opts.threads.is_none());
+    let floor = 0.2 * opts.time_budget_s / runs_left.max(1) as f64;
+    let mut next_share = || {
+        let left = (opts.time_budget_s - start.elapsed().as_secs_f64()).max(0.0);
+        let share = (left / runs_left.max(1) as f64).max(floor);
+        runs_left = runs_left.saturating_sub(1);
+        share
+    };
+    let main_job = |threads: u32, share: f64| Job {
+        threads,
+        prompt_tokens: opts.prompt_tokens,
+        gen_tokens: opts.gen_tokens,
+        min_reps: 2,
+        max_reps: 12,
+        budget_s: share,
+    };
+
+    // Threads: physical cores (capped by a quota) unless given; a neighbour count is tried on the
+    // first model with short decode-only runs and kept if faster.
+    let mut thread_trials = Vec::new();
+    let threads = match opts.threads {
+        Some(t) => t.max(1),
+        None => {
+            let base = profile.compute_cores();
+            let max = profile.cpu.logical_cores.max(base);
+            let mut candidates = vec![base];
+            if base > 1 {
+                candidates.push(base - 1);
+            }
+            if base < max {
+                candidates.push(base + 1);
+            }
+            let first = &entries[0];
+            let trial_share = next_share();
+            progress.phase(
+                &format!(
+                    "trying {} thread counts on {}",
+                    candidates.len(),
+                    label(first)
+                ),
+                None,
+            );
+            let jobs: Vec<Job> = candidates
+                .iter()
+                .map(|&t| Job {
+                    threads: t,
+                    prompt_tokens: 0,
+                    gen_tokens: opts.gen_tokens,
+                    min_reps: 2,
+                    max_reps: 2,
+                    budget_s: trial_share / candidates.len() as f64,
+                })
+                .collect();
+            let (_, rates) = engine.run(&first.path, 0, &jobs)?;
+            progress.finish();
+            for (t, r) in candidates.iter().zip(&rates) {
+                thread_trials.push(ThreadTrial {
+                    threads: *t,
+                    decode_tokens_per_s: stat(&r.decode_tokens_per_s).median,
+                });
+            }
+            // The default wins ties within 3 %: more threads than needed only adds contention.
+            let best = thread_trials
+                .iter()
+                .skip(1)
+                .fold(&thread_trials[0], |b, t| {
+                    if t.decode_tokens_per_s > b.decode_tokens_per_s * 1.03 {
+                        t
+                    } else {
+                        b
+                    }
+                });
+            best.threads
+        }
+    };
+
+    let probe_bw = profile
+        .memory_bandwidth
+        .as_ref()
+        .map(|b| b.bytes_per_s)
+        .filter(|b| *b > 0.0);
+    let mut quants = Vec::new();
+    for (backend, gpu_layers) in &backends {
+        for m in entries.iter().chain(small.iter()) {
+            progress.phase(
+                &format!("measuring {} ({})", label(m), backend_name(*backend)),
+                None,
+            );
+            let job = main_job(threads, next_share());
+            let (load_s, rates) = engine.run(&m.path, *gpu_layers, &[job])?;
+            progress.finish();
+            let q = derive(m, *backend, load_s, opts, &rates[0], probe_bw);
+            if q.decode_tokens_per_s.spread() > 0.10 {
+                warnings.push(format!(
+                    "{} decode spread is {:.0}% (other load on the machine?)",
+                    q.ggml_type,
+                    q.decode_tokens_per_s.spread() * 100.0
+                ));
+            }
+            quants.push(q);
+        }
+    }
+
+    let (per_token_overhead_s, converged) = match (
+        &small,
+        quants
+            .iter()
+            .find(|q| q.ggml_type == CONVERGENCE_TYPE.name()),
+    ) {
+        (Some(_), Some(large)) => {
+            let small_q = quants
+                .iter()
+                .filter(|q| {
+                    q.ggml_type == CONVERGENCE_TYPE.name() && q.backend == BenchBackend::Cpu
+                })
+                .min_by_key(|q| q.params);
+            match small_q {
+                Some(s) if s.params < large.params => {
+                    let (overhead, conv) = overhead_fit(s, large);
+                    if !conv {
+                        warnings.push(format!(
+                            "{} weights/s differ by more than 15% between {} M and {} M weights: the smaller model may fit in cache",
+                            CONVERGENCE_TYPE,
+                            s.params / 1_000_000,
+                            large.params / 1_000_000
+                        ));
+                    }
+                    (overhead, Some(conv))
+                }
+                _ => (0.0, None),
+            }
+        }
+        _ => (0.0, None),
+    };
+    let load_overhead_s = load_overhead(&quants);
+    if probe_bw.is_none() {
+        warnings.push(
+            "the hardware profile has no memory bandwidth: bandwidth ratios not computed".into(),
+        );
+    }
+
+    Ok(BenchResult {
+        schema_version: BENCH_SCHEMA_VERSION,
+        threads,
+        thread_trials,
+        per_token_overhead_s,
+        load_overhead_s,
+        quants,
+        probe_bandwidth_bytes_per_s: probe_bw,
+        converged,
+        wall_s: start.elapsed().as_secs_f64(),
+        peak_rss_bytes: peak_rss_bytes(),
+        source: match &opts.bench_model {
+            Some(p) => format!("measured with {}", p.display()),
+            None => "measured".into(),
+        },
+        warnings,
+    })
+}
+
+fn label(m: &BenchModel) -> String {
+    let (params, _) = m.per_token();
+    format!("{} {} M weights", m.dominant_type(), params / 1_000_000)
+}
+
+fn backend_name(b: BenchBackend) -> &'static str {
+    match b {
+        BenchBackend::Cpu => "CPU",
+        BenchBackend::Gpu => "GPU",
+    }
+}
+
+/// Median, min and max of repeated rates.
+pub fn stat(v: &[f64]) -> Stat {
+    if v.is_empty() {
+        return Stat {
+            median: 0.0,
+            min: 0.0,
+            max: 0.0,
+            samples: 0,
+        };
+    }
+    let mut s = v.to_vec();
+    s.sort_by(f64::total_cmp);
+    let n = s.len();
+    let median = if n % 2 == 1 {
+        s[n / 2]
+    } else {
+        (s[n / 2 - 1] + s[n / 2]) / 2.0
+    };
+    Stat {
+        median,
+        min: s[0],
+        max: s[n - 1],
+        samples: n as u32,
+    }
+}
+
+/// The per-type figures from one model's rates.
+fn derive(
+    m: &BenchModel,
+    backend: BenchBackend,
+    load_s: f64,
+    opts: &BenchOptions,
+    r: &JobRates,
+    probe_bw: Option<f64>,
+) -> QuantBench {
+    let (params, bytes) = m.per_token();
+    let decode = stat(&r.decode_tokens_per_s);
+    let prefill = stat(&r.prefill_tokens_per_s);
+    let bw = bytes as f64 * decode.median;
+    QuantBench {
+        ggml_type: m.dominant_type().name().to_string(),
+        backend,
+        params,
+        weight_bytes_per_token: bytes,
+        file_bytes: m.file_bytes,
+        load_s,
+        prompt_tokens: opts.prompt_tokens,
+        prefill_tokens_per_s: prefill.clone(),
+        generated_tokens: opts.gen_tokens,
+        decode_tokens_per_s: decode.clone(),
+        decode_weights_per_s: params as f64 * decode.median,
+        decode_bandwidth_bytes_per_s: bw,
+        // The probe measures system RAM; a GPU's figure is not comparable with it.
+        bandwidth_ratio: match backend {
+            BenchBackend::Cpu => probe_bw.map(|p| bw / p),
+            BenchBackend::Gpu => None,
+        },
+        prefill_flops_per_s: 2.0 * params as f64 * prefill.median,
+    }
+}
+
+/// From one type at two sizes: `t = overhead + weights / weights_per_s` solved for the overhead
+/// (clamped at zero), and whether the naive weights/s of the two agree within 15 % (a smaller
+/// model that fits in cache would decode faster per weight).
+pub fn overhead_fit(small: &QuantBench, large: &QuantBench) -> (f64, bool) {
+    let t_small = 1.0 / small.decode_tokens_per_s.median;
+    let t_large = 1.0 / large.decode_tokens_per_s.median;
+    let dw = large.params as f64 - small.params as f64;
+    let dt = t_large - t_small;
+    let overhead = if dt > 0.0 && dw > 0.0 {
+        let wps = dw / dt;
+        (t_small - small.params as f64 / wps).max(0.0)
+    } else {
+        0.0
+    };
+    let (a, b) = (small.decode_weights_per_s, large.decode_weights_per_s);
+    let converged = a > 0.0 && b > 0.0 && (a - b).abs() / a.max(b) <= 0.15;
+    (overhead, converged)
+}
+
+/// The smallest CPU load time measured: an upper bound of the fixed cost of loading (context and
+/// buffers) when the file is already in the page cache; the predictor adds bytes / disk rate for a
+/// cold load. Types that llama.cpp repacks at load (Q4_0, Q4_K on x86) take longer: see each
+/// type's `load_s`.
+fn load_overhead(quants: &[QuantBench]) -> f64 {
+    quants
+        .iter()
+        .filter(|q| q.backend == BenchBackend::Cpu)
+        .map(|q| q.load_s)
+        .reduce(f64::min)
+        .unwrap_or(0.0)
+}
+
+/// The one-minute load average, where /proc has it.
+fn load_average() -> Option<f64> {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
+}
+
+/// Peak resident set size of this process (`VmHWM`), where /proc has it.
+pub fn peak_rss_bytes() -> Option<u64> {
+    let s = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = s.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024)
+}
+
+/// The real engine: llama.cpp through `llama-cpp-2`.
+pub struct LlamaEngine {
+    backend: &'static llama_cpp_2::llama_backend::LlamaBackend,
+}
+
+impl LlamaEngine {
+    /// Initialise llama.cpp. Call only after [`cpu::check_build_runs_here`] passed.
+    pub fn new(llama_logs: bool) -> Result<LlamaEngine, BenchError> {
+        Ok(LlamaEngine {
+            backend: llama::backend(llama_logs).map_err(BenchError::Llama)?,
+        })
+    }
+}
+
+/// Tokens of the warm-up prompt and generation before measuring.
+const WARMUP_PROMPT: u32 = 16;
+const WARMUP_GEN: u32 = 4;
+/// Special tokens of generated models are skipped when making up prompts.
+const PROMPT_SKIP: i32 = 8;
+/// Repetitions that measure prefill (the rest measure decode only).
+const PREFILL_REPS: u32 = 2;
+
+impl Engine for LlamaEngine {
+    fn run(
+        &self,
+        model: &Path,
+        gpu_layers: u32,
+        jobs: &[Job],
+    ) -> Result<(f64, Vec<JobRates>), BenchError> {
+        let lm = llama::load(self.backend, model, gpu_layers).map_err(BenchError::Llama)?;
+        let mut out = Vec::with_capacity(jobs.len());
+        for job in jobs {
+            let prompt_len = job.prompt_tokens.max(WARMUP_PROMPT);
+            let n_ctx = prompt_len + job.gen_tokens + WARMUP_GEN + 16;
+            let mut s = lm
+                .session(self.backend, job.threads, n_ctx, prompt_len)
+                .map_err(BenchError::Llama)?;
+            let prompt = llama::prompt_tokens(prompt_len, lm.n_vocab(), PROMPT_SKIP);
+            // Warm-up: touch every weight (page faults, repacking, thread pool start), discarded.
+            s.prefill(&prompt[..WARMUP_PROMPT as usize])
+                .map_err(BenchError::Llama)?;
+            s.generate(WARMUP_GEN).map_err(BenchError::Llama)?;
+            let mut rates = JobRates::default();
+            let started = Instant::now();
+            for rep in 0..job.max_reps.max(1) {
+                // Prefill is measured in the first PREFILL_REPS repetitions only: it is steadier
+                // than decode and costs more per repetition; later ones start from a short prompt.
+                let spent = started.elapsed().as_secs_f64();
+                let last_prefill = rates
+                    .prefill_tokens_per_s
+                    .last()
+                    .map_or(0.0, |r| job.prompt_tokens as f64 / r);
+                let prefill_fits = rep == 0 || spent + last_prefill < job.budget_s;
+                if job.prompt_tokens > 0 && rep < PREFILL_REPS && prefill_fits {
+                    let p_s = s.prefill(&prompt).map_err(BenchError::Llama)?;
+                    if p_s > 0.0 {
+                        rates
+                            .prefill_tokens_per_s
+                            .push(job.prompt_tokens as f64 / p_s);
+                    }
+                } else {
+                    s.prefill(&prompt[..WARMUP_PROMPT as usize])
+                        .map_err(BenchError::Llama)?;
+                }
+                // Past the deadline a repetition stops early: a loaded machine must not stretch
+                // the run far beyond its budget. Fewer tokens still give a rate.
+                let deadline = started + Duration::from_secs_f64(job.budget_s.max(0.0));
+                let (n, g_s) = s
+                    .generate_until(job.gen_tokens, Some(deadline))
+                    .map_err(BenchError::Llama)?;
+                if g_s > 0.0 {
+                    rates.decode_tokens_per_s.push(n as f64 / g_s);
+                }
+                let done = rep + 1;
+                if done >= job.min_reps.max(1) {
+                    let spent = started.elapsed().as_secs_f64();
+                    // A decode-only repetition costs about the last one; stop before overrunning.
+                    let next = g_s + 0.01;
+                    let stable = done >= 4 && stat(&rates.decode_tokens_per_s).spread() < 0.04;
+                    if stable || spent + next > job.budget_s {
+                        break;
+                    }
+                }
+            }
+            out.push(rates);
+        }
+        Ok((lm.load_s, out))
+    }
+
+    fn gpu_available(&self) -> bool {
+        cfg!(any(
+            feature = "cuda",
+            feature = "vulkan",
+            feature = "metal",
+            feature = "rocm"
+        )) && llama::gpu_offload_available(self.backend)
+    }
+}

@@ -1,0 +1,189 @@
+//! `minerva-setup bench`: run the llama.cpp micro-benchmark, store it in the state directory and
+//! print it.
+
+use std::fmt::Write as _;
+use std::path::PathBuf;
+
+use clap::Args;
+
+use crate::bench::runner::{self, BenchError, BenchOptions};
+use crate::bench::{BenchBackend, BenchResult};
+use crate::cli::{Ctx, Human};
+use crate::exit::{Exit, Failure, ResultExt};
+use crate::gguf::GgmlType;
+
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    /// Threads for llama.cpp (default: physical cores, and a neighbouring count is tried).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=1024))]
+    pub threads: Option<u32>,
+    /// Benchmark this GGUF file instead of the generated models.
+    #[arg(long, value_name = "FILE")]
+    pub bench_model: Option<PathBuf>,
+    /// Quantisation types to measure, comma-separated (default: Q4_K,Q5_K,Q6_K,Q8_0,Q4_0,F16).
+    #[arg(long, value_name = "LIST", value_delimiter = ',', value_parser = parse_type)]
+    pub types: Vec<GgmlType>,
+    /// Seconds for all measurements together (model writing excluded).
+    #[arg(long, value_name = "SECONDS", default_value_t = 9.0)]
+    pub budget: f64,
+    /// Prompt tokens of the prefill measurement.
+    #[arg(long, value_name = "N", default_value_t = 128, value_parser = clap::value_parser!(u32).range(16..=2048))]
+    pub prompt_tokens: u32,
+    /// Tokens generated per decode repetition.
+    #[arg(long, value_name = "N", default_value_t = 32, value_parser = clap::value_parser!(u32).range(1..=1024))]
+    pub gen_tokens: u32,
+    /// Measure on the CPU only, even with a GPU build and a GPU present.
+    #[arg(long)]
+    pub no_gpu: bool,
+    /// Show llama.cpp's own log lines on stderr.
+    #[arg(long)]
+    pub llama_logs: bool,
+    /// Do not write `bench.json` into the state directory.
+    #[arg(long)]
+    pub no_save: bool,
+}
+
+fn parse_type(s: &str) -> Result<GgmlType, String> {
+    GgmlType::from_name(s.trim())
+        .ok_or_else(|| format!("unknown ggml type `{s}` (e.g. Q4_K, Q8_0, F16)"))
+}
+
+pub fn run(ctx: &Ctx, args: &BenchArgs) -> Result<(), Failure> {
+    let profile = ctx.hardware(true)?;
+    let mut opts = BenchOptions::new(ctx.paths.cache_dir.clone());
+    opts.threads = args.threads;
+    opts.bench_model = args.bench_model.clone();
+    if !args.types.is_empty() {
+        opts.types = args.types.clone();
+    }
+    opts.time_budget_s = args.budget.max(0.1);
+    opts.prompt_tokens = args.prompt_tokens;
+    opts.gen_tokens = args.gen_tokens;
+    opts.gpu = !args.no_gpu;
+    opts.llama_logs = args.llama_logs;
+    let progress = ctx.progress();
+    let result = runner::run_bench(&profile, &opts, progress.as_ref()).map_err(|e| match e {
+        BenchError::Unsupported(_) => Failure::new(Exit::Unsupported, e).hint(
+            "this build needs AVX2, FMA and F16C; build minerva-setup on and for this CPU, or run it on a newer server",
+        ),
+        BenchError::Model(crate::bench::models::ModelError::Read(_)) => {
+            Failure::new(Exit::BadInput, e).hint("check that --bench-model names a complete GGUF file")
+        }
+        BenchError::Model(_) => Failure::new(Exit::Failure, e).hint(format!(
+            "benchmark models are written under `{}`; check free space and permissions there",
+            ctx.paths.cache_dir.join("bench").display()
+        )),
+        BenchError::Llama(_) => Failure::new(Exit::Failure, e),
+    })?;
+    if !args.no_save {
+        let json = serde_json::to_vec_pretty(&result)?;
+        let path = ctx.paths.state_dir.join("bench.json");
+        crate::fsutil::write_atomic(&path, &json)
+            .exit(Exit::Failure)
+            .map_err(|f| {
+                f.hint(format!(
+                    "the state directory `{}` must be writable (or pass --no-save)",
+                    ctx.paths.state_dir.display()
+                ))
+            })?;
+    }
+    ctx.emit(&result)
+}
+
+fn mib(b: u64) -> String {
+    format!("{:.0}", b as f64 / (1u64 << 20) as f64)
+}
+
+fn spread(s: &crate::bench::Stat) -> String {
+    format!("±{:.0}%", s.spread() * 50.0)
+}
+
+impl Human for BenchResult {
+    fn human(&self) -> String {
+        let mut s = String::new();
+        let trials = if self.thread_trials.is_empty() {
+            "given".to_string()
+        } else {
+            let t: Vec<String> = self
+                .thread_trials
+                .iter()
+                .map(|t| format!("{} → {:.1} tok/s", t.threads, t.decode_tokens_per_s))
+                .collect();
+            format!("tried {}", t.join(", "))
+        };
+        let _ = writeln!(s, "Threads   {} ({trials})", self.threads);
+        let probe = self
+            .probe_bandwidth_bytes_per_s
+            .map(|b| format!("{:.1} GB/s", b / 1e9))
+            .unwrap_or_else(|| "not measured".into());
+        let _ = writeln!(s, "Probe     memory bandwidth {probe}");
+        let _ = writeln!(
+            s,
+            "{:<4} {:<5} {:>9} {:>8} {:>9} {:>7} {:>15} {:>14} {:>10} {:>9} {:>6} {:>9}",
+            "back",
+            "type",
+            "M weights",
+            "file MiB",
+            "MiB/token",
+            "load s",
+            "prefill tok/s",
+            "decode tok/s",
+            "Gweight/s",
+            "eff GB/s",
+            "ratio",
+            "GFLOP/s"
+        );
+        for q in &self.quants {
+            let back = match q.backend {
+                BenchBackend::Cpu => "cpu",
+                BenchBackend::Gpu => "gpu",
+            };
+            let ratio = q
+                .bandwidth_ratio
+                .map(|r| format!("{r:.2}"))
+                .unwrap_or_else(|| "-".into());
+            let _ = writeln!(
+                s,
+                "{:<4} {:<5} {:>9.1} {:>8} {:>9} {:>7.2} {:>9.1} {:>5} {:>8.1} {:>5} {:>10.2} {:>9.1} {:>6} {:>9.1}",
+                back,
+                q.ggml_type,
+                q.params as f64 / 1e6,
+                mib(q.file_bytes),
+                mib(q.weight_bytes_per_token),
+                q.load_s,
+                q.prefill_tokens_per_s.median,
+                spread(&q.prefill_tokens_per_s),
+                q.decode_tokens_per_s.median,
+                spread(&q.decode_tokens_per_s),
+                q.decode_weights_per_s / 1e9,
+                q.decode_bandwidth_bytes_per_s / 1e9,
+                ratio,
+                q.prefill_flops_per_s / 1e9
+            );
+        }
+        let conv = match self.converged {
+            Some(true) => "converged",
+            Some(false) => "NOT converged",
+            None => "convergence not checked",
+        };
+        let _ = writeln!(
+            s,
+            "Overhead  {:.2} ms per token ({conv}), load {:.2} s",
+            self.per_token_overhead_s * 1e3,
+            self.load_overhead_s
+        );
+        let rss = self
+            .peak_rss_bytes
+            .map(|b| format!("{} MiB", mib(b)))
+            .unwrap_or_else(|| "unknown".into());
+        let _ = writeln!(
+            s,
+            "Run       {:.1} s wall, peak RSS {rss}, {}",
+            self.wall_s, self.source
+        );
+        for w in &self.warnings {
+            let _ = writeln!(s, "warning: {w}");
+        }
+        s
+    }
+}

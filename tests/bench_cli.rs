@@ -1,0 +1,123 @@
+//! `minerva-setup bench` end to end on tiny models: real llama.cpp, the JSON document, the state
+//! file, and the refusals (CPU below the build's baseline, a broken `--bench-model`).
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use minerva_setup::gguf::writer::{self, ModelSpec, WeightLayout};
+use minerva_setup::gguf::GgmlType;
+
+const FIXTURE: &str = "tests/fixtures/bench-2core-avx512.json";
+
+fn bench(data: &Path, hardware: &Path, extra: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_minerva-setup"))
+        .arg("--hardware")
+        .arg(hardware)
+        .arg("--data-dir")
+        .arg(data)
+        .arg("bench")
+        .args(extra)
+        .env_remove("MINERVA_JSON")
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn bench_model_json_reports_the_measurement_and_saves_it_in_the_state() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = dir.path().join("tiny.gguf");
+    writer::write_model(
+        &model,
+        &ModelSpec::tiny(WeightLayout::Uniform(GgmlType::Q6_K)),
+    )
+    .unwrap();
+    let out = bench(
+        &dir.path().join("data"),
+        Path::new(FIXTURE),
+        &[
+            "--json",
+            "--threads",
+            "1",
+            "--budget",
+            "0.5",
+            "--prompt-tokens",
+            "32",
+            "--gen-tokens",
+            "8",
+            "--bench-model",
+        ]
+        .iter()
+        .copied()
+        .chain([model.to_str().unwrap()])
+        .collect::<Vec<_>>(),
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        !stderr.contains("llama_model_load") && !stderr.contains("load_tensors"),
+        "llama.cpp logs leak: {stderr}"
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["threads"], 1);
+    assert_eq!(v["thread_trials"].as_array().unwrap().len(), 0);
+    let q = &v["quants"][0];
+    assert_eq!(q["ggml_type"], "Q6_K");
+    assert_eq!(q["backend"], "cpu");
+    assert_eq!(q["prompt_tokens"], 32);
+    assert!(
+        q["decode_tokens_per_s"]["median"].as_f64().unwrap() > 10.0,
+        "{q}"
+    );
+    assert!(
+        q["prefill_tokens_per_s"]["median"].as_f64().unwrap() > 10.0,
+        "{q}"
+    );
+    assert!(q["decode_tokens_per_s"]["samples"].as_u64().unwrap() >= 2);
+    assert!(v["peak_rss_bytes"].as_u64().unwrap() > 1 << 20);
+    let saved: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("data/state/bench.json")).unwrap())
+            .unwrap();
+    assert_eq!(saved["quants"][0]["ggml_type"], "Q6_K");
+}
+
+#[test]
+fn a_cpu_below_the_build_baseline_is_refused_with_exit_8_before_llama_cpp_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = std::fs::read_to_string(FIXTURE).unwrap();
+    let mut p: serde_json::Value = serde_json::from_str(&text).unwrap();
+    p["cpu"]["brand"] = "Intel(R) Xeon(R) CPU E5-2680 v2".into();
+    p["cpu"]["simd"] = serde_json::json!({ "sse4_2": true, "avx": true, "f16c": true });
+    p["cpu"]["simd_level"] = "avx".into();
+    let ivy = dir.path().join("ivy-bridge.json");
+    std::fs::write(&ivy, serde_json::to_vec(&p).unwrap()).unwrap();
+    let out = bench(&dir.path().join("data"), &ivy, &["--types", "Q4_0"]);
+    assert_eq!(out.status.code(), Some(8));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("level `avx`") && stderr.contains("baseline"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("hint:"), "{stderr}");
+    assert!(
+        !dir.path().join("data/cache/bench").exists(),
+        "nothing written before refusing"
+    );
+}
+
+#[test]
+fn a_bench_model_that_is_not_gguf_is_bad_input_naming_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("not-a-model.gguf");
+    std::fs::write(&bad, b"<html>404</html>").unwrap();
+    let out = bench(
+        &dir.path().join("data"),
+        Path::new(FIXTURE),
+        &["--bench-model", bad.to_str().unwrap()],
+    );
+    assert_eq!(out.status.code(), Some(7));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("not-a-model.gguf") && stderr.contains("not a GGUF file"),
+        "{stderr}"
+    );
+}

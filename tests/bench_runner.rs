@@ -1,0 +1,349 @@
+//! The benchmark's arithmetic, driven by a fake engine whose speeds follow a known law:
+//! `t_token = overhead + weights / weights_per_s[type] / thread_factor`. What the runner derives
+//! (thread choice, per-type figures, overhead, convergence, GPU entries) must recover that law.
+
+use std::path::Path;
+use std::sync::Mutex;
+
+use minerva_setup::bench::runner::{self, BenchError, BenchOptions, Engine, Job, JobRates};
+use minerva_setup::bench::BenchBackend;
+use minerva_setup::gguf::reader;
+use minerva_setup::gguf::writer::tiny_shape;
+use minerva_setup::gguf::GgmlType;
+use minerva_setup::profile::{BandwidthMeasurement, HardwareProfile};
+use minerva_setup::progress::NoProgress;
+
+const OVERHEAD_S: f64 = 20e-6;
+const PREFILL_FLOPS: f64 = 50e9;
+
+fn weights_per_s(t: GgmlType) -> f64 {
+    match t {
+        GgmlType::F16 => 3e9,
+        GgmlType::Q8_0 => 4e9,
+        GgmlType::Q4_K => 6e9,
+        _ => 5e9,
+    }
+}
+
+struct Fake {
+    /// Models smaller than this many weights decode `cache_boost` times faster per weight.
+    cache_below: u64,
+    cache_boost: f64,
+    gpu: bool,
+    calls: Mutex<Vec<(String, u32, Vec<Job>)>>,
+}
+
+impl Fake {
+    fn new() -> Fake {
+        Fake {
+            cache_below: 0,
+            cache_boost: 1.0,
+            gpu: false,
+            calls: Mutex::new(Vec::new()),
+        }
+    }
+}
+
+fn thread_factor(t: u32) -> f64 {
+    match t {
+        1 => 0.6,
+        2 => 1.0,
+        3 => 0.9,
+        4 => 1.2,
+        _ => 1.1,
+    }
+}
+
+impl Engine for Fake {
+    fn run(
+        &self,
+        model: &Path,
+        gpu_layers: u32,
+        jobs: &[Job],
+    ) -> Result<(f64, Vec<JobRates>), BenchError> {
+        let m = reader::read_model(model).unwrap();
+        let (params, _) = m.per_token_weights();
+        let ty = m.dominant_type().unwrap();
+        self.calls
+            .lock()
+            .unwrap()
+            .push((ty.name().to_string(), gpu_layers, jobs.to_vec()));
+        let boost = if params < self.cache_below {
+            self.cache_boost
+        } else {
+            1.0
+        };
+        let gpu = if gpu_layers > 0 { 10.0 } else { 1.0 };
+        let rates = jobs
+            .iter()
+            .map(|j| {
+                let t = OVERHEAD_S
+                    + params as f64 / (weights_per_s(ty) * boost * gpu * thread_factor(j.threads));
+                JobRates {
+                    prefill_tokens_per_s: if j.prompt_tokens > 0 {
+                        vec![PREFILL_FLOPS / (2.0 * params as f64); 3]
+                    } else {
+                        vec![]
+                    },
+                    // Three samples around the true rate: the median must be the true rate.
+                    decode_tokens_per_s: vec![0.95 / t, 1.0 / t, 1.02 / t],
+                }
+            })
+            .collect();
+        Ok((0.01, rates))
+    }
+
+    fn gpu_available(&self) -> bool {
+        self.gpu
+    }
+}
+
+fn profile(physical: u32, logical: u32) -> HardwareProfile {
+    let text = std::fs::read_to_string("tests/fixtures/bench-2core-avx512.json").unwrap();
+    let mut p = HardwareProfile::from_json(&text, "fixture").unwrap();
+    p.cpu.physical_cores = physical;
+    p.cpu.logical_cores = logical;
+    p.memory_bandwidth = Some(BandwidthMeasurement {
+        bytes_per_s: 20e9,
+        threads: 2,
+        buffer_bytes: 1 << 30,
+        duration_s: 0.5,
+    });
+    p
+}
+
+fn options(dir: &Path) -> BenchOptions {
+    let mut o = BenchOptions::new(dir.to_path_buf());
+    let mut shape = tiny_shape();
+    shape.n_layers = 8;
+    o.model_shape = shape;
+    o.small_layers = 2;
+    o.types = vec![GgmlType::Q4_K, GgmlType::Q8_0, GgmlType::F16];
+    o
+}
+
+fn close(a: f64, b: f64, tol: f64) -> bool {
+    (a - b).abs() <= tol * b.abs()
+}
+
+#[test]
+fn figures_recover_the_speed_law_of_the_engine() {
+    let dir = tempfile::tempdir().unwrap();
+    let fake = Fake::new();
+    let r = runner::run_with(&fake, &profile(2, 2), &options(dir.path()), &NoProgress).unwrap();
+
+    assert_eq!(r.threads, 2);
+    let trials: Vec<u32> = r.thread_trials.iter().map(|t| t.threads).collect();
+    assert_eq!(
+        trials,
+        [2, 1],
+        "physical cores, then one fewer (no SMT siblings to add)"
+    );
+
+    let types: Vec<(&str, BenchBackend)> = r
+        .quants
+        .iter()
+        .map(|q| (q.ggml_type.as_str(), q.backend))
+        .collect();
+    assert_eq!(types.len(), 4, "three types and the small Q4_K: {types:?}");
+    for q in &r.quants {
+        let ty = GgmlType::from_name(&q.ggml_type).unwrap();
+        let t = OVERHEAD_S + q.params as f64 / weights_per_s(ty);
+        assert!(
+            close(q.decode_tokens_per_s.median, 1.0 / t, 1e-9),
+            "{}: median of the samples",
+            q.ggml_type
+        );
+        assert_eq!(q.decode_tokens_per_s.samples, 3);
+        assert!(close(q.decode_weights_per_s, q.params as f64 / t, 1e-9));
+        assert!(close(
+            q.decode_bandwidth_bytes_per_s,
+            q.weight_bytes_per_token as f64 / t,
+            1e-9
+        ));
+        assert!(close(
+            q.bandwidth_ratio.unwrap(),
+            q.decode_bandwidth_bytes_per_s / 20e9,
+            1e-9
+        ));
+        assert!(
+            close(q.prefill_flops_per_s, PREFILL_FLOPS, 1e-9),
+            "{}",
+            q.prefill_flops_per_s
+        );
+        assert!(q.weight_bytes_per_token < q.file_bytes);
+    }
+    // Q8_0 reads 34/32 bytes per weight, F16 2, Q4_K 4.5 bits.
+    let q = |t: &str| r.quant(t, BenchBackend::Cpu).unwrap();
+    assert!(close(
+        q("F16").weight_bytes_per_token as f64 / q("F16").params as f64,
+        2.0,
+        0.01
+    ));
+    assert!(close(
+        q("Q4_K").weight_bytes_per_token as f64 / q("Q4_K").params as f64,
+        4.5 / 8.0,
+        0.02
+    ));
+
+    assert!(
+        close(r.per_token_overhead_s, OVERHEAD_S, 1e-6),
+        "overhead {}",
+        r.per_token_overhead_s
+    );
+    assert_eq!(r.converged, Some(true));
+    assert_eq!(r.probe_bandwidth_bytes_per_s, Some(20e9));
+    assert!(
+        r.warnings.iter().all(|w| !w.contains("cache")),
+        "{:?}",
+        r.warnings
+    );
+}
+
+#[test]
+fn a_small_model_flattered_by_the_cache_is_reported_as_not_converged() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut fake = Fake::new();
+    let mut o = options(dir.path());
+    o.types = vec![GgmlType::Q4_K];
+    // The 2-layer model fits "in cache" and decodes 1.5× faster per weight.
+    let small = {
+        let mut s = o.model_shape.clone();
+        s.n_layers = 2;
+        minerva_setup::gguf::writer::WeightLayout::Uniform(GgmlType::Q4_K).tensors(&s)
+    };
+    fake.cache_below = reader::per_token_weights(&small, false).0 + 1;
+    fake.cache_boost = 1.5;
+    let r = runner::run_with(&fake, &profile(2, 2), &o, &NoProgress).unwrap();
+    assert_eq!(r.converged, Some(false));
+    assert!(
+        r.warnings.iter().any(|w| w.contains("may fit in cache")),
+        "{:?}",
+        r.warnings
+    );
+    assert_eq!(
+        r.per_token_overhead_s, 0.0,
+        "a negative intercept is clamped"
+    );
+}
+
+#[test]
+fn a_faster_neighbour_thread_count_wins_and_a_given_count_is_not_tried() {
+    let dir = tempfile::tempdir().unwrap();
+    let fake = Fake::new();
+    // 3 physical cores, 6 logical: candidates 3, 2, 4; 4 is fastest in the fake.
+    let r = runner::run_with(&fake, &profile(3, 6), &options(dir.path()), &NoProgress).unwrap();
+    let trials: Vec<u32> = r.thread_trials.iter().map(|t| t.threads).collect();
+    assert_eq!(trials, [3, 2, 4]);
+    assert_eq!(r.threads, 4);
+    let calls = fake.calls.lock().unwrap();
+    assert!(
+        calls[0]
+            .2
+            .iter()
+            .all(|j| j.budget_s > 0.1 && j.prompt_tokens == 0),
+        "trials: decode only, with time"
+    );
+    assert!(
+        calls[1..].iter().all(|(_, _, jobs)| jobs[0].threads == 4),
+        "every measurement uses the winner"
+    );
+
+    let fake = Fake::new();
+    let mut o = options(dir.path());
+    o.threads = Some(1);
+    let r = runner::run_with(&fake, &profile(3, 6), &o, &NoProgress).unwrap();
+    assert!(r.thread_trials.is_empty());
+    assert_eq!(r.threads, 1);
+}
+
+#[test]
+fn models_are_written_once_and_reused_from_the_cache() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = options(dir.path());
+    runner::run_with(&Fake::new(), &profile(2, 2), &o, &NoProgress).unwrap();
+    let bench_dir = dir.path().join("bench");
+    let mtimes = |d: &Path| {
+        let mut v: Vec<_> = std::fs::read_dir(d)
+            .unwrap()
+            .map(|e| {
+                let e = e.unwrap();
+                (e.file_name(), e.metadata().unwrap().modified().unwrap())
+            })
+            .collect();
+        v.sort();
+        v
+    };
+    let before = mtimes(&bench_dir);
+    assert_eq!(before.len(), 4, "three types and the small Q4_K");
+    runner::run_with(&Fake::new(), &profile(2, 2), &o, &NoProgress).unwrap();
+    assert_eq!(mtimes(&bench_dir), before, "nothing rewritten");
+
+    // A cut-short file under the final name (not possible through the writer, but a disk error
+    // or a hand copy can do it) is rewritten, not trusted.
+    let (name, _) = &before[0];
+    let path = bench_dir.join(name);
+    let len = std::fs::metadata(&path).unwrap().len();
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&path)
+        .unwrap()
+        .set_len(len / 2)
+        .unwrap();
+    runner::run_with(&Fake::new(), &profile(2, 2), &o, &NoProgress).unwrap();
+    assert_eq!(std::fs::metadata(&path).unwrap().len(), len);
+}
+
+#[test]
+fn with_a_gpu_every_type_is_measured_again_with_all_layers_offloaded() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut fake = Fake::new();
+    fake.gpu = true;
+    let mut p = profile(2, 2);
+    p.gpus.push(minerva_setup::profile::GpuInfo {
+        vendor: minerva_setup::profile::GpuVendor::Nvidia,
+        index: 0,
+        name: "test GPU".into(),
+        vram_total_bytes: 8 << 30,
+        vram_free_bytes: None,
+        compute_capability: None,
+        memory_bus_width_bits: None,
+        max_memory_clock_mhz: None,
+        memory_bandwidth_bytes_per_s: None,
+        driver_version: None,
+        cuda_version: None,
+        pci_id: None,
+        unified_memory: false,
+    });
+    let r = runner::run_with(&fake, &p, &options(dir.path()), &NoProgress).unwrap();
+    let gpu: Vec<_> = r
+        .quants
+        .iter()
+        .filter(|q| q.backend == BenchBackend::Gpu)
+        .collect();
+    assert_eq!(gpu.len(), 4);
+    assert!(
+        gpu.iter().all(|q| q.bandwidth_ratio.is_none()),
+        "RAM bandwidth is not the GPU's"
+    );
+    let cpu_q4k = r.quant("Q4_K", BenchBackend::Cpu).unwrap();
+    let gpu_q4k = r.quant("Q4_K", BenchBackend::Gpu).unwrap();
+    assert!(gpu_q4k.decode_tokens_per_s.median > cpu_q4k.decode_tokens_per_s.median);
+    assert!(fake
+        .calls
+        .lock()
+        .unwrap()
+        .iter()
+        .any(|(_, layers, _)| *layers == 999));
+
+    // The same machine without a GPU in its profile: CPU only.
+    let r = runner::run_with(&fake, &profile(2, 2), &options(dir.path()), &NoProgress).unwrap();
+    assert!(r.quants.iter().all(|q| q.backend == BenchBackend::Cpu));
+}
+
+#[test]
+fn stat_takes_the_median_and_the_extremes() {
+    let s = runner::stat(&[3.0, 1.0, 2.0, 10.0]);
+    assert_eq!((s.median, s.min, s.max, s.samples), (2.5, 1.0, 10.0, 4));
+    assert_eq!(runner::stat(&[]).samples, 0);
+}
