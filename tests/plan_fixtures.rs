@@ -299,7 +299,7 @@ fn tier_override_and_max_latency_are_applied() {
 }
 
 #[test]
-fn predict_reports_a_registry_model_and_refuses_gguf_files_for_now() {
+fn predict_reports_a_registry_model_and_a_local_gguf_file() {
     let hw = fixture("xeon-e5-2660v3");
     let out = run(&[
         "--hardware",
@@ -326,7 +326,21 @@ fn predict_reports_a_registry_model_and_refuses_gguf_files_for_now() {
     std::fs::write(&f, b"GGUF").unwrap();
     let out = run(&["--hardware", &hw, "predict", f.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(7));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("GGUF reader"));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("model.gguf"), "{err}");
+
+    // A real GGUF's header gives the predictor the shape and the tensor table.
+    use minerva_setup::gguf::writer::{write_model, ModelSpec, WeightLayout};
+    use minerva_setup::gguf::FileType;
+    let g = dir.path().join("tiny-q4km.gguf");
+    let written = write_model(&g, &ModelSpec::tiny(WeightLayout::FileType(FileType::Q4_K_M))).unwrap();
+    let out = run(&["--hardware", &hw, "predict", g.to_str().unwrap(), "--json"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let p: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(p["model"].as_str().unwrap().ends_with("tiny-q4km.gguf"));
+    let weights: u64 = written.tensors.iter().map(|t| t.n_bytes).sum();
+    let mem = p["memory"]["weights_bytes"].as_u64().unwrap();
+    assert_eq!(mem, weights, "memory need counts the file's own tensors");
 
     let out = run(&["--hardware", &hw, "predict", "no-such-model"]);
     assert_eq!(out.status.code(), Some(2));

@@ -7,7 +7,7 @@ use std::path::Path;
 use clap::Args;
 
 use crate::cli::{Ctx, Human};
-use crate::exit::{Exit, Failure};
+use crate::exit::{Exit, Failure, ResultExt};
 use crate::predict::{self, ModelInput, PlacementKind, PredictOptions, Prediction};
 use crate::select::{self, WorkloadOverride, DEFAULT_WORKLOAD};
 
@@ -95,17 +95,10 @@ pub fn run(ctx: &Ctx, args: &PredictArgs) -> Result<(), Failure> {
 /// The single place where a local GGUF file becomes the predictor's input: its header gives
 /// `(ModelShape, Vec<TensorSummary>)` and the file its size, passed to [`ModelInput::from_gguf`].
 fn read_gguf_model(path: &Path) -> Result<ModelInput, Failure> {
-    // GGUF-READER: replace this body with the reader's `(shape, tensors)` and
-    // `ModelInput::from_gguf(path.display().to_string(), shape, tensors, file_len)`.
-    let _: fn(String, _, _, _) -> ModelInput = ModelInput::from_gguf;
-    Err(Failure::new(
-        Exit::BadInput,
-        anyhow::anyhow!(
-            "cannot predict `{}`: reading GGUF headers arrives with the GGUF reader",
-            path.display()
-        ),
-    )
-    .hint("predict a registry id instead (see `minerva-setup registry list`)"))
+    let model = crate::gguf::reader::read_model(path)
+        .exit(Exit::BadInput)
+        .map_err(|f| f.hint("check that the file is a complete GGUF model (llama.cpp's format)"))?;
+    Ok(ModelInput::from_gguf(path.display().to_string(), model.shape, model.tensors, model.file_bytes))
 }
 
 fn gib(b: u64) -> f64 {
