@@ -52,6 +52,12 @@ pub struct GlobalArgs {
     /// Use the hardware described by a profile file (from `probe --json`) instead of probing.
     #[arg(long, global = true, value_name = "FILE", env = MINERVA_HARDWARE)]
     pub hardware: Option<PathBuf>,
+    /// Use the model registry in DIR (one JSON file per family) instead of the built-in one.
+    #[arg(long, global = true, value_name = "DIR", env = MINERVA_REGISTRY)]
+    pub registry: Option<PathBuf>,
+    /// Use this tier table instead of the built-in tiers.json.
+    #[arg(long, global = true, value_name = "FILE", env = MINERVA_TIERS)]
+    pub tiers: Option<PathBuf>,
     /// Read /proc and /sys below DIR instead of / (for fixtures and chroots).
     #[arg(long, global = true, value_name = "DIR", env = MINERVA_PROBE_ROOT)]
     pub probe_root: Option<PathBuf>,
@@ -75,6 +81,12 @@ pub enum Command {
     Probe(cmd::probe::ProbeArgs),
     /// Measure llama.cpp on this machine: load time, prefill and decode speed per quantisation type.
     Bench(cmd::bench::BenchArgs),
+    /// Choose the tier and model this machine can really serve, with a reason for every tier.
+    Plan(cmd::plan::PlanArgs),
+    /// Predict memory, load time and latency of one model on this machine.
+    Predict(cmd::predict::PredictArgs),
+    /// Inspect the model registry.
+    Registry(cmd::registry::RegistryArgs),
     /// List the MINERVA_* environment variables and exit codes.
     HelpEnv,
     /// Print shell completions (bash, zsh, fish, elvish, powershell) to stdout.
@@ -88,7 +100,11 @@ pub fn main_exit_code() -> i32 {
     let cli = match Cli::try_parse() {
         Ok(c) => c,
         Err(e) => {
-            let code = if e.use_stderr() { Exit::Usage.code() } else { 0 };
+            let code = if e.use_stderr() {
+                Exit::Usage.code()
+            } else {
+                0
+            };
             let _ = e.print();
             return code;
         }
@@ -97,14 +113,19 @@ pub fn main_exit_code() -> i32 {
     let result = match &cli.command {
         Some(Command::Probe(a)) => cmd::probe::run(&ctx, a),
         Some(Command::Bench(a)) => cmd::bench::run(&ctx, a),
+        Some(Command::Plan(a)) => cmd::plan::run(&ctx, a),
+        Some(Command::Predict(a)) => cmd::predict::run(&ctx, a),
+        Some(Command::Registry(a)) => cmd::registry::run(&ctx, a),
         Some(Command::Completions(a)) => cmd::completions::completions(&ctx, a),
         Some(Command::Man) => cmd::completions::man(&ctx),
         Some(Command::HelpEnv) => {
             println!("{ENV_HELP}\n\n{EXIT_CODE_HELP}");
             Ok(())
         }
-        None => Err(Failure::new(Exit::Usage, anyhow::anyhow!("no subcommand given"))
-            .hint("run `minerva-setup --help` for the list of subcommands")),
+        None => Err(
+            Failure::new(Exit::Usage, anyhow::anyhow!("no subcommand given"))
+                .hint("run `minerva-setup --help` for the list of subcommands"),
+        ),
     };
     match result {
         Ok(()) => 0,
@@ -126,6 +147,10 @@ pub struct Ctx {
     pub paths: Paths,
     pub hardware_file: Option<PathBuf>,
     pub probe_root: PathBuf,
+    /// `--registry DIR`: replaces the embedded registry.
+    pub registry_dir: Option<PathBuf>,
+    /// `--tiers FILE`: replaces the embedded tier table.
+    pub tiers_file: Option<PathBuf>,
 }
 
 impl Ctx {
@@ -146,15 +171,19 @@ impl Ctx {
             paths,
             hardware_file: g.hardware.clone(),
             probe_root: g.probe_root.clone().unwrap_or_else(|| PathBuf::from("/")),
+            registry_dir: g.registry.clone(),
+            tiers_file: g.tiers.clone(),
         }
     }
 
     /// The hardware to plan for: the `--hardware` profile, or a live probe of this machine.
     pub fn hardware(&self, measure_bandwidth: bool) -> Result<HardwareProfile, Failure> {
         match &self.hardware_file {
-            Some(path) => HardwareProfile::from_file(path).exit(Exit::BadInput).map_err(|f| {
-                f.hint("write a profile with `minerva-setup probe --json > FILE` and edit it")
-            }),
+            Some(path) => HardwareProfile::from_file(path)
+                .exit(Exit::BadInput)
+                .map_err(|f| {
+                    f.hint("write a profile with `minerva-setup probe --json > FILE` and edit it")
+                }),
             None => Ok(crate::probe::probe(&crate::probe::ProbeOptions {
                 root: self.probe_root.clone(),
                 disk_path: self.paths.models_dir.clone(),

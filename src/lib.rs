@@ -17,10 +17,13 @@ pub mod exit;
 pub mod fsutil;
 pub mod gguf;
 pub mod paths;
+pub mod predict;
 pub mod probe;
 pub mod profile;
 pub mod progress;
 pub mod state;
+pub mod registry;
+pub mod select;
 #[allow(clippy::print_stdout, clippy::print_stderr)]
 pub mod term;
 pub mod verify;

@@ -1,5 +1,8 @@
 //! One file per subcommand: flags, the stage calls, and the human report of the result.
 
-pub mod completions;
 pub mod bench;
+pub mod completions;
+pub mod plan;
+pub mod predict;
 pub mod probe;
+pub mod registry;

@@ -1,0 +1,195 @@
+//! `minerva-setup predict MODEL_ID_OR_FILE`: memory, placement, load time and latency of one
+//! model on this machine (or the `--hardware` one).
+
+use std::fmt::Write as _;
+use std::path::Path;
+
+use clap::Args;
+
+use crate::cli::{Ctx, Human};
+use crate::exit::{Exit, Failure, ResultExt};
+use crate::predict::{self, ModelInput, PlacementKind, PredictOptions, Prediction};
+use crate::select::{self, WorkloadOverride, DEFAULT_WORKLOAD};
+
+#[derive(Debug, Args)]
+pub struct PredictArgs {
+    /// A registry id (see `registry list`) or a local .gguf file.
+    #[arg(value_name = "MODEL_ID_OR_FILE")]
+    pub model: String,
+    #[command(flatten)]
+    pub workload: WorkloadArgs,
+    /// Keep every layer on the CPU even when a GPU is present.
+    #[arg(long)]
+    pub cpu_only: bool,
+}
+
+/// Flags that change the turn workload; shared with `plan`.
+#[derive(Debug, Args, Clone, Copy)]
+pub struct WorkloadArgs {
+    /// Prompt tokens per turn (system prompt + history + question).
+    #[arg(long, value_name = "N")]
+    pub prompt_tokens: Option<u32>,
+    /// Tokens generated per answer.
+    #[arg(long, value_name = "N")]
+    pub response_tokens: Option<u32>,
+    /// Context length the model is loaded with.
+    #[arg(long = "ctx", value_name = "N")]
+    pub context_tokens: Option<u32>,
+    /// Measured/predicted turn-time ratio from an earlier verification on this machine.
+    #[arg(long, value_name = "RATIO")]
+    pub correction: Option<f64>,
+}
+
+impl WorkloadArgs {
+    pub fn overrides(&self) -> WorkloadOverride {
+        WorkloadOverride {
+            prompt_tokens: self.prompt_tokens,
+            response_tokens: self.response_tokens,
+            context_tokens: self.context_tokens,
+        }
+    }
+}
+
+pub fn run(ctx: &Ctx, args: &PredictArgs) -> Result<(), Failure> {
+    let hw = ctx.hardware(true)?;
+    let (bench, _source) = crate::cmd::plan::load_bench(ctx, &hw)?;
+    let (reg, tiers) = crate::cmd::registry::load(ctx)?;
+    let (input, base) = match reg.get(&args.model) {
+        Some(f) => {
+            let base = tiers
+                .tiers
+                .iter()
+                .find(|t| t.candidates.contains(&f.id))
+                .map_or(DEFAULT_WORKLOAD, |t| t.workload);
+            (select::model_input(f), base)
+        }
+        None => {
+            let path = Path::new(&args.model);
+            if !path.exists() {
+                return Err(Failure::new(
+                    Exit::Usage,
+                    anyhow::anyhow!("`{}` is neither a registry id nor a file", args.model),
+                )
+                .hint("run `minerva-setup registry list` for the ids"));
+            }
+            (read_gguf_model(path)?, DEFAULT_WORKLOAD)
+        }
+    };
+    if let Some(c) = args.workload.correction {
+        if !(c.is_finite() && c > 0.0) {
+            return Err(Failure::new(
+                Exit::Usage,
+                anyhow::anyhow!("--correction must be a positive number, got {c}"),
+            ));
+        }
+    }
+    let workload = args.workload.overrides().apply(base);
+    let opts = PredictOptions {
+        correction: args.workload.correction.unwrap_or(1.0),
+        cpu_only: args.cpu_only,
+    };
+    let p = predict::predict(&hw, bench.as_ref(), &input, &workload, &opts);
+    ctx.emit(&p)
+}
+
+/// The single place where a local GGUF file becomes the predictor's input: its header gives
+/// `(ModelShape, Vec<TensorSummary>)` and the file its size, passed to [`ModelInput::from_gguf`].
+fn read_gguf_model(path: &Path) -> Result<ModelInput, Failure> {
+    let model = crate::gguf::reader::read_model(path)
+        .exit(Exit::BadInput)
+        .map_err(|f| f.hint("check that the file is a complete GGUF model (llama.cpp's format)"))?;
+    Ok(ModelInput::from_gguf(path.display().to_string(), model.shape, model.tensors, model.file_bytes))
+}
+
+fn gib(b: u64) -> f64 {
+    b as f64 / (1u64 << 30) as f64
+}
+
+impl Human for Prediction {
+    fn human(&self) -> String {
+        let mut s = String::new();
+        let w = &self.workload;
+        let m = &self.memory;
+        let _ = writeln!(
+            s,
+            "Model     {} ({:.2}B weights in matrices)",
+            self.model,
+            self.parameters as f64 / 1e9
+        );
+        let _ = writeln!(
+            s,
+            "Workload  {} prompt tokens, {} response tokens, context {}",
+            w.prompt_tokens, w.response_tokens, w.context_tokens
+        );
+        let _ = writeln!(
+            s,
+            "File      {:.2} GB{}",
+            self.file_bytes as f64 / 1e9,
+            if self.file_bytes_estimated {
+                " (estimated from the tensor table)"
+            } else {
+                ""
+            }
+        );
+        let _ = writeln!(
+            s,
+            "Memory    {:.2} GiB = weights {:.2} + KV cache {:.2} (F16) + buffers {:.2}",
+            gib(m.total_bytes),
+            gib(m.weights_bytes),
+            gib(m.kv_cache_bytes),
+            gib(m.compute_buffer_bytes)
+        );
+        let pl = &self.placement;
+        let place = match pl.kind {
+            PlacementKind::Cpu => format!("all {} layers on the CPU, {:.2} GiB RAM", pl.n_layers, gib(pl.ram_bytes)),
+            PlacementKind::Gpu => format!(
+                "all {} layers on {} GPU(s) ({}), {:.2} GiB VRAM",
+                pl.n_layers,
+                pl.gpus.len(),
+                pl.gpus.iter().map(|g| format!("GPU {}: {} layers", g.index, g.layers)).collect::<Vec<_>>().join(", "),
+                gib(pl.vram_bytes)
+            ),
+            PlacementKind::Split => format!(
+                "split: {} of {} layers on {} GPU(s) ({:.2} GiB VRAM), the rest on the CPU ({:.2} GiB RAM)",
+                pl.gpu_layers,
+                pl.n_layers,
+                pl.gpus.len(),
+                gib(pl.vram_bytes),
+                gib(pl.ram_bytes)
+            ),
+        };
+        let _ = writeln!(s, "Placement {place}");
+        let _ = writeln!(
+            s,
+            "Decode    {:.1} tokens/s, limited by {} ({:.2} GB read per token at {:.1} GB/s effective)",
+            self.decode_tokens_per_s,
+            self.limited_by.describe(),
+            self.weight_bytes_per_token as f64 / 1e9,
+            self.effective_bandwidth_bytes_per_s / 1e9
+        );
+        let _ = writeln!(s, "Prefill   {:.1} tokens/s", self.prefill_tokens_per_s);
+        let _ = writeln!(
+            s,
+            "Turn      {:.1} s warm (prefill {:.1} s + decode {:.1} s), first token after {:.1} s",
+            self.turn_s, self.prefill_s, self.decode_s, self.time_to_first_token_s
+        );
+        let _ = writeln!(
+            s,
+            "Cold      load {:.1} s, first turn {:.1} s",
+            self.cold_load_s, self.cold_turn_s
+        );
+        let _ = writeln!(
+            s,
+            "Basis     {}",
+            if self.measured {
+                "measured (from benchmark figures)"
+            } else {
+                "unmeasured (no benchmark): estimates"
+            }
+        );
+        for n in &self.notes {
+            let _ = writeln!(s, "  - {n}");
+        }
+        s
+    }
+}

@@ -1,0 +1,341 @@
+//! What the hardware can do, per device: effective bandwidth, weights per second per ggml type,
+//! prefill FLOPS. Taken from a `BenchResult` where one was measured, otherwise from the probe's
+//! figures with the stated efficiencies and per-core ceilings below.
+
+use serde::{Deserialize, Serialize};
+
+use crate::bench::{BenchBackend, BenchResult};
+use crate::gguf::GgmlType;
+use crate::profile::{GpuInfo, GpuVendor, HardwareProfile, SimdLevel};
+
+/// Share of a streaming-bandwidth figure that llama.cpp's CPU decode reaches when nothing was
+/// measured. On the seed server llama.cpp read 11.5 GB/s of weights against a 28 GB/s probe
+/// (0.41); DESIGN.md's 2-core VM reached 22 GB/s in F16. 0.5 is the middle of the 0.4–0.7 seen.
+pub const CPU_BANDWIDTH_EFFICIENCY: f64 = 0.5;
+
+/// Share of VRAM bandwidth llama.cpp's GPU decode reaches. llama.cpp's published CUDA results
+/// (`tg128` of a 7B Q4_0, 3.56 GiB of weights) give about 150–190 tokens/s on an RTX 4090
+/// (1008 GB/s), i.e. 55–65 %; 0.6 is used when the benchmark had no GPU backend.
+pub const GPU_BANDWIDTH_EFFICIENCY: f64 = 0.6;
+
+/// Effective prefill FLOP per byte/s of VRAM bandwidth on a discrete GPU when unmeasured.
+/// llama.cpp's CUDA `pp512` of a 7B Q4_0 on an RTX 4090 is about 13,000 tokens/s, 180 TFLOPS
+/// effective, 180 FLOP per byte/s; half of that is used so that an unmeasured card is not flattered.
+pub const GPU_PREFILL_FLOP_PER_BYTE: f64 = 100.0;
+
+/// The same for unified-memory GPUs (Apple Silicon): llama.cpp's Metal `pp512` of a 7B Q4_0 on
+/// an M2 (10-core GPU, 100 GB/s) is about 180 tokens/s, 2.5 TFLOPS, 25 FLOP per byte/s.
+pub const UNIFIED_PREFILL_FLOP_PER_BYTE: f64 = 25.0;
+
+/// VRAM bandwidth assumed for a GPU whose probe gave none (a mid-range card; conservative).
+pub const DEFAULT_GPU_BANDWIDTH_BYTES_PER_S: f64 = 200e9;
+
+/// Per-token cost that does not scale with weights when the benchmark did not measure it:
+/// graph build, thread wake-ups, sampling. llama.cpp spends roughly 1–3 ms per token on this on
+/// CPU; GPU kernel launches cost about as much.
+pub const DEFAULT_PER_TOKEN_OVERHEAD_S: f64 = 0.002;
+
+/// Load time beyond reading the file (context, buffers, warm-up) when unmeasured.
+pub const DEFAULT_LOAD_OVERHEAD_S: f64 = 1.0;
+
+/// A bench figure within this share of the effective bandwidth was limited by memory, not by
+/// the type's dequantisation: its weights/s is a floor, not a ceiling, and is not used as one.
+const BANDWIDTH_BOUND_SHARE: f64 = 0.9;
+
+/// Rates of one ggml type on one device.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TypeRate {
+    pub ggml_type: GgmlType,
+    /// Dequantise-and-multiply ceiling in weights per second during decode; `None` when the
+    /// measurement was bandwidth-bound and so shows no compute ceiling.
+    pub decode_weights_per_s: Option<f64>,
+    /// Prefill FLOP/s (2 per weight per token).
+    pub prefill_flops_per_s: f64,
+}
+
+/// What the CPU side can do.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CpuRates {
+    /// True when the figures come from a benchmark of this machine.
+    pub measured: bool,
+    pub effective_bandwidth_bytes_per_s: f64,
+    /// Where the effective bandwidth comes from, in words.
+    pub bandwidth_source: String,
+    pub per_token_overhead_s: f64,
+    pub load_overhead_s: f64,
+    pub threads: u32,
+    pub types: Vec<TypeRate>,
+}
+
+/// What one GPU can do.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GpuRates {
+    pub index: u32,
+    pub name: String,
+    pub measured: bool,
+    pub effective_bandwidth_bytes_per_s: f64,
+    pub prefill_flops_per_s: f64,
+    pub vram_total_bytes: u64,
+    pub unified_memory: bool,
+    pub bandwidth_source: String,
+}
+
+impl CpuRates {
+    /// Rates for a ggml type: its own measurement, or the measured type nearest in bits per
+    /// weight (the returned flag says a stand-in was used).
+    pub fn for_type(&self, t: GgmlType) -> (&TypeRate, bool) {
+        if let Some(r) = self.types.iter().find(|r| r.ggml_type == t) {
+            return (r, false);
+        }
+        let bpw = t.bits_per_weight();
+        // Invariant: `types` is never empty (both constructors fill it).
+        let nearest = self
+            .types
+            .iter()
+            .min_by(|a, b| {
+                let da = (a.ggml_type.bits_per_weight() - bpw).abs();
+                let db = (b.ggml_type.bits_per_weight() - bpw).abs();
+                da.total_cmp(&db)
+            })
+            .expect("CpuRates::types is never empty");
+        (nearest, true)
+    }
+}
+
+/// CPU rates from a benchmark when it measured the CPU backend, else from the probe.
+pub fn cpu_rates(hw: &HardwareProfile, bench: Option<&BenchResult>) -> CpuRates {
+    if let Some(b) = bench {
+        let cpu: Vec<_> = b
+            .quants
+            .iter()
+            .filter(|q| q.backend == BenchBackend::Cpu)
+            .collect();
+        if !cpu.is_empty() {
+            // The recorded figures include the fixed per-token overhead; take it out so that the
+            // predictor, which adds it back once per token, does not count it twice.
+            let net = |q: &crate::bench::QuantBench| -> Option<f64> {
+                let tps = q.decode_tokens_per_s.median;
+                let s = if tps > 0.0 {
+                    1.0 / tps - b.per_token_overhead_s
+                } else {
+                    0.0
+                };
+                (s > 0.0).then_some(s)
+            };
+            let bw_of = |q: &crate::bench::QuantBench| match net(q) {
+                Some(s) => q.weight_bytes_per_token as f64 / s,
+                None => q.decode_bandwidth_bytes_per_s,
+            };
+            let wps_of = |q: &crate::bench::QuantBench| match net(q) {
+                Some(s) => q.params as f64 / s,
+                None => q.decode_weights_per_s,
+            };
+            let bw = cpu.iter().map(|q| bw_of(q)).fold(0.0, f64::max);
+            let mut types: Vec<TypeRate> = Vec::new();
+            for q in &cpu {
+                let Some(t) = GgmlType::from_name(&q.ggml_type) else {
+                    continue;
+                };
+                if let Some(bq) = b.quant(&q.ggml_type, BenchBackend::Cpu) {
+                    if bq != *q {
+                        continue; // keep the largest measured model of each type
+                    }
+                }
+                let bandwidth_bound = bw_of(q) >= BANDWIDTH_BOUND_SHARE * bw;
+                let wps = wps_of(q);
+                types.push(TypeRate {
+                    ggml_type: t,
+                    decode_weights_per_s: (!bandwidth_bound && wps > 0.0).then_some(wps),
+                    prefill_flops_per_s: q.prefill_flops_per_s,
+                });
+            }
+            if !types.is_empty() && bw > 0.0 {
+                return CpuRates {
+                    measured: true,
+                    effective_bandwidth_bytes_per_s: bw,
+                    bandwidth_source: "benchmark: highest weight bandwidth llama.cpp reached in decode, per-token overhead taken out".into(),
+                    per_token_overhead_s: b.per_token_overhead_s,
+                    load_overhead_s: if b.load_overhead_s > 0.0 { b.load_overhead_s } else { DEFAULT_LOAD_OVERHEAD_S },
+                    threads: b.threads,
+                    types,
+                };
+            }
+        }
+    }
+    unmeasured_cpu_rates(hw)
+}
+
+/// Per-core decode ceiling in weights/s for Q4_0/Q8_0-class kernels, by SIMD level, used only
+/// without a benchmark. DESIGN.md's 2-core Xeon VM reached ~20e9 Q4_0 weights/s (11.5 GB/s of
+/// 0.5625-byte weights) with AVX-512; these are about half that per core so that an unmeasured
+/// machine is not promised more than it gives. Without AVX2 llama.cpp has no fast int8 dot
+/// product: a 2013 Xeon without AVX2 ran a 7B at ~5 % of its bandwidth.
+fn weights_per_s_per_core(level: SimdLevel) -> f64 {
+    match level {
+        SimdLevel::Amx | SimdLevel::Avx512Vnni | SimdLevel::Avx512 => 6e9,
+        SimdLevel::Avx2 => 4e9,
+        SimdLevel::Avx => 0.8e9,
+        SimdLevel::Sse42 => 0.4e9,
+        SimdLevel::None => 0.2e9,
+        SimdLevel::Sve => 5e9,
+        SimdLevel::NeonDotprod => 4e9,
+        SimdLevel::Neon => 1.5e9,
+    }
+}
+
+/// Effective prefill FLOP/s per core by SIMD level, used only without a benchmark: roughly a
+/// quarter to a third of the fp32 FMA peak (AVX2: 32 FLOP/cycle at ~2.5 GHz = 80 GFLOPS).
+fn prefill_flops_per_core(level: SimdLevel) -> f64 {
+    match level {
+        SimdLevel::Amx => 60e9,
+        SimdLevel::Avx512Vnni => 50e9,
+        SimdLevel::Avx512 => 40e9,
+        SimdLevel::Avx2 => 25e9,
+        SimdLevel::Avx => 6e9,
+        SimdLevel::Sse42 => 3e9,
+        SimdLevel::None => 1e9,
+        SimdLevel::Sve => 30e9,
+        SimdLevel::NeonDotprod => 20e9,
+        SimdLevel::Neon => 8e9,
+    }
+}
+
+/// Streaming bandwidth assumed when the probe has no figure: a single-channel-ish budget server.
+fn default_bandwidth(level: SimdLevel) -> f64 {
+    match level {
+        SimdLevel::None | SimdLevel::Sse42 => 8e9,
+        SimdLevel::Avx | SimdLevel::Neon => 12e9,
+        SimdLevel::Avx2 | SimdLevel::NeonDotprod => 20e9,
+        SimdLevel::Avx512 | SimdLevel::Avx512Vnni | SimdLevel::Amx | SimdLevel::Sve => 30e9,
+    }
+}
+
+/// Relative dequantisation cost of a type against Q4_0/Q8_0 kernels (K-quants unpack scales per
+/// 32-weight sub-block; Q6_K and the i-quants more).
+fn type_speed_factor(t: GgmlType) -> f64 {
+    use GgmlType::*;
+    match t {
+        F32 | F16 | BF16 | Q4_0 | Q8_0 => 1.0,
+        Q4_1 | Q5_0 | Q5_1 | IQ4_NL => 0.85,
+        Q2_K | Q3_K | Q4_K | Q5_K | Q8_K => 0.8,
+        Q6_K => 0.7,
+        _ => 0.6,
+    }
+}
+
+fn unmeasured_cpu_rates(hw: &HardwareProfile) -> CpuRates {
+    let level = hw.cpu.simd_level;
+    let cores = hw.compute_cores() as f64;
+    let (bw, source) = match &hw.memory_bandwidth {
+        Some(m) if m.bytes_per_s > 0.0 => (
+            m.bytes_per_s * CPU_BANDWIDTH_EFFICIENCY,
+            format!(
+                "unmeasured: probe bandwidth {:.1} GB/s × {CPU_BANDWIDTH_EFFICIENCY} (llama.cpp's usual share)",
+                m.bytes_per_s / 1e9
+            ),
+        ),
+        _ => (
+            default_bandwidth(level) * CPU_BANDWIDTH_EFFICIENCY,
+            format!(
+                "unmeasured: no probe bandwidth; assumed {:.0} GB/s for a {} CPU × {CPU_BANDWIDTH_EFFICIENCY}",
+                default_bandwidth(level) / 1e9,
+                level.as_str()
+            ),
+        ),
+    };
+    use GgmlType::*;
+    let types = [
+        F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, IQ4_NL, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K, IQ4_XS,
+    ]
+    .into_iter()
+    .map(|t| TypeRate {
+        ggml_type: t,
+        decode_weights_per_s: Some(cores * weights_per_s_per_core(level) * type_speed_factor(t)),
+        prefill_flops_per_s: cores * prefill_flops_per_core(level),
+    })
+    .collect();
+    CpuRates {
+        measured: false,
+        effective_bandwidth_bytes_per_s: bw,
+        bandwidth_source: source,
+        per_token_overhead_s: DEFAULT_PER_TOKEN_OVERHEAD_S,
+        load_overhead_s: DEFAULT_LOAD_OVERHEAD_S,
+        threads: hw.compute_cores(),
+        types,
+    }
+}
+
+/// GPUs llama.cpp can offload to: NVIDIA, AMD and Apple with known memory. An Intel or other GPU
+/// is left out (no backend this tool builds for).
+pub fn usable_gpus(hw: &HardwareProfile) -> Vec<&GpuInfo> {
+    hw.gpus
+        .iter()
+        .filter(|g| {
+            matches!(
+                g.vendor,
+                GpuVendor::Nvidia | GpuVendor::Amd | GpuVendor::Apple
+            ) && g.vram_total_bytes > 0
+        })
+        .collect()
+}
+
+/// Rates of every usable GPU: from a GPU-backend benchmark when there is one (it measured the
+/// first GPU; the others are scaled by their bandwidth), else bandwidth × efficiency.
+pub fn gpu_rates(hw: &HardwareProfile, bench: Option<&BenchResult>) -> Vec<GpuRates> {
+    let gpus = usable_gpus(hw);
+    let bench_gpu = bench.and_then(|b| {
+        let g: Vec<_> = b
+            .quants
+            .iter()
+            .filter(|q| q.backend == BenchBackend::Gpu)
+            .collect();
+        let bw = g
+            .iter()
+            .map(|q| q.decode_bandwidth_bytes_per_s)
+            .fold(0.0, f64::max);
+        let flops = g.iter().map(|q| q.prefill_flops_per_s).fold(0.0, f64::max);
+        (bw > 0.0 && flops > 0.0).then_some((bw, flops))
+    });
+    let first_bw = gpus
+        .first()
+        .and_then(|g| g.memory_bandwidth_bytes_per_s)
+        .unwrap_or(DEFAULT_GPU_BANDWIDTH_BYTES_PER_S);
+    gpus.iter()
+        .map(|g| {
+            let raw = g.memory_bandwidth_bytes_per_s.unwrap_or(DEFAULT_GPU_BANDWIDTH_BYTES_PER_S);
+            match bench_gpu {
+                Some((bw, flops)) => {
+                    let scale = raw / first_bw;
+                    GpuRates {
+                        index: g.index,
+                        name: g.name.clone(),
+                        measured: true,
+                        effective_bandwidth_bytes_per_s: bw * scale,
+                        prefill_flops_per_s: flops * scale,
+                        vram_total_bytes: g.vram_total_bytes,
+                        unified_memory: g.unified_memory,
+                        bandwidth_source: "benchmark on the GPU backend".into(),
+                    }
+                }
+                None => {
+                    let per_byte =
+                        if g.unified_memory { UNIFIED_PREFILL_FLOP_PER_BYTE } else { GPU_PREFILL_FLOP_PER_BYTE };
+                    let known = if g.memory_bandwidth_bytes_per_s.is_some() { "" } else { " (assumed; probe gave none)" };
+                    GpuRates {
+                        index: g.index,
+                        name: g.name.clone(),
+                        measured: false,
+                        effective_bandwidth_bytes_per_s: raw * GPU_BANDWIDTH_EFFICIENCY,
+                        prefill_flops_per_s: raw * per_byte,
+                        vram_total_bytes: g.vram_total_bytes,
+                        unified_memory: g.unified_memory,
+                        bandwidth_source: format!(
+                            "unmeasured: VRAM bandwidth {:.0} GB/s{known} × {GPU_BANDWIDTH_EFFICIENCY}",
+                            raw / 1e9
+                        ),
+                    }
+                }
+            }
+        })
+        .collect()
+}

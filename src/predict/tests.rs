@@ -1,0 +1,470 @@
+//! Table tests of the speed and memory model on synthetic benches and the reference fixtures.
+
+use super::*;
+use crate::bench::{BenchBackend, BenchResult, QuantBench, Stat};
+use crate::gguf::{tensors_for, FileType};
+use crate::profile::{GpuInfo, GpuVendor};
+
+fn profile(name: &str) -> HardwareProfile {
+    let text = match name {
+        "xeon" => include_str!("../../tests/fixtures/profiles/xeon-e5-2660v3.json"),
+        "cloud" => include_str!("../../tests/fixtures/profiles/cloud-2vcpu-16g.json"),
+        "h100" => include_str!("../../tests/fixtures/profiles/h100-80g.json"),
+        "4090x2" => include_str!("../../tests/fixtures/profiles/rtx4090x2.json"),
+        other => panic!("no fixture {other}"),
+    };
+    HardwareProfile::from_json(text, name).unwrap()
+}
+
+fn llama(
+    layers: u32,
+    embd: u32,
+    ff: u32,
+    heads: u32,
+    kv: u32,
+    vocab: u32,
+    tied: bool,
+) -> ModelShape {
+    ModelShape {
+        architecture: "llama".into(),
+        n_layers: layers,
+        n_embd: embd,
+        n_ff: ff,
+        n_heads: heads,
+        n_kv_heads: kv,
+        head_dim: embd / heads,
+        vocab_size: vocab,
+        context_length: 4096,
+        tied_embeddings: tied,
+    }
+}
+
+fn llama2_13b() -> ModelShape {
+    llama(40, 5120, 13824, 40, 40, 32000, false)
+}
+
+fn llama3_8b() -> ModelShape {
+    llama(32, 4096, 14336, 32, 8, 128256, false)
+}
+
+fn llama3_70b() -> ModelShape {
+    llama(80, 8192, 28672, 64, 8, 128256, false)
+}
+
+fn input(label: &str, shape: ModelShape, ft: FileType) -> ModelInput {
+    let tensors = tensors_for(&shape, ft);
+    let bytes = tensors.iter().map(|t| t.n_bytes).sum();
+    ModelInput {
+        label: label.into(),
+        shape,
+        tensors,
+        file_bytes: bytes,
+        file_bytes_estimated: true,
+    }
+}
+
+/// A one-type CPU bench entry whose recorded figures follow `1 / (overhead + max(bytes/bw, params/ceiling))`.
+fn quant(
+    t: &str,
+    bytes_per_weight: f64,
+    bw: f64,
+    ceiling: f64,
+    overhead: f64,
+    flops: f64,
+) -> QuantBench {
+    let params = 1_000_000_000u64;
+    let bytes = (params as f64 * bytes_per_weight) as u64;
+    let tps = 1.0 / (overhead + (bytes as f64 / bw).max(params as f64 / ceiling));
+    QuantBench {
+        ggml_type: t.into(),
+        backend: BenchBackend::Cpu,
+        params,
+        weight_bytes_per_token: bytes,
+        file_bytes: bytes,
+        load_s: 1.0,
+        prompt_tokens: 256,
+        prefill_tokens_per_s: Stat::single(flops / (2.0 * params as f64)),
+        generated_tokens: 64,
+        decode_tokens_per_s: Stat::single(tps),
+        decode_weights_per_s: params as f64 * tps,
+        decode_bandwidth_bytes_per_s: bytes as f64 * tps,
+        bandwidth_ratio: None,
+        prefill_flops_per_s: flops,
+    }
+}
+
+fn bench(quants: Vec<QuantBench>, overhead: f64) -> BenchResult {
+    BenchResult {
+        schema_version: 1,
+        threads: 4,
+        thread_trials: vec![],
+        per_token_overhead_s: overhead,
+        load_overhead_s: 1.0,
+        quants,
+        probe_bandwidth_bytes_per_s: None,
+        converged: Some(true),
+        wall_s: 1.0,
+        peak_rss_bytes: None,
+        source: "test".into(),
+        warnings: vec![],
+    }
+}
+
+fn workload(prompt: u32, response: u32, ctx: u32) -> Workload {
+    Workload {
+        prompt_tokens: prompt,
+        response_tokens: response,
+        context_tokens: ctx,
+    }
+}
+
+fn cpu_only(hw: &mut HardwareProfile) {
+    hw.gpus.clear();
+}
+
+#[test]
+fn kv_cache_and_memory_need_follow_the_formula() {
+    // 2 × layers × ctx × kv_heads × head_dim × 2 bytes.
+    let cases = [
+        (llama3_8b(), 4096u32, 2u64 * 32 * 4096 * 8 * 128 * 2),
+        (llama2_13b(), 2048, 2 * 40 * 2048 * 40 * 128 * 2),
+        (llama3_70b(), 8192, 2 * 80 * 8192 * 8 * 128 * 2),
+    ];
+    for (shape, ctx, kv) in cases {
+        let t = tensors_for(&shape, FileType::Q4_K_M);
+        let m = memory_need(&shape, &t, ctx);
+        assert_eq!(m.kv_cache_bytes, kv);
+        assert_eq!(m.weights_bytes, t.iter().map(|x| x.n_bytes).sum::<u64>());
+        assert_eq!(
+            m.total_bytes,
+            m.weights_bytes + m.kv_cache_bytes + m.compute_buffer_bytes
+        );
+        assert!(m.compute_buffer_bytes > 50 << 20 && m.compute_buffer_bytes < 1 << 30);
+    }
+}
+
+#[test]
+fn bandwidth_bound_decode_matches_bytes_over_bandwidth_plus_overhead() {
+    // (effective bandwidth, overhead): every type is bandwidth-bound, so decode time per token is
+    // overhead + (weight bytes read + KV read) / bandwidth.
+    for (bw, overhead) in [(11.5e9, 0.006), (40e9, 0.002), (5e9, 0.0)] {
+        let b = bench(
+            vec![
+                quant("Q4_K", 0.5625, bw, 1e15, overhead, 300e9),
+                quant("Q6_K", 0.8203, bw, 1e15, overhead, 300e9),
+                quant("F16", 2.0, bw, 1e15, overhead, 300e9),
+            ],
+            overhead,
+        );
+        let mut hw = profile("xeon");
+        hw.bench = None;
+        let m = input("13b", llama2_13b(), FileType::Q4_K_M);
+        let w = workload(100, 30, 2048);
+        let p = predict(&hw, Some(&b), &m, &w, &PredictOptions::default());
+        let kv_read = 2.0 * 40.0 * (100.0 + 15.0) * 5120.0 * 2.0;
+        let expect = overhead + (p.weight_bytes_per_token as f64 + kv_read) / bw;
+        assert!(
+            (1.0 / p.decode_tokens_per_s - expect).abs() / expect < 1e-3,
+            "bw {bw}: {} vs {expect}",
+            1.0 / p.decode_tokens_per_s
+        );
+        assert_eq!(p.limited_by, Limit::MemoryBandwidth);
+        assert!(p.measured);
+        assert!((p.effective_bandwidth_bytes_per_s - bw).abs() / bw < 1e-3);
+    }
+}
+
+#[test]
+fn slow_dequantisation_makes_compute_the_limit() {
+    // Q4_K at 2e9 weights/s while memory could deliver 20 GB/s: compute-bound.
+    let b = bench(
+        vec![
+            quant("F16", 2.0, 20e9, 1e15, 0.001, 200e9),
+            quant("Q4_K", 0.5625, 20e9, 2e9, 0.001, 200e9),
+        ],
+        0.001,
+    );
+    let mut hw = profile("cloud");
+    cpu_only(&mut hw);
+    let m = input("8b", llama3_8b(), FileType::Q4_K_M);
+    let p = predict(
+        &hw,
+        Some(&b),
+        &m,
+        &workload(100, 50, 1024),
+        &PredictOptions::default(),
+    );
+    assert_eq!(p.limited_by, Limit::DequantisationCompute);
+    // Q6_K tensors were not measured: mapped to the nearest measured type, and said so.
+    assert!(
+        p.notes.iter().any(|n| n.contains("Q6_K measured as")),
+        "{:?}",
+        p.notes
+    );
+}
+
+#[test]
+fn token_embedding_is_a_lookup_unless_tied() {
+    let untied = input(
+        "u",
+        llama(16, 2048, 8192, 32, 8, 128256, false),
+        FileType::Q8_0,
+    );
+    let tied = input(
+        "t",
+        llama(16, 2048, 8192, 32, 8, 128256, true),
+        FileType::Q8_0,
+    );
+    let hw = profile("xeon");
+    let w = workload(100, 50, 1024);
+    let pu = predict(
+        &hw,
+        hw.bench.as_ref(),
+        &untied,
+        &w,
+        &PredictOptions::default(),
+    );
+    let pt = predict(
+        &hw,
+        hw.bench.as_ref(),
+        &tied,
+        &w,
+        &PredictOptions::default(),
+    );
+    let embd = |m: &ModelInput| {
+        m.tensors
+            .iter()
+            .find(|t| t.is_token_embedding())
+            .unwrap()
+            .n_bytes
+    };
+    // Untied: output is read, the embedding is not. Tied: the embedding is the output, read once.
+    assert_eq!(
+        pu.weight_bytes_per_token,
+        pu.memory.weights_bytes - embd(&untied)
+    );
+    assert_eq!(pt.weight_bytes_per_token, pt.memory.weights_bytes);
+}
+
+#[test]
+fn turn_is_prefill_plus_decode_and_correction_scales_it() {
+    let hw = profile("xeon");
+    let m = input("8b", llama3_8b(), FileType::Q4_K_M);
+    let w = workload(550, 150, 4096);
+    let p1 = predict(&hw, hw.bench.as_ref(), &m, &w, &PredictOptions::default());
+    assert!((p1.turn_s - (p1.prefill_s + p1.decode_s)).abs() < 1e-9);
+    assert!((p1.prefill_s - 550.0 / p1.prefill_tokens_per_s).abs() < 1e-9);
+    assert!((p1.decode_s - 150.0 / p1.decode_tokens_per_s).abs() < 1e-9);
+    assert!(p1.time_to_first_token_s > p1.prefill_s && p1.time_to_first_token_s < p1.turn_s);
+    assert!((p1.cold_turn_s - (p1.cold_load_s + p1.turn_s)).abs() < 1e-9);
+    let p2 = predict(
+        &hw,
+        hw.bench.as_ref(),
+        &m,
+        &w,
+        &PredictOptions {
+            correction: 1.5,
+            cpu_only: false,
+        },
+    );
+    assert!((p2.turn_s / p1.turn_s - 1.5).abs() < 1e-9);
+    assert!((p2.decode_tokens_per_s * 1.5 / p1.decode_tokens_per_s - 1.0).abs() < 1e-9);
+    assert_eq!(p2.correction, 1.5);
+}
+
+#[test]
+fn seed_case_13b_on_the_xeon_is_bandwidth_bound_near_1_5_tokens_per_s() {
+    let hw = profile("xeon");
+    let m = input("llama-2-13b-chat-q4_k_m", llama2_13b(), FileType::Q4_K_M);
+    // The seed ran with a short prompt and n_ctx 512.
+    let p = predict(
+        &hw,
+        hw.bench.as_ref(),
+        &m,
+        &workload(20, 30, 512),
+        &PredictOptions::default(),
+    );
+    assert_eq!(p.limited_by, Limit::MemoryBandwidth);
+    assert!(
+        p.decode_tokens_per_s > 1.3 && p.decode_tokens_per_s < 1.6,
+        "{}",
+        p.decode_tokens_per_s
+    );
+    assert!(
+        p.decode_s >= 20.0 - 1.0,
+        "30 tokens take {:.1} s",
+        p.decode_s
+    );
+    // The estimated file size is TheBloke's published 7.87 GB within 1 %.
+    assert!(
+        (p.file_bytes as f64 / 7.87e9 - 1.0).abs() < 0.01,
+        "{}",
+        p.file_bytes
+    );
+}
+
+#[test]
+fn without_a_bench_the_prediction_is_unmeasured_and_uses_the_probe_bandwidth() {
+    let mut hw = profile("xeon");
+    hw.bench = None;
+    let m = input("13b", llama2_13b(), FileType::Q4_K_M);
+    let p = predict(
+        &hw,
+        None,
+        &m,
+        &workload(100, 30, 2048),
+        &PredictOptions::default(),
+    );
+    assert!(!p.measured);
+    let bw = hw.memory_bandwidth.as_ref().unwrap().bytes_per_s * rates::CPU_BANDWIDTH_EFFICIENCY;
+    assert!((p.effective_bandwidth_bytes_per_s - bw).abs() < 1.0);
+    assert!(p.notes.iter().any(|n| n.contains("unmeasured")));
+    // No probe figure either: a conservative per-SIMD default, still a finite prediction.
+    hw.memory_bandwidth = None;
+    let p = predict(
+        &hw,
+        None,
+        &m,
+        &workload(100, 30, 2048),
+        &PredictOptions::default(),
+    );
+    assert!(p.decode_tokens_per_s.is_finite() && p.decode_tokens_per_s > 0.0);
+}
+
+#[test]
+fn one_core_without_avx2_is_compute_bound() {
+    let mut hw = profile("cloud");
+    hw.bench = None;
+    hw.cpu.simd_level = crate::profile::SimdLevel::Avx;
+    let m = input("8b", llama3_8b(), FileType::Q4_K_M);
+    let p = predict(
+        &hw,
+        None,
+        &m,
+        &workload(100, 30, 2048),
+        &PredictOptions::default(),
+    );
+    assert_eq!(p.limited_by, Limit::DequantisationCompute);
+}
+
+#[test]
+fn placement_table() {
+    // (fixture, model, expected kind, GPUs used)
+    let cases: Vec<(&str, ModelShape, PlacementKind, usize)> = vec![
+        ("h100", llama3_70b(), PlacementKind::Gpu, 1),
+        ("h100", llama3_8b(), PlacementKind::Gpu, 1),
+        ("4090x2", llama3_8b(), PlacementKind::Gpu, 1),
+        ("4090x2", llama3_70b(), PlacementKind::Gpu, 2),
+        ("xeon", llama3_70b(), PlacementKind::Cpu, 0),
+    ];
+    for (fx, shape, kind, n_gpus) in cases {
+        let hw = profile(fx);
+        let m = input("m", shape, FileType::Q4_K_M);
+        let p = predict(
+            &hw,
+            hw.bench.as_ref(),
+            &m,
+            &workload(550, 150, 4096),
+            &PredictOptions::default(),
+        );
+        assert_eq!(p.placement.kind, kind, "{fx}");
+        assert_eq!(p.placement.gpus.len(), n_gpus, "{fx}");
+        if kind == PlacementKind::Gpu {
+            assert_eq!(p.placement.gpu_layers, p.placement.n_layers + 1);
+            assert_eq!(p.limited_by, Limit::GpuVramBandwidth);
+            let layers: u32 = p.placement.gpus.iter().map(|g| g.layers).sum();
+            assert_eq!(layers, p.placement.n_layers);
+            for g in &p.placement.gpus {
+                assert!(g.bytes <= g.capacity_bytes);
+            }
+        }
+    }
+}
+
+#[test]
+fn a_model_too_big_for_vram_is_split_and_the_cpu_share_dominates() {
+    let mut hw = profile("4090x2");
+    hw.gpus.truncate(1); // one 24 GB card, a 42 GB model
+    let m = input("70b", llama3_70b(), FileType::Q4_K_M);
+    let p = predict(
+        &hw,
+        None,
+        &m,
+        &workload(550, 150, 4096),
+        &PredictOptions::default(),
+    );
+    assert_eq!(p.placement.kind, PlacementKind::Split);
+    assert!(
+        p.placement.gpu_layers > 20 && p.placement.gpu_layers < 80,
+        "{}",
+        p.placement.gpu_layers
+    );
+    assert_eq!(p.limited_by, Limit::CpuShareOfSplitLayers);
+    assert!(p.placement.split_reason.is_some());
+    // Slower than all on GPU, faster than all on CPU.
+    let gpu = predict(
+        &profile("4090x2"),
+        None,
+        &m,
+        &workload(550, 150, 4096),
+        &PredictOptions::default(),
+    );
+    let cpu = predict(
+        &hw,
+        None,
+        &m,
+        &workload(550, 150, 4096),
+        &PredictOptions {
+            correction: 1.0,
+            cpu_only: true,
+        },
+    );
+    assert!(
+        gpu.decode_tokens_per_s > p.decode_tokens_per_s
+            && p.decode_tokens_per_s > cpu.decode_tokens_per_s
+    );
+}
+
+#[test]
+fn gpu_without_bandwidth_uses_a_stated_default_and_unknown_vendors_are_ignored() {
+    let mut hw = profile("xeon");
+    hw.bench = None;
+    let gpu = |vendor, bw| GpuInfo {
+        vendor,
+        index: 0,
+        name: "card".into(),
+        vram_total_bytes: 16 << 30,
+        vram_free_bytes: None,
+        compute_capability: None,
+        memory_bus_width_bits: None,
+        max_memory_clock_mhz: None,
+        memory_bandwidth_bytes_per_s: bw,
+        driver_version: None,
+        cuda_version: None,
+        pci_id: None,
+        unified_memory: false,
+    };
+    let m = input("8b", llama3_8b(), FileType::Q4_K_M);
+    hw.gpus = vec![gpu(GpuVendor::Intel, Some(100e9))];
+    let p = predict(
+        &hw,
+        None,
+        &m,
+        &workload(100, 30, 2048),
+        &PredictOptions::default(),
+    );
+    assert_eq!(p.placement.kind, PlacementKind::Cpu);
+    hw.gpus = vec![gpu(GpuVendor::Nvidia, None)];
+    let p = predict(
+        &hw,
+        None,
+        &m,
+        &workload(100, 30, 2048),
+        &PredictOptions::default(),
+    );
+    assert_eq!(p.placement.kind, PlacementKind::Gpu);
+    let expect = rates::DEFAULT_GPU_BANDWIDTH_BYTES_PER_S * rates::GPU_BANDWIDTH_EFFICIENCY;
+    assert!((p.effective_bandwidth_bytes_per_s - expect).abs() < 1.0);
+    assert!(!p.measured);
+    assert!(p.notes.iter().any(|n| n.contains("assumed")));
+}
