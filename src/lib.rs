@@ -26,3 +26,4 @@ pub mod registry;
 pub mod select;
 #[allow(clippy::print_stdout, clippy::print_stderr)]
 pub mod term;
+pub mod verify;
