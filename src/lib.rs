@@ -13,6 +13,7 @@ pub mod cli;
 pub mod cmd;
 pub mod env_vars;
 pub mod exit;
+pub mod fetch;
 pub mod fsutil;
 pub mod gguf;
 pub mod paths;
