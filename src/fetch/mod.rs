@@ -7,6 +7,10 @@
 //! [`FetchReport`] or a [`FetchError`] whose kind and message say what happened to the partial
 //! file.
 
+// A FetchError carries the URL, paths and both hashes its message needs; it is returned once
+// per fetch, so its size does not matter.
+#![allow(clippy::result_large_err)]
+
 mod disk;
 mod error;
 mod hf;
