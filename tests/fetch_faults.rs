@@ -402,6 +402,19 @@ fn a_stall_is_retried_and_resumed() {
 }
 
 #[test]
+fn a_slow_but_steady_download_is_not_a_stall() {
+    let c = Case::with_size(2 << 20);
+    // 64 KiB every 20 ms: about 0.65 s in all, longer than the 0.3 s stall timeout.
+    c.server.set_faults(Faults {
+        throttle: Some((64 << 10, Duration::from_millis(20))),
+        ..Faults::default()
+    });
+    let r = c.run().unwrap();
+    c.assert_installed(&r);
+    assert_eq!(r.attempts, 1);
+}
+
+#[test]
 fn a_stall_past_the_retries_is_reported_as_stalled_and_keeps_the_part() {
     let mut c = Case::new();
     c.opts.retries = 0;
