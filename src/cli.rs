@@ -84,11 +84,7 @@ pub fn main_exit_code() -> i32 {
     let cli = match Cli::try_parse() {
         Ok(c) => c,
         Err(e) => {
-            let code = if e.use_stderr() {
-                Exit::Usage.code()
-            } else {
-                0
-            };
+            let code = if e.use_stderr() { Exit::Usage.code() } else { 0 };
             let _ = e.print();
             return code;
         }
@@ -101,10 +97,8 @@ pub fn main_exit_code() -> i32 {
             println!("{ENV_HELP}\n\n{EXIT_CODE_HELP}");
             Ok(())
         }
-        None => Err(
-            Failure::new(Exit::Usage, anyhow::anyhow!("no subcommand given"))
-                .hint("run `minerva-setup --help` for the list of subcommands"),
-        ),
+        None => Err(Failure::new(Exit::Usage, anyhow::anyhow!("no subcommand given"))
+            .hint("run `minerva-setup --help` for the list of subcommands")),
     };
     match result {
         Ok(()) => 0,
@@ -152,11 +146,9 @@ impl Ctx {
     /// The hardware to plan for: the `--hardware` profile, or a live probe of this machine.
     pub fn hardware(&self, measure_bandwidth: bool) -> Result<HardwareProfile, Failure> {
         match &self.hardware_file {
-            Some(path) => HardwareProfile::from_file(path)
-                .exit(Exit::BadInput)
-                .map_err(|f| {
-                    f.hint("write a profile with `minerva-setup probe --json > FILE` and edit it")
-                }),
+            Some(path) => HardwareProfile::from_file(path).exit(Exit::BadInput).map_err(|f| {
+                f.hint("write a profile with `minerva-setup probe --json > FILE` and edit it")
+            }),
             None => Ok(crate::probe::probe(&crate::probe::ProbeOptions {
                 root: self.probe_root.clone(),
                 disk_path: self.paths.models_dir.clone(),

@@ -58,11 +58,7 @@ pub struct Failure {
 
 impl Failure {
     pub fn new(exit: Exit, error: impl Into<anyhow::Error>) -> Failure {
-        Failure {
-            exit,
-            error: error.into(),
-            hint: None,
-        }
+        Failure { exit, error: error.into(), hint: None }
     }
 
     pub fn hint(mut self, hint: impl Into<String>) -> Failure {

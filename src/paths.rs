@@ -31,16 +31,8 @@ pub struct PathOverrides {
 impl Paths {
     /// Resolve the layout: overrides first, then system-wide for root, then per-user.
     pub fn resolve(o: &PathOverrides) -> Paths {
-        let base = if is_root() {
-            Paths::system()
-        } else {
-            Paths::user()
-        };
-        let cache_dir = o
-            .data_dir
-            .as_ref()
-            .map(|d| d.join("cache"))
-            .unwrap_or(base.cache_dir);
+        let base = if is_root() { Paths::system() } else { Paths::user() };
+        let cache_dir = o.data_dir.as_ref().map(|d| d.join("cache")).unwrap_or(base.cache_dir);
         let models_dir = o
             .models_dir
             .clone()
@@ -73,10 +65,7 @@ impl Paths {
         match directories::ProjectDirs::from("", "", "minerva-setup") {
             Some(d) => Paths {
                 config_dir: d.config_dir().to_path_buf(),
-                state_dir: d
-                    .state_dir()
-                    .unwrap_or_else(|| d.data_local_dir())
-                    .to_path_buf(),
+                state_dir: d.state_dir().unwrap_or_else(|| d.data_local_dir()).to_path_buf(),
                 models_dir: d.data_dir().join("models"),
                 cache_dir: d.cache_dir().to_path_buf(),
             },

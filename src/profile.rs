@@ -130,8 +130,7 @@ pub enum SimdLevel {
 impl SimdLevel {
     /// Whether a CPU at `self` meets a requirement of `required`.
     pub fn satisfies(self, required: SimdLevel) -> bool {
-        let arm =
-            |l: SimdLevel| matches!(l, SimdLevel::Neon | SimdLevel::NeonDotprod | SimdLevel::Sve);
+        let arm = |l: SimdLevel| matches!(l, SimdLevel::Neon | SimdLevel::NeonDotprod | SimdLevel::Sve);
         if required == SimdLevel::None {
             return true;
         }
@@ -322,30 +321,21 @@ impl HardwareProfile {
     /// bad JSON, the line, column and field serde complained about.
     pub fn from_file(path: &std::path::Path) -> Result<HardwareProfile, ProfileError> {
         let shown = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|source| ProfileError::Read {
-            path: shown.clone(),
-            source,
-        })?;
+        let text = std::fs::read_to_string(path)
+            .map_err(|source| ProfileError::Read { path: shown.clone(), source })?;
         HardwareProfile::from_json(&text, &shown)
     }
 
     /// Parse a profile from JSON text; `origin` names it in errors.
     pub fn from_json(text: &str, origin: &str) -> Result<HardwareProfile, ProfileError> {
-        let mut p: HardwareProfile =
-            serde_json::from_str(text).map_err(|e| ProfileError::Parse {
-                path: origin.to_string(),
-                detail: e.to_string(),
-            })?;
+        let mut p: HardwareProfile = serde_json::from_str(text)
+            .map_err(|e| ProfileError::Parse { path: origin.to_string(), detail: e.to_string() })?;
         if p.schema_version > PROFILE_SCHEMA_VERSION {
-            return Err(ProfileError::Version {
-                path: origin.to_string(),
-                found: p.schema_version,
-            });
+            return Err(ProfileError::Version { path: origin.to_string(), found: p.schema_version });
         }
         if p.memory.usable_bytes == 0 || p.memory.usable_bytes > p.memory.total_bytes {
             let limit = p.memory.cgroup.as_ref().and_then(|c| c.memory_max_bytes);
-            p.memory.usable_bytes =
-                limit.map_or(p.memory.total_bytes, |l| l.min(p.memory.total_bytes));
+            p.memory.usable_bytes = limit.map_or(p.memory.total_bytes, |l| l.min(p.memory.total_bytes));
         }
         if p.cpu.physical_cores == 0 || p.cpu.logical_cores < p.cpu.physical_cores {
             return Err(ProfileError::Parse {

@@ -111,11 +111,7 @@ impl Progress for TermProgress {
             b.finish_and_clear();
         }
         if !self.bars {
-            eprintln!(
-                "{}: done in {:.1} s",
-                g.label,
-                g.started.elapsed().as_secs_f64()
-            );
+            eprintln!("{}: done in {:.1} s", g.label, g.started.elapsed().as_secs_f64());
         }
     }
 

@@ -67,31 +67,15 @@ impl Human for HardwareProfile {
                 flags.push(name);
             }
         }
-        let _ = writeln!(
-            s,
-            "SIMD      level {} ({})",
-            c.simd_level.as_str(),
-            flags.join(" ")
-        );
-        let quota = c
-            .quota_cores
-            .map(|q| format!(", quota {q:.1} CPUs"))
-            .unwrap_or_default();
+        let _ = writeln!(s, "SIMD      level {} ({})", c.simd_level.as_str(), flags.join(" "));
+        let quota = c.quota_cores.map(|q| format!(", quota {q:.1} CPUs")).unwrap_or_default();
         let _ = writeln!(
             s,
             "Cores     {} physical, {} logical, {} socket(s){quota}",
             c.physical_cores, c.logical_cores, c.sockets
         );
-        let cache = |b: Option<u64>| {
-            b.map(|b| format!("{} KiB", b / 1024))
-                .unwrap_or_else(|| "unknown".into())
-        };
-        let _ = writeln!(
-            s,
-            "Cache     L2 {}, L3 {}",
-            cache(c.l2_cache_bytes),
-            cache(c.l3_cache_bytes)
-        );
+        let cache = |b: Option<u64>| b.map(|b| format!("{} KiB", b / 1024)).unwrap_or_else(|| "unknown".into());
+        let _ = writeln!(s, "Cache     L2 {}, L3 {}", cache(c.l2_cache_bytes), cache(c.l3_cache_bytes));
         let m = &self.memory;
         let _ = writeln!(
             s,
@@ -102,19 +86,9 @@ impl Human for HardwareProfile {
         );
         match &m.cgroup {
             Some(cg) => {
-                let lim = cg
-                    .memory_max_bytes
-                    .map(gib)
-                    .unwrap_or_else(|| "no limit".into());
-                let cpu = cg
-                    .cpu_quota_cores
-                    .map(|q| format!("{q:.2} CPUs"))
-                    .unwrap_or_else(|| "no limit".into());
-                let _ = writeln!(
-                    s,
-                    "cgroup    v{} {}: memory {lim}, cpu {cpu}",
-                    cg.version, cg.path
-                );
+                let lim = cg.memory_max_bytes.map(gib).unwrap_or_else(|| "no limit".into());
+                let cpu = cg.cpu_quota_cores.map(|q| format!("{q:.2} CPUs")).unwrap_or_else(|| "no limit".into());
+                let _ = writeln!(s, "cgroup    v{} {}: memory {lim}, cpu {cpu}", cg.version, cg.path);
             }
             None => {
                 let _ = writeln!(s, "cgroup    none found");
@@ -140,15 +114,8 @@ impl Human for HardwareProfile {
             let _ = writeln!(s, "GPUs      none");
         }
         for g in &self.gpus {
-            let bw = g
-                .memory_bandwidth_bytes_per_s
-                .map(|b| format!(", {:.0} GB/s", b / 1e9))
-                .unwrap_or_default();
-            let cc = g
-                .compute_capability
-                .as_ref()
-                .map(|c| format!(", compute {c}"))
-                .unwrap_or_default();
+            let bw = g.memory_bandwidth_bytes_per_s.map(|b| format!(", {:.0} GB/s", b / 1e9)).unwrap_or_default();
+            let cc = g.compute_capability.as_ref().map(|c| format!(", compute {c}")).unwrap_or_default();
             let _ = writeln!(
                 s,
                 "GPU {}     {:?} {}: {} VRAM{bw}{cc}",

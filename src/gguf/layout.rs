@@ -94,9 +94,7 @@ impl FileType {
 /// llama.cpp's `use_more_bits`: the first and last eighth of the layers, and every third between.
 fn use_more_bits(i_layer: u32, n_layers: u32) -> bool {
     let eighth = n_layers / 8;
-    i_layer < eighth
-        || i_layer >= 7 * n_layers / 8
-        || (i_layer >= eighth && (i_layer - eighth) % 3 == 2)
+    i_layer < eighth || i_layer >= 7 * n_layers / 8 || (i_layer >= eighth && (i_layer - eighth) % 3 == 2)
 }
 
 /// The legacy type llama.cpp falls back to when a row does not divide into the type's blocks.
@@ -198,92 +196,32 @@ pub fn tensors_for(shape: &ModelShape, ft: FileType) -> Vec<TensorSummary> {
     let vocab = shape.vocab_size as u64;
     let nl = shape.n_layers;
     let mut out = Vec::with_capacity(nl as usize * 11 + 3);
-    let tied_role = if shape.tied_embeddings {
-        Role::Output
-    } else {
-        Role::TokenEmbd
-    };
-    out.push(TensorSummary::new(
-        "token_embd.weight",
-        type_for(ft, tied_role, 0, nl, e),
-        vec![e, vocab],
-    ));
+    let tied_role = if shape.tied_embeddings { Role::Output } else { Role::TokenEmbd };
+    out.push(TensorSummary::new("token_embd.weight", type_for(ft, tied_role, 0, nl, e), vec![e, vocab]));
     for i in 0..nl {
         let p = |n: &str| format!("blk.{i}.{n}");
-        out.push(TensorSummary::new(
-            p("attn_norm.weight"),
-            GgmlType::F32,
-            vec![e],
-        ));
-        out.push(TensorSummary::new(
-            p("attn_q.weight"),
-            type_for(ft, Role::AttnQ, i, nl, e),
-            vec![e, q_dim],
-        ));
-        out.push(TensorSummary::new(
-            p("attn_k.weight"),
-            type_for(ft, Role::AttnK, i, nl, e),
-            vec![e, kv_dim],
-        ));
-        out.push(TensorSummary::new(
-            p("attn_v.weight"),
-            type_for(ft, Role::AttnV, i, nl, e),
-            vec![e, kv_dim],
-        ));
+        out.push(TensorSummary::new(p("attn_norm.weight"), GgmlType::F32, vec![e]));
+        out.push(TensorSummary::new(p("attn_q.weight"), type_for(ft, Role::AttnQ, i, nl, e), vec![e, q_dim]));
+        out.push(TensorSummary::new(p("attn_k.weight"), type_for(ft, Role::AttnK, i, nl, e), vec![e, kv_dim]));
+        out.push(TensorSummary::new(p("attn_v.weight"), type_for(ft, Role::AttnV, i, nl, e), vec![e, kv_dim]));
         if shape.architecture == "qwen2" {
-            out.push(TensorSummary::new(
-                p("attn_q.bias"),
-                GgmlType::F32,
-                vec![q_dim],
-            ));
-            out.push(TensorSummary::new(
-                p("attn_k.bias"),
-                GgmlType::F32,
-                vec![kv_dim],
-            ));
-            out.push(TensorSummary::new(
-                p("attn_v.bias"),
-                GgmlType::F32,
-                vec![kv_dim],
-            ));
+            out.push(TensorSummary::new(p("attn_q.bias"), GgmlType::F32, vec![q_dim]));
+            out.push(TensorSummary::new(p("attn_k.bias"), GgmlType::F32, vec![kv_dim]));
+            out.push(TensorSummary::new(p("attn_v.bias"), GgmlType::F32, vec![kv_dim]));
         }
         out.push(TensorSummary::new(
             p("attn_output.weight"),
             type_for(ft, Role::AttnOut, i, nl, q_dim),
             vec![q_dim, e],
         ));
-        out.push(TensorSummary::new(
-            p("ffn_norm.weight"),
-            GgmlType::F32,
-            vec![e],
-        ));
-        out.push(TensorSummary::new(
-            p("ffn_gate.weight"),
-            type_for(ft, Role::FfnGate, i, nl, e),
-            vec![e, ff],
-        ));
-        out.push(TensorSummary::new(
-            p("ffn_up.weight"),
-            type_for(ft, Role::FfnUp, i, nl, e),
-            vec![e, ff],
-        ));
-        out.push(TensorSummary::new(
-            p("ffn_down.weight"),
-            type_for(ft, Role::FfnDown, i, nl, ff),
-            vec![ff, e],
-        ));
+        out.push(TensorSummary::new(p("ffn_norm.weight"), GgmlType::F32, vec![e]));
+        out.push(TensorSummary::new(p("ffn_gate.weight"), type_for(ft, Role::FfnGate, i, nl, e), vec![e, ff]));
+        out.push(TensorSummary::new(p("ffn_up.weight"), type_for(ft, Role::FfnUp, i, nl, e), vec![e, ff]));
+        out.push(TensorSummary::new(p("ffn_down.weight"), type_for(ft, Role::FfnDown, i, nl, ff), vec![ff, e]));
     }
-    out.push(TensorSummary::new(
-        "output_norm.weight",
-        GgmlType::F32,
-        vec![e],
-    ));
+    out.push(TensorSummary::new("output_norm.weight", GgmlType::F32, vec![e]));
     if !shape.tied_embeddings {
-        out.push(TensorSummary::new(
-            "output.weight",
-            type_for(ft, Role::Output, 0, nl, e),
-            vec![e, vocab],
-        ));
+        out.push(TensorSummary::new("output.weight", type_for(ft, Role::Output, 0, nl, e), vec![e, vocab]));
     }
     out
 }
@@ -339,25 +277,15 @@ mod tests {
         // ffn_down rows are 4864 = 19 × 256 wide: Q4_K holds.
         assert_eq!(ty("blk.2.ffn_down.weight"), GgmlType::Q4_K);
         assert!(t.iter().all(|x| x.name != "output.weight"));
-        assert_eq!(
-            ty("token_embd.weight"),
-            GgmlType::Q8_0,
-            "tied embedding takes output's Q6_K, falling back to Q8_0"
-        );
+        assert_eq!(ty("token_embd.weight"), GgmlType::Q8_0, "tied embedding takes output's Q6_K, falling back to Q8_0");
     }
 
     #[test]
     fn tinyllama_q4_k_m_size_matches_the_published_file_within_one_percent() {
         // TheBloke/TinyLlama-1.1B-Chat-v1.0-GGUF tinyllama-1.1b-chat-v1.0.Q4_K_M.gguf is 668,788,096
         // bytes (../shared/data/gguf-catalog.json); header and tokenizer add well under 1 %.
-        let bytes: u64 = tensors_for(&tinyllama(), FileType::Q4_K_M)
-            .iter()
-            .map(|t| t.n_bytes)
-            .sum();
+        let bytes: u64 = tensors_for(&tinyllama(), FileType::Q4_K_M).iter().map(|t| t.n_bytes).sum();
         let published = 668_788_096f64;
-        assert!(
-            (bytes as f64 - published).abs() / published < 0.01,
-            "{bytes}"
-        );
+        assert!((bytes as f64 - published).abs() / published < 0.01, "{bytes}");
     }
 }

@@ -83,10 +83,7 @@ const TABLE: &[(GgmlType, u32, &str, u64, u64)] = &[
 impl GgmlType {
     fn row(self) -> &'static (GgmlType, u32, &'static str, u64, u64) {
         // Invariant: every variant has exactly one row in TABLE (checked by a test).
-        TABLE
-            .iter()
-            .find(|r| r.0 == self)
-            .expect("every GgmlType is in TABLE")
+        TABLE.iter().find(|r| r.0 == self).expect("every GgmlType is in TABLE")
     }
 
     /// The `ggml_type` id stored in GGUF.
@@ -114,10 +111,7 @@ impl GgmlType {
 
     /// Parse a name such as `q4_k` or `Q4_K` (case-insensitive).
     pub fn from_name(name: &str) -> Option<GgmlType> {
-        TABLE
-            .iter()
-            .find(|r| r.2.eq_ignore_ascii_case(name))
-            .map(|r| r.0)
+        TABLE.iter().find(|r| r.2.eq_ignore_ascii_case(name)).map(|r| r.0)
     }
 
     /// Bytes of a tensor of `n_elements` elements (a multiple of the block size).
@@ -159,13 +153,7 @@ pub struct TensorSummary {
 impl TensorSummary {
     pub fn new(name: impl Into<String>, ggml_type: GgmlType, dims: Vec<u64>) -> TensorSummary {
         let n_elements = dims.iter().product();
-        TensorSummary {
-            name: name.into(),
-            ggml_type,
-            n_bytes: ggml_type.bytes_for(n_elements),
-            dims,
-            n_elements,
-        }
+        TensorSummary { name: name.into(), ggml_type, n_bytes: ggml_type.bytes_for(n_elements), dims, n_elements }
     }
 
     /// True for the token embedding table, which decode reads one row of per token (a lookup),
@@ -199,10 +187,6 @@ pub struct ModelShape {
 impl ModelShape {
     /// KV cache bytes at `ctx` tokens with `bytes_per_element` (2 for the default F16 cache).
     pub fn kv_cache_bytes(&self, ctx: u64, bytes_per_element: u64) -> u64 {
-        2 * self.n_layers as u64
-            * ctx
-            * self.n_kv_heads as u64
-            * self.head_dim as u64
-            * bytes_per_element
+        2 * self.n_layers as u64 * ctx * self.n_kv_heads as u64 * self.head_dim as u64 * bytes_per_element
     }
 }

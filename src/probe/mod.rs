@@ -42,33 +42,14 @@ pub fn fingerprint(p: &HardwareProfile) -> String {
     put(&p.cpu.arch);
     put(&p.cpu.vendor);
     put(p.cpu.brand.trim());
-    put(&format!(
-        "{:?}/{:?}/{:?}",
-        p.cpu.family, p.cpu.model, p.cpu.stepping
-    ));
-    put(&format!(
-        "{}c{}t{}s",
-        p.cpu.physical_cores, p.cpu.logical_cores, p.cpu.sockets
-    ));
+    put(&format!("{:?}/{:?}/{:?}", p.cpu.family, p.cpu.model, p.cpu.stepping));
+    put(&format!("{}c{}t{}s", p.cpu.physical_cores, p.cpu.logical_cores, p.cpu.sockets));
     put(&format!("ram{}", round(p.memory.total_bytes)));
     let limit = p.memory.cgroup.as_ref().and_then(|c| c.memory_max_bytes);
     put(&format!("limit{:?}", limit.map(round)));
-    put(&format!(
-        "quota{:?}",
-        p.cpu.quota_cores.map(|q| (q * 10.0).round() as i64)
-    ));
-    let mut gpus: Vec<String> = p
-        .gpus
-        .iter()
-        .map(|g| {
-            format!(
-                "{:?}:{}:{}",
-                g.vendor,
-                g.name.trim(),
-                round(g.vram_total_bytes)
-            )
-        })
-        .collect();
+    put(&format!("quota{:?}", p.cpu.quota_cores.map(|q| (q * 10.0).round() as i64)));
+    let mut gpus: Vec<String> =
+        p.gpus.iter().map(|g| format!("{:?}:{}:{}", g.vendor, g.name.trim(), round(g.vram_total_bytes))).collect();
     gpus.sort();
     for g in &gpus {
         put(g);
