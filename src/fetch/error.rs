@@ -75,15 +75,17 @@ pub enum FetchError {
     Locked { path: PathBuf, lock: PathBuf },
 
     #[error(
-        "not enough free disk in {}: {needed} bytes needed ({missing} still to download plus a {margin} byte margin), {available} available, {} short",
-        dir.display(), needed.saturating_sub(*available)
+        "not enough free disk in {} for {url}: {} needed ({} still to download plus a {} margin), {} available, {} short; {partial}",
+        dir.display(), size(*needed), size(*missing), size(*margin), size(*available), size(needed.saturating_sub(*available))
     )]
     DiskFull {
+        url: String,
         dir: PathBuf,
         missing: u64,
         margin: u64,
         needed: u64,
         available: u64,
+        partial: Partial,
     },
 
     #[error("{url} was not found (HTTP 404); {partial}")]
@@ -152,6 +154,18 @@ pub enum FetchError {
     },
 }
 
+/// `1.5 GiB`; the exact byte counts stay in the error's fields.
+fn size(bytes: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut v = bytes as f64;
+    let mut unit = 0;
+    while v >= 1024.0 && unit < UNITS.len() - 1 {
+        v /= 1024.0;
+        unit += 1;
+    }
+    format!("{v:.1} {}", UNITS[unit])
+}
+
 impl FetchError {
     pub fn kind(&self) -> FetchErrorKind {
         match self {
@@ -174,6 +188,7 @@ impl FetchError {
     pub fn partial(&self) -> &Partial {
         match self {
             FetchError::NotFound { partial, .. }
+            | FetchError::DiskFull { partial, .. }
             | FetchError::Unauthorized { partial, .. }
             | FetchError::HttpStatus { partial, .. }
             | FetchError::ChecksumMismatch { partial, .. }
@@ -217,8 +232,12 @@ impl FetchError {
             FetchError::ChecksumMismatch { .. } | FetchError::SizeMismatch { .. } => {
                 "the server does not have the expected file: check the mirror, or report the registry entry".into()
             }
-            FetchError::Network { .. } | FetchError::Stalled { .. } => {
-                "run the same command again to resume; check the network or use --mirror".into()
+            FetchError::Network { partial, .. } | FetchError::Stalled { partial, .. } => {
+                let again = match partial {
+                    Partial::Kept { .. } => "run the same command again to resume",
+                    _ => "run the same command again later",
+                };
+                format!("{again}; check the network, or try another endpoint with --mirror")
             }
             _ => return None,
         })

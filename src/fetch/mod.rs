@@ -453,16 +453,15 @@ fn to_fetch_error(
             missing,
             margin,
             available,
-        } => {
-            let _ = kept_or_none(&path);
-            FetchError::DiskFull {
-                dir,
-                missing,
-                margin,
-                needed: missing.saturating_add(margin),
-                available,
-            }
-        }
+        } => FetchError::DiskFull {
+            url,
+            dir,
+            missing,
+            margin,
+            needed: missing.saturating_add(margin),
+            available,
+            partial: kept_or_none(&path),
+        },
         Fatal::Io { op, source } => FetchError::Io {
             op,
             path: path.clone(),
