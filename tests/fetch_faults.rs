@@ -549,6 +549,19 @@ fn a_complete_part_is_verified_and_renamed_without_a_request() {
     assert_eq!(c.server.request_count(), 0);
 }
 
+#[test]
+fn a_complete_part_of_unknown_size_is_finished_by_the_servers_416() {
+    let mut c = Case::new();
+    c.req.expected_size = None;
+    c.leave_part(&c.data);
+    let r = c.run().unwrap();
+    c.assert_installed(&r);
+    let reqs = c.server.requests();
+    assert_eq!(reqs.len(), 1);
+    assert_eq!(reqs[0].range.as_deref(), Some(format!("bytes={SIZE}-").as_str()));
+    assert_eq!(c.server.body_bytes_sent(), 0);
+}
+
 /// Lay out a hub cache the way huggingface_hub does: the snapshot file is a symlink to a blob.
 fn hub_with(dir: &std::path::Path, commit: &str, file: &str, bytes: &[u8]) -> PathBuf {
     let hub = dir.join("hub");

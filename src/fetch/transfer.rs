@@ -152,6 +152,8 @@ impl Transfer<'_> {
             }
             StatusCode::PARTIAL_CONTENT => match content_range(&resp) {
                 Some(ContentRange::Bytes { start, total }) if start == from => total,
+                // A range answer to a request without one: nothing to restart from.
+                _ if from == 0 => return Err(unusable(status)),
                 _ => {
                     self.progress.note(&format!(
                         "the server answered with another range than bytes {from}-; restarting {} from zero",
@@ -162,10 +164,10 @@ impl Transfer<'_> {
                     return Err(AttemptError::Restart);
                 }
             },
+            StatusCode::RANGE_NOT_SATISFIABLE if from == 0 => return Err(unusable(status)),
             StatusCode::RANGE_NOT_SATISFIABLE => {
-                if from > 0
-                    && matches!(content_range(&resp), Some(ContentRange::Unsatisfied { total }) if total == from)
-                {
+                let range = content_range(&resp);
+                if matches!(range, Some(ContentRange::Unsatisfied { total }) if total == from) {
                     // The partial file already holds every byte the server has.
                     return Ok(());
                 }
@@ -307,6 +309,11 @@ fn status_error(s: StatusCode, resp: &Response) -> AttemptError {
         },
         _ => AttemptError::Fatal(Fatal::Status { status: s.as_u16() }),
     }
+}
+
+/// A status that makes no sense for the request sent.
+fn unusable(s: StatusCode) -> AttemptError {
+    AttemptError::Fatal(Fatal::Status { status: s.as_u16() })
 }
 
 fn io_fatal(op: &'static str, source: io::Error) -> AttemptError {
