@@ -558,7 +558,10 @@ fn a_complete_part_of_unknown_size_is_finished_by_the_servers_416() {
     c.assert_installed(&r);
     let reqs = c.server.requests();
     assert_eq!(reqs.len(), 1);
-    assert_eq!(reqs[0].range.as_deref(), Some(format!("bytes={SIZE}-").as_str()));
+    assert_eq!(
+        reqs[0].range.as_deref(),
+        Some(format!("bytes={SIZE}-").as_str())
+    );
     assert_eq!(c.server.body_bytes_sent(), 0);
 }
 
