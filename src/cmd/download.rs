@@ -202,12 +202,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn cli_definition_is_consistent() {
-        use clap::CommandFactory;
-        crate::cli::Cli::command().debug_assert();
-    }
-
-    #[test]
     fn basenames() {
         assert_eq!(
             url_basename("http://h:1/a/b/m.gguf?download=true"),
