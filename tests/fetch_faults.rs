@@ -93,7 +93,8 @@ impl Case {
             retries: 3,
             retry_base: Duration::from_millis(1),
             retry_max: Duration::from_millis(20),
-            stall_timeout: Duration::from_millis(300),
+            // Long enough that a busy machine is not taken for a stalled server.
+            stall_timeout: Duration::from_secs(1),
             connect_timeout: Duration::from_secs(2),
             ..FetchOptions::default()
         };
@@ -403,8 +404,9 @@ fn a_stall_is_retried_and_resumed() {
 
 #[test]
 fn a_slow_but_steady_download_is_not_a_stall() {
-    let c = Case::with_size(2 << 20);
-    // 64 KiB every 20 ms: about 0.65 s in all, longer than the 0.3 s stall timeout.
+    let mut c = Case::with_size(2 << 20);
+    c.opts.stall_timeout = Duration::from_millis(400);
+    // 64 KiB every 20 ms: about 0.65 s in all, longer than the stall timeout.
     c.server.set_faults(Faults {
         throttle: Some((64 << 10, Duration::from_millis(20))),
         ..Faults::default()

@@ -61,6 +61,12 @@ pub struct DownloadArgs {
 pub fn run(ctx: &Ctx, args: &DownloadArgs) -> Result<(), Failure> {
     let (req, opts) = resolve(ctx, args)?;
     let progress = ctx.progress();
+    if req.gated && opts.token.is_none() {
+        progress.note(
+            "no Hugging Face token found (HF_TOKEN, HF_TOKEN_PATH or $HF_HOME/token): \
+             a gated model will refuse the download",
+        );
+    }
     let report = fetch::fetch(&req, &opts, progress.as_ref()).map_err(failure)?;
     ctx.emit(&report)
 }

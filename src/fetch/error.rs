@@ -222,11 +222,14 @@ impl FetchError {
             FetchError::Unauthorized { model_page, token_sent, .. } => {
                 let page = model_page.as_deref().unwrap_or("the model page");
                 let token = if *token_sent {
-                    "check that the token in HF_TOKEN (or the Hugging Face token file) has read access"
+                    "and check that the token (HF_TOKEN or the Hugging Face token file) has read access"
                 } else {
-                    "then set HF_TOKEN (or log in with `huggingface-cli login`)"
+                    "then set HF_TOKEN (or log in with `huggingface-cli login`) and pass --gated"
                 };
-                format!("the model is gated: accept its licence on {page} with your account, {token}")
+                format!(
+                    "if the model is gated, accept its licence on {page} with your account, {token}; \
+                     Hugging Face also answers 401 for a repository that does not exist, so check the repository name"
+                )
             }
             FetchError::NotFound { .. } => "check the repository, revision and file name (or the --mirror / HF_ENDPOINT)".into(),
             FetchError::ChecksumMismatch { .. } | FetchError::SizeMismatch { .. } => {
