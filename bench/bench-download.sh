@@ -28,7 +28,7 @@ server_bin=$root/target/release/examples/loopback_server
 work=$(mktemp -d "${TMPDIR:-/tmp}/bench-download.XXXXXX")
 server_pid=
 cleanup() {
-    [ -n "$server_pid" ] && kill "$server_pid" 2>/dev/null || true
+    if [ -n "$server_pid" ]; then kill "$server_pid" 2>/dev/null || true; fi
     rm -rf "$work"
 }
 trap cleanup EXIT
@@ -52,7 +52,7 @@ measure() {
         t1=$(date +%s.%N)
         local rss
         rss=$(awk -F: '/Maximum resident set size/ {gsub(/ /, "", $2); print $2}' "$work/time.txt")
-        echo "$(echo "$t1 - $t0" | bc -l) $rss"
+        echo "$(awk -v a="$t0" -v b="$t1" 'BEGIN {print b - a}') $rss"
     else
         python3 - "$@" <<'PY'
 import resource, subprocess, sys, time
@@ -73,6 +73,7 @@ run_curl() {
 run_curl_sync() {
     rm -f "$work/curl.out"
     sync
+    # shellcheck disable=SC2016 # $1 and $2 are the inner shell's arguments
     measure sh -c 'curl -s -f -o "$1" "$2" && sync "$1"' sh "$work/curl.out" "$url"
 }
 
