@@ -244,6 +244,7 @@ fn server_ignoring_range_restarts_cleanly_from_zero() {
     let r = c.run().unwrap();
     c.assert_installed(&r);
     assert!(c.notes.contains("ignored the range request"));
+    assert_eq!((r.resumed_from, r.bytes_downloaded), (0, SIZE as u64));
     assert_eq!(c.server.requests().len(), 1);
     assert_eq!(c.server.body_bytes_sent(), SIZE as u64);
 }
@@ -367,6 +368,8 @@ fn a_corrupt_part_from_an_earlier_run_is_replaced() {
     let r = c.run().unwrap();
     c.assert_installed(&r);
     assert!(c.notes.contains("again from zero"));
+    assert_eq!(r.resumed_from, 0);
+    assert_eq!(r.attempts, 2);
     // The resumed tail, then the whole file once more.
     assert_eq!(c.server.body_bytes_sent(), (SIZE - 900_000 + SIZE) as u64);
 }

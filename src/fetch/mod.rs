@@ -145,7 +145,8 @@ pub struct FetchReport {
     pub obtained: Obtained,
     /// Bytes received over the network in this run.
     pub bytes_downloaded: u64,
-    /// Length of the partial file this run resumed from (0: started from zero).
+    /// Bytes of an earlier run's partial file that the result kept (0: downloaded from zero,
+    /// also when a partial file had to be discarded).
     pub resumed_from: u64,
     /// HTTP requests made (0 when nothing had to be downloaded).
     pub attempts: u32,
@@ -285,11 +286,11 @@ fn download(
         part.truncate()
             .map_err(|e| io_err("truncate the partial file", part_path, Partial::None, e))?;
     }
-    let resumed_from = part.len();
-    if resumed_from > 0 {
+    if part.len() > 0 {
         progress.note(&format!(
-            "resuming {} from byte {resumed_from}",
-            req.filename
+            "resuming {} from byte {}",
+            req.filename,
+            part.len()
         ));
     }
 
@@ -331,20 +332,31 @@ fn download(
         check_space: &check_space,
     };
     let first = transfer_and_finish(&transfer, part, req, final_path)?;
-    let (bytes, sha, attempts, downloaded) = if first.1 != expected_sha && resumed_from > 0 {
+    let done = if first.sha256 != expected_sha && first.resumed_from > 0 {
         // The bytes kept from an earlier run may be what is wrong: one fresh try from zero.
         progress.note(&format!(
             "sha256 of the resumed file is {}, not {expected_sha}; downloading {} again from zero",
-            first.1, req.filename
+            first.sha256, req.filename
         ));
         let _ = std::fs::remove_file(part_path);
         let part = PartFile::open(part_path, &mut |_| {})
             .map_err(|e| io_err("create the partial file", part_path, Partial::None, e))?;
         let again = transfer_and_finish(&transfer, part, req, final_path)?;
-        (again.0, again.1, first.2 + again.2, first.3 + again.3)
+        Transferred {
+            attempts: first.attempts + again.attempts,
+            received: first.received + again.received,
+            ..again
+        }
     } else {
         first
     };
+    let Transferred {
+        bytes,
+        sha256: sha,
+        attempts,
+        received,
+        resumed_from,
+    } = done;
     if sha != expected_sha || req.expected_size.is_some_and(|s| s != bytes) {
         let partial = delete_part(part_path);
         return Err(match req.expected_size {
@@ -381,7 +393,7 @@ fn download(
         bytes,
         sha256: sha,
         obtained: Obtained::Downloaded,
-        bytes_downloaded: downloaded,
+        bytes_downloaded: received,
         resumed_from,
         attempts,
         source_url: req.url.clone(),
@@ -389,27 +401,45 @@ fn download(
     })
 }
 
-/// Run the transfer into `part`, then sync it and return (bytes, sha256, attempts, bytes
-/// received).
+/// A finished transfer into the partial file.
+struct Transferred {
+    bytes: u64,
+    sha256: String,
+    /// HTTP requests made.
+    attempts: u32,
+    /// Bytes received over the network.
+    received: u64,
+    /// Bytes from before this run that the file still starts with (0 if it was restarted).
+    resumed_from: u64,
+}
+
+/// Run the transfer into `part`, then sync it and hash the result.
 fn transfer_and_finish(
     transfer: &Transfer<'_>,
     mut part: PartFile,
     req: &FetchRequest,
     final_path: &Path,
-) -> Result<(u64, String, u32, u64), FetchError> {
+) -> Result<Transferred, FetchError> {
     let attempts = match transfer.run(&mut part) {
-        Ok(t) => t.attempts,
+        Ok(attempts) => attempts,
         Err(f) => return Err(to_fetch_error(f, req, transfer.opts, part, final_path)),
     };
     let received = part.received();
+    let resumed_from = part.kept_from_before();
     let path = part.path().to_path_buf();
-    let (bytes, sha) = part.finish().map_err(|source| FetchError::Io {
+    let (bytes, sha256) = part.finish().map_err(|source| FetchError::Io {
         op: "write the partial file",
         path: path.clone(),
         partial: kept_or_none(&path),
         source,
     })?;
-    Ok((bytes, sha, attempts, received))
+    Ok(Transferred {
+        bytes,
+        sha256,
+        attempts,
+        received,
+        resumed_from,
+    })
 }
 
 /// Turn a transfer failure into the user-facing error, deciding the partial file's fate: kept

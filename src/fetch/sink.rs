@@ -46,6 +46,7 @@ pub(crate) struct PartFile {
     file: File,
     written: u64,
     received: u64,
+    kept: u64,
     to_hasher: Option<SyncSender<Msg>>,
     free: Receiver<Vec<u8>>,
     hasher: Option<JoinHandle<Sha256>>,
@@ -91,6 +92,7 @@ impl PartFile {
             file,
             written: 0,
             received: 0,
+            kept: 0,
             to_hasher: Some(to_hasher),
             free,
             hasher: Some(hasher),
@@ -98,6 +100,7 @@ impl PartFile {
             syncer: None,
         };
         part.hash_existing(on_progress)?;
+        part.kept = part.written;
         Ok(part)
     }
 
@@ -115,12 +118,18 @@ impl PartFile {
         self.received
     }
 
+    /// Bytes found in the file when it was opened and still in it (0 once truncated).
+    pub(crate) fn kept_from_before(&self) -> u64 {
+        self.kept
+    }
+
     /// Empty the file and the hash: start again from byte zero.
     pub(crate) fn truncate(&mut self) -> io::Result<()> {
         self.join_syncer();
         self.file.set_len(0)?;
         self.file.seek(SeekFrom::Start(0))?;
         self.written = 0;
+        self.kept = 0;
         self.synced_at = 0;
         self.send(Msg::Reset)
     }

@@ -80,16 +80,12 @@ enum AttemptError {
     Restart,
 }
 
-/// Outcome of a successful transfer.
-pub(crate) struct Transferred {
-    pub attempts: u32,
-}
-
 impl Transfer<'_> {
-    /// Fill `part` until the server has no more bytes, retrying transient failures.
-    pub(crate) fn run(&self, part: &mut PartFile) -> Result<Transferred, Fatal> {
+    /// Fill `part` until the server has no more bytes, retrying transient failures. Returns
+    /// the number of requests made.
+    pub(crate) fn run(&self, part: &mut PartFile) -> Result<u32, Fatal> {
         if self.expected_size.is_some_and(|s| part.len() == s) {
-            return Ok(Transferred { attempts: 0 });
+            return Ok(0);
         }
         let mut attempts = 0u32;
         let mut failures_in_row = 0u32;
@@ -97,7 +93,7 @@ impl Transfer<'_> {
             attempts += 1;
             let before = part.len();
             match self.attempt(part) {
-                Ok(()) => return Ok(Transferred { attempts }),
+                Ok(()) => return Ok(attempts),
                 Err(AttemptError::Fatal(f)) => return Err(f),
                 Err(AttemptError::Restart) => continue,
                 Err(AttemptError::Retry {
