@@ -303,24 +303,6 @@ fn download(
         .map_err(|e| FetchError::BadRequest {
             reason: format!("cannot build the HTTP client: {e}"),
         })?;
-    let dir = opts.dest_dir.clone();
-    let margin = opts.disk_margin_bytes;
-    let check_space = move |missing: u64| -> Result<(), Fatal> {
-        match disk::available_bytes(&dir) {
-            Some(available) if available < missing.saturating_add(margin) => Err(Fatal::DiskFull {
-                dir: dir.clone(),
-                missing,
-                margin,
-                available,
-            }),
-            _ => Ok(()),
-        }
-    };
-    if let Some(size) = req.expected_size {
-        if let Err(f) = check_space(size - part.len()) {
-            return Err(to_fetch_error(f, req, opts, part, final_path));
-        }
-    }
     let transfer = Transfer {
         client: &client,
         url,
@@ -329,8 +311,12 @@ fn download(
         opts,
         progress,
         label: &req.filename,
-        check_space: &check_space,
     };
+    if let Some(size) = req.expected_size {
+        if let Err(f) = transfer.check_space(size - part.len()) {
+            return Err(to_fetch_error(f, req, opts, part, final_path));
+        }
+    }
     let first = transfer_and_finish(&transfer, part, req, final_path)?;
     let done = if first.sha256 != expected_sha && first.resumed_from > 0 {
         // The bytes kept from an earlier run may be what is wrong: one fresh try from zero.

@@ -9,6 +9,7 @@ use reqwest::blocking::{Client, Response};
 use reqwest::header::{CONTENT_RANGE, LOCATION, RANGE, RETRY_AFTER};
 use reqwest::{StatusCode, Url};
 
+use super::disk::available_bytes;
 use super::sink::{CopyError, PartFile};
 use super::{FetchOptions, Secret};
 use crate::progress::Progress;
@@ -26,9 +27,6 @@ pub(crate) struct Transfer<'a> {
     pub opts: &'a FetchOptions,
     pub progress: &'a dyn Progress,
     pub label: &'a str,
-    /// Called once the total size is known and before any body byte is written, with the bytes
-    /// still missing; an error refuses the download.
-    pub check_space: &'a dyn Fn(u64) -> Result<(), Fatal>,
 }
 
 /// A failure retrying will not fix. The caller turns it into a `FetchError`, deciding what
@@ -184,7 +182,8 @@ impl Transfer<'_> {
         }
         let total = total.or(self.expected_size);
         if let Some(t) = total {
-            (self.check_space)(t.saturating_sub(part.len())).map_err(AttemptError::Fatal)?;
+            self.check_space(t.saturating_sub(part.len()))
+                .map_err(AttemptError::Fatal)?;
         }
         self.progress
             .phase(&format!("downloading {}", self.label), total);
@@ -199,6 +198,11 @@ impl Transfer<'_> {
         let progressed = part.len() > start_len;
         match copied {
             Ok(()) => {}
+            Err(CopyError::Write(e)) if e.kind() == io::ErrorKind::StorageFull => {
+                // The check before the body passed, but the disk filled up meanwhile.
+                let missing = total.map_or(0, |t| t.saturating_sub(part.len()));
+                return Err(AttemptError::Fatal(self.disk_full(missing)));
+            }
             Err(CopyError::Write(e)) => return Err(io_fatal("write the partial file", e)),
             Err(CopyError::TooLong) => {
                 let actual = total.unwrap_or(0).max(part.len());
@@ -231,6 +235,25 @@ impl Transfer<'_> {
         }
         self.progress.finish();
         Ok(())
+    }
+
+    /// Refuse when the destination's filesystem lacks `missing` bytes plus the margin.
+    pub(crate) fn check_space(&self, missing: u64) -> Result<(), Fatal> {
+        match available_bytes(&self.opts.dest_dir) {
+            Some(a) if a < missing.saturating_add(self.opts.disk_margin_bytes) => {
+                Err(self.disk_full(missing))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    fn disk_full(&self, missing: u64) -> Fatal {
+        Fatal::DiskFull {
+            dir: self.opts.dest_dir.clone(),
+            missing,
+            margin: self.opts.disk_margin_bytes,
+            available: available_bytes(&self.opts.dest_dir).unwrap_or(0),
+        }
     }
 
     /// GET from byte `from`, following redirects by hand so that the token goes only to the
