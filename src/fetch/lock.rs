@@ -23,13 +23,15 @@ pub(crate) enum LockFailure {
 impl LockGuard {
     pub(crate) fn acquire(path: &Path) -> Result<LockGuard, LockFailure> {
         for _ in 0..16 {
-            let file = OpenOptions::new()
-                .read(true)
-                .write(true)
-                .create(true)
-                .truncate(false)
-                .open(path)
-                .map_err(LockFailure::Io)?;
+            let mut options = OpenOptions::new();
+            options.read(true).write(true).create(true).truncate(false);
+            // Never open a symlink planted in place of the lock file.
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::OpenOptionsExt;
+                options.custom_flags(libc::O_NOFOLLOW);
+            }
+            let file = options.open(path).map_err(LockFailure::Io)?;
             match file.try_lock() {
                 Ok(()) => {}
                 Err(TryLockError::WouldBlock) => return Err(LockFailure::Held),

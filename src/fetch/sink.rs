@@ -58,12 +58,7 @@ impl PartFile {
     /// Open (or create) the part file and hash the bytes it already holds, reporting them to
     /// `on_progress` as they are read.
     pub(crate) fn open(path: &Path, on_progress: &mut dyn FnMut(u64)) -> io::Result<PartFile> {
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(path)?;
+        let file = open_no_follow(path)?;
         let (to_hasher, from_writer) = mpsc::sync_channel::<Msg>(POOL_BUFFERS);
         let (give_back, free) = mpsc::sync_channel::<Vec<u8>>(POOL_BUFFERS);
         for _ in 0..POOL_BUFFERS {
@@ -275,6 +270,25 @@ impl Drop for PartFile {
     }
 }
 
+/// Open (or create) `path` for reading and writing without following a symlink: the part file
+/// is a name of ours in a directory others may write to, and whatever sits there that is not a
+/// regular file is removed rather than written through.
+fn open_no_follow(path: &Path) -> io::Result<File> {
+    if let Ok(m) = std::fs::symlink_metadata(path) {
+        if !m.file_type().is_file() {
+            std::fs::remove_file(path)?;
+        }
+    }
+    let mut options = OpenOptions::new();
+    options.read(true).write(true).create(true).truncate(false);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.custom_flags(libc::O_NOFOLLOW);
+    }
+    options.open(path)
+}
+
 /// sha256 of a whole file, read in large blocks (for files already in place).
 pub(crate) fn hash_file(
     path: &Path,
@@ -346,6 +360,24 @@ mod tests {
             .ok()
             .unwrap();
         assert_eq!(part.finish().unwrap(), (3, sha(b"abc")));
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_symlink_in_place_of_the_part_file_is_not_written_through() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("precious");
+        std::fs::write(&target, b"keep me").unwrap();
+        let p = dir.path().join("m.part");
+        std::os::unix::fs::symlink(&target, &p).unwrap();
+        let mut part = PartFile::open(&p, &mut |_| {}).unwrap();
+        assert_eq!(part.len(), 0);
+        part.copy_from(&mut &b"new"[..], None, &mut |_| {})
+            .ok()
+            .unwrap();
+        part.finish().unwrap();
+        assert_eq!(std::fs::read(&target).unwrap(), b"keep me");
+        assert_eq!(std::fs::read(&p).unwrap(), b"new");
     }
 
     #[test]
