@@ -87,6 +87,8 @@ pub enum Command {
     Predict(cmd::predict::PredictArgs),
     /// Inspect the model registry.
     Registry(cmd::registry::RegistryArgs),
+    /// Download one GGUF file by URL or Hugging Face repo and file; resume, verify its sha256.
+    Download(cmd::download::DownloadArgs),
     /// List the MINERVA_* environment variables and exit codes.
     HelpEnv,
     /// Print shell completions (bash, zsh, fish, elvish, powershell) to stdout.
@@ -118,6 +120,7 @@ pub fn main_exit_code() -> i32 {
         Some(Command::Registry(a)) => cmd::registry::run(&ctx, a),
         Some(Command::Completions(a)) => cmd::completions::completions(&ctx, a),
         Some(Command::Man) => cmd::completions::man(&ctx),
+        Some(Command::Download(a)) => cmd::download::run(&ctx, a),
         Some(Command::HelpEnv) => {
             println!("{ENV_HELP}\n\n{EXIT_CODE_HELP}");
             Ok(())

@@ -13,6 +13,10 @@ pub const MINERVA_STATE_DIR: &str = "MINERVA_STATE_DIR";
 pub const MINERVA_DATA_DIR: &str = "MINERVA_DATA_DIR";
 pub const MINERVA_PROBE_ROOT: &str = "MINERVA_PROBE_ROOT";
 pub const MINERVA_NO_PROGRESS: &str = "MINERVA_NO_PROGRESS";
+pub const MINERVA_DOWNLOAD_RETRIES: &str = "MINERVA_DOWNLOAD_RETRIES";
+pub const MINERVA_STALL_TIMEOUT_S: &str = "MINERVA_STALL_TIMEOUT_S";
+pub const MINERVA_RETRY_BASE_MS: &str = "MINERVA_RETRY_BASE_MS";
+pub const MINERVA_NO_HF_CACHE: &str = "MINERVA_NO_HF_CACHE";
 
 /// Shown at the end of `--help`.
 pub const ENV_HELP: &str = "\
@@ -27,5 +31,11 @@ Environment:
   MINERVA_DATA_DIR=DIR     where benchmark models are cached
   MINERVA_PROBE_ROOT=DIR   read /proc and /sys below DIR instead of / (fixtures)
   MINERVA_NO_PROGRESS=1    no progress bars
+  MINERVA_DOWNLOAD_RETRIES=N   same as download --retries
+  MINERVA_STALL_TIMEOUT_S=S    same as download --stall-timeout
+  MINERVA_RETRY_BASE_MS=MS     first retry delay of a download (default 1000)
+  MINERVA_NO_HF_CACHE=1        same as download --no-hf-cache
+  HF_HUB_CACHE, HF_HOME    Hugging Face cache to reuse verified files from
+  HF_TOKEN_PATH            token file (default $HF_HOME/token)
   HF_ENDPOINT, HF_TOKEN    Hugging Face mirror and access token (the token is never printed)
   NO_COLOR                 no colours";

@@ -14,6 +14,7 @@ pub mod cmd;
 pub mod config;
 pub mod env_vars;
 pub mod exit;
+pub mod fetch;
 pub mod fsutil;
 pub mod gguf;
 pub mod paths;

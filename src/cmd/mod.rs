@@ -2,6 +2,7 @@
 
 pub mod bench;
 pub mod completions;
+pub mod download;
 pub mod plan;
 pub mod predict;
 pub mod probe;

@@ -1,0 +1,219 @@
+//! `minerva-setup download`: fetch one GGUF file by URL or by Hugging Face repository and file,
+//! verify its sha256, and print the `FetchReport`.
+
+use std::fmt::Write as _;
+use std::time::Duration;
+
+use clap::Args;
+
+use crate::cli::{Ctx, Human};
+use crate::env_vars::{
+    MINERVA_DOWNLOAD_RETRIES, MINERVA_NO_HF_CACHE, MINERVA_RETRY_BASE_MS, MINERVA_STALL_TIMEOUT_S,
+};
+use crate::exit::{Exit, Failure};
+use crate::fetch::{
+    self, FetchError, FetchErrorKind, FetchOptions, FetchReport, FetchRequest, HfFile, Obtained,
+};
+
+#[derive(Debug, Args)]
+pub struct DownloadArgs {
+    /// Download from this URL (any HTTP(S) server).
+    #[arg(long, value_name = "URL", required_unless_present = "repo", conflicts_with_all = ["repo", "mirror", "revision"])]
+    pub url: Option<String>,
+    /// Hugging Face repository, e.g. `Qwen/Qwen2.5-3B-Instruct-GGUF`.
+    #[arg(long, value_name = "ORG/NAME", requires = "file")]
+    pub repo: Option<String>,
+    /// Path of the file in the repository.
+    #[arg(long, value_name = "PATH", requires = "repo")]
+    pub file: Option<String>,
+    /// Branch, tag or commit of the repository [default: main].
+    #[arg(long, value_name = "REV")]
+    pub revision: Option<String>,
+    /// Hugging Face endpoint or mirror to download from (default: HF_ENDPOINT, else huggingface.co).
+    #[arg(long, value_name = "URL")]
+    pub mirror: Option<String>,
+    /// Expected sha256 of the file (64 hex digits).
+    #[arg(long, value_name = "HEX")]
+    pub sha256: String,
+    /// Expected size in bytes (checked against the server before downloading).
+    #[arg(long, value_name = "BYTES")]
+    pub size: Option<u64>,
+    /// Local file name in the models directory (default: the last part of the URL or path).
+    #[arg(long, value_name = "NAME")]
+    pub filename: Option<String>,
+    /// The repository is gated: send the Hugging Face token (HF_TOKEN or the token file).
+    #[arg(long)]
+    pub gated: bool,
+    /// Do not reuse a copy from the local Hugging Face cache.
+    #[arg(long, env = MINERVA_NO_HF_CACHE, value_parser = clap::builder::FalseyValueParser::new())]
+    pub no_hf_cache: bool,
+    /// Retries after consecutive transient failures (reset whenever bytes arrive).
+    #[arg(long, value_name = "N", default_value_t = 5, env = MINERVA_DOWNLOAD_RETRIES)]
+    pub retries: u32,
+    /// Seconds without any data before a transfer is abandoned and retried.
+    #[arg(long, value_name = "SECONDS", default_value_t = 30.0, env = MINERVA_STALL_TIMEOUT_S)]
+    pub stall_timeout: f64,
+    /// First retry delay in milliseconds (doubles per retry).
+    #[arg(long, value_name = "MS", default_value_t = 1000, env = MINERVA_RETRY_BASE_MS, hide = true)]
+    pub retry_base_ms: u64,
+}
+
+pub fn run(ctx: &Ctx, args: &DownloadArgs) -> Result<(), Failure> {
+    let (req, opts) = resolve(ctx, args)?;
+    let progress = ctx.progress();
+    if req.gated && opts.token.is_none() {
+        progress.note(
+            "no Hugging Face token found (HF_TOKEN, HF_TOKEN_PATH or $HF_HOME/token): \
+             a gated model will refuse the download",
+        );
+    }
+    let report = fetch::fetch(&req, &opts, progress.as_ref()).map_err(failure)?;
+    ctx.emit(&report)
+}
+
+/// Flags and environment to a request and options; refuses bad input before any request.
+fn resolve(ctx: &Ctx, a: &DownloadArgs) -> Result<(FetchRequest, FetchOptions), Failure> {
+    let bad = |msg: String, hint: &str| {
+        Failure::new(Exit::Usage, anyhow::anyhow!(msg)).hint(hint.to_string())
+    };
+    if !(a.stall_timeout.is_finite() && a.stall_timeout > 0.0) {
+        return Err(bad(
+            format!(
+                "--stall-timeout {} is not a positive number of seconds",
+                a.stall_timeout
+            ),
+            "e.g. --stall-timeout 30",
+        ));
+    }
+    let mut req = match (&a.url, &a.repo, &a.file) {
+        (Some(url), _, _) => FetchRequest {
+            url: url.clone(),
+            filename: url_basename(url),
+            expected_size: a.size,
+            sha256: a.sha256.clone(),
+            gated: a.gated,
+            hf: None,
+        },
+        (None, Some(repo), Some(file)) => {
+            if let Err(why) = fetch::check_repo_path(file) {
+                return Err(Failure::new(
+                    Exit::BadInput,
+                    anyhow::anyhow!("refusing --file {file:?}: {why}"),
+                )
+                .hint("give the file's path inside the repository, e.g. `model-q4_k_m.gguf`"));
+            }
+            if repo.split('/').count() != 2 || repo.split('/').any(|p| p.is_empty() || p == "..") {
+                return Err(bad(
+                    format!("--repo {repo:?} is not of the form ORG/NAME"),
+                    "e.g. --repo Qwen/Qwen2.5-3B-Instruct-GGUF",
+                ));
+            }
+            let hf = HfFile {
+                endpoint: fetch::hf_endpoint_from_env(a.mirror.as_deref()),
+                repo: repo.clone(),
+                revision: a.revision.clone().unwrap_or_else(|| "main".into()),
+                path: file.clone(),
+            };
+            FetchRequest::hugging_face(hf, &a.sha256, a.size, a.gated)
+        }
+        _ => {
+            return Err(bad(
+                "give --url URL, or --repo ORG/NAME with --file PATH".into(),
+                "see `minerva-setup download --help`",
+            ))
+        }
+    };
+    if let Some(name) = &a.filename {
+        req.filename = name.clone();
+    }
+    let opts = FetchOptions {
+        dest_dir: ctx.paths.models_dir.clone(),
+        token: if a.gated {
+            fetch::hf_token_from_env()
+        } else {
+            None
+        },
+        retries: a.retries,
+        retry_base: Duration::from_millis(a.retry_base_ms),
+        stall_timeout: Duration::from_secs_f64(a.stall_timeout),
+        hf_cache_dir: if a.no_hf_cache {
+            None
+        } else {
+            fetch::hf_hub_cache_from_env()
+        },
+        ..FetchOptions::default()
+    };
+    Ok((req, opts))
+}
+
+/// The last path segment of a URL, without query or fragment (validated later as a file name).
+fn url_basename(url: &str) -> String {
+    let path = url.split(['?', '#']).next().unwrap_or(url);
+    let after_scheme = path.split_once("://").map(|(_, r)| r).unwrap_or(path);
+    match after_scheme.split_once('/') {
+        Some((_, p)) => p.rsplit('/').next().unwrap_or("").to_string(),
+        None => String::new(),
+    }
+}
+
+/// Map a fetch error to its exit code and hint.
+fn failure(e: FetchError) -> Failure {
+    let exit = match e.kind() {
+        FetchErrorKind::Locked => Exit::Locked,
+        FetchErrorKind::BadFilename | FetchErrorKind::BadRequest => Exit::BadInput,
+        _ => Exit::Download,
+    };
+    let hint = e.hint();
+    let f = Failure::new(exit, e);
+    match hint {
+        Some(h) => f.hint(h),
+        None => f,
+    }
+}
+
+impl Human for FetchReport {
+    fn human(&self) -> String {
+        let mut s = String::new();
+        let how = match self.obtained {
+            Obtained::Downloaded if self.resumed_from > 0 => format!(
+                "downloaded {} bytes, resumed from byte {}, {} request(s)",
+                self.bytes_downloaded, self.resumed_from, self.attempts
+            ),
+            Obtained::Downloaded => format!(
+                "downloaded {} bytes, {} request(s)",
+                self.bytes_downloaded, self.attempts
+            ),
+            Obtained::AlreadyPresent => "already present".to_string(),
+            Obtained::HfCache => "taken from the Hugging Face cache".to_string(),
+        };
+        let rate = if self.bytes_downloaded > 0 && self.elapsed_s > 0.0 {
+            format!(
+                ", {:.1} MiB/s",
+                self.bytes_downloaded as f64 / self.elapsed_s / (1 << 20) as f64
+            )
+        } else {
+            String::new()
+        };
+        let _ = writeln!(s, "File      {}", self.path.display());
+        let _ = writeln!(s, "Size      {} bytes", self.bytes);
+        let _ = writeln!(s, "sha256    {} (verified)", self.sha256);
+        let _ = writeln!(s, "Source    {}", self.source_url);
+        let _ = writeln!(s, "Obtained  {how} in {:.1} s{rate}", self.elapsed_s);
+        s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn basenames() {
+        assert_eq!(
+            url_basename("http://h:1/a/b/m.gguf?download=true"),
+            "m.gguf"
+        );
+        assert_eq!(url_basename("http://h/"), "");
+        assert_eq!(url_basename("http://h"), "");
+    }
+}

@@ -1,0 +1,696 @@
+//! The fetch stage: download one file, exactly. Resumable (`<file>.part` and HTTP Range),
+//! verified (sha256 computed while the bytes arrive), atomic (renamed into place only when size
+//! and checksum match), and careful with disk space, concurrent runs and tokens.
+//!
+//! It takes a plain [`FetchRequest`] (URL, file name, size, checksum) and knows nothing about
+//! tiers or the registry. It never prints: it reports through [`Progress`] and returns a
+//! [`FetchReport`] or a [`FetchError`] whose kind and message say what happened to the partial
+//! file.
+
+// A FetchError carries the URL, paths and both hashes its message needs; it is returned once
+// per fetch, so its size does not matter.
+#![allow(clippy::result_large_err)]
+
+mod disk;
+mod error;
+mod hf;
+mod lock;
+mod secret;
+mod sink;
+mod transfer;
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+
+pub use error::{FetchError, FetchErrorKind, Partial};
+pub use hf::{
+    check_repo_path, hf_cache_candidates, hf_endpoint_from_env, hf_hub_cache_from_env,
+    hf_model_page, hf_token_from_env, hf_url, DEFAULT_ENDPOINT,
+};
+pub use secret::Secret;
+
+use crate::progress::Progress;
+use lock::{LockFailure, LockGuard};
+use sink::{hash_file, PartFile};
+use transfer::{Fatal, Transfer};
+
+/// One file to fetch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FetchRequest {
+    /// Where the bytes come from (build it with [`hf_url`] for Hugging Face).
+    pub url: String,
+    /// Local file name inside `FetchOptions::dest_dir`: one path component.
+    pub filename: String,
+    /// Exact size in bytes, when known: checked against the server before downloading.
+    pub expected_size: Option<u64>,
+    /// Expected sha256, 64 hex digits.
+    pub sha256: String,
+    /// Send the access token (to the URL's own host only).
+    pub gated: bool,
+    /// The file's place on Hugging Face, to look for it in the local hub cache and to point at
+    /// the model page when access is refused.
+    pub hf: Option<HfFile>,
+}
+
+/// A file in a Hugging Face repository.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HfFile {
+    pub endpoint: String,
+    pub repo: String,
+    pub revision: String,
+    /// Path inside the repository (may contain `/`).
+    pub path: String,
+}
+
+impl FetchRequest {
+    /// A request for `path` in `repo` at `revision`, stored under the path's last component.
+    pub fn hugging_face(
+        file: HfFile,
+        sha256: &str,
+        expected_size: Option<u64>,
+        gated: bool,
+    ) -> FetchRequest {
+        FetchRequest {
+            url: hf_url(&file.endpoint, &file.repo, &file.revision, &file.path),
+            filename: file
+                .path
+                .rsplit('/')
+                .next()
+                .unwrap_or(&file.path)
+                .to_string(),
+            expected_size,
+            sha256: sha256.to_string(),
+            gated,
+            hf: Some(file),
+        }
+    }
+}
+
+/// How to fetch.
+#[derive(Debug, Clone)]
+pub struct FetchOptions {
+    /// Directory the file is stored in (created if missing).
+    pub dest_dir: PathBuf,
+    /// Bearer token for gated files; never printed (see [`Secret`]).
+    pub token: Option<Secret>,
+    /// Retries after consecutive transient failures (a failure after fresh bytes starts a new
+    /// count).
+    pub retries: u32,
+    /// First backoff delay; it doubles per retry, with jitter.
+    pub retry_base: Duration,
+    /// Longest pause between attempts, also for a server's Retry-After.
+    pub retry_max: Duration,
+    /// A transfer that receives nothing for this long is abandoned and retried.
+    pub stall_timeout: Duration,
+    pub connect_timeout: Duration,
+    /// Hugging Face hub cache to take a verified copy from, if any.
+    pub hf_cache_dir: Option<PathBuf>,
+    /// Free space required beyond the missing bytes.
+    pub disk_margin_bytes: u64,
+}
+
+impl Default for FetchOptions {
+    fn default() -> Self {
+        FetchOptions {
+            dest_dir: PathBuf::from("."),
+            token: None,
+            retries: 5,
+            retry_base: Duration::from_secs(1),
+            retry_max: Duration::from_secs(60),
+            stall_timeout: Duration::from_secs(30),
+            connect_timeout: Duration::from_secs(30),
+            hf_cache_dir: None,
+            disk_margin_bytes: 64 << 20,
+        }
+    }
+}
+
+/// How the file came to be in place.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Obtained {
+    Downloaded,
+    AlreadyPresent,
+    HfCache,
+}
+
+/// A file in place with the expected checksum.
+#[derive(Debug, Clone, Serialize)]
+pub struct FetchReport {
+    pub path: PathBuf,
+    pub bytes: u64,
+    pub sha256: String,
+    pub obtained: Obtained,
+    /// Bytes received over the network in this run.
+    pub bytes_downloaded: u64,
+    /// Bytes of an earlier run's partial file that the result kept (0: downloaded from zero,
+    /// also when a partial file had to be discarded).
+    pub resumed_from: u64,
+    /// HTTP requests made (0 when nothing had to be downloaded).
+    pub attempts: u32,
+    /// The URL as requested, before redirects (it never contains the token).
+    pub source_url: String,
+    pub elapsed_s: f64,
+}
+
+/// Fetch `req` into `opts.dest_dir`: reuse a verified file already there or in the Hugging Face
+/// cache, else download it (resuming a `.part` left by an earlier run) and rename it into place
+/// once its size and sha256 match.
+pub fn fetch(
+    req: &FetchRequest,
+    opts: &FetchOptions,
+    progress: &dyn Progress,
+) -> Result<FetchReport, FetchError> {
+    let started = Instant::now();
+    check_filename(&req.filename)?;
+    let expected_sha = normalise_sha256(&req.sha256)?;
+    let url = reqwest::Url::parse(&req.url)
+        .ok()
+        .filter(|u| matches!(u.scheme(), "http" | "https"))
+        .ok_or_else(|| FetchError::BadRequest {
+            reason: format!("{:?} is not an http(s) URL", req.url),
+        })?;
+    let dir = &opts.dest_dir;
+    std::fs::create_dir_all(dir).map_err(|source| FetchError::Io {
+        op: "create the directory",
+        path: dir.clone(),
+        partial: Partial::None,
+        source,
+    })?;
+    let final_path = dir.join(&req.filename);
+    let part_path = dir.join(format!("{}.part", req.filename));
+    let lock_path = dir.join(format!("{}.lock", req.filename));
+    let _lock = match LockGuard::acquire(&lock_path) {
+        Ok(l) => l,
+        Err(LockFailure::Held) => {
+            return Err(FetchError::Locked {
+                path: final_path,
+                lock: lock_path,
+            })
+        }
+        Err(LockFailure::Io(source)) => {
+            return Err(FetchError::Io {
+                op: "create the lock file",
+                path: lock_path,
+                partial: Partial::None,
+                source,
+            })
+        }
+    };
+    let report = |path: PathBuf, bytes: u64, obtained: Obtained| FetchReport {
+        path,
+        bytes,
+        sha256: expected_sha.clone(),
+        obtained,
+        bytes_downloaded: 0,
+        resumed_from: 0,
+        attempts: 0,
+        source_url: req.url.clone(),
+        elapsed_s: started.elapsed().as_secs_f64(),
+    };
+
+    if let Some(bytes) = verified_copy(
+        &final_path,
+        req.expected_size,
+        &expected_sha,
+        progress,
+        "existing file",
+    )? {
+        remove_stale_part(&part_path);
+        return Ok(report(final_path, bytes, Obtained::AlreadyPresent));
+    }
+    if let (Some(hf), Some(hub)) = (&req.hf, &opts.hf_cache_dir) {
+        for candidate in hf_cache_candidates(hub, &hf.repo, &hf.revision, &hf.path) {
+            if let Some(bytes) = verified_copy(
+                &candidate,
+                req.expected_size,
+                &expected_sha,
+                progress,
+                "cached copy",
+            )? {
+                place_from_cache(&candidate, &final_path)?;
+                remove_stale_part(&part_path);
+                return Ok(report(final_path, bytes, Obtained::HfCache));
+            }
+        }
+    }
+
+    let mut r = download(
+        req,
+        opts,
+        &url,
+        &expected_sha,
+        &part_path,
+        &final_path,
+        progress,
+    )?;
+    r.elapsed_s = started.elapsed().as_secs_f64();
+    Ok(r)
+}
+
+/// The network path: resume or start `part_path`, transfer, verify, rename.
+fn download(
+    req: &FetchRequest,
+    opts: &FetchOptions,
+    url: &reqwest::Url,
+    expected_sha: &str,
+    part_path: &Path,
+    final_path: &Path,
+    progress: &dyn Progress,
+) -> Result<FetchReport, FetchError> {
+    let io_err = |op: &'static str, path: &Path, partial: Partial, source| FetchError::Io {
+        op,
+        path: path.to_path_buf(),
+        partial,
+        source,
+    };
+    let existing = std::fs::metadata(part_path).map(|m| m.len()).unwrap_or(0);
+    if existing > 0 {
+        progress.phase(
+            &format!("checking the partial download of {}", req.filename),
+            Some(existing),
+        );
+    }
+    let mut part = PartFile::open(part_path, &mut |n| progress.position(n))
+        .map_err(|e| io_err("read the partial file", part_path, Partial::None, e))?;
+    if existing > 0 {
+        progress.finish();
+    }
+    if req.expected_size.is_some_and(|s| part.len() > s) {
+        progress.note(&format!(
+            "{} is longer than the expected file; starting from zero",
+            part_path.display()
+        ));
+        part.truncate()
+            .map_err(|e| io_err("truncate the partial file", part_path, Partial::None, e))?;
+    }
+    if part.len() > 0 {
+        progress.note(&format!(
+            "resuming {} from byte {}",
+            req.filename,
+            part.len()
+        ));
+    }
+
+    let client = reqwest::blocking::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(opts.stall_timeout)
+        .connect_timeout(opts.connect_timeout)
+        .user_agent(concat!("minerva-setup/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .map_err(|e| FetchError::BadRequest {
+            reason: format!("cannot build the HTTP client: {e}"),
+        })?;
+    let transfer = Transfer {
+        client: &client,
+        url,
+        token: opts.token.as_ref().filter(|_| req.gated),
+        expected_size: req.expected_size,
+        opts,
+        progress,
+        label: &req.filename,
+    };
+    if let Some(size) = req.expected_size {
+        if let Err(f) = transfer.check_space(size - part.len()) {
+            return Err(to_fetch_error(f, req, opts, part, final_path));
+        }
+    }
+    let first = transfer_and_finish(&transfer, part, req, final_path)?;
+    let done = if first.sha256 != expected_sha && first.resumed_from > 0 {
+        // The bytes kept from an earlier run may be what is wrong: one fresh try from zero.
+        progress.note(&format!(
+            "sha256 of the resumed file is {}, not {expected_sha}; downloading {} again from zero",
+            first.sha256, req.filename
+        ));
+        let _ = std::fs::remove_file(part_path);
+        let part = PartFile::open(part_path, &mut |_| {})
+            .map_err(|e| io_err("create the partial file", part_path, Partial::None, e))?;
+        let again = transfer_and_finish(&transfer, part, req, final_path)?;
+        Transferred {
+            attempts: first.attempts + again.attempts,
+            received: first.received + again.received,
+            ..again
+        }
+    } else {
+        first
+    };
+    let Transferred {
+        bytes,
+        sha256: sha,
+        attempts,
+        received,
+        resumed_from,
+    } = done;
+    if sha != expected_sha || req.expected_size.is_some_and(|s| s != bytes) {
+        let partial = delete_part(part_path);
+        return Err(match req.expected_size {
+            Some(expected) if expected != bytes => FetchError::SizeMismatch {
+                url: req.url.clone(),
+                path: final_path.to_path_buf(),
+                expected,
+                actual: bytes,
+                partial,
+            },
+            _ => FetchError::ChecksumMismatch {
+                url: req.url.clone(),
+                path: final_path.to_path_buf(),
+                expected: expected_sha.to_string(),
+                actual: sha,
+                partial,
+            },
+        });
+    }
+    std::fs::rename(part_path, final_path).map_err(|e| {
+        io_err(
+            "rename the verified file into place",
+            final_path,
+            Partial::Kept {
+                path: part_path.into(),
+                bytes,
+            },
+            e,
+        )
+    })?;
+    sync_dir(final_path);
+    Ok(FetchReport {
+        path: final_path.to_path_buf(),
+        bytes,
+        sha256: sha,
+        obtained: Obtained::Downloaded,
+        bytes_downloaded: received,
+        resumed_from,
+        attempts,
+        source_url: req.url.clone(),
+        elapsed_s: 0.0,
+    })
+}
+
+/// A finished transfer into the partial file.
+struct Transferred {
+    bytes: u64,
+    sha256: String,
+    /// HTTP requests made.
+    attempts: u32,
+    /// Bytes received over the network.
+    received: u64,
+    /// Bytes from before this run that the file still starts with (0 if it was restarted).
+    resumed_from: u64,
+}
+
+/// Run the transfer into `part`, then sync it and hash the result.
+fn transfer_and_finish(
+    transfer: &Transfer<'_>,
+    mut part: PartFile,
+    req: &FetchRequest,
+    final_path: &Path,
+) -> Result<Transferred, FetchError> {
+    let attempts = match transfer.run(&mut part) {
+        Ok(attempts) => attempts,
+        Err(f) => return Err(to_fetch_error(f, req, transfer.opts, part, final_path)),
+    };
+    let received = part.received();
+    let resumed_from = part.kept_from_before();
+    let path = part.path().to_path_buf();
+    let (bytes, sha256) = part.finish().map_err(|source| FetchError::Io {
+        op: "write the partial file",
+        path: path.clone(),
+        partial: kept_or_none(&path),
+        source,
+    })?;
+    Ok(Transferred {
+        bytes,
+        sha256,
+        attempts,
+        received,
+        resumed_from,
+    })
+}
+
+/// Turn a transfer failure into the user-facing error, deciding the partial file's fate: kept
+/// after network trouble, deleted when the server's file is not the expected one.
+fn to_fetch_error(
+    f: Fatal,
+    req: &FetchRequest,
+    opts: &FetchOptions,
+    part: PartFile,
+    final_path: &Path,
+) -> FetchError {
+    let path = part.path().to_path_buf();
+    drop(part);
+    let url = req.url.clone();
+    match f {
+        Fatal::SizeMismatch { actual } => FetchError::SizeMismatch {
+            url,
+            path: final_path.to_path_buf(),
+            expected: req.expected_size.unwrap_or(0),
+            actual,
+            partial: delete_part(&path),
+        },
+        Fatal::NotFound => FetchError::NotFound {
+            url,
+            partial: kept_or_none(&path),
+        },
+        Fatal::Unauthorized { status } => FetchError::Unauthorized {
+            url,
+            status,
+            token_sent: req.gated && opts.token.is_some(),
+            model_page: req.hf.as_ref().map(|h| hf_model_page(&h.endpoint, &h.repo)),
+            partial: kept_or_none(&path),
+        },
+        Fatal::Status { status } => FetchError::HttpStatus {
+            url,
+            status,
+            partial: kept_or_none(&path),
+        },
+        Fatal::DiskFull {
+            dir,
+            missing,
+            margin,
+            available,
+        } => FetchError::DiskFull {
+            url,
+            dir,
+            missing,
+            margin,
+            needed: missing.saturating_add(margin),
+            available,
+            partial: kept_or_none(&path),
+        },
+        Fatal::Io { op, source } => FetchError::Io {
+            op,
+            path: path.clone(),
+            partial: kept_or_none(&path),
+            source,
+        },
+        Fatal::BadRequest(reason) => {
+            let _ = kept_or_none(&path);
+            FetchError::BadRequest { reason }
+        }
+        Fatal::Exhausted {
+            attempts,
+            stalled: true,
+            ..
+        } => FetchError::Stalled {
+            url,
+            stall_s: opts.stall_timeout.as_secs_f64(),
+            attempts,
+            partial: kept_or_none(&path),
+        },
+        Fatal::Exhausted {
+            attempts,
+            stalled: false,
+            last,
+        } => FetchError::Network {
+            url,
+            attempts,
+            partial: kept_or_none(&path),
+            source: last.into(),
+        },
+    }
+}
+
+/// Keep a partial file that holds bytes; remove an empty one.
+fn kept_or_none(path: &Path) -> Partial {
+    match std::fs::metadata(path).map(|m| m.len()) {
+        Ok(0) => {
+            let _ = std::fs::remove_file(path);
+            Partial::None
+        }
+        Ok(bytes) => Partial::Kept {
+            path: path.to_path_buf(),
+            bytes,
+        },
+        Err(_) => Partial::None,
+    }
+}
+
+fn delete_part(path: &Path) -> Partial {
+    match std::fs::remove_file(path) {
+        Ok(()) => Partial::Deleted {
+            path: path.to_path_buf(),
+        },
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Partial::None,
+        // Could not delete it: say where it is rather than claim it is gone.
+        Err(_) => kept_or_none(path),
+    }
+}
+
+/// A leftover `.part` is useless once the complete file is in place.
+fn remove_stale_part(path: &Path) {
+    let _ = std::fs::remove_file(path);
+}
+
+/// `Some(size)` when `path` is a file of the expected size whose sha256 matches.
+fn verified_copy(
+    path: &Path,
+    expected_size: Option<u64>,
+    expected_sha: &str,
+    progress: &dyn Progress,
+    what: &str,
+) -> Result<Option<u64>, FetchError> {
+    let Ok(meta) = std::fs::metadata(path) else {
+        return Ok(None);
+    };
+    if !meta.is_file() {
+        return Ok(None);
+    }
+    if expected_size.is_some_and(|s| s != meta.len()) {
+        progress.note(&format!(
+            "{} has {} bytes, not the expected {}; not using it",
+            path.display(),
+            meta.len(),
+            expected_size.unwrap_or(0)
+        ));
+        return Ok(None);
+    }
+    progress.phase(
+        &format!("checking {what} {}", path.display()),
+        Some(meta.len()),
+    );
+    let hashed = hash_file(path, &mut |n| progress.position(n));
+    progress.finish();
+    match hashed {
+        Ok((bytes, sha)) if sha == expected_sha => Ok(Some(bytes)),
+        Ok((_, sha)) => {
+            progress.note(&format!(
+                "{} has sha256 {sha}, not {expected_sha}; not using it",
+                path.display()
+            ));
+            Ok(None)
+        }
+        Err(e) => {
+            progress.note(&format!(
+                "cannot read {}: {e}; not using it",
+                path.display()
+            ));
+            Ok(None)
+        }
+    }
+}
+
+/// Put a verified file from the hub cache in place: a hard link to its blob when the
+/// filesystem allows, else a copy; either way through a temporary name and a rename.
+fn place_from_cache(cached: &Path, final_path: &Path) -> Result<(), FetchError> {
+    let blob = std::fs::canonicalize(cached).unwrap_or_else(|_| cached.to_path_buf());
+    let name = final_path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let tmp = final_path.with_file_name(format!(".{name}.from-cache-{}", std::process::id()));
+    let _ = std::fs::remove_file(&tmp);
+    let placed = std::fs::hard_link(&blob, &tmp).or_else(|_| {
+        std::fs::copy(&blob, &tmp)?;
+        std::fs::File::open(&tmp)?.sync_all()
+    });
+    let result = placed.and_then(|()| std::fs::rename(&tmp, final_path));
+    if let Err(source) = result {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(FetchError::Io {
+            op: "copy from the Hugging Face cache to",
+            path: final_path.to_path_buf(),
+            partial: Partial::None,
+            source,
+        });
+    }
+    sync_dir(final_path);
+    Ok(())
+}
+
+/// Make a rename durable: fsync the directory holding `path`.
+fn sync_dir(path: &Path) {
+    if let Some(dir) = path.parent() {
+        if let Ok(d) = std::fs::File::open(dir) {
+            let _ = d.sync_all();
+        }
+    }
+}
+
+/// A local file name must be one plain path component.
+pub fn check_filename(name: &str) -> Result<(), FetchError> {
+    let reason = if name.is_empty() {
+        Some("it is empty")
+    } else if name.contains('/') || name.contains('\\') {
+        Some("it contains a path separator")
+    } else if name == "." || name == ".." || name.contains("..") {
+        Some("it contains `..`")
+    } else if Path::new(name).is_absolute() {
+        Some("it is an absolute path")
+    } else if name.chars().any(char::is_control) {
+        Some("it contains a control character")
+    } else {
+        None
+    };
+    match reason {
+        Some(reason) => Err(FetchError::BadFilename {
+            name: name.to_string(),
+            reason,
+        }),
+        None => Ok(()),
+    }
+}
+
+/// Lowercase 64-digit hex, or a `BadRequest`.
+fn normalise_sha256(s: &str) -> Result<String, FetchError> {
+    let t = s.trim().to_ascii_lowercase();
+    if t.len() == 64 && t.bytes().all(|b| b.is_ascii_hexdigit()) {
+        Ok(t)
+    } else {
+        Err(FetchError::BadRequest {
+            reason: format!("sha256 {s:?} is not 64 hexadecimal digits"),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn filenames() {
+        assert!(check_filename("qwen2.5-3b-instruct-q4_k_m.gguf").is_ok());
+        for bad in [
+            "",
+            "a/b",
+            "a\\b",
+            "..",
+            "../x",
+            "x..gguf",
+            "/etc/passwd",
+            "a\nb",
+        ] {
+            assert!(
+                matches!(check_filename(bad), Err(FetchError::BadFilename { .. })),
+                "{bad:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn sha256_is_normalised() {
+        let up = "AB".repeat(32);
+        assert_eq!(normalise_sha256(&up).unwrap(), "ab".repeat(32));
+        assert!(normalise_sha256("abc").is_err());
+    }
+}

@@ -1,0 +1,325 @@
+//! `minerva-setup download` as a user runs it: exit codes, output, the token kept secret, and a
+//! download killed with SIGKILL that the next run resumes.
+
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use sha2::{Digest, Sha256};
+use support::http_server::{Faults, TestServer};
+
+fn content(n: usize) -> Vec<u8> {
+    let mut x: u32 = 0x9e37_79b9;
+    (0..n)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            x as u8
+        })
+        .collect()
+}
+
+fn sha256_hex(b: &[u8]) -> String {
+    Sha256::digest(b)
+        .iter()
+        .map(|x| format!("{x:02x}"))
+        .collect()
+}
+
+/// A temporary home for one test: models directory, an empty Hugging Face home, and an
+/// environment without the caller's tokens, mirrors or caches.
+struct Env {
+    dir: tempfile::TempDir,
+}
+
+impl Env {
+    fn new() -> Env {
+        Env {
+            dir: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    fn models(&self) -> PathBuf {
+        self.dir.path().join("models")
+    }
+
+    fn cmd(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_minerva-setup"));
+        c.arg("download").args(args);
+        for v in [
+            "HF_TOKEN",
+            "HF_TOKEN_PATH",
+            "HF_ENDPOINT",
+            "HF_HUB_CACHE",
+            "XDG_CACHE_HOME",
+            "MINERVA_JSON",
+        ] {
+            c.env_remove(v);
+        }
+        c.env("HF_HOME", self.dir.path().join("hf-home"))
+            .env("MINERVA_MODELS_DIR", self.models())
+            .env("MINERVA_RETRY_BASE_MS", "1")
+            .env("MINERVA_STALL_TIMEOUT_S", "2")
+            .env("NO_COLOR", "1")
+            .stdin(Stdio::null());
+        c
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        self.cmd(args).output().unwrap()
+    }
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+fn len(p: &Path) -> u64 {
+    std::fs::metadata(p).map(|m| m.len()).unwrap_or(0)
+}
+
+#[test]
+fn killed_download_resumes_from_the_part_file() {
+    let size = 4 << 20;
+    let data = content(size);
+    let server = TestServer::start();
+    server.add_file("/m.gguf", data.clone());
+    // Slow enough that the kill lands mid-body: 64 KiB every 20 ms, about 1.3 s for the file.
+    server.set_faults(Faults {
+        throttle: Some((64 << 10, Duration::from_millis(20))),
+        ..Faults::default()
+    });
+    let env = Env::new();
+    let sha = sha256_hex(&data);
+    let url = server.url("/m.gguf");
+    let args = [
+        "--url",
+        url.as_str(),
+        "--sha256",
+        sha.as_str(),
+        "--size",
+        &size.to_string(),
+    ];
+    let part = env.models().join("m.gguf.part");
+
+    let mut child = env
+        .cmd(&args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while len(&part) < 256 << 10 {
+        assert!(
+            Instant::now() < deadline,
+            "the first run never wrote to {}",
+            part.display()
+        );
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the first run ended before it was killed"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    let kept = len(&part);
+    assert!(kept > 0 && kept < size as u64, "kept {kept} bytes");
+    assert!(!env.models().join("m.gguf").exists());
+
+    server.set_faults(Faults::default());
+    server.reset_counters();
+    let out = env.run(&[&args[..], &["--json"]].concat());
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(std::fs::read(env.models().join("m.gguf")).unwrap(), data);
+    assert!(!part.exists());
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["resumed_from"], kept);
+    assert_eq!(report["obtained"], "downloaded");
+    assert_eq!(
+        server.requests()[0].range.as_deref(),
+        Some(format!("bytes={kept}-").as_str())
+    );
+    assert!(
+        server.body_bytes_sent() <= size as u64 - kept,
+        "sent {} for {} missing",
+        server.body_bytes_sent(),
+        size as u64 - kept
+    );
+}
+
+#[test]
+fn bad_file_names_exit_7_before_any_request() {
+    let server = TestServer::start();
+    server.add_file("/m.gguf", content(1000));
+    let env = Env::new();
+    let sha = sha256_hex(&content(1000));
+    let url = server.url("/m.gguf");
+    for name in ["../evil.gguf", "sub/evil.gguf", "..", "/tmp/evil.gguf"] {
+        let out = env.run(&["--url", &url, "--sha256", &sha, "--filename", name]);
+        assert_eq!(out.status.code(), Some(7), "{name}: {}", text(&out.stderr));
+        assert!(
+            text(&out.stderr).contains("refusing file name"),
+            "{}",
+            text(&out.stderr)
+        );
+    }
+    let out = env.run(&[
+        "--repo",
+        "org/model",
+        "--file",
+        "../../etc/passwd",
+        "--sha256",
+        &sha,
+        "--mirror",
+        &server.url(""),
+    ]);
+    assert_eq!(out.status.code(), Some(7), "{}", text(&out.stderr));
+    let out = env.run(&["--url", &url, "--sha256", "not-a-hash"]);
+    assert_eq!(out.status.code(), Some(7), "{}", text(&out.stderr));
+    assert_eq!(server.request_count(), 0);
+}
+
+#[test]
+fn a_held_lock_exits_6() {
+    let server = TestServer::start();
+    server.add_file("/m.gguf", content(1000));
+    let env = Env::new();
+    std::fs::create_dir_all(env.models()).unwrap();
+    let lock = std::fs::File::create(env.models().join("m.gguf.lock")).unwrap();
+    lock.try_lock().unwrap();
+    let out = env.run(&[
+        "--url",
+        &server.url("/m.gguf"),
+        "--sha256",
+        &sha256_hex(&content(1000)),
+    ]);
+    assert_eq!(out.status.code(), Some(6), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("another process"));
+    assert_eq!(server.request_count(), 0);
+}
+
+#[test]
+fn failures_exit_4_with_a_json_error_document() {
+    let server = TestServer::start();
+    let env = Env::new();
+    let out = env.run(&[
+        "--url",
+        &server.url("/missing.gguf"),
+        "--sha256",
+        &"0".repeat(64),
+        "--json",
+    ]);
+    assert_eq!(out.status.code(), Some(4));
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(doc["exit_code"], 4);
+    assert!(doc["error"].as_str().unwrap().contains("HTTP 404"));
+}
+
+#[test]
+fn hugging_face_scheme_with_mirror_and_human_report() {
+    let data = content(300_000);
+    let server = TestServer::start();
+    server.add_file("/org/model/resolve/v1.0/sub/m.gguf", data.clone());
+    let env = Env::new();
+    let sha = sha256_hex(&data);
+    let out = env
+        .cmd(&[
+            "--repo",
+            "org/model",
+            "--file",
+            "sub/m.gguf",
+            "--revision",
+            "v1.0",
+            "--sha256",
+            &sha,
+        ])
+        .env("HF_ENDPOINT", server.url(""))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(std::fs::read(env.models().join("m.gguf")).unwrap(), data);
+    let human = text(&out.stdout);
+    assert!(
+        human.contains(&sha) && human.contains("downloaded 300000 bytes"),
+        "{human}"
+    );
+    // Not a terminal: plain progress lines on stderr, nothing else on stdout.
+    assert!(
+        text(&out.stderr).contains("downloading m.gguf"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    // Again: already present, nothing requested.
+    server.reset_counters();
+    let out = env.run(&[
+        "--repo",
+        "org/model",
+        "--file",
+        "sub/m.gguf",
+        "--mirror",
+        &server.url(""),
+        "--sha256",
+        &sha,
+        "--json",
+    ]);
+    assert_eq!(out.status.code(), Some(0));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["obtained"], "already-present");
+    assert_eq!(server.request_count(), 0);
+    assert!(
+        text(&out.stderr).is_empty(),
+        "--json prints nothing else: {}",
+        text(&out.stderr)
+    );
+}
+
+#[test]
+fn the_token_is_sent_for_gated_files_and_never_printed() {
+    let data = content(50_000);
+    let server = TestServer::start();
+    server.add_file("/org/gated/resolve/main/m.gguf", data.clone());
+    server.require_bearer("hf_right_token");
+    let env = Env::new();
+    let sha = sha256_hex(&data);
+    let args = [
+        "--repo",
+        "org/gated",
+        "--file",
+        "m.gguf",
+        "--mirror",
+        &server.url(""),
+        "--sha256",
+        &sha,
+        "--gated",
+    ];
+
+    let out = env
+        .cmd(&args)
+        .env("HF_TOKEN", "hf_wrong_token")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(4));
+    let all = text(&out.stderr) + &text(&out.stdout);
+    assert!(
+        all.contains("licence") && all.contains(&format!("{}/org/gated", server.url(""))),
+        "{all}"
+    );
+    assert!(!all.contains("hf_wrong_token"), "{all}");
+
+    // The token file Hugging Face's tools write is read too.
+    let home = env.dir.path().join("hf-home");
+    std::fs::create_dir_all(&home).unwrap();
+    std::fs::write(home.join("token"), "hf_right_token\n").unwrap();
+    let out = env.cmd(&args).output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(!(text(&out.stderr) + &text(&out.stdout)).contains("hf_right_token"));
+    assert_eq!(
+        server.requests().last().unwrap().authorization.as_deref(),
+        Some("Bearer hf_right_token")
+    );
+}

@@ -1,0 +1,677 @@
+//! The fetch stage against a loopback server with injected faults: for each fault the file
+//! ends complete and correct, or absent with an error of the right kind, and a resumed transfer
+//! fetches no more than the missing bytes.
+#![allow(clippy::result_large_err)]
+
+mod support;
+
+use std::path::PathBuf;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use minerva_setup::fetch::{
+    fetch, FetchError, FetchErrorKind, FetchOptions, FetchReport, FetchRequest, HfFile, Obtained,
+    Partial, Secret,
+};
+use minerva_setup::progress::Progress;
+use sha2::{Digest, Sha256};
+use support::http_server::{Fail, Faults, TestServer, Times};
+
+const SIZE: usize = 3 * 1024 * 1024 + 12_345;
+/// Bytes a resumed transfer may fetch beyond the missing ones (none are expected; this only
+/// keeps the assertion from depending on socket buffering).
+const MARGIN: u64 = 0;
+
+/// Deterministic, incompressible-looking test content.
+fn content(n: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed
+        .wrapping_mul(6364136223846793005)
+        .wrapping_add(1442695040888963407)
+        | 1;
+    (0..n)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x >> 24) as u8
+        })
+        .collect()
+}
+
+fn sha256_hex(b: &[u8]) -> String {
+    Sha256::digest(b)
+        .iter()
+        .map(|x| format!("{x:02x}"))
+        .collect()
+}
+
+/// Collects progress notes, so tests can check what the user was told.
+#[derive(Default)]
+struct Notes(Mutex<Vec<String>>);
+
+impl Progress for Notes {
+    fn note(&self, msg: &str) {
+        self.0.lock().unwrap().push(msg.to_string());
+    }
+}
+
+impl Notes {
+    fn contains(&self, s: &str) -> bool {
+        self.0.lock().unwrap().iter().any(|n| n.contains(s))
+    }
+}
+
+struct Case {
+    server: TestServer,
+    dir: tempfile::TempDir,
+    data: Vec<u8>,
+    req: FetchRequest,
+    opts: FetchOptions,
+    notes: Notes,
+}
+
+impl Case {
+    fn new() -> Case {
+        Case::with_size(SIZE)
+    }
+
+    fn with_size(size: usize) -> Case {
+        let server = TestServer::start();
+        let data = content(size, 7);
+        server.add_file("/m.gguf", data.clone());
+        let dir = tempfile::tempdir().unwrap();
+        let req = FetchRequest {
+            url: server.url("/m.gguf"),
+            filename: "m.gguf".into(),
+            expected_size: Some(size as u64),
+            sha256: sha256_hex(&data),
+            gated: false,
+            hf: None,
+        };
+        let opts = FetchOptions {
+            dest_dir: dir.path().join("models"),
+            retries: 3,
+            retry_base: Duration::from_millis(1),
+            retry_max: Duration::from_millis(20),
+            // Long enough that a busy machine is not taken for a stalled server.
+            stall_timeout: Duration::from_secs(1),
+            connect_timeout: Duration::from_secs(2),
+            ..FetchOptions::default()
+        };
+        Case {
+            server,
+            dir,
+            data,
+            req,
+            opts,
+            notes: Notes::default(),
+        }
+    }
+
+    fn run(&self) -> Result<FetchReport, FetchError> {
+        fetch(&self.req, &self.opts, &self.notes)
+    }
+
+    fn final_path(&self) -> PathBuf {
+        self.opts.dest_dir.join("m.gguf")
+    }
+
+    fn part_path(&self) -> PathBuf {
+        self.opts.dest_dir.join("m.gguf.part")
+    }
+
+    /// The first `n` bytes of the file as an earlier, interrupted run would have left them.
+    fn leave_part(&self, bytes: &[u8]) {
+        std::fs::create_dir_all(&self.opts.dest_dir).unwrap();
+        std::fs::write(self.part_path(), bytes).unwrap();
+    }
+
+    fn assert_installed(&self, r: &FetchReport) {
+        assert_eq!(
+            std::fs::read(self.final_path()).unwrap(),
+            self.data,
+            "final file content"
+        );
+        assert!(
+            !self.part_path().exists(),
+            "the .part is gone after the rename"
+        );
+        assert!(
+            !self.opts.dest_dir.join("m.gguf.lock").exists(),
+            "the lock file is removed"
+        );
+        assert_eq!(r.bytes, self.data.len() as u64);
+        assert_eq!(r.sha256, self.req.sha256);
+        assert_eq!(r.path, self.final_path());
+    }
+
+    fn assert_absent(&self) {
+        assert!(!self.final_path().exists(), "no final file after a failure");
+    }
+}
+
+#[test]
+fn downloads_and_reports() {
+    let c = Case::new();
+    let r = c.run().unwrap();
+    c.assert_installed(&r);
+    assert_eq!(r.obtained, Obtained::Downloaded);
+    assert_eq!(
+        (r.bytes_downloaded, r.resumed_from, r.attempts),
+        (SIZE as u64, 0, 1)
+    );
+    assert_eq!(r.source_url, c.req.url);
+    assert_eq!(c.server.body_bytes_sent(), SIZE as u64);
+    assert_eq!(c.server.requests()[0].range, None);
+}
+
+#[test]
+fn body_shorter_than_content_length_is_resumed_in_the_same_run() {
+    let c = Case::new();
+    let cut = 1_000_000;
+    c.server.set_faults(Faults {
+        cut: Some(Times {
+            after_bytes: cut,
+            times: 1,
+        }),
+        ..Faults::default()
+    });
+    let r = c.run().unwrap();
+    c.assert_installed(&r);
+    assert_eq!(r.attempts, 2);
+    let reqs = c.server.requests();
+    assert_eq!(reqs.len(), 2);
+    assert_eq!(
+        reqs[1].range.as_deref(),
+        Some(format!("bytes={cut}-").as_str())
+    );
+    assert!(
+        c.server.body_bytes_sent() <= SIZE as u64 + MARGIN,
+        "sent {}",
+        c.server.body_bytes_sent()
+    );
+}
+
+#[test]
+fn dropped_connection_keeps_the_part_and_the_next_run_fetches_only_the_rest() {
+    let mut c = Case::new();
+    c.opts.retries = 0;
+    let cut = 1_500_000;
+    c.server.set_faults(Faults {
+        cut: Some(Times {
+            after_bytes: cut,
+            times: 1,
+        }),
+        ..Faults::default()
+    });
+    let e = c.run().unwrap_err();
+    assert_eq!(e.kind(), FetchErrorKind::Network);
+    assert_eq!(
+        e.partial(),
+        &Partial::Kept {
+            path: c.part_path(),
+            bytes: cut
+        }
+    );
+    let msg = e.to_string();
+    assert!(
+        msg.contains("kept for resumption") && msg.contains(&c.req.url),
+        "{msg}"
+    );
+    c.assert_absent();
+
+    c.server.reset_counters();
+    let r = c.run().unwrap();
+    c.assert_installed(&r);
+    assert_eq!(r.resumed_from, cut);
+    assert_eq!(r.bytes_downloaded, SIZE as u64 - cut);
+    assert!(c.server.body_bytes_sent() <= SIZE as u64 - cut + MARGIN);
+    assert_eq!(
+        c.server.requests()[0].range.as_deref(),
+        Some(format!("bytes={cut}-").as_str())
+    );
+}
+
+#[test]
+fn server_ignoring_range_restarts_cleanly_from_zero() {
+    let c = Case::new();
+    // Garbage in the part file: it must be truncated, not completed.
+    c.leave_part(&vec![0xAA; 700_000]);
+    c.server.set_faults(Faults {
+        ignore_range: true,
+        ..Faults::default()
+    });
+    let r = c.run().unwrap();
+    c.assert_installed(&r);
+    assert!(c.notes.contains("ignored the range request"));
+    assert_eq!((r.resumed_from, r.bytes_downloaded), (0, SIZE as u64));
+    assert_eq!(c.server.requests().len(), 1);
+    assert_eq!(c.server.body_bytes_sent(), SIZE as u64);
+}
+
+#[test]
+fn mismatched_content_range_restarts_from_zero() {
+    let c = Case::new();
+    c.leave_part(&c.data[..500_000]);
+    c.server.set_faults(Faults {
+        wrong_range_start: true,
+        ..Faults::default()
+    });
+    let r = c.run().unwrap();
+    c.assert_installed(&r);
+    let reqs = c.server.requests();
+    assert_eq!(reqs.len(), 2);
+    assert!(reqs[0].range.is_some() && reqs[1].range.is_none());
+}
+
+#[test]
+fn server_error_then_success() {
+    let c = Case::new();
+    c.server.set_faults(Faults {
+        fail: Some(Fail {
+            status: 500,
+            times: 2,
+            retry_after_s: None,
+        }),
+        ..Faults::default()
+    });
+    let r = c.run().unwrap();
+    c.assert_installed(&r);
+    assert_eq!(r.attempts, 3);
+    assert!(c.notes.contains("HTTP 500"));
+}
+
+#[test]
+fn too_many_requests_waits_for_retry_after() {
+    let c = Case::with_size(100_000);
+    c.server.set_faults(Faults {
+        fail: Some(Fail {
+            status: 429,
+            times: 1,
+            retry_after_s: Some(1),
+        }),
+        ..Faults::default()
+    });
+    let mut opts = c.opts.clone();
+    opts.retry_max = Duration::from_secs(5);
+    let t = Instant::now();
+    let r = fetch(&c.req, &opts, &c.notes).unwrap();
+    c.assert_installed(&r);
+    assert_eq!(r.attempts, 2);
+    // The backoff base is 1 ms: only honouring Retry-After explains a wait of a second.
+    assert!(
+        t.elapsed() >= Duration::from_millis(950),
+        "waited {:?}",
+        t.elapsed()
+    );
+}
+
+#[test]
+fn retries_are_bounded() {
+    let mut c = Case::new();
+    c.opts.retries = 2;
+    c.server.set_faults(Faults {
+        fail: Some(Fail {
+            status: 503,
+            times: usize::MAX,
+            retry_after_s: None,
+        }),
+        ..Faults::default()
+    });
+    let e = c.run().unwrap_err();
+    assert_eq!(e.kind(), FetchErrorKind::Network);
+    assert_eq!(c.server.request_count(), 3);
+    assert_eq!(e.partial(), &Partial::None);
+    assert!(!c.part_path().exists());
+    c.assert_absent();
+}
+
+#[test]
+fn not_found_is_not_retried() {
+    let mut c = Case::new();
+    c.req.url = c.server.url("/missing.gguf");
+    let e = c.run().unwrap_err();
+    assert_eq!(e.kind(), FetchErrorKind::NotFound);
+    assert!(e.to_string().contains("/missing.gguf"));
+    assert_eq!(c.server.request_count(), 1);
+    c.assert_absent();
+    assert!(!c.part_path().exists());
+}
+
+#[test]
+fn wrong_bytes_fail_the_checksum_and_delete_the_part() {
+    let c = Case::new();
+    c.server.set_faults(Faults {
+        corrupt: true,
+        ..Faults::default()
+    });
+    let e = c.run().unwrap_err();
+    assert_eq!(e.kind(), FetchErrorKind::ChecksumMismatch);
+    let mut wrong = c.data.clone();
+    wrong[SIZE / 2] ^= 0xff;
+    let msg = e.to_string();
+    assert!(
+        msg.contains(&c.req.sha256) && msg.contains(&sha256_hex(&wrong)),
+        "{msg}"
+    );
+    assert!(matches!(e.partial(), Partial::Deleted { .. }));
+    assert!(!c.part_path().exists());
+    c.assert_absent();
+}
+
+#[test]
+fn a_corrupt_part_from_an_earlier_run_is_replaced() {
+    let c = Case::new();
+    let mut bad = c.data[..900_000].to_vec();
+    bad[10] ^= 1;
+    c.leave_part(&bad);
+    let r = c.run().unwrap();
+    c.assert_installed(&r);
+    assert!(c.notes.contains("again from zero"));
+    assert_eq!(r.resumed_from, 0);
+    assert_eq!(r.attempts, 2);
+    // The resumed tail, then the whole file once more.
+    assert_eq!(c.server.body_bytes_sent(), (SIZE - 900_000 + SIZE) as u64);
+}
+
+#[test]
+fn size_mismatch_is_refused_before_the_body() {
+    let mut c = Case::new();
+    c.req.expected_size = Some(SIZE as u64 + 1);
+    let e = c.run().unwrap_err();
+    assert_eq!(e.kind(), FetchErrorKind::SizeMismatch);
+    assert!(e.to_string().contains(&format!("{}", SIZE + 1)));
+    assert!(!c.part_path().exists());
+    c.assert_absent();
+}
+
+#[test]
+fn a_stall_is_retried_and_resumed() {
+    let c = Case::new();
+    c.server.set_faults(Faults {
+        stall: Some(Times {
+            after_bytes: 400_000,
+            times: 1,
+        }),
+        ..Faults::default()
+    });
+    let r = c.run().unwrap();
+    c.assert_installed(&r);
+    assert_eq!(r.attempts, 2);
+    assert!(c.notes.contains("no data for"));
+    assert_eq!(
+        c.server.requests()[1].range.as_deref(),
+        Some("bytes=400000-")
+    );
+}
+
+#[test]
+fn a_slow_but_steady_download_is_not_a_stall() {
+    let mut c = Case::with_size(2 << 20);
+    c.opts.stall_timeout = Duration::from_millis(400);
+    // 64 KiB every 20 ms: about 0.65 s in all, longer than the stall timeout.
+    c.server.set_faults(Faults {
+        throttle: Some((64 << 10, Duration::from_millis(20))),
+        ..Faults::default()
+    });
+    let r = c.run().unwrap();
+    c.assert_installed(&r);
+    assert_eq!(r.attempts, 1);
+}
+
+#[test]
+fn a_stall_past_the_retries_is_reported_as_stalled_and_keeps_the_part() {
+    let mut c = Case::new();
+    c.opts.retries = 0;
+    c.server.set_faults(Faults {
+        stall: Some(Times {
+            after_bytes: 200_000,
+            times: 1,
+        }),
+        ..Faults::default()
+    });
+    let e = c.run().unwrap_err();
+    assert_eq!(e.kind(), FetchErrorKind::Stalled);
+    assert_eq!(
+        e.partial(),
+        &Partial::Kept {
+            path: c.part_path(),
+            bytes: 200_000
+        }
+    );
+    assert!(e.to_string().contains("kept for resumption"));
+    c.assert_absent();
+}
+
+#[test]
+fn token_reaches_the_first_host_but_not_the_redirect_target() {
+    let c = Case::new();
+    let origin = TestServer::start();
+    origin.add_redirect(
+        "/org/model/resolve/main/m.gguf",
+        &c.server.localhost_url("/m.gguf"),
+    );
+    origin.require_bearer("hf_secret_value");
+    let mut req = c.req.clone();
+    req.url = origin.url("/org/model/resolve/main/m.gguf");
+    req.gated = true;
+    let mut opts = c.opts.clone();
+    opts.token = Secret::new("hf_secret_value");
+    let r = fetch(&req, &opts, &c.notes).unwrap();
+    c.assert_installed(&r);
+    assert_eq!(
+        origin.requests()[0].authorization.as_deref(),
+        Some("Bearer hf_secret_value")
+    );
+    let cdn = c.server.requests();
+    assert_eq!(cdn.len(), 1);
+    assert!(cdn[0].host.as_deref().unwrap().starts_with("localhost:"));
+    assert_eq!(
+        cdn[0].authorization, None,
+        "the token must not follow a redirect to another host"
+    );
+    assert_eq!(
+        r.source_url, req.url,
+        "the report names the URL as requested"
+    );
+}
+
+#[test]
+fn token_is_not_sent_for_a_file_that_is_not_gated() {
+    let c = Case::new();
+    let mut opts = c.opts.clone();
+    opts.token = Secret::new("hf_secret_value");
+    let r = fetch(&c.req, &opts, &c.notes).unwrap();
+    c.assert_installed(&r);
+    let reqs = c.server.requests();
+    assert_eq!(reqs.len(), 1);
+    assert_eq!(reqs[0].authorization, None);
+}
+
+#[test]
+fn gated_without_access_says_how_to_get_it() {
+    let c = Case::new();
+    c.server.require_bearer("right");
+    let mut req = c.req.clone();
+    req.gated = true;
+    req.hf = Some(HfFile {
+        endpoint: c.server.url(""),
+        repo: "org/gated".into(),
+        revision: "main".into(),
+        path: "m.gguf".into(),
+    });
+    for token in [None, Secret::new("wrong_token_value")] {
+        let mut opts = c.opts.clone();
+        opts.token = token.clone();
+        let e = fetch(&req, &opts, &c.notes).unwrap_err();
+        assert_eq!(e.kind(), FetchErrorKind::Unauthorized);
+        let text = format!("{e} {e:?} {}", e.hint().unwrap());
+        assert!(
+            text.contains("licence") && text.contains("/org/gated"),
+            "{text}"
+        );
+        assert!(token.is_some() || text.contains("HF_TOKEN"), "{text}");
+        assert!(
+            !text.contains("wrong_token_value"),
+            "the token is never shown: {text}"
+        );
+        c.assert_absent();
+    }
+    assert_eq!(c.server.requests().len(), 2, "401 is not retried");
+}
+
+#[test]
+fn a_file_already_in_place_is_not_downloaded_again() {
+    let c = Case::new();
+    std::fs::create_dir_all(&c.opts.dest_dir).unwrap();
+    std::fs::write(c.final_path(), &c.data).unwrap();
+    let r = c.run().unwrap();
+    assert_eq!(r.obtained, Obtained::AlreadyPresent);
+    assert_eq!((r.bytes_downloaded, r.attempts), (0, 0));
+    assert_eq!(c.server.request_count(), 0);
+}
+
+#[test]
+fn a_wrong_file_in_place_is_replaced() {
+    let c = Case::new();
+    std::fs::create_dir_all(&c.opts.dest_dir).unwrap();
+    std::fs::write(c.final_path(), content(SIZE, 99)).unwrap();
+    let r = c.run().unwrap();
+    c.assert_installed(&r);
+    assert_eq!(r.obtained, Obtained::Downloaded);
+}
+
+#[test]
+fn a_complete_part_is_verified_and_renamed_without_a_request() {
+    let c = Case::new();
+    c.leave_part(&c.data);
+    let r = c.run().unwrap();
+    c.assert_installed(&r);
+    assert_eq!(
+        (r.attempts, r.bytes_downloaded, r.resumed_from),
+        (0, 0, SIZE as u64)
+    );
+    assert_eq!(c.server.request_count(), 0);
+}
+
+#[test]
+fn a_complete_part_of_unknown_size_is_finished_by_the_servers_416() {
+    let mut c = Case::new();
+    c.req.expected_size = None;
+    c.leave_part(&c.data);
+    let r = c.run().unwrap();
+    c.assert_installed(&r);
+    let reqs = c.server.requests();
+    assert_eq!(reqs.len(), 1);
+    assert_eq!(
+        reqs[0].range.as_deref(),
+        Some(format!("bytes={SIZE}-").as_str())
+    );
+    assert_eq!(c.server.body_bytes_sent(), 0);
+}
+
+/// Lay out a hub cache the way huggingface_hub does: the snapshot file is a symlink to a blob.
+fn hub_with(dir: &std::path::Path, commit: &str, file: &str, bytes: &[u8]) -> PathBuf {
+    let hub = dir.join("hub");
+    let repo = hub.join("models--org--model");
+    std::fs::create_dir_all(repo.join("blobs")).unwrap();
+    std::fs::create_dir_all(repo.join("refs")).unwrap();
+    std::fs::create_dir_all(repo.join("snapshots").join(commit)).unwrap();
+    let blob = repo.join("blobs").join(sha256_hex(bytes));
+    std::fs::write(&blob, bytes).unwrap();
+    std::fs::write(repo.join("refs/main"), commit).unwrap();
+    std::os::unix::fs::symlink(&blob, repo.join("snapshots").join(commit).join(file)).unwrap();
+    hub
+}
+
+fn hf_case(c: &Case) -> FetchRequest {
+    let file = HfFile {
+        endpoint: c.server.url(""),
+        repo: "org/model".into(),
+        revision: "main".into(),
+        path: "m.gguf".into(),
+    };
+    let req = FetchRequest::hugging_face(file, &c.req.sha256, Some(SIZE as u64), false);
+    assert_eq!(req.url, c.server.url("/org/model/resolve/main/m.gguf"));
+    req
+}
+
+#[test]
+fn a_verified_copy_in_the_hf_cache_is_used_instead_of_downloading() {
+    let c = Case::new();
+    let hub = hub_with(c.dir.path(), "abc123", "m.gguf", &c.data);
+    let mut opts = c.opts.clone();
+    opts.hf_cache_dir = Some(hub);
+    let r = fetch(&hf_case(&c), &opts, &c.notes).unwrap();
+    c.assert_installed(&r);
+    assert_eq!(r.obtained, Obtained::HfCache);
+    assert_eq!(c.server.request_count(), 0);
+}
+
+#[test]
+fn a_wrong_copy_in_the_hf_cache_is_ignored() {
+    let c = Case::new();
+    c.server
+        .add_file("/org/model/resolve/main/m.gguf", c.data.clone());
+    let hub = hub_with(c.dir.path(), "abc123", "m.gguf", &content(SIZE, 3));
+    let mut opts = c.opts.clone();
+    opts.hf_cache_dir = Some(hub.clone());
+    let r = fetch(&hf_case(&c), &opts, &c.notes).unwrap();
+    c.assert_installed(&r);
+    assert_eq!(r.obtained, Obtained::Downloaded);
+    assert!(c.notes.contains("not using it"));
+    // The cache itself is left alone.
+    let blob = hub
+        .join("models--org--model/blobs")
+        .join(sha256_hex(&content(SIZE, 3)));
+    assert_eq!(std::fs::read(blob).unwrap(), content(SIZE, 3));
+}
+
+#[test]
+fn not_enough_disk_is_refused_before_any_request() {
+    let mut c = Case::new();
+    c.req.expected_size = Some(1 << 60);
+    let e = c.run().unwrap_err();
+    assert_eq!(e.kind(), FetchErrorKind::DiskFull);
+    let msg = e.to_string();
+    assert!(
+        msg.contains(&c.opts.dest_dir.display().to_string()) && msg.contains("short"),
+        "{msg}"
+    );
+    assert_eq!(c.server.request_count(), 0);
+}
+
+#[test]
+fn bad_file_names_are_refused_before_any_request() {
+    let c = Case::new();
+    for name in [
+        "../m.gguf",
+        "a/m.gguf",
+        "a\\m.gguf",
+        "..",
+        "",
+        "/tmp/m.gguf",
+    ] {
+        let mut req = c.req.clone();
+        req.filename = name.into();
+        let e = fetch(&req, &c.opts, &c.notes).unwrap_err();
+        assert_eq!(e.kind(), FetchErrorKind::BadFilename, "{name:?}");
+    }
+    assert_eq!(c.server.request_count(), 0);
+    assert!(!c.opts.dest_dir.exists(), "nothing was created");
+}
+
+#[test]
+fn a_second_fetch_of_the_same_file_is_locked_out() {
+    let c = Case::new();
+    std::fs::create_dir_all(&c.opts.dest_dir).unwrap();
+    let lock = std::fs::File::create(c.opts.dest_dir.join("m.gguf.lock")).unwrap();
+    lock.try_lock().unwrap();
+    let e = c.run().unwrap_err();
+    assert_eq!(e.kind(), FetchErrorKind::Locked);
+    assert!(e.to_string().contains("m.gguf.lock"));
+    assert_eq!(c.server.request_count(), 0);
+    drop(lock);
+    let r = c.run().unwrap();
+    c.assert_installed(&r);
+}
