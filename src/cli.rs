@@ -87,6 +87,16 @@ pub enum Command {
     Predict(cmd::predict::PredictArgs),
     /// Inspect the model registry.
     Registry(cmd::registry::RegistryArgs),
+    /// Probe, benchmark, plan, download and verify; write the runtime config (`--yes`: unattended).
+    Install(cmd::install::InstallArgs),
+    /// Run the installed model (or --model-file) one turn and compare it with its promise.
+    Verify(cmd::verify::VerifyArgs),
+    /// Show the installed tier, its promise and verified figures, and whether a re-tier is due.
+    Status(cmd::status::StatusArgs),
+    /// After a hardware change, re-benchmark, re-plan, install and verify the new tier.
+    Retier(cmd::retier::RetierArgs),
+    /// The interactive setup (what `minerva-setup` with no subcommand runs on a terminal).
+    Wizard(cmd::install::InstallArgs),
     /// Download one GGUF file by URL or Hugging Face repo and file; resume, verify its sha256.
     Download(cmd::download::DownloadArgs),
     /// List the MINERVA_* environment variables and exit codes.
@@ -118,6 +128,11 @@ pub fn main_exit_code() -> i32 {
         Some(Command::Plan(a)) => cmd::plan::run(&ctx, a),
         Some(Command::Predict(a)) => cmd::predict::run(&ctx, a),
         Some(Command::Registry(a)) => cmd::registry::run(&ctx, a),
+        Some(Command::Install(a)) => cmd::install::run(&ctx, a),
+        Some(Command::Verify(a)) => cmd::verify::run(&ctx, a),
+        Some(Command::Status(a)) => cmd::status::run(&ctx, a),
+        Some(Command::Retier(a)) => cmd::retier::run(&ctx, a),
+        Some(Command::Wizard(a)) => cmd::wizard::run(&ctx, a),
         Some(Command::Completions(a)) => cmd::completions::completions(&ctx, a),
         Some(Command::Man) => cmd::completions::man(&ctx),
         Some(Command::Download(a)) => cmd::download::run(&ctx, a),
@@ -125,10 +140,7 @@ pub fn main_exit_code() -> i32 {
             println!("{ENV_HELP}\n\n{EXIT_CODE_HELP}");
             Ok(())
         }
-        None => Err(
-            Failure::new(Exit::Usage, anyhow::anyhow!("no subcommand given"))
-                .hint("run `minerva-setup --help` for the list of subcommands"),
-        ),
+        None => cmd::wizard::run(&ctx, &cmd::install::InstallArgs::from_env()),
     };
     match result {
         Ok(()) => 0,

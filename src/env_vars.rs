@@ -17,6 +17,15 @@ pub const MINERVA_DOWNLOAD_RETRIES: &str = "MINERVA_DOWNLOAD_RETRIES";
 pub const MINERVA_STALL_TIMEOUT_S: &str = "MINERVA_STALL_TIMEOUT_S";
 pub const MINERVA_RETRY_BASE_MS: &str = "MINERVA_RETRY_BASE_MS";
 pub const MINERVA_NO_HF_CACHE: &str = "MINERVA_NO_HF_CACHE";
+pub const MINERVA_YES: &str = "MINERVA_YES";
+pub const MINERVA_TIER: &str = "MINERVA_TIER";
+pub const MINERVA_MODEL: &str = "MINERVA_MODEL";
+pub const MINERVA_MAX_LATENCY: &str = "MINERVA_MAX_LATENCY";
+pub const MINERVA_MIRROR: &str = "MINERVA_MIRROR";
+pub const MINERVA_THREADS: &str = "MINERVA_THREADS";
+pub const MINERVA_NO_GPU: &str = "MINERVA_NO_GPU";
+pub const MINERVA_ON_MISS: &str = "MINERVA_ON_MISS";
+pub const MINERVA_BENCH_MODEL: &str = "MINERVA_BENCH_MODEL";
 
 /// Shown at the end of `--help`.
 pub const ENV_HELP: &str = "\
@@ -35,6 +44,15 @@ Environment:
   MINERVA_STALL_TIMEOUT_S=S    same as download --stall-timeout
   MINERVA_RETRY_BASE_MS=MS     first retry delay of a download (default 1000)
   MINERVA_NO_HF_CACHE=1        same as download --no-hf-cache
+  MINERVA_YES=1                same as install/retier --yes: never ask
+  MINERVA_TIER=TIER            same as install --tier
+  MINERVA_MODEL=ID             same as install --model
+  MINERVA_MAX_LATENCY=S        same as install --max-latency
+  MINERVA_MIRROR=URL           same as install --mirror (else HF_ENDPOINT)
+  MINERVA_THREADS=N            same as install --threads
+  MINERVA_NO_GPU=1             same as install --no-gpu
+  MINERVA_ON_MISS=POLICY       same as install --on-miss (downgrade, warn, fail)
+  MINERVA_BENCH_MODEL=FILE     same as install --bench-model
   HF_HUB_CACHE, HF_HOME    Hugging Face cache to reuse verified files from
   HF_TOKEN_PATH            token file (default $HF_HOME/token)
   HF_ENDPOINT, HF_TOKEN    Hugging Face mirror and access token (the token is never printed)

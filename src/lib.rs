@@ -17,6 +17,7 @@ pub mod exit;
 pub mod fetch;
 pub mod fsutil;
 pub mod gguf;
+pub mod install;
 pub mod paths;
 pub mod predict;
 pub mod probe;

@@ -140,3 +140,92 @@ mod tests {
         assert!(load_json::<serde_json::Value>(&dir.path().join("absent.json")).unwrap().is_none());
     }
 }
+
+/// Version of the `state.json` schema.
+pub const STATE_SCHEMA_VERSION: u32 = 1;
+pub const STATE_FILE: &str = "state.json";
+/// The stored benchmark of this machine, written by `bench`, `plan` and `install`.
+pub const BENCH_FILE: &str = "bench.json";
+
+/// The installed model as recorded in state.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Installed {
+    pub tier: Option<String>,
+    pub model_id: String,
+    pub path: PathBuf,
+    pub sha256: String,
+    pub size_bytes: u64,
+    /// RFC 3339 UTC.
+    pub installed_at: String,
+}
+
+/// One line of the history: what a run did.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct HistoryEntry {
+    pub at: String,
+    /// `install`, `retier`, `verify`.
+    pub action: String,
+    pub tier: Option<String>,
+    pub model_id: Option<String>,
+    /// `installed`, `kept (warn)`, `missed`, `downgraded`, `failed: ...`.
+    pub outcome: String,
+    #[serde(default)]
+    pub turn_s: Option<f64>,
+}
+
+/// `<state_dir>/state.json`: what the last runs found and did on this machine.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct State {
+    pub schema_version: u32,
+    pub updated_at: String,
+    /// Fingerprint of the hardware the installed tier was chosen for.
+    pub fingerprint: String,
+    pub profile: crate::profile::HardwareProfile,
+    #[serde(default)]
+    pub bench: Option<crate::bench::BenchResult>,
+    #[serde(default)]
+    pub plan: Option<crate::select::Plan>,
+    #[serde(default)]
+    pub installed: Option<Installed>,
+    #[serde(default)]
+    pub verify: Option<crate::verify::VerifyReport>,
+    #[serde(default)]
+    pub verdict: Option<crate::verify::Verdict>,
+    /// Measured over predicted turn time of the last verification on this hardware; later
+    /// predictions on the same fingerprint are scaled by it.
+    #[serde(default)]
+    pub correction: Option<f64>,
+    #[serde(default)]
+    pub history: Vec<HistoryEntry>,
+}
+
+/// Keep the history bounded: the last runs are what an operator reads.
+const HISTORY_LIMIT: usize = 50;
+
+impl State {
+    pub fn path(state_dir: &Path) -> PathBuf {
+        state_dir.join(STATE_FILE)
+    }
+
+    pub fn load(state_dir: &Path) -> Result<Option<State>, StateError> {
+        load_json(&State::path(state_dir))
+    }
+
+    pub fn save(&mut self, state_dir: &Path) -> Result<(), StateError> {
+        self.updated_at = rfc3339(now_unix());
+        if self.history.len() > HISTORY_LIMIT {
+            let drop = self.history.len() - HISTORY_LIMIT;
+            self.history.drain(..drop);
+        }
+        save_json(&State::path(state_dir), self)
+    }
+
+    /// The correction to apply to predictions on hardware with `fingerprint`.
+    pub fn correction_for(&self, fingerprint: &str) -> Option<f64> {
+        if self.fingerprint == fingerprint {
+            self.correction.filter(|c| c.is_finite() && *c > 0.0)
+        } else {
+            None
+        }
+    }
+}

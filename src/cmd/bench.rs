@@ -77,7 +77,7 @@ pub fn run(ctx: &Ctx, args: &BenchArgs) -> Result<(), Failure> {
     })?;
     if !args.no_save {
         let json = serde_json::to_vec_pretty(&result)?;
-        let path = ctx.paths.state_dir.join("bench.json");
+        let path = ctx.paths.state_dir.join(crate::state::BENCH_FILE);
         crate::fsutil::write_atomic(&path, &json)
             .exit(Exit::Failure)
             .map_err(|f| {

@@ -3,7 +3,12 @@
 pub mod bench;
 pub mod completions;
 pub mod download;
+pub mod install;
 pub mod plan;
 pub mod predict;
 pub mod probe;
 pub mod registry;
+pub mod retier;
+pub mod status;
+pub mod verify;
+pub mod wizard;

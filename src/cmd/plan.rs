@@ -31,8 +31,7 @@ pub struct PlanArgs {
     pub workload: WorkloadArgs,
 }
 
-/// File name of the stored benchmark in the state directory (written by `bench`).
-pub const BENCH_FILE: &str = "bench.json";
+pub use crate::state::BENCH_FILE;
 
 /// The benchmark to predict from: the profile's own (a simulated server), else the stored one of
 /// this machine, else none. A stored benchmark is used only when planning for this machine: with
@@ -92,6 +91,7 @@ pub fn run(ctx: &Ctx, args: &PlanArgs) -> Result<(), Failure> {
         force: args.force,
         workload: args.workload.overrides(),
         correction: args.workload.correction,
+        below_tier: None,
     };
     let plan =
         select::plan(&hw, bench.as_ref(), &bench_source, &reg, &tiers, &opts).map_err(|e| {

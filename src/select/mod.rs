@@ -94,6 +94,9 @@ pub struct SelectOptions {
     pub workload: WorkloadOverride,
     /// Measured/predicted ratio from an earlier verification (1.0 = none).
     pub correction: Option<f64>,
+    /// Consider only tiers after this one in preference order: a verification of this tier
+    /// missed its promise and the next tier down is wanted.
+    pub below_tier: Option<String>,
 }
 
 /// How a tier came out.
@@ -381,11 +384,18 @@ pub fn plan(
 
     let mut reports = Vec::new();
     let mut chosen: Option<Choice> = None;
-    for t in &tiers.tiers {
+    let below_index = match &opts.below_tier {
+        Some(b) => Some(
+            tiers.tiers.iter().position(|t| t.id == *b).ok_or_else(|| SelectError::UnknownTier(b.clone()))?,
+        ),
+        None => None,
+    };
+    for (i, t) in tiers.tiers.iter().enumerate() {
         let workload = opts.workload.apply(t.workload);
         let budget_turn_s = budget(t);
         let unmet = unmet_requirements(hw, &t.requirements);
-        let skipped = opts.tier.as_ref().is_some_and(|x| *x != t.id);
+        let above_floor = below_index.is_some_and(|b| i <= b);
+        let skipped = above_floor || opts.tier.as_ref().is_some_and(|x| *x != t.id);
         let mut candidates = Vec::new();
         for id in &t.candidates {
             // Invariant: tiers were validated against the registry when loaded.
@@ -396,10 +406,14 @@ pub fn plan(
         let (verdict, reason) = if skipped {
             (
                 Verdict::Skipped,
-                format!(
-                    "not considered: --tier {}",
-                    opts.tier.as_deref().unwrap_or("")
-                ),
+                if above_floor {
+                    format!(
+                        "not considered: verification of `{}` missed its promise, planning below it",
+                        opts.below_tier.as_deref().unwrap_or("")
+                    )
+                } else {
+                    format!("not considered: --tier {}", opts.tier.as_deref().unwrap_or(""))
+                },
             )
         } else if !unmet.is_empty() {
             (Verdict::Rejected, unmet.join("; "))

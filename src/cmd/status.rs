@@ -1,0 +1,231 @@
+//! `minerva-setup status`: what is installed, what it promised, what it really did, when it was
+//! verified, and whether the hardware still matches (a re-tier is due when it does not).
+//! `--ansible-facts` also writes the summary as Ansible local facts.
+
+use std::fmt::Write as _;
+use std::path::PathBuf;
+
+use clap::Args;
+use serde::Serialize;
+
+use crate::cli::{Ctx, Human};
+use crate::config::RuntimeConfig;
+use crate::exit::{Exit, Failure, ResultExt};
+use crate::profile::HardwareProfile;
+use crate::state::{self, HistoryEntry, State};
+
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// Also write the summary as Ansible local facts (`minerva.fact`, JSON).
+    #[arg(long)]
+    pub ansible_facts: bool,
+    /// Directory for the facts file.
+    #[arg(long, value_name = "DIR", default_value = "/etc/ansible/facts.d", requires = "ansible_facts")]
+    pub facts_dir: PathBuf,
+}
+
+/// The `status` document.
+#[derive(Debug, Serialize)]
+pub struct StatusReport {
+    pub installed: bool,
+    pub tier: Option<String>,
+    pub model: Option<String>,
+    pub model_path: Option<PathBuf>,
+    pub model_sha256: Option<String>,
+    pub promised_turn_s: Option<f64>,
+    pub promised_cold_load_s: Option<f64>,
+    pub predicted_turn_s: Option<f64>,
+    pub verified_turn_s: Option<f64>,
+    pub verified_load_s: Option<f64>,
+    pub verified_decode_tokens_per_s: Option<f64>,
+    pub verified_at: Option<String>,
+    pub llama_server_command: Option<String>,
+    /// The model file is still there with its size (its sha256 is checked by `verify`).
+    pub model_file_present: Option<bool>,
+    pub fingerprint_stored: Option<String>,
+    pub fingerprint_now: String,
+    pub hardware_changed: bool,
+    pub retier_due: bool,
+    pub correction: Option<f64>,
+    pub hardware: HardwareSummary,
+    pub config_path: PathBuf,
+    pub state_path: PathBuf,
+    pub recent: Vec<HistoryEntry>,
+    /// Where the facts file was written, with `--ansible-facts`.
+    pub facts_path: Option<PathBuf>,
+}
+
+/// The hardware in a few fields, for fleets.
+#[derive(Debug, Serialize)]
+pub struct HardwareSummary {
+    pub cpu: String,
+    pub microarchitecture: String,
+    pub simd_level: String,
+    pub physical_cores: u32,
+    pub usable_ram_gib: f64,
+    pub gpus: Vec<String>,
+}
+
+impl HardwareSummary {
+    pub fn of(hw: &HardwareProfile) -> HardwareSummary {
+        HardwareSummary {
+            cpu: hw.cpu.brand.trim().to_string(),
+            microarchitecture: hw.cpu.microarchitecture.clone(),
+            simd_level: hw.cpu.simd_level.as_str().to_string(),
+            physical_cores: hw.cpu.physical_cores,
+            usable_ram_gib: (hw.memory.usable_bytes as f64 / (1u64 << 30) as f64 * 10.0).round() / 10.0,
+            gpus: hw
+                .gpus
+                .iter()
+                .map(|g| format!("{} ({:.0} GiB)", g.name, g.vram_total_bytes as f64 / (1u64 << 30) as f64))
+                .collect(),
+        }
+    }
+}
+
+pub fn run(ctx: &Ctx, args: &StatusArgs) -> Result<(), Failure> {
+    // The fingerprint needs no bandwidth figure: skip the measurement to answer fast.
+    let hw = ctx.hardware(false)?;
+    let report = build(ctx, &hw)?;
+    let mut report = report;
+    if args.ansible_facts {
+        let path = args.facts_dir.join("minerva.fact");
+        let facts = facts(&report);
+        state::save_json(&path, &facts)
+            .exit(Exit::Failure)
+            .map_err(|f| f.hint("run as root for /etc/ansible/facts.d, or pass --facts-dir"))?;
+        report.facts_path = Some(path);
+    }
+    ctx.emit(&report)
+}
+
+/// Read config and state and compare the stored fingerprint with `hw`'s.
+pub fn build(ctx: &Ctx, hw: &HardwareProfile) -> Result<StatusReport, Failure> {
+    let config_path = RuntimeConfig::path(&ctx.paths.config_dir);
+    let state_path = State::path(&ctx.paths.state_dir);
+    let hint = "it was left as it is; fix or remove it, then run `minerva-setup install`";
+    let config: Option<RuntimeConfig> = state::load_json(&config_path).exit(Exit::BadInput).map_err(|f| f.hint(hint))?;
+    let state = State::load(&ctx.paths.state_dir).exit(Exit::BadInput).map_err(|f| f.hint(hint))?;
+    let stored = state.as_ref().map(|s| s.fingerprint.clone());
+    let changed = stored.as_deref().is_some_and(|f| f != hw.fingerprint);
+    let predicted = state
+        .as_ref()
+        .and_then(|s| s.plan.as_ref())
+        .and_then(|p| p.chosen.as_ref())
+        .map(|c| c.prediction.turn_s);
+    let recent = state.as_ref().map(|s| s.history.iter().rev().take(5).cloned().collect()).unwrap_or_default();
+    Ok(StatusReport {
+        installed: config.is_some(),
+        tier: config.as_ref().map(|c| c.tier.clone()),
+        model: config.as_ref().map(|c| c.model.id.clone()),
+        model_path: config.as_ref().map(|c| c.model.path.clone()),
+        model_sha256: config.as_ref().map(|c| c.model.sha256.clone()),
+        promised_turn_s: config.as_ref().map(|c| c.promise.turn_s),
+        promised_cold_load_s: config.as_ref().map(|c| c.promise.cold_load_s),
+        predicted_turn_s: predicted,
+        verified_turn_s: config.as_ref().map(|c| c.verified.turn_s),
+        verified_load_s: config.as_ref().map(|c| c.verified.load_s),
+        verified_decode_tokens_per_s: config.as_ref().map(|c| c.verified.decode_tokens_per_s),
+        verified_at: config.as_ref().map(|c| c.verified.at.clone()),
+        llama_server_command: config.as_ref().map(|c| c.llama_server.command.clone()),
+        model_file_present: config
+            .as_ref()
+            .map(|c| std::fs::metadata(&c.model.path).map(|m| m.len() == c.model.size_bytes).unwrap_or(false)),
+        fingerprint_stored: stored,
+        fingerprint_now: hw.fingerprint.clone(),
+        hardware_changed: changed,
+        retier_due: changed || (config.is_none() && state.is_some()),
+        correction: state.as_ref().and_then(|s| s.correction),
+        hardware: HardwareSummary::of(hw),
+        config_path,
+        state_path,
+        recent,
+        facts_path: None,
+    })
+}
+
+/// The Ansible local facts document (`ansible_local.minerva.*`).
+fn facts(r: &StatusReport) -> serde_json::Value {
+    serde_json::json!({
+        "installed": r.installed,
+        "tier": r.tier,
+        "model": r.model,
+        "model_path": r.model_path,
+        "planned_turn_s": r.predicted_turn_s,
+        "promised_turn_s": r.promised_turn_s,
+        "verified_turn_s": r.verified_turn_s,
+        "verified_decode_tokens_per_s": r.verified_decode_tokens_per_s,
+        "verified_at": r.verified_at,
+        "retier_due": r.retier_due,
+        "fingerprint": r.fingerprint_now,
+        "hardware": r.hardware,
+    })
+}
+
+impl Human for StatusReport {
+    fn human(&self) -> String {
+        let mut s = String::new();
+        let num = |v: Option<f64>, unit: &str| v.map(|x| format!("{x:.1} {unit}")).unwrap_or_else(|| "-".into());
+        if self.installed {
+            let _ = writeln!(
+                s,
+                "Installed {} (tier {})",
+                self.model.as_deref().unwrap_or("?"),
+                self.tier.as_deref().unwrap_or("?")
+            );
+            if let Some(p) = &self.model_path {
+                let present = if self.model_file_present == Some(true) { "" } else { " (MISSING or wrong size)" };
+                let _ = writeln!(s, "Model     {}{present}", p.display());
+            }
+            let _ = writeln!(
+                s,
+                "Promise   {} per turn, {} cold load",
+                num(self.promised_turn_s, "s"),
+                num(self.promised_cold_load_s, "s")
+            );
+            let _ = writeln!(
+                s,
+                "Verified  {} per turn, {} load, {} at {}",
+                num(self.verified_turn_s, "s"),
+                num(self.verified_load_s, "s"),
+                num(self.verified_decode_tokens_per_s, "tok/s"),
+                self.verified_at.as_deref().unwrap_or("-")
+            );
+            if let Some(p) = self.predicted_turn_s {
+                let _ = writeln!(s, "Predicted {p:.1} s per turn");
+            }
+            if let Some(c) = &self.llama_server_command {
+                let _ = writeln!(s, "Serve     {c}");
+            }
+        } else {
+            let _ = writeln!(s, "Installed nothing yet (run `minerva-setup install`)");
+        }
+        let hw = if self.hardware_changed {
+            "CHANGED since the tier was chosen: a re-tier is due (`minerva-setup retier`)"
+        } else if self.fingerprint_stored.is_some() {
+            "unchanged"
+        } else {
+            "no stored fingerprint"
+        };
+        let _ = writeln!(s, "Hardware  {hw} [{}]", self.fingerprint_now);
+        if let Some(c) = self.correction {
+            let _ = writeln!(s, "Correction measured/predicted = {c:.2}");
+        }
+        for h in &self.recent {
+            let _ = writeln!(
+                s,
+                "History   {} {} {} {}: {}",
+                h.at,
+                h.action,
+                h.tier.as_deref().unwrap_or("-"),
+                h.model_id.as_deref().unwrap_or("-"),
+                h.outcome
+            );
+        }
+        let _ = writeln!(s, "Config    {}", self.config_path.display());
+        if let Some(f) = &self.facts_path {
+            let _ = writeln!(s, "Facts     {}", f.display());
+        }
+        s
+    }
+}

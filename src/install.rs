@@ -1,0 +1,498 @@
+//! The install pipeline: bench → plan → fetch → verify → commit, with the policy for a verification
+//! that misses its promise. `install`, `retier` and the wizard all run through [`install`].
+//!
+//! The hardware profile comes in from the caller (a live probe or a `--hardware` file). Nothing is
+//! printed here; progress goes through [`Progress`]. The runtime config is written only after a
+//! verification passed (or was accepted with `OnMiss::Warn`), so a failed download or
+//! verification leaves the previous config and model active.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::bench::runner::{self, BenchError, BenchOptions};
+use crate::bench::BenchResult;
+use crate::config::{self, ModelRef, RuntimeConfig, Verified, CONFIG_SCHEMA_VERSION};
+use crate::fetch::{self, FetchError, FetchOptions, FetchReport, FetchRequest, HfFile};
+use crate::paths::Paths;
+use crate::profile::HardwareProfile;
+use crate::progress::Progress;
+use crate::registry::{ModelFile, Registry, Tiers};
+use crate::select::{self, Choice, Plan, SelectError, SelectOptions};
+use crate::state::{self, HistoryEntry, Installed, RunLock, State, StateError};
+use crate::verify::{self, Verdict, VerifyError, VerifyReport, VerifySettings};
+
+pub const INSTALL_SCHEMA_VERSION: u32 = 1;
+
+/// What to do when the installed model misses its promise.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum OnMiss {
+    /// Plan again with the measured figures and install the next tier down.
+    Downgrade,
+    /// Keep the model and record the measured figures as the promise.
+    Warn,
+    /// Leave the previous config in place and fail.
+    Fail,
+}
+
+/// Where the benchmark comes from.
+#[derive(Debug, Clone)]
+pub enum BenchSource {
+    /// Figures already known (a simulated profile's, or a stored benchmark of this machine).
+    Given(BenchResult, String),
+    /// Run the benchmark on this machine.
+    Run(BenchOptions),
+    /// Plan without one (predictions are marked unmeasured).
+    None,
+}
+
+/// Everything the pipeline needs, resolved by the CLI.
+pub struct InstallSettings {
+    pub paths: Paths,
+    pub registry: Registry,
+    pub tiers: Tiers,
+    pub select: SelectOptions,
+    pub bench: BenchSource,
+    /// Hugging Face endpoint or mirror.
+    pub endpoint: String,
+    /// Options for the download (token, retries, stall timeout...); `dest_dir` is replaced by the
+    /// models directory.
+    pub fetch: FetchOptions,
+    /// llama.cpp threads; `None`: the benchmark's winner, else the physical cores.
+    pub threads: Option<u32>,
+    /// Offload to a GPU when the plan places layers there.
+    pub gpu: bool,
+    pub on_miss: OnMiss,
+    /// Remove models in the models directory that the new config no longer references.
+    pub prune: bool,
+    /// `install` or `retier`, for the history.
+    pub action: String,
+}
+
+/// One tier tried: download, verification and what came of it.
+#[derive(Debug, Clone, Serialize)]
+pub struct Attempt {
+    pub tier: Option<String>,
+    pub model: String,
+    pub predicted_turn_s: f64,
+    pub download: Option<FetchReport>,
+    pub verify: Option<VerifyReport>,
+    pub verdict: Option<Verdict>,
+    pub outcome: String,
+}
+
+/// The result of a run that installed (or kept) a model.
+#[derive(Debug, Clone, Serialize)]
+pub struct InstallReport {
+    pub schema_version: u32,
+    pub action: String,
+    pub fingerprint: String,
+    pub bench_source: String,
+    pub plan: Plan,
+    pub attempts: Vec<Attempt>,
+    pub config_path: PathBuf,
+    pub state_path: PathBuf,
+    pub config: RuntimeConfig,
+    /// Models removed by `prune`.
+    pub pruned: Vec<PathBuf>,
+    pub warnings: Vec<String>,
+}
+
+/// Why a run ended without a new config. Every variant says what happened to the files.
+#[derive(Debug, thiserror::Error)]
+pub enum InstallError {
+    #[error(transparent)]
+    Locked(StateError),
+    #[error("the benchmark could not run")]
+    Bench(#[source] BenchError),
+    #[error(transparent)]
+    Select(#[from] SelectError),
+    #[error("no tier fits: {reason}")]
+    NoTierFits { reason: String, plan: Box<Plan>, attempts: Vec<Attempt> },
+    #[error("`{model}` is not installable: {reason}")]
+    NotInstallable { model: String, reason: String },
+    #[error("downloading `{model}` failed; the previous config and model are unchanged")]
+    Download {
+        model: String,
+        #[source]
+        source: FetchError,
+        attempts: Vec<Attempt>,
+    },
+    #[error("verifying `{model}` failed; the previous config and model are unchanged")]
+    Verify {
+        model: String,
+        #[source]
+        source: VerifyError,
+        attempts: Vec<Attempt>,
+    },
+    #[error("`{model}` missed its promise: {}; the previous config is unchanged", reasons.join("; "))]
+    Missed { model: String, reasons: Vec<String>, attempts: Vec<Attempt> },
+    #[error(transparent)]
+    State(StateError),
+}
+
+/// Run the whole pipeline for `hw`: [`Run::start`] then [`Run::finish`].
+pub fn install(
+    hw: &HardwareProfile,
+    settings: &InstallSettings,
+    progress: &dyn Progress,
+) -> Result<InstallReport, InstallError> {
+    Run::start(hw, settings, progress)?.finish(progress)
+}
+
+/// A run in progress: the lock is held, the benchmark is done and a plan exists. A person (the
+/// wizard, `install` without `--yes`) may look at the plan and re-plan with other choices before
+/// [`Run::finish`] downloads and verifies.
+pub struct Run<'a> {
+    hw: &'a HardwareProfile,
+    settings: &'a InstallSettings,
+    _lock: RunLock,
+    previous: Option<State>,
+    bench: Option<BenchResult>,
+    pub bench_source: String,
+    select: SelectOptions,
+    pub plan: Plan,
+}
+
+impl<'a> Run<'a> {
+    /// Take the lock, benchmark (or take the given figures) and plan.
+    pub fn start(
+        hw: &'a HardwareProfile,
+        settings: &'a InstallSettings,
+        progress: &dyn Progress,
+    ) -> Result<Run<'a>, InstallError> {
+        let paths = &settings.paths;
+        let lock = RunLock::acquire(&paths.state_dir).map_err(|e| match e {
+            StateError::Locked { .. } => InstallError::Locked(e),
+            other => InstallError::State(other),
+        })?;
+        let previous = State::load(&paths.state_dir).map_err(InstallError::State)?;
+        let (bench, bench_source) = match &settings.bench {
+            BenchSource::Given(b, src) => (Some(b.clone()), src.clone()),
+            BenchSource::None => (None, "none: unmeasured".to_string()),
+            BenchSource::Run(opts) => {
+                let b = runner::run_bench(hw, opts, progress).map_err(InstallError::Bench)?;
+                let path = paths.state_dir.join(state::BENCH_FILE);
+                state::save_json(&path, &b).map_err(InstallError::State)?;
+                (Some(b), path.display().to_string())
+            }
+        };
+        let mut select = settings.select.clone();
+        if select.correction.is_none() {
+            select.correction = previous.as_ref().and_then(|s| s.correction_for(&hw.fingerprint));
+        }
+        let plan = select::plan(hw, bench.as_ref(), &bench_source, &settings.registry, &settings.tiers, &select)?;
+        Ok(Run { hw, settings, _lock: lock, previous, bench, bench_source, select, plan })
+    }
+
+    /// Plan again with another tier, model or budget (the measured correction is kept).
+    pub fn replan(&mut self, tier: Option<String>, model: Option<String>, force: bool) -> Result<(), InstallError> {
+        self.select.tier = tier;
+        self.select.model = model;
+        self.select.force = force;
+        self.plan = select::plan(
+            self.hw,
+            self.bench.as_ref(),
+            &self.bench_source,
+            &self.settings.registry,
+            &self.settings.tiers,
+            &self.select,
+        )?;
+        Ok(())
+    }
+
+    /// Installable registry models with their sizes (published, else estimated), for a picker.
+    pub fn installable_models(&self) -> Vec<(String, u64)> {
+        let mut v: Vec<(String, u64)> = self
+            .settings
+            .registry
+            .files
+            .iter()
+            .filter(|f| f.installable())
+            .map(|f| (f.id.clone(), select::model_input(f).file_bytes))
+            .collect();
+        v.sort_by_key(|(_, b)| *b);
+        v
+    }
+
+    /// Where the model will be stored.
+    pub fn models_dir(&self) -> &Path {
+        &self.settings.paths.models_dir
+    }
+
+    /// The registry file of the chosen model, if any.
+    pub fn chosen_file(&self) -> Option<&ModelFile> {
+        self.plan.chosen.as_ref().and_then(|c| self.settings.registry.get(&c.model))
+    }
+
+    /// Download, verify and commit the plan's choice, stepping down on a miss as the policy says.
+    pub fn finish(self, progress: &dyn Progress) -> Result<InstallReport, InstallError> {
+        let Run { hw, settings, _lock, previous, bench, bench_source, mut select, mut plan } = self;
+        let paths = &settings.paths;
+        let mut attempts: Vec<Attempt> = Vec::new();
+        let mut warnings = Vec::new();
+        let mut state = previous.unwrap_or_else(|| State {
+            schema_version: state::STATE_SCHEMA_VERSION,
+            updated_at: String::new(),
+            fingerprint: hw.fingerprint.clone(),
+            profile: hw.clone(),
+            bench: None,
+            plan: None,
+            installed: None,
+            verify: None,
+            verdict: None,
+            correction: None,
+            history: Vec::new(),
+        });
+        loop {
+            let Some(choice) = plan.chosen.clone() else {
+                let reason = plan.no_fit.clone().unwrap_or_else(|| "no tier was considered".into());
+                return Err(InstallError::NoTierFits { reason, plan: Box::new(plan), attempts });
+            };
+            let file = settings
+                .registry
+                .get(&choice.model)
+                .ok_or_else(|| SelectError::UnknownModel(choice.model.clone()))?;
+            let sha256 = match (&file.sha256, file.installable()) {
+                (Some(s), true) => s.clone(),
+                _ => {
+                    return Err(InstallError::NotInstallable {
+                        model: file.id.clone(),
+                        reason: file.not_installable_reason().unwrap_or_else(|| "no sha256".into()),
+                    })
+                }
+            };
+            let mut attempt = Attempt {
+                tier: choice.tier.clone(),
+                model: choice.model.clone(),
+                predicted_turn_s: choice.prediction.turn_s,
+                download: None,
+                verify: None,
+                verdict: None,
+                outcome: String::new(),
+            };
+
+            let fetched = match download(file, &sha256, settings, progress) {
+                Ok(r) => r,
+                Err(source) => {
+                    attempt.outcome = format!("download failed: {source}");
+                    attempts.push(attempt);
+                    return Err(InstallError::Download { model: file.id.clone(), source, attempts });
+                }
+            };
+            attempt.download = Some(fetched.clone());
+
+            let vs = verify_settings(hw, bench.as_ref(), &choice, settings);
+            let report = match verify::run(&fetched.path, &vs, progress) {
+                Ok(r) => r,
+                Err(source) => {
+                    attempt.outcome = format!("verification failed: {source}");
+                    attempts.push(attempt);
+                    record(&mut state, settings, &choice, "failed: verification error", None);
+                    let _ = state.save(&paths.state_dir);
+                    return Err(InstallError::Verify { model: file.id.clone(), source, attempts });
+                }
+            };
+            let tier = choice.tier.as_ref().and_then(|t| settings.tiers.get(t));
+            let promised_turn = plan_budget(&plan, &choice);
+            let promised_load = tier.map_or(choice.prediction.cold_load_s.max(1.0) * 2.0, |t| t.promise.cold_load_s);
+            let verdict = verify::judge(&report, promised_turn, promised_load, Some(choice.prediction.turn_s));
+            attempt.verify = Some(report.clone());
+            attempt.verdict = Some(verdict.clone());
+
+            // The measured/predicted ratio corrects later predictions on this machine, whatever the
+            // outcome. It compounds with the correction the prediction already carried.
+            let correction = verdict
+                .measured_over_predicted
+                .map(|r| r * choice.prediction.correction.max(1e-9))
+                .filter(|c| c.is_finite() && *c > 0.0);
+            state.fingerprint = hw.fingerprint.clone();
+            state.profile = hw.clone();
+            state.bench = bench.clone();
+            state.correction = correction.or(state.correction);
+
+            let accept_with_warning = !verdict.passed && settings.on_miss == OnMiss::Warn && report.logits_finite;
+            if verdict.passed || accept_with_warning {
+                attempt.outcome = if verdict.passed { "installed".into() } else { "kept despite a miss (--on-miss warn)".into() };
+                if accept_with_warning {
+                    warnings.push(format!(
+                        "`{}` missed its promise ({}); kept with the measured figures as its promise",
+                        choice.model,
+                        verdict.reasons.join("; ")
+                    ));
+                }
+                attempts.push(attempt);
+                let cfg = runtime_config(&choice, file, &fetched, &report, promised_turn, promised_load, accept_with_warning);
+                let config_path = RuntimeConfig::path(&paths.config_dir);
+                state::save_json(&config_path, &cfg).map_err(InstallError::State)?;
+                state.plan = Some(plan.clone());
+                state.installed = Some(Installed {
+                    tier: choice.tier.clone(),
+                    model_id: choice.model.clone(),
+                    path: fetched.path.clone(),
+                    sha256: fetched.sha256.clone(),
+                    size_bytes: fetched.bytes,
+                    installed_at: state::rfc3339(state::now_unix()),
+                });
+                state.verify = Some(report.clone());
+                state.verdict = Some(verdict.clone());
+                let outcome = if verdict.passed { "installed" } else { "kept (warn)" };
+                record(&mut state, settings, &choice, outcome, Some(report.turn_s));
+                state.save(&paths.state_dir).map_err(InstallError::State)?;
+                let pruned = if settings.prune { prune(&paths.models_dir, &fetched.path) } else { Vec::new() };
+                return Ok(InstallReport {
+                    schema_version: INSTALL_SCHEMA_VERSION,
+                    action: settings.action.clone(),
+                    fingerprint: hw.fingerprint.clone(),
+                    bench_source,
+                    plan,
+                    attempts,
+                    config_path,
+                    state_path: State::path(&paths.state_dir),
+                    config: cfg,
+                    pruned,
+                    warnings,
+                });
+            }
+
+            attempt.outcome = format!("missed: {}", verdict.reasons.join("; "));
+            attempts.push(attempt);
+            state.verify = Some(report.clone());
+            state.verdict = Some(verdict.clone());
+            record(&mut state, settings, &choice, "missed", Some(report.turn_s));
+            state.save(&paths.state_dir).map_err(InstallError::State)?;
+            match (settings.on_miss, &choice.tier) {
+                (OnMiss::Downgrade, Some(tier)) if report.logits_finite => {
+                    progress.note(&format!(
+                        "`{}` missed its promise ({}); planning the next tier down with the measured figures",
+                        choice.model,
+                        verdict.reasons.join("; ")
+                    ));
+                    select.below_tier = Some(tier.clone());
+                    select.tier = None;
+                    select.model = None;
+                    select.correction = correction.or(select.correction);
+                    plan = select::plan(hw, bench.as_ref(), &bench_source, &settings.registry, &settings.tiers, &select)?;
+                }
+                _ => {
+                    return Err(InstallError::Missed { model: choice.model.clone(), reasons: verdict.reasons, attempts });
+                }
+            }
+        }
+    }
+}
+
+/// The turn budget the chosen model was planned against: the tier's (possibly tightened) budget.
+fn plan_budget(plan: &Plan, choice: &Choice) -> f64 {
+    choice
+        .tier
+        .as_ref()
+        .and_then(|t| plan.tiers.iter().find(|r| r.id == *t))
+        .map(|r| r.budget_turn_s)
+        .or(plan.max_latency_s)
+        .unwrap_or(choice.prediction.turn_s.max(1.0) * 2.0)
+}
+
+fn download(
+    file: &ModelFile,
+    sha256: &str,
+    settings: &InstallSettings,
+    progress: &dyn Progress,
+) -> Result<FetchReport, FetchError> {
+    let req = FetchRequest::hugging_face(
+        HfFile {
+            endpoint: settings.endpoint.clone(),
+            repo: file.repo.clone(),
+            revision: file.revision.clone(),
+            path: file.filename.clone(),
+        },
+        sha256,
+        file.size_bytes,
+        file.gated,
+    );
+    let mut opts = settings.fetch.clone();
+    opts.dest_dir = settings.paths.models_dir.clone();
+    fetch::fetch(&req, &opts, progress)
+}
+
+/// Threads, GPU layers, context and workload for the verification, as planned.
+fn verify_settings(hw: &HardwareProfile, bench: Option<&BenchResult>, choice: &Choice, s: &InstallSettings) -> VerifySettings {
+    let threads = s.threads.or(bench.map(|b| b.threads).filter(|t| *t > 0)).unwrap_or_else(|| hw.compute_cores());
+    let w = &choice.prediction.workload;
+    VerifySettings {
+        threads,
+        gpu_layers: if s.gpu { choice.prediction.placement.gpu_layers } else { 0 },
+        context_length: w.context_tokens.max(w.prompt_tokens + w.response_tokens),
+        prompt_tokens: w.prompt_tokens,
+        response_tokens: w.response_tokens,
+    }
+}
+
+fn runtime_config(
+    choice: &Choice,
+    file: &ModelFile,
+    fetched: &FetchReport,
+    report: &VerifyReport,
+    promised_turn: f64,
+    promised_load: f64,
+    measured_as_promise: bool,
+) -> RuntimeConfig {
+    let st = &report.settings;
+    let (turn_s, cold_load_s) =
+        if measured_as_promise { (report.turn_s, report.load_s.max(promised_load)) } else { (promised_turn, promised_load) };
+    RuntimeConfig {
+        schema_version: CONFIG_SCHEMA_VERSION,
+        tier: choice.tier.clone().unwrap_or_else(|| "custom".into()),
+        model: ModelRef {
+            id: file.id.clone(),
+            path: fetched.path.clone(),
+            sha256: fetched.sha256.clone(),
+            size_bytes: fetched.bytes,
+        },
+        threads: st.threads,
+        gpu_layers: st.gpu_layers,
+        context_length: st.context_length,
+        promise: config::Promise {
+            turn_s,
+            cold_load_s,
+            prompt_tokens: st.prompt_tokens,
+            response_tokens: st.response_tokens,
+        },
+        verified: Verified {
+            at: report.at.clone(),
+            load_s: report.load_s,
+            ttft_s: report.ttft_s,
+            prefill_tokens_per_s: report.prefill_tokens_per_s,
+            decode_tokens_per_s: report.decode_tokens_per_s,
+            turn_s: report.turn_s,
+        },
+        llama_server: config::llama_server_command(&fetched.path, st.threads, st.gpu_layers, st.context_length),
+    }
+}
+
+fn record(state: &mut State, settings: &InstallSettings, choice: &Choice, outcome: &str, turn_s: Option<f64>) {
+    state.history.push(HistoryEntry {
+        at: state::rfc3339(state::now_unix()),
+        action: settings.action.clone(),
+        tier: choice.tier.clone(),
+        model_id: Some(choice.model.clone()),
+        outcome: outcome.to_string(),
+        turn_s,
+    });
+}
+
+/// Remove `*.gguf` files (and stale `.part` files) in `models_dir` other than `keep`.
+pub fn prune(models_dir: &Path, keep: &Path) -> Vec<PathBuf> {
+    let mut removed = Vec::new();
+    let Ok(entries) = std::fs::read_dir(models_dir) else { return removed };
+    for e in entries.flatten() {
+        let p = e.path();
+        let name = p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let is_model = name.ends_with(".gguf") || name.ends_with(".gguf.part");
+        if is_model && p != keep && p.is_file() && std::fs::remove_file(&p).is_ok() {
+            removed.push(p);
+        }
+    }
+    removed
+}
