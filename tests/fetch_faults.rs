@@ -449,9 +449,19 @@ fn token_reaches_the_first_host_but_not_the_redirect_target() {
     let origin = TestServer::start();
     origin.add_redirect(
         "/org/model/resolve/main/m.gguf",
-        &c.server.localhost_url("/m.gguf"),
+        &c.server.localhost_url("/m.gguf?signature=s3cr3t"),
     );
+    c.server
+        .add_file("/m.gguf?signature=s3cr3t", c.data.clone());
     origin.require_bearer("hf_secret_value");
+    // The CDN drops the first connection: the retry starts again at the origin.
+    c.server.set_faults(Faults {
+        cut: Some(Times {
+            after_bytes: 100_000,
+            times: 1,
+        }),
+        ..Faults::default()
+    });
     let mut req = c.req.clone();
     req.url = origin.url("/org/model/resolve/main/m.gguf");
     req.gated = true;
@@ -459,20 +469,28 @@ fn token_reaches_the_first_host_but_not_the_redirect_target() {
     opts.token = Secret::new("hf_secret_value");
     let r = fetch(&req, &opts, &c.notes).unwrap();
     c.assert_installed(&r);
-    assert_eq!(
-        origin.requests()[0].authorization.as_deref(),
-        Some("Bearer hf_secret_value")
-    );
+    let first = origin.requests();
+    assert_eq!(first.len(), 2);
+    assert!(first
+        .iter()
+        .all(|r| r.authorization.as_deref() == Some("Bearer hf_secret_value")));
     let cdn = c.server.requests();
-    assert_eq!(cdn.len(), 1);
+    assert_eq!(cdn.len(), 2);
     assert!(cdn[0].host.as_deref().unwrap().starts_with("localhost:"));
-    assert_eq!(
-        cdn[0].authorization, None,
+    assert!(
+        cdn.iter().all(|r| r.authorization.is_none()),
         "the token must not follow a redirect to another host"
     );
+    assert_eq!(cdn[1].range.as_deref(), Some("bytes=100000-"));
     assert_eq!(
         r.source_url, req.url,
         "the report names the URL as requested"
+    );
+    let notes = c.notes.0.lock().unwrap().join("\n");
+    assert!(notes.contains("connection lost"), "{notes}");
+    assert!(
+        !notes.contains("s3cr3t") && !notes.contains("hf_secret_value"),
+        "{notes}"
     );
 }
 
