@@ -14,36 +14,13 @@ use minerva_setup::fetch::{
     Partial, Secret,
 };
 use minerva_setup::progress::Progress;
-use sha2::{Digest, Sha256};
 use support::http_server::{Fail, Faults, TestServer, Times};
+use support::{content, sha256_hex};
 
 const SIZE: usize = 3 * 1024 * 1024 + 12_345;
 /// Bytes a resumed transfer may fetch beyond the missing ones (none are expected; this only
 /// keeps the assertion from depending on socket buffering).
 const MARGIN: u64 = 0;
-
-/// Deterministic, incompressible-looking test content.
-fn content(n: usize, seed: u64) -> Vec<u8> {
-    let mut x = seed
-        .wrapping_mul(6364136223846793005)
-        .wrapping_add(1442695040888963407)
-        | 1;
-    (0..n)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            (x >> 24) as u8
-        })
-        .collect()
-}
-
-fn sha256_hex(b: &[u8]) -> String {
-    Sha256::digest(b)
-        .iter()
-        .map(|x| format!("{x:02x}"))
-        .collect()
-}
 
 /// Collects progress notes, so tests can check what the user was told.
 #[derive(Default)]
