@@ -397,6 +397,19 @@ fn a_slow_but_steady_download_is_not_a_stall() {
 }
 
 #[test]
+fn a_server_that_never_answers_is_retried() {
+    let c = Case::new();
+    c.server.set_faults(Faults {
+        silent: 1,
+        ..Faults::default()
+    });
+    let r = c.run().unwrap();
+    c.assert_installed(&r);
+    assert_eq!(r.attempts, 2);
+    assert!(c.notes.contains("no response for"));
+}
+
+#[test]
 fn a_stall_past_the_retries_is_reported_as_stalled_and_keeps_the_part() {
     let mut c = Case::new();
     c.opts.retries = 0;
