@@ -32,6 +32,7 @@ impl Env {
         c.arg("download").args(args);
         for v in [
             "HF_TOKEN",
+            "HUGGING_FACE_HUB_TOKEN",
             "HF_TOKEN_PATH",
             "HF_ENDPOINT",
             "HF_HUB_CACHE",
