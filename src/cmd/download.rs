@@ -82,7 +82,7 @@ fn resolve(ctx: &Ctx, a: &DownloadArgs) -> Result<(FetchRequest, FetchOptions), 
     let Some(stall_timeout) = stall_timeout else {
         return Err(bad(
             format!(
-                "--stall-timeout {} is not a usable number of seconds (more than 0, at most years)",
+                "--stall-timeout {} is not a usable number of seconds",
                 a.stall_timeout
             ),
             "e.g. --stall-timeout 30",
