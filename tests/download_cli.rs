@@ -7,27 +7,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use sha2::{Digest, Sha256};
 use support::http_server::{Faults, TestServer};
-
-fn content(n: usize) -> Vec<u8> {
-    let mut x: u32 = 0x9e37_79b9;
-    (0..n)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 17;
-            x ^= x << 5;
-            x as u8
-        })
-        .collect()
-}
-
-fn sha256_hex(b: &[u8]) -> String {
-    Sha256::digest(b)
-        .iter()
-        .map(|x| format!("{x:02x}"))
-        .collect()
-}
+use support::{content, sha256_hex};
 
 /// A temporary home for one test: models directory, an empty Hugging Face home, and an
 /// environment without the caller's tokens, mirrors or caches.
@@ -51,6 +32,7 @@ impl Env {
         c.arg("download").args(args);
         for v in [
             "HF_TOKEN",
+            "HUGGING_FACE_HUB_TOKEN",
             "HF_TOKEN_PATH",
             "HF_ENDPOINT",
             "HF_HUB_CACHE",
@@ -84,7 +66,7 @@ fn len(p: &Path) -> u64 {
 #[test]
 fn killed_download_resumes_from_the_part_file() {
     let size = 4 << 20;
-    let data = content(size);
+    let data = content(size, 1);
     let server = TestServer::start();
     server.add_file("/m.gguf", data.clone());
     // Slow enough that the kill lands mid-body: 64 KiB every 20 ms, about 1.3 s for the file.
@@ -154,9 +136,9 @@ fn killed_download_resumes_from_the_part_file() {
 #[test]
 fn bad_file_names_exit_7_before_any_request() {
     let server = TestServer::start();
-    server.add_file("/m.gguf", content(1000));
+    server.add_file("/m.gguf", content(1000, 1));
     let env = Env::new();
-    let sha = sha256_hex(&content(1000));
+    let sha = sha256_hex(&content(1000, 1));
     let url = server.url("/m.gguf");
     for name in ["../evil.gguf", "sub/evil.gguf", "..", "/tmp/evil.gguf"] {
         let out = env.run(&["--url", &url, "--sha256", &sha, "--filename", name]);
@@ -186,7 +168,7 @@ fn bad_file_names_exit_7_before_any_request() {
 #[test]
 fn a_held_lock_exits_6() {
     let server = TestServer::start();
-    server.add_file("/m.gguf", content(1000));
+    server.add_file("/m.gguf", content(1000, 1));
     let env = Env::new();
     std::fs::create_dir_all(env.models()).unwrap();
     let lock = std::fs::File::create(env.models().join("m.gguf.lock")).unwrap();
@@ -195,7 +177,7 @@ fn a_held_lock_exits_6() {
         "--url",
         &server.url("/m.gguf"),
         "--sha256",
-        &sha256_hex(&content(1000)),
+        &sha256_hex(&content(1000, 1)),
     ]);
     assert_eq!(out.status.code(), Some(6), "{}", text(&out.stderr));
     assert!(text(&out.stderr).contains("another process"));
@@ -221,7 +203,7 @@ fn failures_exit_4_with_a_json_error_document() {
 
 #[test]
 fn hugging_face_scheme_with_mirror_and_human_report() {
-    let data = content(300_000);
+    let data = content(300_000, 1);
     let server = TestServer::start();
     server.add_file("/org/model/resolve/v1.0/sub/m.gguf", data.clone());
     let env = Env::new();
@@ -280,7 +262,7 @@ fn hugging_face_scheme_with_mirror_and_human_report() {
 
 #[test]
 fn the_token_is_sent_for_gated_files_and_never_printed() {
-    let data = content(50_000);
+    let data = content(50_000, 1);
     let server = TestServer::start();
     server.add_file("/org/gated/resolve/main/m.gguf", data.clone());
     server.require_bearer("hf_right_token");

@@ -14,36 +14,13 @@ use minerva_setup::fetch::{
     Partial, Secret,
 };
 use minerva_setup::progress::Progress;
-use sha2::{Digest, Sha256};
 use support::http_server::{Fail, Faults, TestServer, Times};
+use support::{content, sha256_hex};
 
 const SIZE: usize = 3 * 1024 * 1024 + 12_345;
 /// Bytes a resumed transfer may fetch beyond the missing ones (none are expected; this only
 /// keeps the assertion from depending on socket buffering).
 const MARGIN: u64 = 0;
-
-/// Deterministic, incompressible-looking test content.
-fn content(n: usize, seed: u64) -> Vec<u8> {
-    let mut x = seed
-        .wrapping_mul(6364136223846793005)
-        .wrapping_add(1442695040888963407)
-        | 1;
-    (0..n)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            (x >> 24) as u8
-        })
-        .collect()
-}
-
-fn sha256_hex(b: &[u8]) -> String {
-    Sha256::digest(b)
-        .iter()
-        .map(|x| format!("{x:02x}"))
-        .collect()
-}
 
 /// Collects progress notes, so tests can check what the user was told.
 #[derive(Default)]
@@ -420,6 +397,19 @@ fn a_slow_but_steady_download_is_not_a_stall() {
 }
 
 #[test]
+fn a_server_that_never_answers_is_retried() {
+    let c = Case::new();
+    c.server.set_faults(Faults {
+        silent: 1,
+        ..Faults::default()
+    });
+    let r = c.run().unwrap();
+    c.assert_installed(&r);
+    assert_eq!(r.attempts, 2);
+    assert!(c.notes.contains("no response for"));
+}
+
+#[test]
 fn a_stall_past_the_retries_is_reported_as_stalled_and_keeps_the_part() {
     let mut c = Case::new();
     c.opts.retries = 0;
@@ -449,9 +439,19 @@ fn token_reaches_the_first_host_but_not_the_redirect_target() {
     let origin = TestServer::start();
     origin.add_redirect(
         "/org/model/resolve/main/m.gguf",
-        &c.server.localhost_url("/m.gguf"),
+        &c.server.localhost_url("/m.gguf?signature=s3cr3t"),
     );
+    c.server
+        .add_file("/m.gguf?signature=s3cr3t", c.data.clone());
     origin.require_bearer("hf_secret_value");
+    // The CDN drops the first connection: the retry starts again at the origin.
+    c.server.set_faults(Faults {
+        cut: Some(Times {
+            after_bytes: 100_000,
+            times: 1,
+        }),
+        ..Faults::default()
+    });
     let mut req = c.req.clone();
     req.url = origin.url("/org/model/resolve/main/m.gguf");
     req.gated = true;
@@ -459,20 +459,28 @@ fn token_reaches_the_first_host_but_not_the_redirect_target() {
     opts.token = Secret::new("hf_secret_value");
     let r = fetch(&req, &opts, &c.notes).unwrap();
     c.assert_installed(&r);
-    assert_eq!(
-        origin.requests()[0].authorization.as_deref(),
-        Some("Bearer hf_secret_value")
-    );
+    let first = origin.requests();
+    assert_eq!(first.len(), 2);
+    assert!(first
+        .iter()
+        .all(|r| r.authorization.as_deref() == Some("Bearer hf_secret_value")));
     let cdn = c.server.requests();
-    assert_eq!(cdn.len(), 1);
+    assert_eq!(cdn.len(), 2);
     assert!(cdn[0].host.as_deref().unwrap().starts_with("localhost:"));
-    assert_eq!(
-        cdn[0].authorization, None,
+    assert!(
+        cdn.iter().all(|r| r.authorization.is_none()),
         "the token must not follow a redirect to another host"
     );
+    assert_eq!(cdn[1].range.as_deref(), Some("bytes=100000-"));
     assert_eq!(
         r.source_url, req.url,
         "the report names the URL as requested"
+    );
+    let notes = c.notes.0.lock().unwrap().join("\n");
+    assert!(notes.contains("connection lost"), "{notes}");
+    assert!(
+        !notes.contains("s3cr3t") && !notes.contains("hf_secret_value"),
+        "{notes}"
     );
 }
 

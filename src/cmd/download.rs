@@ -76,15 +76,18 @@ fn resolve(ctx: &Ctx, a: &DownloadArgs) -> Result<(FetchRequest, FetchOptions), 
     let bad = |msg: String, hint: &str| {
         Failure::new(Exit::Usage, anyhow::anyhow!(msg)).hint(hint.to_string())
     };
-    if !(a.stall_timeout.is_finite() && a.stall_timeout > 0.0) {
+    let stall_timeout = Duration::try_from_secs_f64(a.stall_timeout)
+        .ok()
+        .filter(|d| !d.is_zero());
+    let Some(stall_timeout) = stall_timeout else {
         return Err(bad(
             format!(
-                "--stall-timeout {} is not a positive number of seconds",
+                "--stall-timeout {} is not a usable number of seconds",
                 a.stall_timeout
             ),
             "e.g. --stall-timeout 30",
         ));
-    }
+    };
     let mut req = match (&a.url, &a.repo, &a.file) {
         (Some(url), _, _) => FetchRequest {
             url: url.clone(),
@@ -135,7 +138,7 @@ fn resolve(ctx: &Ctx, a: &DownloadArgs) -> Result<(FetchRequest, FetchOptions), 
         },
         retries: a.retries,
         retry_base: Duration::from_millis(a.retry_base_ms),
-        stall_timeout: Duration::from_secs_f64(a.stall_timeout),
+        stall_timeout,
         hf_cache_dir: if a.no_hf_cache {
             None
         } else {

@@ -45,11 +45,14 @@ pub fn hf_endpoint_from_env(mirror: Option<&str>) -> String {
     e.trim_end_matches('/').to_string()
 }
 
-/// The access token, looked up as Hugging Face's own tools do: `HF_TOKEN`, else the token file
-/// at `HF_TOKEN_PATH`, else `$HF_HOME/token` (`~/.cache/huggingface/token` by default).
+/// The access token, looked up as Hugging Face's own tools do: `HF_TOKEN` (or its older name
+/// `HUGGING_FACE_HUB_TOKEN`), else the token file at `HF_TOKEN_PATH`, else `$HF_HOME/token`
+/// (`~/.cache/huggingface/token` by default).
 pub fn hf_token_from_env() -> Option<Secret> {
-    if let Some(t) = std::env::var("HF_TOKEN").ok().and_then(Secret::new) {
-        return Some(t);
+    for var in ["HF_TOKEN", "HUGGING_FACE_HUB_TOKEN"] {
+        if let Some(t) = std::env::var(var).ok().and_then(Secret::new) {
+            return Some(t);
+        }
     }
     let file = match std::env::var_os("HF_TOKEN_PATH").filter(|p| !p.is_empty()) {
         Some(p) => PathBuf::from(p),

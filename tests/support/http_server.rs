@@ -34,6 +34,8 @@ pub struct Faults {
     /// On the next `times` responses, stop sending after `after_bytes` body bytes and keep the
     /// connection open (until the client gives up or the server is dropped).
     pub stall: Option<Times>,
+    /// Read the next `n` file requests and answer nothing, keeping the connection open.
+    pub silent: usize,
     /// Change one byte in the middle of every body (the client gets wrong bytes).
     pub corrupt: bool,
     /// Send bodies in chunks of this many bytes with this pause after each.
@@ -202,6 +204,7 @@ impl Drop for TestServer {
 /// What one response does, decided under the faults lock.
 #[derive(Default)]
 struct Plan {
+    silent: bool,
     fail: Option<Fail>,
     cut_after: Option<u64>,
     stall_after: Option<u64>,
@@ -258,6 +261,10 @@ fn handle(stream: TcpStream, s: &Shared) -> io::Result<()> {
     let (faults, plan) = {
         let mut f = s.faults.lock().unwrap();
         let mut plan = Plan::default();
+        if f.silent > 0 {
+            f.silent -= 1;
+            plan.silent = true;
+        }
         if let Some(fail) = f.fail.as_mut().filter(|x| x.times > 0) {
             fail.times -= 1;
             plan.fail = Some(*fail);
@@ -274,6 +281,10 @@ fn handle(stream: TcpStream, s: &Shared) -> io::Result<()> {
         }
         (f.clone(), plan)
     };
+    if plan.silent {
+        hold_open(&out, s);
+        return Ok(());
+    }
     if let Some(fail) = plan.fail {
         let ra = fail.retry_after_s.map(|r| r.to_string());
         let mut extra: Vec<(&str, &str)> = Vec::new();
@@ -366,21 +377,30 @@ fn handle(stream: TcpStream, s: &Shared) -> io::Result<()> {
     }
     out.flush()?;
     if plan.stall_after.is_some() && pos < end {
-        let until = Instant::now() + Duration::from_secs(20);
-        while Instant::now() < until && !s.stop.load(Ordering::SeqCst) {
-            thread::sleep(Duration::from_millis(10));
-            // Stop holding the connection once the client has closed it.
-            let mut probe = [0u8; 1];
-            out.set_nonblocking(true)?;
-            let r = (&out).read(&mut probe);
-            out.set_nonblocking(false)?;
-            if matches!(r, Ok(0)) || matches!(&r, Err(e) if e.kind() != io::ErrorKind::WouldBlock) {
-                break;
-            }
-        }
+        hold_open(&out, s);
     }
     let _ = out.shutdown(Shutdown::Both);
     Ok(())
+}
+
+/// Keep a connection open without sending anything, until the client closes it, the server
+/// is dropped, or 20 s pass.
+fn hold_open(out: &TcpStream, s: &Shared) {
+    let until = Instant::now() + Duration::from_secs(20);
+    while Instant::now() < until && !s.stop.load(Ordering::SeqCst) {
+        thread::sleep(Duration::from_millis(10));
+        let mut probe = [0u8; 1];
+        if out.set_nonblocking(true).is_err() {
+            return;
+        }
+        let r = (&*out).read(&mut probe);
+        let _ = out.set_nonblocking(false);
+        match r {
+            Ok(0) => return,
+            Err(e) if e.kind() != io::ErrorKind::WouldBlock => return,
+            _ => {}
+        }
+    }
 }
 
 fn simple(out: &mut TcpStream, status: &str, extra: &[(&str, &str)]) -> io::Result<()> {

@@ -2,3 +2,30 @@
 #![allow(dead_code)]
 
 pub mod http_server;
+
+use sha2::{Digest, Sha256};
+
+/// `n` bytes of deterministic, incompressible-looking content; different seeds give different
+/// files.
+pub fn content(n: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed
+        .wrapping_mul(6364136223846793005)
+        .wrapping_add(1442695040888963407)
+        | 1;
+    (0..n)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x >> 24) as u8
+        })
+        .collect()
+}
+
+/// Lowercase hex sha256.
+pub fn sha256_hex(b: &[u8]) -> String {
+    Sha256::digest(b)
+        .iter()
+        .map(|x| format!("{x:02x}"))
+        .collect()
+}
