@@ -17,6 +17,7 @@ fn a_generated_model_verifies_with_measured_figures() {
     let r = verify::run(&path, &settings(), &NoProgress).unwrap();
     assert_eq!(r.generated_tokens, 16);
     assert!(r.logits_finite);
+    assert!(r.utf8_valid, "{:?}", r.output_sample);
     assert!(r.chat_template_used, "the writer ships a ChatML template: {:?}", r.notes);
     // The prompt is sized to the workload: within a paragraph of the target.
     assert!((90..=170).contains(&r.prompt_tokens), "prompt tokens {}", r.prompt_tokens);

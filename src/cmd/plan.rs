@@ -72,6 +72,16 @@ pub fn load_bench(
     }
 }
 
+/// The measured/predicted ratio of the last verification on this hardware, if any: later
+/// predictions on the same machine are scaled by it. An unreadable state file is ignored here
+/// (`status` reports it).
+pub fn stored_correction(ctx: &Ctx, hw: &HardwareProfile) -> Option<f64> {
+    crate::state::State::load(&ctx.paths.state_dir)
+        .ok()
+        .flatten()
+        .and_then(|s| s.correction_for(&hw.fingerprint))
+}
+
 pub fn run(ctx: &Ctx, args: &PlanArgs) -> Result<(), Failure> {
     if let Some(m) = args.max_latency {
         if !(m.is_finite() && m > 0.0) {
@@ -90,7 +100,7 @@ pub fn run(ctx: &Ctx, args: &PlanArgs) -> Result<(), Failure> {
         model: args.model.clone(),
         force: args.force,
         workload: args.workload.overrides(),
-        correction: args.workload.correction,
+        correction: args.workload.correction.or_else(|| stored_correction(ctx, &hw)),
         below_tier: None,
     };
     let plan =

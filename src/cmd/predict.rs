@@ -35,7 +35,8 @@ pub struct WorkloadArgs {
     /// Context length the model is loaded with.
     #[arg(long = "ctx", value_name = "N")]
     pub context_tokens: Option<u32>,
-    /// Measured/predicted turn-time ratio from an earlier verification on this machine.
+    /// Measured/predicted turn-time ratio to scale predictions by (default: the one the last
+    /// verification on this hardware stored, else 1).
     #[arg(long, value_name = "RATIO")]
     pub correction: Option<f64>,
 }
@@ -85,7 +86,7 @@ pub fn run(ctx: &Ctx, args: &PredictArgs) -> Result<(), Failure> {
     }
     let workload = args.workload.overrides().apply(base);
     let opts = PredictOptions {
-        correction: args.workload.correction.unwrap_or(1.0),
+        correction: args.workload.correction.or_else(|| crate::cmd::plan::stored_correction(ctx, &hw)).unwrap_or(1.0),
         cpu_only: args.cpu_only,
     };
     let p = predict::predict(&hw, bench.as_ref(), &input, &workload, &opts);

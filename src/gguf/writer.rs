@@ -22,7 +22,7 @@ use super::types::{GgmlType, ModelShape, TensorSummary};
 use crate::progress::Progress;
 
 /// Bumped whenever the bytes written for a given spec change (cache keys include it).
-pub const WRITER_VERSION: u32 = 1;
+pub const WRITER_VERSION: u32 = 2;
 
 /// The ChatML template written into every generated model.
 pub const CHAT_TEMPLATE: &str = "{% for message in messages %}{{ '<|im_start|>' + message['role'] + '\\n' + message['content'] + '<|im_end|>' + '\\n' }}{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}";
@@ -436,6 +436,7 @@ const TT_NORMAL: i32 = 1;
 const TT_UNKNOWN: i32 = 2;
 const TT_CONTROL: i32 = 3;
 const TT_BYTE: i32 = 6;
+const TT_UNUSED: i32 = 5;
 
 /// The text pieces of the vocabulary: `▁`, single characters, and every prefix of each word
 /// behind `▁`. SentencePiece merges two adjacent pieces only when the result is a token, so a word
@@ -473,7 +474,11 @@ fn vocabulary(n: u32) -> (Vec<String>, Vec<f32>, Vec<i32>) {
     }
     for b in 0..=255u8 {
         tokens.push(format!("<0x{b:02X}>"));
-        types.push(TT_BYTE);
+        // Random weights pick tokens at random. A lone byte >= 0x80 is not UTF-8 on its own, so
+        // those byte tokens are marked unused (llama.cpp renders them as nothing): the text of a
+        // generated model stays valid UTF-8 and a verification's UTF-8 check stays meaningful.
+        // Prompts are ASCII, so tokenising never needs them.
+        types.push(if b < 0x80 { TT_BYTE } else { TT_UNUSED });
     }
     for p in text_pieces() {
         tokens.push(p);

@@ -87,7 +87,8 @@ impl ModelInput {
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct PredictOptions {
     /// Measured/predicted ratio of turn time from an earlier verification run on this machine;
-    /// multiplies every predicted time (1.0 = no correction).
+    /// multiplies the predicted prefill and decode times (1.0 = no correction); load time, which
+    /// depends on the disk, is not scaled.
     pub correction: f64,
     /// Keep everything on the CPU even when a GPU could take layers.
     pub cpu_only: bool,
@@ -610,8 +611,9 @@ pub fn predict(
     let decode_s = workload.response_tokens as f64 / decode_tokens_per_s;
     let time_to_first_token_s = prefill_s + 1.0 / decode_tokens_per_s;
     let turn_s = prefill_s + decode_s;
-    let cold_load_s =
-        (model.file_bytes as f64 / ASSUMED_DISK_READ_BYTES_PER_S + cpu.load_overhead_s) * c;
+    // The correction comes from a measured turn (prefill and decode): loading depends on the
+    // disk, not on the compute the ratio describes, so it is not scaled.
+    let cold_load_s = model.file_bytes as f64 / ASSUMED_DISK_READ_BYTES_PER_S + cpu.load_overhead_s;
 
     let weight_bytes_per_token: u64 = model
         .tensors

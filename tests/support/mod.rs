@@ -2,6 +2,7 @@
 #![allow(dead_code)]
 
 pub mod http_server;
+pub mod world;
 
 use sha2::{Digest, Sha256};
 
