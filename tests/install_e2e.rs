@@ -233,3 +233,22 @@ fn retier_is_a_no_op_when_unchanged_and_switches_tier_after_a_hardware_change() 
     // And with the hardware matching again, the re-tier is done.
     ok(&w.run(&["--hardware", slow.to_str().unwrap(), "retier", "--check"]));
 }
+
+#[test]
+fn download_model_id_fetches_exactly_the_registry_file_and_refuses_unknown_ids() {
+    let w = World::new(relaxed());
+    let out = w.run(&["--json", "download", &w.small.id]);
+    ok(&out);
+    let r = json(&out);
+    assert_eq!(r["sha256"], w.small.sha256);
+    let got = std::fs::read(w.models_dir().join(&w.small.filename)).unwrap();
+    assert_eq!(got, std::fs::read(&w.small.path).unwrap());
+    assert_eq!(w.server.request_count(), 1);
+
+    let out = w.run(&["download", "no-such-model"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no-such-model"));
+    // A model id and an explicit checksum are two different ways to ask: refused together.
+    let out = w.run(&["download", &w.small.id, "--sha256", &w.small.sha256]);
+    assert_eq!(out.status.code(), Some(2));
+}

@@ -8,7 +8,7 @@ use clap::Args;
 
 use crate::cli::{Ctx, Human};
 use crate::env_vars::{
-    MINERVA_DOWNLOAD_RETRIES, MINERVA_NO_HF_CACHE, MINERVA_RETRY_BASE_MS, MINERVA_STALL_TIMEOUT_S,
+    MINERVA_DOWNLOAD_RETRIES, MINERVA_MIRROR, MINERVA_NO_HF_CACHE, MINERVA_RETRY_BASE_MS, MINERVA_STALL_TIMEOUT_S,
 };
 use crate::exit::{Exit, Failure};
 use crate::fetch::{
@@ -17,11 +17,15 @@ use crate::fetch::{
 
 #[derive(Debug, Args)]
 pub struct DownloadArgs {
+    /// A registry model id (see `minerva-setup registry list`): its repo, file, size and sha256
+    /// come from the registry.
+    #[arg(value_name = "MODEL_ID", required_unless_present_any = ["url", "repo"], conflicts_with_all = ["url", "repo", "file", "sha256", "size", "gated"])]
+    pub model: Option<String>,
     /// Download from this URL (any HTTP(S) server).
-    #[arg(long, value_name = "URL", required_unless_present = "repo", conflicts_with_all = ["repo", "mirror", "revision"])]
+    #[arg(long, value_name = "URL", conflicts_with_all = ["repo", "revision"], requires = "sha256")]
     pub url: Option<String>,
     /// Hugging Face repository, e.g. `Qwen/Qwen2.5-3B-Instruct-GGUF`.
-    #[arg(long, value_name = "ORG/NAME", requires = "file")]
+    #[arg(long, value_name = "ORG/NAME", requires_all = ["file", "sha256"])]
     pub repo: Option<String>,
     /// Path of the file in the repository.
     #[arg(long, value_name = "PATH", requires = "repo")]
@@ -29,12 +33,13 @@ pub struct DownloadArgs {
     /// Branch, tag or commit of the repository [default: main].
     #[arg(long, value_name = "REV")]
     pub revision: Option<String>,
-    /// Hugging Face endpoint or mirror to download from (default: HF_ENDPOINT, else huggingface.co).
-    #[arg(long, value_name = "URL")]
+    /// Hugging Face endpoint or mirror for MODEL_ID and --repo (default: HF_ENDPOINT, else
+    /// huggingface.co); not used with --url.
+    #[arg(long, value_name = "URL", env = MINERVA_MIRROR)]
     pub mirror: Option<String>,
     /// Expected sha256 of the file (64 hex digits).
     #[arg(long, value_name = "HEX")]
-    pub sha256: String,
+    pub sha256: Option<String>,
     /// Expected size in bytes (checked against the server before downloading).
     #[arg(long, value_name = "BYTES")]
     pub size: Option<u64>,
@@ -88,12 +93,14 @@ fn resolve(ctx: &Ctx, a: &DownloadArgs) -> Result<(FetchRequest, FetchOptions), 
             "e.g. --stall-timeout 30",
         ));
     };
+    let sha256 = a.sha256.clone().unwrap_or_default();
     let mut req = match (&a.url, &a.repo, &a.file) {
+        _ if a.model.is_some() => registry_request(ctx, a)?,
         (Some(url), _, _) => FetchRequest {
             url: url.clone(),
             filename: url_basename(url),
             expected_size: a.size,
-            sha256: a.sha256.clone(),
+            sha256,
             gated: a.gated,
             hf: None,
         },
@@ -117,7 +124,7 @@ fn resolve(ctx: &Ctx, a: &DownloadArgs) -> Result<(FetchRequest, FetchOptions), 
                 revision: a.revision.clone().unwrap_or_else(|| "main".into()),
                 path: file.clone(),
             };
-            FetchRequest::hugging_face(hf, &a.sha256, a.size, a.gated)
+            FetchRequest::hugging_face(hf, &sha256, a.size, a.gated)
         }
         _ => {
             return Err(bad(
@@ -131,7 +138,7 @@ fn resolve(ctx: &Ctx, a: &DownloadArgs) -> Result<(FetchRequest, FetchOptions), 
     }
     let opts = FetchOptions {
         dest_dir: ctx.paths.models_dir.clone(),
-        token: if a.gated {
+        token: if req.gated {
             fetch::hf_token_from_env()
         } else {
             None
@@ -149,6 +156,33 @@ fn resolve(ctx: &Ctx, a: &DownloadArgs) -> Result<(FetchRequest, FetchOptions), 
     Ok((req, opts))
 }
 
+/// `download MODEL_ID`: the registry says where the file is and what it must hash to.
+fn registry_request(ctx: &Ctx, a: &DownloadArgs) -> Result<FetchRequest, Failure> {
+    let id = a.model.as_deref().unwrap_or_default();
+    let (reg, _) = crate::cmd::registry::load(ctx)?;
+    let Some(f) = reg.get(id) else {
+        return Err(Failure::new(Exit::Usage, anyhow::anyhow!("unknown model `{id}`: not in the registry"))
+            .hint("see `minerva-setup registry list` for the ids"));
+    };
+    let sha = match (&f.sha256, f.not_installable_reason()) {
+        (Some(s), None) => s.clone(),
+        (_, reason) => {
+            return Err(Failure::new(
+                Exit::BadInput,
+                anyhow::anyhow!("`{id}` is not installable: {}", reason.unwrap_or_else(|| "no sha256".into())),
+            )
+            .hint("pick a model with a known sha256, or pass --repo/--file/--sha256 yourself"))
+        }
+    };
+    let hf = HfFile {
+        endpoint: fetch::hf_endpoint_from_env(a.mirror.as_deref()),
+        repo: f.repo.clone(),
+        revision: a.revision.clone().unwrap_or_else(|| f.revision.clone()),
+        path: f.filename.clone(),
+    };
+    Ok(FetchRequest::hugging_face(hf, &sha, f.size_bytes, f.gated))
+}
+
 /// The last path segment of a URL, without query or fragment (validated later as a file name).
 fn url_basename(url: &str) -> String {
     let path = url.split(['?', '#']).next().unwrap_or(url);
@@ -160,7 +194,7 @@ fn url_basename(url: &str) -> String {
 }
 
 /// Map a fetch error to its exit code and hint.
-fn failure(e: FetchError) -> Failure {
+pub fn failure(e: FetchError) -> Failure {
     let exit = match e.kind() {
         FetchErrorKind::Locked => Exit::Locked,
         FetchErrorKind::BadFilename | FetchErrorKind::BadRequest => Exit::BadInput,

@@ -13,7 +13,7 @@ use crate::cli::{Ctx, Human};
 use crate::cmd::predict::WorkloadArgs;
 use crate::env_vars::*;
 use crate::exit::{Exit, Failure};
-use crate::fetch::{self, FetchErrorKind, FetchOptions};
+use crate::fetch::{self, FetchOptions};
 use crate::install::{self, BenchSource, InstallError, InstallReport, InstallSettings, OnMiss, Run};
 use crate::profile::HardwareProfile;
 use crate::select::SelectOptions;
@@ -181,17 +181,12 @@ pub fn failure(ctx: &Ctx, e: InstallError) -> Failure {
             .hint("run `minerva-setup plan` for every tier's reason; add memory or a GPU, or accept a longer turn"),
         InstallError::NotInstallable { .. } => Failure::new(Exit::Usage, e)
             .hint("pick a model with a known sha256 (`minerva-setup registry list`)"),
-        InstallError::Download { ref source, .. } => {
-            let exit = match source.kind() {
-                FetchErrorKind::Locked => Exit::Locked,
-                FetchErrorKind::BadFilename | FetchErrorKind::BadRequest => Exit::BadInput,
-                _ => Exit::Download,
-            };
-            let hint = source.hint();
-            let f = Failure::new(exit, e);
-            match hint {
-                Some(h) => f.hint(h),
-                None => f,
+        InstallError::Download { model, source, .. } => {
+            // The fetch error keeps its own exit code and hint; say what it meant for the install.
+            let f = crate::cmd::download::failure(source);
+            Failure {
+                error: f.error.context(format!("downloading `{model}` failed; the previous config and model are unchanged")),
+                ..f
             }
         }
         InstallError::Verify { .. } | InstallError::Missed { .. } => Failure::new(Exit::Verify, e).hint(format!(
