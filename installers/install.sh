@@ -16,6 +16,7 @@ Options:
   --run ARGS        after installing, run `minerva-setup ARGS` (e.g. --run plan)
   -h, --help        show this help
 
+Without cargo on PATH (or in ~/.cargo/bin), Rust is installed with rustup first.
 Environment: CARGO (cargo binary to use), SUDO (command used for root steps when not root).
 USAGE
 }
@@ -68,9 +69,16 @@ fi
 # 2. Build (unless a binary was given).
 if [ -z "$binary" ]; then
     cargo_bin=${CARGO:-cargo}
+    if ! command -v "$cargo_bin" >/dev/null 2>&1 && [ -x "$HOME/.cargo/bin/cargo" ]; then
+        cargo_bin="$HOME/.cargo/bin/cargo"
+    fi
     if ! command -v "$cargo_bin" >/dev/null 2>&1; then
-        log "error: cargo not found. Install Rust (https://rustup.rs) and run this script again."
-        exit 1
+        log "Rust not found: installing it with rustup (https://rustup.rs) for $(id -un)"
+        if ! curl --proto '=https' --tlsv1.2 -sSf https://sh.rustup.rs | sh -s -- -y --profile minimal; then
+            log "error: could not install Rust; install it yourself (https://rustup.rs) and run this script again"
+            exit 1
+        fi
+        cargo_bin="$HOME/.cargo/bin/cargo"
     fi
     log "building minerva-setup (release; the first build compiles llama.cpp and takes minutes)"
     (cd "$repo" && "$cargo_bin" build --release --locked)
