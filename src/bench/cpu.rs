@@ -9,6 +9,13 @@
 //! Xeon (AVX and F16C, no AVX2/FMA) therefore cannot run this build; it is refused with
 //! `Exit::Unsupported` rather than crashed. aarch64 builds target armv8-a, which every aarch64
 //! CPU meets.
+//!
+//! The alternative, choosing kernels at run time (`llama-cpp-2/dynamic-backends`:
+//! `GGML_BACKEND_DL` with `GGML_CPU_ALL_VARIANTS`), builds ggml-cpu once per x86 variant as shared
+//! libraries that must be installed next to the binary and found there at run time. That is a
+//! packaging change for the whole project, not a benchmark detail, so this build refuses instead.
+//! Never build with `-C target-cpu=native`: besides pinning the baseline to the build machine, it
+//! turns on ggml's AMX path, which crashes in multi-threaded decode of quantised models.
 
 use crate::profile::{HardwareProfile, SimdLevel};
 

@@ -119,10 +119,11 @@ impl Human for BenchResult {
         let _ = writeln!(s, "Probe     memory bandwidth {probe}");
         let _ = writeln!(
             s,
-            "{:<4} {:<5} {:>9} {:>9} {:>7} {:>15} {:>14} {:>10} {:>9} {:>6} {:>9}",
+            "{:<4} {:<5} {:>9} {:>8} {:>9} {:>7} {:>15} {:>14} {:>10} {:>9} {:>6} {:>9}",
             "back",
             "type",
             "M weights",
+            "file MiB",
             "MiB/token",
             "load s",
             "prefill tok/s",
@@ -143,10 +144,11 @@ impl Human for BenchResult {
                 .unwrap_or_else(|| "-".into());
             let _ = writeln!(
                 s,
-                "{:<4} {:<5} {:>9.1} {:>9} {:>7.2} {:>9.1} {:>5} {:>8.1} {:>5} {:>10.2} {:>9.1} {:>6} {:>9.1}",
+                "{:<4} {:<5} {:>9.1} {:>8} {:>9} {:>7.2} {:>9.1} {:>5} {:>8.1} {:>5} {:>10.2} {:>9.1} {:>6} {:>9.1}",
                 back,
                 q.ggml_type,
                 q.params as f64 / 1e6,
+                mib(q.file_bytes),
                 mib(q.weight_bytes_per_token),
                 q.load_s,
                 q.prefill_tokens_per_s.median,
