@@ -220,3 +220,35 @@ fn a_missing_file_is_an_io_error_naming_it() {
     assert!(matches!(err, GgufError::Io { .. }));
     assert!(err.to_string().contains("/nonexistent/minerva.gguf"));
 }
+
+/// A GGUF written by llama.cpp's own tooling, not by our writer: the vocabulary-only BERT file
+/// that ships with llama.cpp (`models/ggml-vocab-bert-bge.gguf`, MIT, copied from the
+/// `llama-cpp-2` crate). It has no tensors and ends right after its header, unpadded.
+#[test]
+fn reader_reads_a_gguf_written_by_llama_cpp_tooling() {
+    let h = reader::read_header(Path::new("tests/fixtures/gguf-vocab-bert-bge.gguf")).unwrap();
+    assert_eq!(h.version, 3);
+    assert!(h.tensors.is_empty());
+    assert_eq!(
+        h.get("tokenizer.ggml.model").and_then(MetaValue::as_str),
+        Some("bert")
+    );
+    let shape = h.shape().unwrap();
+    assert_eq!(
+        (
+            shape.architecture.as_str(),
+            shape.n_layers,
+            shape.n_embd,
+            shape.n_ff,
+            shape.n_heads
+        ),
+        ("bert", 12, 384, 1536, 12)
+    );
+    assert_eq!(shape.n_kv_heads, 12, "defaults to the head count");
+    assert_eq!(
+        shape.head_dim, 32,
+        "embedding / heads when key_length is absent"
+    );
+    assert_eq!(shape.vocab_size, 30522, "from the token list");
+    assert_eq!(shape.context_length, 512);
+}

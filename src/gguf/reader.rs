@@ -268,7 +268,8 @@ pub fn read_header(path: &Path) -> Result<GgufHeader, GgufError> {
         None => DEFAULT_ALIGNMENT,
     };
     let data_offset = r.pos.div_ceil(alignment) * alignment;
-    let mut needed = data_offset;
+    // A file without tensors (a vocabulary-only GGUF) may end right after its header, unpadded.
+    let mut needed = r.pos;
     for t in &tensors {
         if t.offset % alignment != 0 {
             return Err(r.malformed(format!(
