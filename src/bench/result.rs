@@ -21,7 +21,12 @@ pub struct Stat {
 impl Stat {
     /// A single value, e.g. from a hand-written fixture.
     pub fn single(v: f64) -> Stat {
-        Stat { median: v, min: v, max: v, samples: 1 }
+        Stat {
+            median: v,
+            min: v,
+            max: v,
+            samples: 1,
+        }
     }
 
     /// Relative spread `(max - min) / median`.

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use super::cpu::{self, CpuUnsupported};
 use super::llama::{self, LlamaError};
 use super::models::{
-    self, BenchModel, ModelError, CONVERGENCE_TYPE, DEFAULT_TYPES, LARGE_LAYERS, SMALL_LAYERS,
+    self, BenchModel, ModelError, CONVERGENCE_TYPE, DEFAULT_TYPES, LARGE_LAYERS, SECOND_LAYERS,
 };
 use super::result::{
     BenchBackend, BenchResult, QuantBench, Stat, ThreadTrial, BENCH_SCHEMA_VERSION,
@@ -43,8 +43,9 @@ pub struct BenchOptions {
     pub llama_logs: bool,
     /// Shape of the generated models (tests use a tiny one).
     pub model_shape: crate::gguf::ModelShape,
-    /// Layers of the second, smaller model of [`CONVERGENCE_TYPE`].
-    pub small_layers: u32,
+    /// Layers of the second model of [`CONVERGENCE_TYPE`] (no second model when equal to
+    /// `model_shape.n_layers`).
+    pub second_layers: u32,
 }
 
 impl BenchOptions {
@@ -60,7 +61,7 @@ impl BenchOptions {
             gpu: true,
             llama_logs: false,
             model_shape: models::bench_shape(LARGE_LAYERS),
-            small_layers: SMALL_LAYERS,
+            second_layers: SECOND_LAYERS,
         }
     }
 }
@@ -134,7 +135,7 @@ pub fn run_with(
     let write_start = Instant::now();
     let mut warnings = Vec::new();
     let mut entries: Vec<BenchModel> = Vec::new();
-    let mut small: Option<BenchModel> = None;
+    let mut second: Option<BenchModel> = None;
     match &opts.bench_model {
         Some(path) => entries.push(models::from_file(path).map_err(BenchError::Model)?),
         None => {
@@ -150,18 +151,19 @@ pub fn run_with(
                         .map_err(BenchError::Model)?,
                 );
             }
-            if types.contains(&CONVERGENCE_TYPE) && opts.small_layers < opts.model_shape.n_layers {
+            if types.contains(&CONVERGENCE_TYPE) && opts.second_layers != opts.model_shape.n_layers
+            {
                 let mut shape = opts.model_shape.clone();
-                shape.n_layers = opts.small_layers.max(1);
+                shape.n_layers = opts.second_layers.max(1);
                 let spec = models::spec_for(&shape, CONVERGENCE_TYPE);
-                small = Some(
+                second = Some(
                     models::ensure_cached(&opts.cache_dir, &spec, progress)
                         .map_err(BenchError::Model)?,
                 );
             }
         }
     }
-    let wrote_any = entries.iter().chain(small.iter()).any(|m| m.written);
+    let wrote_any = entries.iter().chain(second.iter()).any(|m| m.written);
     let model_write_s = if wrote_any {
         write_start.elapsed().as_secs_f64()
     } else {
@@ -191,7 +193,7 @@ pub fn run_with(
     }
     // Each measurement gets an equal share of what is left of the budget, so one that overran
     // (other load on the machine) shortens the rest instead of the total. Thread trials count as one.
-    let n_models = entries.len() + small.iter().count();
+    let n_models = entries.len() + second.iter().count();
     let mut runs_left = n_models * backends.len() + usize::from(opts.threads.is_none());
     let floor = 0.2 * opts.time_budget_s / runs_left.max(1) as f64;
     let mut next_share = || {
@@ -275,7 +277,7 @@ pub fn run_with(
         .filter(|b| *b > 0.0);
     let mut quants = Vec::new();
     for (backend, gpu_layers) in &backends {
-        for m in entries.iter().chain(small.iter()) {
+        for m in entries.iter().chain(second.iter()) {
             progress.phase(
                 &format!("measuring {} ({})", label(m), backend_name(*backend)),
                 None,
@@ -295,34 +297,25 @@ pub fn run_with(
         }
     }
 
-    let (per_token_overhead_s, converged) = match (
-        &small,
-        quants
-            .iter()
-            .find(|q| q.ggml_type == CONVERGENCE_TYPE.name()),
-    ) {
-        (Some(_), Some(large)) => {
-            let small_q = quants
-                .iter()
-                .filter(|q| {
-                    q.ggml_type == CONVERGENCE_TYPE.name() && q.backend == BenchBackend::Cpu
-                })
-                .min_by_key(|q| q.params);
-            match small_q {
-                Some(s) if s.params < large.params => {
-                    let (overhead, conv) = overhead_fit(s, large);
-                    if !conv {
-                        warnings.push(format!(
-                            "{} weights/s differ by more than 15% between {} M and {} M weights: the smaller model may fit in cache",
-                            CONVERGENCE_TYPE,
-                            s.params / 1_000_000,
-                            large.params / 1_000_000
-                        ));
-                    }
-                    (overhead, Some(conv))
-                }
-                _ => (0.0, None),
+    // The two sizes of the convergence type on the CPU, if both were measured.
+    let sizes: Vec<&QuantBench> = quants
+        .iter()
+        .filter(|q| q.ggml_type == CONVERGENCE_TYPE.name() && q.backend == BenchBackend::Cpu)
+        .collect();
+    let smaller = sizes.iter().min_by_key(|q| q.params);
+    let larger = sizes.iter().max_by_key(|q| q.params);
+    let (per_token_overhead_s, converged) = match (smaller, larger) {
+        (Some(s), Some(l)) if s.params < l.params => {
+            let (overhead, conv) = overhead_fit(s, l);
+            if !conv {
+                warnings.push(format!(
+                    "{} weights/s differ by more than 15% between {} M and {} M weights: the smaller model may fit in cache, or the machine was busy",
+                    CONVERGENCE_TYPE,
+                    s.params / 1_000_000,
+                    l.params / 1_000_000
+                ));
             }
+            (overhead, Some(conv))
         }
         _ => (0.0, None),
     };
