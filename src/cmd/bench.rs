@@ -95,7 +95,11 @@ fn mib(b: u64) -> String {
 }
 
 fn spread(s: &crate::bench::Stat) -> String {
-    format!("±{:.0}%", s.spread() * 50.0)
+    if s.samples < 2 {
+        "(n=1)".to_string()
+    } else {
+        format!("±{:.0}%", s.spread() * 50.0)
+    }
 }
 
 impl Human for BenchResult {
