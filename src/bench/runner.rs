@@ -514,7 +514,8 @@ impl Engine for LlamaEngine {
             let started = Instant::now();
             for rep in 0..job.max_reps.max(1) {
                 // Prefill is measured in the first PREFILL_REPS repetitions only: it is steadier
-                // than decode and costs more per repetition; later ones start from a short prompt.
+                // than decode and costs more per repetition; later ones rewind the KV cache to the
+                // end of the prompt, so every decode runs at the same context length.
                 let spent = started.elapsed().as_secs_f64();
                 let last_prefill = rates
                     .prefill_tokens_per_s
@@ -528,9 +529,12 @@ impl Engine for LlamaEngine {
                             .prefill_tokens_per_s
                             .push(job.prompt_tokens as f64 / p_s);
                     }
+                } else if rep == 0 {
+                    // Decode-only job (thread trials): the full prompt once, not measured.
+                    s.prefill(&prompt).map_err(BenchError::Llama)?;
                 } else {
-                    s.prefill(&prompt[..WARMUP_PROMPT as usize])
-                        .map_err(BenchError::Llama)?;
+                    // Same context length as a measured repetition, without paying for prefill.
+                    s.rewind().map_err(BenchError::Llama)?;
                 }
                 // Past the deadline a repetition stops early: a loaded machine must not stretch
                 // the run far beyond its budget. Fewer tokens still give a rate.
