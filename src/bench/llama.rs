@@ -212,9 +212,19 @@ impl Session<'_> {
         Ok((done, start.elapsed().as_secs_f64()))
     }
 
-    /// Tokens generated so far in this sequence (greedy choices after the prompt).
+    /// Position of the next token: prompt plus generated tokens.
     pub fn position(&self) -> i32 {
         self.pos
+    }
+
+    /// The latest greedy choice.
+    pub fn last_token(&self) -> LlamaToken {
+        self.last
+    }
+
+    /// The logits of the latest evaluated token.
+    pub fn last_logits(&self) -> &[f32] {
+        self.ctx.get_logits_ith(self.batch.n_tokens() - 1)
     }
 
     /// llama.cpp's own counters since the last [`Session::reset_counters`]:
