@@ -57,7 +57,7 @@ impl BenchOptions {
             cache_dir,
             prompt_tokens: 128,
             gen_tokens: 32,
-            time_budget_s: 9.0,
+            time_budget_s: 8.0,
             gpu: true,
             llama_logs: false,
             model_shape: models::bench_shape(LARGE_LAYERS),

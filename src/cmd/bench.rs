@@ -23,8 +23,10 @@ pub struct BenchArgs {
     /// Quantisation types to measure, comma-separated (default: Q4_K,Q5_K,Q6_K,Q8_0,Q4_0,F16).
     #[arg(long, value_name = "LIST", value_delimiter = ',', value_parser = parse_type)]
     pub types: Vec<GgmlType>,
-    /// Seconds for all measurements together (model writing excluded).
-    #[arg(long, value_name = "SECONDS", default_value_t = 9.0)]
+    /// Seconds for all measurements together (model writing excluded). Each measurement needs a
+    /// load, a warm-up and one prefill whatever the budget, so a busy machine can overrun it; the
+    /// default leaves room for that within 10 s.
+    #[arg(long, value_name = "SECONDS", default_value_t = 8.0)]
     pub budget: f64,
     /// Prompt tokens of the prefill measurement.
     #[arg(long, value_name = "N", default_value_t = 128, value_parser = clap::value_parser!(u32).range(16..=2048))]
