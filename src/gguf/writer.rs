@@ -140,7 +140,7 @@ impl ModelSpec {
         ModelSpec {
             shape,
             layout,
-            seed: 0x6d69_6e65_7276_61,
+            seed: 0x006d_696e_6572_7661,
             name: "minerva-synthetic".into(),
             extra_metadata: Vec::new(),
         }
