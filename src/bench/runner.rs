@@ -338,8 +338,21 @@ pub fn run_with(
         wall_s: start.elapsed().as_secs_f64(),
         peak_rss_bytes: peak_rss_bytes(),
         source: match &opts.bench_model {
-            Some(p) => format!("measured with {}", p.display()),
-            None => "measured".into(),
+            Some(p) => format!(
+                "measured with {}, {}-token prompt, {} tokens per decode repetition",
+                p.display(),
+                opts.prompt_tokens,
+                opts.gen_tokens
+            ),
+            None => format!(
+                "measured: generated llama models {} wide, {} layers ({} for the second {}), {}-token prompt, {} tokens per decode repetition",
+                opts.model_shape.n_embd,
+                opts.model_shape.n_layers,
+                opts.second_layers,
+                CONVERGENCE_TYPE,
+                opts.prompt_tokens,
+                opts.gen_tokens
+            ),
         },
         warnings,
     })
