@@ -80,7 +80,7 @@ impl Engine for Fake {
                 let t = OVERHEAD_S
                     + params as f64 / (weights_per_s(ty) * boost * gpu * thread_factor(j.threads));
                 JobRates {
-                    prefill_tokens_per_s: if j.prompt_tokens > 0 {
+                    prefill_tokens_per_s: if j.measure_prefill {
                         vec![PREFILL_FLOPS / (2.0 * params as f64); 3]
                     } else {
                         vec![]
@@ -241,7 +241,7 @@ fn a_faster_neighbour_thread_count_wins_and_a_given_count_is_not_tried() {
         calls[0]
             .2
             .iter()
-            .all(|j| j.budget_s > 0.1 && j.prompt_tokens == 0),
+            .all(|j| j.budget_s > 0.1 && !j.measure_prefill && j.prompt_tokens == 128),
         "trials: decode only, with time"
     );
     assert!(

@@ -81,8 +81,10 @@ pub enum BenchError {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Job {
     pub threads: u32,
-    /// 0 skips the prefill measurement (a short prompt still precedes decoding).
+    /// Prompt evaluated before decoding (decode runs at this context length).
     pub prompt_tokens: u32,
+    /// Whether the prompt's evaluation is measured (false for decode-only thread trials).
+    pub measure_prefill: bool,
     pub gen_tokens: u32,
     pub min_reps: u32,
     pub max_reps: u32,
@@ -205,6 +207,7 @@ pub fn run_with(
     let main_job = |threads: u32, share: f64| Job {
         threads,
         prompt_tokens: opts.prompt_tokens,
+        measure_prefill: true,
         gen_tokens: opts.gen_tokens,
         min_reps: 2,
         max_reps: 12,
@@ -240,7 +243,8 @@ pub fn run_with(
                 .iter()
                 .map(|&t| Job {
                     threads: t,
-                    prompt_tokens: 0,
+                    prompt_tokens: opts.prompt_tokens,
+                    measure_prefill: false,
                     gen_tokens: opts.gen_tokens,
                     min_reps: 2,
                     max_reps: 2,
@@ -535,7 +539,7 @@ impl Engine for LlamaEngine {
                     .last()
                     .map_or(0.0, |r| job.prompt_tokens as f64 / r);
                 let prefill_fits = rep == 0 || spent + last_prefill < job.budget_s;
-                if job.prompt_tokens > 0 && rep < PREFILL_REPS && prefill_fits {
+                if job.measure_prefill && rep < PREFILL_REPS && prefill_fits {
                     let p_s = s.prefill(&prompt).map_err(BenchError::Llama)?;
                     if p_s > 0.0 {
                         rates
