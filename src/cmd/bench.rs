@@ -46,8 +46,24 @@ pub struct BenchArgs {
 }
 
 fn parse_type(s: &str) -> Result<GgmlType, String> {
-    GgmlType::from_name(s.trim())
-        .ok_or_else(|| format!("unknown ggml type `{s}` (e.g. Q4_K, Q8_0, F16)"))
+    let supported = || {
+        GgmlType::all()
+            .filter(|t| crate::gguf::writer::supports(*t))
+            .map(|t| t.name())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    match GgmlType::from_name(s.trim()) {
+        Some(t) if crate::gguf::writer::supports(t) => Ok(t),
+        Some(t) => Err(format!(
+            "benchmark models cannot be generated in {t}; supported: {}",
+            supported()
+        )),
+        None => Err(format!(
+            "unknown ggml type `{s}`; supported: {}",
+            supported()
+        )),
+    }
 }
 
 pub fn run(ctx: &Ctx, args: &BenchArgs) -> Result<(), Failure> {

@@ -542,6 +542,11 @@ fn pad(w: &mut impl Write, n: u64) -> std::io::Result<()> {
     Ok(())
 }
 
+/// Whether the writer can generate tensors of `t`.
+pub fn supports(t: GgmlType) -> bool {
+    block_kind(t).is_some()
+}
+
 /// How a type's bytes are generated: element-wise floats, or random blocks with f16 scale fields
 /// at known offsets overwritten.
 enum BlockKind {
