@@ -282,6 +282,19 @@ pub fn write_model_with_progress(
     })
 }
 
+/// The bytes before the tensor data that [`write_model`] writes for `spec` (header, metadata,
+/// tensor table, alignment padding). With a file extended to [`expected_file_bytes`] this gives a
+/// model of any size whose data is a hole: for tests of code that must not read the data.
+pub fn header_bytes(spec: &ModelSpec) -> Vec<u8> {
+    let tensors = spec.layout.tensors(&spec.shape);
+    let mut b = encode_header(spec, &tensors).bytes;
+    b.resize(
+        (b.len() as u64).div_ceil(DEFAULT_ALIGNMENT) as usize * DEFAULT_ALIGNMENT as usize,
+        0,
+    );
+    b
+}
+
 /// The size in bytes [`write_model`] will produce for `spec`, without writing (cache checks).
 pub fn expected_file_bytes(spec: &ModelSpec) -> u64 {
     let tensors = spec.layout.tensors(&spec.shape);
