@@ -369,3 +369,32 @@ fn the_second_size_may_be_the_larger_one_as_by_default() {
         24
     );
 }
+
+#[test]
+fn a_temporary_file_left_by_a_killed_run_is_removed_when_stale_and_never_trusted() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut o = options(dir.path());
+    o.types = vec![GgmlType::Q8_0];
+    let spec = minerva_setup::bench::models::spec_for(&o.model_shape, GgmlType::Q8_0);
+    let key = minerva_setup::bench::models::cache_key(&spec);
+    let bench_dir = dir.path().join("bench");
+    std::fs::create_dir_all(&bench_dir).unwrap();
+    let stale = bench_dir.join(format!(".{key}.tmp-999999"));
+    let fresh = bench_dir.join(format!(".{key}.tmp-999998"));
+    std::fs::write(&stale, b"half a model").unwrap();
+    std::fs::write(&fresh, b"being written by another run").unwrap();
+    let old = std::time::SystemTime::now() - std::time::Duration::from_secs(2 * 3600);
+    std::fs::File::options()
+        .write(true)
+        .open(&stale)
+        .unwrap()
+        .set_modified(old)
+        .unwrap();
+    runner::run_with(&Fake::new(), &profile(2, 2), &o, &NoProgress).unwrap();
+    assert!(!stale.exists());
+    assert!(
+        fresh.exists(),
+        "a recent temporary may belong to a run in progress"
+    );
+    assert!(bench_dir.join(&key).exists());
+}

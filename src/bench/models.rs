@@ -130,6 +130,7 @@ pub fn ensure_cached(
             }
         }
     }
+    remove_stale_temporaries(&path);
     let w = writer::write_model_with_progress(&path, spec, progress)?;
     Ok(BenchModel {
         path,
@@ -138,6 +139,32 @@ pub fn ensure_cached(
         file_bytes: w.file_bytes,
         written: true,
     })
+}
+
+/// A temporary file older than this is left over from a killed run, not one being written.
+const STALE_TEMPORARY: std::time::Duration = std::time::Duration::from_secs(3600);
+
+/// Delete `.<name>.tmp-<pid>` files a killed run left next to `path` (they are never trusted,
+/// but each is as large as a model).
+fn remove_stale_temporaries(path: &Path) {
+    let (Some(dir), Some(name)) = (path.parent(), path.file_name()) else {
+        return;
+    };
+    let prefix = format!(".{}.tmp-", name.to_string_lossy());
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let stale = e
+            .metadata()
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| t.elapsed().ok())
+            .is_some_and(|age| age > STALE_TEMPORARY);
+        if stale && e.file_name().to_string_lossy().starts_with(&prefix) {
+            let _ = std::fs::remove_file(e.path());
+        }
+    }
 }
 
 /// A user-supplied GGUF (`--bench-model`), described from its header.
