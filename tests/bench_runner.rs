@@ -241,7 +241,7 @@ fn a_faster_neighbour_thread_count_wins_and_a_given_count_is_not_tried() {
         calls[0]
             .2
             .iter()
-            .all(|j| j.budget_s > 0.1 && !j.measure_prefill && j.prompt_tokens == 128),
+            .all(|j| j.budget_s > 0.1 && !j.measure_prefill && j.prompt_tokens < 128),
         "trials: decode only, with time"
     );
     assert!(

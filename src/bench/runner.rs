@@ -243,7 +243,10 @@ pub fn run_with(
                 .iter()
                 .map(|&t| Job {
                     threads: t,
-                    prompt_tokens: opts.prompt_tokens,
+                    // A short prompt: the comparison between thread counts does not depend on
+                    // the context length, and on a busy machine a slow candidate's prefill of
+                    // the full prompt would eat the budget.
+                    prompt_tokens: WARMUP_PROMPT,
                     measure_prefill: false,
                     gen_tokens: opts.gen_tokens,
                     min_reps: 2,
@@ -501,7 +504,7 @@ impl LlamaEngine {
 
 /// Tokens of the warm-up prompt and generation before measuring.
 const WARMUP_PROMPT: u32 = 16;
-const WARMUP_GEN: u32 = 4;
+const WARMUP_GEN: u32 = 2;
 /// Special tokens of generated models are skipped when making up prompts.
 const PROMPT_SKIP: i32 = 8;
 /// Repetitions that measure prefill (the rest measure decode only).
