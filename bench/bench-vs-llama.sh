@@ -48,7 +48,9 @@ rounds=${ROUNDS:-3}
 echo
 echo "== same GGUF, minerva-setup bench --bench-model vs llama.cpp perf counters"
 echo "   ($threads threads, $prompt prompt, $gen generated; median of $rounds alternating rounds per side)"
-printf '%-5s %10s %10s %6s   %10s %10s %6s\n' type "pp ours" "pp llama" ratio "tg ours" "tg llama" ratio
+printf '%-5s %10s %10s %6s   %10s %10s %6s   %s\n' type "pp ours" "pp llama" ratio "tg ours" "tg llama" ratio \
+    "(best round: pp ratio, tg ratio)"
+best() { sort -g | tail -n 1; }
 median() { sort -g | awk '{v[NR]=$1} END {if (NR%2) print v[(NR+1)/2]; else print (v[NR/2]+v[NR/2+1])/2}'; }
 worst=0
 for model in "$data"/cache/bench/*-l12-*.gguf; do
@@ -67,10 +69,14 @@ for model in "$data"/cache/bench/*-l12-*.gguf; do
     tg_o=$(median <"$data/tg_o"); tg_t=$(median <"$data/tg_t")
     pp_r=$(awk -v a="$pp_o" -v b="$pp_t" 'BEGIN{print a/b}')
     tg_r=$(awk -v a="$tg_o" -v b="$tg_t" 'BEGIN{print a/b}')
-    printf '%-5s %10.1f %10.1f %6.3f   %10.1f %10.1f %6.3f\n' "$ty" "$pp_o" "$pp_t" "$pp_r" "$tg_o" "$tg_t" "$tg_r"
+    # The fastest round of each side: other work on the machine only ever slows a round down.
+    pp_b=$(awk -v a="$(best <"$data/pp_o")" -v b="$(best <"$data/pp_t")" 'BEGIN{printf "%.3f", a/b}')
+    tg_b=$(awk -v a="$(best <"$data/tg_o")" -v b="$(best <"$data/tg_t")" 'BEGIN{printf "%.3f", a/b}')
+    printf '%-5s %10.1f %10.1f %6.3f   %10.1f %10.1f %6.3f   (%s, %s)\n' "$ty" "$pp_o" "$pp_t" "$pp_r" "$tg_o" "$tg_t" "$tg_r" "$pp_b" "$tg_b"
     worst=$(echo "$worst $pp_r $tg_r" | awk '{w=$1; for(i=2;i<=3;i++){d=($i>1)?$i-1:1-$i; if(d>w)w=d}; print w}')
 done
 echo
+echo "(agreement is judged on the medians; the best rounds are shown for a busy machine)"
 if awk -v w="$worst" 'BEGIN{exit !(w <= 0.15)}'; then
     echo "agreement: all within 15% (largest deviation $(awk -v w="$worst" 'BEGIN{printf "%.1f", w*100}')%)"
 else
