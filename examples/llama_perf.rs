@@ -65,6 +65,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     let mut prefill = Vec::new();
     let mut decode = Vec::new();
+    let mut decode_wall = Vec::new();
     // Repetition 0 is the warm-up and is discarded.
     for rep in 0..=reps {
         ctx.clear_kv_cache();
@@ -75,14 +76,17 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
         ctx.decode(&mut batch)?;
         let mut next = sampler.sample(&ctx, batch.n_tokens() - 1);
+        let gen_start = std::time::Instant::now();
         for i in 0..gen {
             batch.clear();
             batch.add(next, (prompt + i) as i32, &[0], true)?;
             ctx.decode(&mut batch)?;
             next = sampler.sample(&ctx, 0);
         }
+        let gen_wall_s = gen_start.elapsed().as_secs_f64();
         let t = ctx.timings();
         if rep > 0 {
+            decode_wall.push(gen as f64 / gen_wall_s);
             prefill.push(t.n_p_eval() as f64 / (t.t_p_eval_ms() / 1e3));
             decode.push(t.n_eval() as f64 / (t.t_eval_ms() / 1e3));
         }
@@ -97,10 +101,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
     };
     println!(
-        "{{\"model\": {:?}, \"threads\": {threads}, \"load_s\": {load_s:.4}, \"prompt_tokens\": {prompt}, \"gen_tokens\": {gen}, \"reps\": {reps}, \"prefill_tokens_per_s\": {:.2}, \"decode_tokens_per_s\": {:.2}}}",
+        "{{\"model\": {:?}, \"threads\": {threads}, \"load_s\": {load_s:.4}, \"prompt_tokens\": {prompt}, \"gen_tokens\": {gen}, \"reps\": {reps}, \"prefill_tokens_per_s\": {:.2}, \"decode_tokens_per_s\": {:.2}, \"decode_wall_tokens_per_s\": {:.2}}}",
         model_path,
         median(&mut prefill),
-        median(&mut decode)
+        median(&mut decode),
+        median(&mut decode_wall)
     );
     Ok(())
 }

@@ -80,7 +80,7 @@ impl Engine for Fake {
                 let t = OVERHEAD_S
                     + params as f64 / (weights_per_s(ty) * boost * gpu * thread_factor(j.threads));
                 JobRates {
-                    prefill_tokens_per_s: if j.prompt_tokens > 0 {
+                    prefill_tokens_per_s: if j.measure_prefill {
                         vec![PREFILL_FLOPS / (2.0 * params as f64); 3]
                     } else {
                         vec![]
@@ -117,7 +117,7 @@ fn options(dir: &Path) -> BenchOptions {
     let mut shape = tiny_shape();
     shape.n_layers = 8;
     o.model_shape = shape;
-    o.small_layers = 2;
+    o.second_layers = 2;
     o.types = vec![GgmlType::Q4_K, GgmlType::Q8_0, GgmlType::F16];
     o
 }
@@ -145,7 +145,7 @@ fn figures_recover_the_speed_law_of_the_engine() {
         .iter()
         .map(|q| (q.ggml_type.as_str(), q.backend))
         .collect();
-    assert_eq!(types.len(), 4, "three types and the small Q4_K: {types:?}");
+    assert_eq!(types.len(), 4, "three types and the second Q4_K: {types:?}");
     for q in &r.quants {
         let ty = GgmlType::from_name(&q.ggml_type).unwrap();
         let t = OVERHEAD_S + q.params as f64 / weights_per_s(ty);
@@ -241,7 +241,7 @@ fn a_faster_neighbour_thread_count_wins_and_a_given_count_is_not_tried() {
         calls[0]
             .2
             .iter()
-            .all(|j| j.budget_s > 0.1 && j.prompt_tokens == 0),
+            .all(|j| j.budget_s > 0.1 && !j.measure_prefill && j.prompt_tokens < 128),
         "trials: decode only, with time"
     );
     assert!(
@@ -275,7 +275,7 @@ fn models_are_written_once_and_reused_from_the_cache() {
         v
     };
     let before = mtimes(&bench_dir);
-    assert_eq!(before.len(), 4, "three types and the small Q4_K");
+    assert_eq!(before.len(), 4, "three types and the second Q4_K");
     runner::run_with(&Fake::new(), &profile(2, 2), &o, &NoProgress).unwrap();
     assert_eq!(mtimes(&bench_dir), before, "nothing rewritten");
 
@@ -346,4 +346,55 @@ fn stat_takes_the_median_and_the_extremes() {
     let s = runner::stat(&[3.0, 1.0, 2.0, 10.0]);
     assert_eq!((s.median, s.min, s.max, s.samples), (2.5, 1.0, 10.0, 4));
     assert_eq!(runner::stat(&[]).samples, 0);
+}
+
+#[test]
+fn the_second_size_may_be_the_larger_one_as_by_default() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut o = options(dir.path());
+    o.types = vec![GgmlType::Q4_K];
+    o.second_layers = 16;
+    let r = runner::run_with(&Fake::new(), &profile(2, 2), &o, &NoProgress).unwrap();
+    assert_eq!(r.quants.len(), 2);
+    assert!(r.quants[1].params > r.quants[0].params);
+    assert_eq!(
+        r.quant("Q4_K", BenchBackend::Cpu).unwrap().params,
+        r.quants[1].params,
+        "the larger one represents the type"
+    );
+    assert!(close(r.per_token_overhead_s, OVERHEAD_S, 1e-6));
+    assert_eq!(r.converged, Some(true));
+    assert_eq!(
+        runner::BenchOptions::new(dir.path().to_path_buf()).second_layers,
+        24
+    );
+}
+
+#[test]
+fn a_temporary_file_left_by_a_killed_run_is_removed_when_stale_and_never_trusted() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut o = options(dir.path());
+    o.types = vec![GgmlType::Q8_0];
+    let spec = minerva_setup::bench::models::spec_for(&o.model_shape, GgmlType::Q8_0);
+    let key = minerva_setup::bench::models::cache_key(&spec);
+    let bench_dir = dir.path().join("bench");
+    std::fs::create_dir_all(&bench_dir).unwrap();
+    let stale = bench_dir.join(format!(".{key}.tmp-999999"));
+    let fresh = bench_dir.join(format!(".{key}.tmp-999998"));
+    std::fs::write(&stale, b"half a model").unwrap();
+    std::fs::write(&fresh, b"being written by another run").unwrap();
+    let old = std::time::SystemTime::now() - std::time::Duration::from_secs(2 * 3600);
+    std::fs::File::options()
+        .write(true)
+        .open(&stale)
+        .unwrap()
+        .set_modified(old)
+        .unwrap();
+    runner::run_with(&Fake::new(), &profile(2, 2), &o, &NoProgress).unwrap();
+    assert!(!stale.exists());
+    assert!(
+        fresh.exists(),
+        "a recent temporary may belong to a run in progress"
+    );
+    assert!(bench_dir.join(&key).exists());
 }

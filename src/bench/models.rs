@@ -4,9 +4,10 @@
 //! speed (a VM may report a host-wide L3, so the size is not taken from the probe; the benchmark
 //! checks instead that two sizes of one type give the same weights per second). It must also be
 //! small enough that writing all of them and running all of them fits the time budget. 12 layers
-//! of width 1024 with an 8192-token vocabulary read 143 M weights per token: 80 MB in Q4_K,
-//! 287 MB in F16, 2.5–9× this machine's 32 MiB L3; the 6-layer model for the convergence check
-//! reads 75 M.
+//! of width 1024 with an 8192-token vocabulary read 143 M weights per token: 77 MiB in Q4_K,
+//! 274 MiB in F16, 2.4–8.6× this machine's 32 MiB L3; the 24-layer Q4_K model for the
+//! convergence check and the per-token overhead reads 279 M (150 MiB). (A 6-layer, 41 MiB model
+//! measured up to 20 % more weights per second than the 12-layer one here: too close to the L3.)
 
 use std::path::{Path, PathBuf};
 
@@ -28,9 +29,11 @@ pub const DEFAULT_TYPES: &[GgmlType] = &[
 /// The type measured at a second size for the convergence check and the per-token overhead.
 pub const CONVERGENCE_TYPE: GgmlType = GgmlType::Q4_K;
 
-/// Layers of the main benchmark models and of the smaller convergence model.
+/// Layers of the main benchmark models, and of the second, larger model of
+/// [`CONVERGENCE_TYPE`]: both beyond the cache, so that their weights per second agree unless
+/// the cache still flatters the first.
 pub const LARGE_LAYERS: u32 = 12;
-pub const SMALL_LAYERS: u32 = 6;
+pub const SECOND_LAYERS: u32 = 24;
 
 /// A llama-shaped model of `n_layers` layers, every dimension a multiple of 256 so that each type
 /// (K-quants included) applies to every weight matrix without fallback.
@@ -127,6 +130,7 @@ pub fn ensure_cached(
             }
         }
     }
+    remove_stale_temporaries(&path);
     let w = writer::write_model_with_progress(&path, spec, progress)?;
     Ok(BenchModel {
         path,
@@ -135,6 +139,32 @@ pub fn ensure_cached(
         file_bytes: w.file_bytes,
         written: true,
     })
+}
+
+/// A temporary file older than this is left over from a killed run, not one being written.
+const STALE_TEMPORARY: std::time::Duration = std::time::Duration::from_secs(3600);
+
+/// Delete `.<name>.tmp-<pid>` files a killed run left next to `path` (they are never trusted,
+/// but each is as large as a model).
+fn remove_stale_temporaries(path: &Path) {
+    let (Some(dir), Some(name)) = (path.parent(), path.file_name()) else {
+        return;
+    };
+    let prefix = format!(".{}.tmp-", name.to_string_lossy());
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let stale = e
+            .metadata()
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| t.elapsed().ok())
+            .is_some_and(|age| age > STALE_TEMPORARY);
+        if stale && e.file_name().to_string_lossy().starts_with(&prefix) {
+            let _ = std::fs::remove_file(e.path());
+        }
+    }
 }
 
 /// A user-supplied GGUF (`--bench-model`), described from its header.

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use super::cpu::{self, CpuUnsupported};
 use super::llama::{self, LlamaError};
 use super::models::{
-    self, BenchModel, ModelError, CONVERGENCE_TYPE, DEFAULT_TYPES, LARGE_LAYERS, SMALL_LAYERS,
+    self, BenchModel, ModelError, CONVERGENCE_TYPE, DEFAULT_TYPES, LARGE_LAYERS, SECOND_LAYERS,
 };
 use super::result::{
     BenchBackend, BenchResult, QuantBench, Stat, ThreadTrial, BENCH_SCHEMA_VERSION,
@@ -43,8 +43,9 @@ pub struct BenchOptions {
     pub llama_logs: bool,
     /// Shape of the generated models (tests use a tiny one).
     pub model_shape: crate::gguf::ModelShape,
-    /// Layers of the second, smaller model of [`CONVERGENCE_TYPE`].
-    pub small_layers: u32,
+    /// Layers of the second model of [`CONVERGENCE_TYPE`] (no second model when equal to
+    /// `model_shape.n_layers`).
+    pub second_layers: u32,
 }
 
 impl BenchOptions {
@@ -56,11 +57,11 @@ impl BenchOptions {
             cache_dir,
             prompt_tokens: 128,
             gen_tokens: 32,
-            time_budget_s: 9.0,
+            time_budget_s: 8.0,
             gpu: true,
             llama_logs: false,
             model_shape: models::bench_shape(LARGE_LAYERS),
-            small_layers: SMALL_LAYERS,
+            second_layers: SECOND_LAYERS,
         }
     }
 }
@@ -80,8 +81,10 @@ pub enum BenchError {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Job {
     pub threads: u32,
-    /// 0 skips the prefill measurement (a short prompt still precedes decoding).
+    /// Prompt evaluated before decoding (decode runs at this context length).
     pub prompt_tokens: u32,
+    /// Whether the prompt's evaluation is measured (false for decode-only thread trials).
+    pub measure_prefill: bool,
     pub gen_tokens: u32,
     pub min_reps: u32,
     pub max_reps: u32,
@@ -134,7 +137,7 @@ pub fn run_with(
     let write_start = Instant::now();
     let mut warnings = Vec::new();
     let mut entries: Vec<BenchModel> = Vec::new();
-    let mut small: Option<BenchModel> = None;
+    let mut second: Option<BenchModel> = None;
     match &opts.bench_model {
         Some(path) => entries.push(models::from_file(path).map_err(BenchError::Model)?),
         None => {
@@ -150,18 +153,19 @@ pub fn run_with(
                         .map_err(BenchError::Model)?,
                 );
             }
-            if types.contains(&CONVERGENCE_TYPE) && opts.small_layers < opts.model_shape.n_layers {
+            if types.contains(&CONVERGENCE_TYPE) && opts.second_layers != opts.model_shape.n_layers
+            {
                 let mut shape = opts.model_shape.clone();
-                shape.n_layers = opts.small_layers.max(1);
+                shape.n_layers = opts.second_layers.max(1);
                 let spec = models::spec_for(&shape, CONVERGENCE_TYPE);
-                small = Some(
+                second = Some(
                     models::ensure_cached(&opts.cache_dir, &spec, progress)
                         .map_err(BenchError::Model)?,
                 );
             }
         }
     }
-    let wrote_any = entries.iter().chain(small.iter()).any(|m| m.written);
+    let wrote_any = entries.iter().chain(second.iter()).any(|m| m.written);
     let model_write_s = if wrote_any {
         write_start.elapsed().as_secs_f64()
     } else {
@@ -191,7 +195,7 @@ pub fn run_with(
     }
     // Each measurement gets an equal share of what is left of the budget, so one that overran
     // (other load on the machine) shortens the rest instead of the total. Thread trials count as one.
-    let n_models = entries.len() + small.iter().count();
+    let n_models = entries.len() + second.iter().count();
     let mut runs_left = n_models * backends.len() + usize::from(opts.threads.is_none());
     let floor = 0.2 * opts.time_budget_s / runs_left.max(1) as f64;
     let mut next_share = || {
@@ -203,6 +207,7 @@ pub fn run_with(
     let main_job = |threads: u32, share: f64| Job {
         threads,
         prompt_tokens: opts.prompt_tokens,
+        measure_prefill: true,
         gen_tokens: opts.gen_tokens,
         min_reps: 2,
         max_reps: 12,
@@ -238,7 +243,11 @@ pub fn run_with(
                 .iter()
                 .map(|&t| Job {
                     threads: t,
-                    prompt_tokens: 0,
+                    // A short prompt: the comparison between thread counts does not depend on
+                    // the context length, and on a busy machine a slow candidate's prefill of
+                    // the full prompt would eat the budget.
+                    prompt_tokens: WARMUP_PROMPT,
+                    measure_prefill: false,
                     gen_tokens: opts.gen_tokens,
                     min_reps: 2,
                     max_reps: 2,
@@ -275,7 +284,7 @@ pub fn run_with(
         .filter(|b| *b > 0.0);
     let mut quants = Vec::new();
     for (backend, gpu_layers) in &backends {
-        for m in entries.iter().chain(small.iter()) {
+        for m in entries.iter().chain(second.iter()) {
             progress.phase(
                 &format!("measuring {} ({})", label(m), backend_name(*backend)),
                 None,
@@ -295,34 +304,25 @@ pub fn run_with(
         }
     }
 
-    let (per_token_overhead_s, converged) = match (
-        &small,
-        quants
-            .iter()
-            .find(|q| q.ggml_type == CONVERGENCE_TYPE.name()),
-    ) {
-        (Some(_), Some(large)) => {
-            let small_q = quants
-                .iter()
-                .filter(|q| {
-                    q.ggml_type == CONVERGENCE_TYPE.name() && q.backend == BenchBackend::Cpu
-                })
-                .min_by_key(|q| q.params);
-            match small_q {
-                Some(s) if s.params < large.params => {
-                    let (overhead, conv) = overhead_fit(s, large);
-                    if !conv {
-                        warnings.push(format!(
-                            "{} weights/s differ by more than 15% between {} M and {} M weights: the smaller model may fit in cache",
-                            CONVERGENCE_TYPE,
-                            s.params / 1_000_000,
-                            large.params / 1_000_000
-                        ));
-                    }
-                    (overhead, Some(conv))
-                }
-                _ => (0.0, None),
+    // The two sizes of the convergence type on the CPU, if both were measured.
+    let sizes: Vec<&QuantBench> = quants
+        .iter()
+        .filter(|q| q.ggml_type == CONVERGENCE_TYPE.name() && q.backend == BenchBackend::Cpu)
+        .collect();
+    let smaller = sizes.iter().min_by_key(|q| q.params);
+    let larger = sizes.iter().max_by_key(|q| q.params);
+    let (per_token_overhead_s, converged) = match (smaller, larger) {
+        (Some(s), Some(l)) if s.params < l.params => {
+            let (overhead, conv) = overhead_fit(s, l);
+            if !conv {
+                warnings.push(format!(
+                    "{} weights/s differ by more than 15% between {} M and {} M weights: the smaller model may fit in cache, or the machine was busy",
+                    CONVERGENCE_TYPE,
+                    s.params / 1_000_000,
+                    l.params / 1_000_000
+                ));
             }
+            (overhead, Some(conv))
         }
         _ => (0.0, None),
     };
@@ -345,8 +345,21 @@ pub fn run_with(
         wall_s: start.elapsed().as_secs_f64(),
         peak_rss_bytes: peak_rss_bytes(),
         source: match &opts.bench_model {
-            Some(p) => format!("measured with {}", p.display()),
-            None => "measured".into(),
+            Some(p) => format!(
+                "measured with {}, {}-token prompt, {} tokens per decode repetition",
+                p.display(),
+                opts.prompt_tokens,
+                opts.gen_tokens
+            ),
+            None => format!(
+                "measured: generated llama models {} wide, {} layers ({} for the second {}), {}-token prompt, {} tokens per decode repetition",
+                opts.model_shape.n_embd,
+                opts.model_shape.n_layers,
+                opts.second_layers,
+                CONVERGENCE_TYPE,
+                opts.prompt_tokens,
+                opts.gen_tokens
+            ),
         },
         warnings,
     })
@@ -491,7 +504,7 @@ impl LlamaEngine {
 
 /// Tokens of the warm-up prompt and generation before measuring.
 const WARMUP_PROMPT: u32 = 16;
-const WARMUP_GEN: u32 = 4;
+const WARMUP_GEN: u32 = 2;
 /// Special tokens of generated models are skipped when making up prompts.
 const PROMPT_SKIP: i32 = 8;
 /// Repetitions that measure prefill (the rest measure decode only).
@@ -521,23 +534,27 @@ impl Engine for LlamaEngine {
             let started = Instant::now();
             for rep in 0..job.max_reps.max(1) {
                 // Prefill is measured in the first PREFILL_REPS repetitions only: it is steadier
-                // than decode and costs more per repetition; later ones start from a short prompt.
+                // than decode and costs more per repetition; later ones rewind the KV cache to the
+                // end of the prompt, so every decode runs at the same context length.
                 let spent = started.elapsed().as_secs_f64();
                 let last_prefill = rates
                     .prefill_tokens_per_s
                     .last()
                     .map_or(0.0, |r| job.prompt_tokens as f64 / r);
                 let prefill_fits = rep == 0 || spent + last_prefill < job.budget_s;
-                if job.prompt_tokens > 0 && rep < PREFILL_REPS && prefill_fits {
+                if job.measure_prefill && rep < PREFILL_REPS && prefill_fits {
                     let p_s = s.prefill(&prompt).map_err(BenchError::Llama)?;
                     if p_s > 0.0 {
                         rates
                             .prefill_tokens_per_s
                             .push(job.prompt_tokens as f64 / p_s);
                     }
+                } else if rep == 0 {
+                    // Decode-only job (thread trials): the full prompt once, not measured.
+                    s.prefill(&prompt).map_err(BenchError::Llama)?;
                 } else {
-                    s.prefill(&prompt[..WARMUP_PROMPT as usize])
-                        .map_err(BenchError::Llama)?;
+                    // Same context length as a measured repetition, without paying for prefill.
+                    s.rewind().map_err(BenchError::Llama)?;
                 }
                 // Past the deadline a repetition stops early: a loaded machine must not stretch
                 // the run far beyond its budget. Fewer tokens still give a rate.

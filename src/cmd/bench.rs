@@ -23,8 +23,10 @@ pub struct BenchArgs {
     /// Quantisation types to measure, comma-separated (default: Q4_K,Q5_K,Q6_K,Q8_0,Q4_0,F16).
     #[arg(long, value_name = "LIST", value_delimiter = ',', value_parser = parse_type)]
     pub types: Vec<GgmlType>,
-    /// Seconds for all measurements together (model writing excluded).
-    #[arg(long, value_name = "SECONDS", default_value_t = 9.0)]
+    /// Seconds for all measurements together (model writing excluded). Each measurement needs a
+    /// load, a warm-up and one prefill whatever the budget, so a busy machine can overrun it; the
+    /// default leaves room for that within 10 s.
+    #[arg(long, value_name = "SECONDS", default_value_t = 8.0)]
     pub budget: f64,
     /// Prompt tokens of the prefill measurement.
     #[arg(long, value_name = "N", default_value_t = 128, value_parser = clap::value_parser!(u32).range(16..=2048))]
@@ -44,8 +46,24 @@ pub struct BenchArgs {
 }
 
 fn parse_type(s: &str) -> Result<GgmlType, String> {
-    GgmlType::from_name(s.trim())
-        .ok_or_else(|| format!("unknown ggml type `{s}` (e.g. Q4_K, Q8_0, F16)"))
+    let supported = || {
+        GgmlType::all()
+            .filter(|t| crate::gguf::writer::supports(*t))
+            .map(|t| t.name())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    match GgmlType::from_name(s.trim()) {
+        Some(t) if crate::gguf::writer::supports(t) => Ok(t),
+        Some(t) => Err(format!(
+            "benchmark models cannot be generated in {t}; supported: {}",
+            supported()
+        )),
+        None => Err(format!(
+            "unknown ggml type `{s}`; supported: {}",
+            supported()
+        )),
+    }
 }
 
 pub fn run(ctx: &Ctx, args: &BenchArgs) -> Result<(), Failure> {
@@ -95,7 +113,11 @@ fn mib(b: u64) -> String {
 }
 
 fn spread(s: &crate::bench::Stat) -> String {
-    format!("±{:.0}%", s.spread() * 50.0)
+    if s.samples < 2 {
+        "(n=1)".to_string()
+    } else {
+        format!("±{:.0}%", s.spread() * 50.0)
+    }
 }
 
 impl Human for BenchResult {

@@ -140,7 +140,7 @@ impl ModelSpec {
         ModelSpec {
             shape,
             layout,
-            seed: 0x6d69_6e65_7276_61,
+            seed: 0x006d_696e_6572_7661,
             name: "minerva-synthetic".into(),
             extra_metadata: Vec::new(),
         }
@@ -280,6 +280,19 @@ pub fn write_model_with_progress(
         file_bytes,
         data_offset,
     })
+}
+
+/// The bytes before the tensor data that [`write_model`] writes for `spec` (header, metadata,
+/// tensor table, alignment padding). With a file extended to [`expected_file_bytes`] this gives a
+/// model of any size whose data is a hole: for tests of code that must not read the data.
+pub fn header_bytes(spec: &ModelSpec) -> Vec<u8> {
+    let tensors = spec.layout.tensors(&spec.shape);
+    let mut b = encode_header(spec, &tensors).bytes;
+    b.resize(
+        (b.len() as u64).div_ceil(DEFAULT_ALIGNMENT) as usize * DEFAULT_ALIGNMENT as usize,
+        0,
+    );
+    b
 }
 
 /// The size in bytes [`write_model`] will produce for `spec`, without writing (cache checks).
@@ -545,6 +558,11 @@ fn pad(w: &mut impl Write, n: u64) -> std::io::Result<()> {
         left -= k;
     }
     Ok(())
+}
+
+/// Whether the writer can generate tensors of `t`.
+pub fn supports(t: GgmlType) -> bool {
+    block_kind(t).is_some()
 }
 
 /// How a type's bytes are generated: element-wise floats, or random blocks with f16 scale fields

@@ -1,0 +1,73 @@
+//! The llama.cpp session the benchmark measures with: rewinding to the end of the prompt gives
+//! the same greedy continuation, so repeated decode runs measure the same work.
+
+use minerva_setup::bench::llama;
+use minerva_setup::gguf::writer::{self, ModelSpec, WeightLayout};
+use minerva_setup::gguf::GgmlType;
+
+#[test]
+fn rewind_replays_the_same_computation_at_the_same_positions() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("m.gguf");
+    writer::write_model(
+        &path,
+        &ModelSpec::tiny(WeightLayout::Uniform(GgmlType::Q8_0)),
+    )
+    .unwrap();
+    let backend = llama::backend(false).unwrap();
+    let model = llama::load(backend, &path, 0).unwrap();
+    let mut s = model.session(backend, 1, 128, 64).unwrap();
+    let prompt = llama::prompt_tokens(48, model.n_vocab(), 8);
+    s.prefill(&prompt).unwrap();
+    let mut first = Vec::new();
+    for _ in 0..6 {
+        s.generate(1).unwrap();
+        first.push(s.last_logits().to_vec());
+    }
+    assert_eq!(s.position(), 54);
+    // Going on without a rewind evaluates new positions: different logits.
+    s.generate(1).unwrap();
+    let moved = s.last_logits().to_vec();
+    let max_diff = |a: &[f32], b: &[f32]| {
+        a.iter()
+            .zip(b)
+            .map(|(x, y)| (x - y).abs())
+            .fold(0f32, f32::max)
+    };
+    assert!(max_diff(&moved, &first[5]) > 1e-3, "positions matter");
+    for _ in 0..2 {
+        s.rewind().unwrap();
+        assert_eq!(s.position(), 48);
+        for expected in &first {
+            s.generate(1).unwrap();
+            assert!(
+                max_diff(s.last_logits(), expected) < 1e-3,
+                "same work after a rewind"
+            );
+        }
+    }
+}
+
+#[test]
+fn generate_until_stops_at_the_deadline_after_at_least_one_token() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("m.gguf");
+    writer::write_model(
+        &path,
+        &ModelSpec::tiny(WeightLayout::Uniform(GgmlType::Q8_0)),
+    )
+    .unwrap();
+    let backend = llama::backend(false).unwrap();
+    let model = llama::load(backend, &path, 0).unwrap();
+    let mut s = model.session(backend, 1, 256, 32).unwrap();
+    s.prefill(&llama::prompt_tokens(32, model.n_vocab(), 8))
+        .unwrap();
+    let (n, secs) = s
+        .generate_until(100, Some(std::time::Instant::now()))
+        .unwrap();
+    assert_eq!(n, 1);
+    assert!(secs > 0.0);
+    let (n, _) = s.generate_until(20, None).unwrap();
+    assert_eq!(n, 20);
+    assert_eq!(s.position(), 32 + 21);
+}
