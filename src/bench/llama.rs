@@ -276,10 +276,3 @@ pub fn prompt_tokens(n: u32, n_vocab: i32, skip: i32) -> Vec<LlamaToken> {
         })
         .collect()
 }
-
-impl Session<'_> {
-    /// The token chosen by the last prefill or generation step.
-    pub fn last_token(&self) -> LlamaToken {
-        self.last
-    }
-}
