@@ -80,19 +80,7 @@ pub fn run(ctx: &Ctx, args: &BenchArgs) -> Result<(), Failure> {
     opts.gpu = !args.no_gpu;
     opts.llama_logs = args.llama_logs;
     let progress = ctx.progress();
-    let result = runner::run_bench(&profile, &opts, progress.as_ref()).map_err(|e| match e {
-        BenchError::Unsupported(_) => Failure::new(Exit::Unsupported, e).hint(
-            "this build needs AVX2, FMA and F16C; build minerva-setup on and for this CPU, or run it on a newer server",
-        ),
-        BenchError::Model(crate::bench::models::ModelError::Read(_)) => {
-            Failure::new(Exit::BadInput, e).hint("check that --bench-model names a complete GGUF file")
-        }
-        BenchError::Model(_) => Failure::new(Exit::Failure, e).hint(format!(
-            "benchmark models are written under `{}`; check free space and permissions there",
-            ctx.paths.cache_dir.join("bench").display()
-        )),
-        BenchError::Llama(_) => Failure::new(Exit::Failure, e),
-    })?;
+    let result = runner::run_bench(&profile, &opts, progress.as_ref()).map_err(|e| failure(ctx, e))?;
     if !args.no_save {
         let json = serde_json::to_vec_pretty(&result)?;
         let path = ctx.paths.state_dir.join(crate::state::BENCH_FILE);
@@ -106,6 +94,23 @@ pub fn run(ctx: &Ctx, args: &BenchArgs) -> Result<(), Failure> {
             })?;
     }
     ctx.emit(&result)
+}
+
+/// Map a benchmark error to its exit code and a hint.
+pub fn failure(ctx: &Ctx, e: BenchError) -> Failure {
+    match e {
+        BenchError::Unsupported(_) => Failure::new(Exit::Unsupported, e).hint(
+            "this build needs AVX2, FMA and F16C; build minerva-setup on and for this CPU, or run it on a newer server",
+        ),
+        BenchError::Model(crate::bench::models::ModelError::Read(_)) => {
+            Failure::new(Exit::BadInput, e).hint("check that --bench-model names a complete GGUF file")
+        }
+        BenchError::Model(_) => Failure::new(Exit::Failure, e).hint(format!(
+            "benchmark models are written under `{}`; check free space and permissions there",
+            ctx.paths.cache_dir.join("bench").display()
+        )),
+        BenchError::Llama(_) => Failure::new(Exit::Failure, e),
+    }
 }
 
 fn mib(b: u64) -> String {

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use clap::Args;
 
-use crate::bench::runner::{BenchError, BenchOptions};
+use crate::bench::runner::BenchOptions;
 use crate::cli::{Ctx, Human};
 use crate::cmd::predict::WorkloadArgs;
 use crate::env_vars::*;
@@ -168,12 +168,7 @@ pub fn failure(ctx: &Ctx, e: InstallError) -> Failure {
     match e {
         InstallError::Locked(_) => Failure::new(Exit::Locked, e)
             .hint("wait for the other minerva-setup run to finish; nothing was changed"),
-        InstallError::Bench(BenchError::Unsupported(_)) => Failure::new(Exit::Unsupported, e)
-            .hint("this build of llama.cpp needs AVX2, FMA and F16C; build minerva-setup for this CPU"),
-        InstallError::Bench(_) => Failure::new(Exit::Failure, e).hint(format!(
-            "benchmark models are written under `{}`; check free space and permissions, or pass --skip-bench",
-            ctx.paths.cache_dir.display()
-        )),
+        InstallError::Bench(b) => crate::cmd::bench::failure(ctx, b),
         InstallError::Select(_) => {
             Failure::new(Exit::Usage, e).hint("see `minerva-setup registry list` and tiers.json for the ids")
         }

@@ -8,7 +8,7 @@ use clap::Args;
 use crate::bench::BenchResult;
 use crate::cli::{Ctx, Human};
 use crate::cmd::predict::WorkloadArgs;
-use crate::exit::{Exit, Failure};
+use crate::exit::{Exit, Failure, ResultExt};
 use crate::predict::PlacementKind;
 use crate::profile::HardwareProfile;
 use crate::select::{self, Plan, SelectOptions, Verdict};
@@ -27,6 +27,9 @@ pub struct PlanArgs {
     /// Accept a --model that does not fit in memory.
     #[arg(long)]
     pub force: bool,
+    /// Do not benchmark when no stored benchmark exists: plan from the probe alone (unmeasured).
+    #[arg(long)]
+    pub no_bench: bool,
     #[command(flatten)]
     pub workload: WorkloadArgs,
 }
@@ -92,7 +95,21 @@ pub fn run(ctx: &Ctx, args: &PlanArgs) -> Result<(), Failure> {
         }
     }
     let hw = ctx.hardware(true)?;
-    let (bench, bench_source) = load_bench(ctx, &hw)?;
+    let (mut bench, mut bench_source) = load_bench(ctx, &hw)?;
+    if bench.is_none() && ctx.hardware_file.is_none() && !args.no_bench {
+        // Planning this machine without a measurement would be a guess: benchmark it now (a few
+        // seconds, once; the result is stored for later plans).
+        let progress = ctx.progress();
+        let opts = crate::bench::runner::BenchOptions::new(ctx.paths.cache_dir.clone());
+        let b = crate::bench::runner::run_bench(&hw, &opts, progress.as_ref())
+            .map_err(|e| crate::cmd::bench::failure(ctx, e))?;
+        let path = ctx.paths.state_dir.join(BENCH_FILE);
+        crate::state::save_json(&path, &b)
+            .exit(Exit::Failure)
+            .map_err(|f| f.hint("the state directory must be writable (or pass --no-bench)"))?;
+        bench_source = path.display().to_string();
+        bench = Some(b);
+    }
     let (reg, tiers) = crate::cmd::registry::load(ctx)?;
     let opts = SelectOptions {
         max_latency_s: args.max_latency,
