@@ -105,7 +105,7 @@ pub enum InstallError {
     #[error(transparent)]
     Locked(StateError),
     #[error("the benchmark could not run")]
-    Bench(#[source] BenchError),
+    Bench(#[source] Box<BenchError>),
     #[error(transparent)]
     Select(#[from] SelectError),
     #[error("no tier fits: {reason}")]
@@ -116,14 +116,14 @@ pub enum InstallError {
     Download {
         model: String,
         #[source]
-        source: FetchError,
+        source: Box<FetchError>,
         attempts: Vec<Attempt>,
     },
     #[error("verifying `{model}` failed; the previous config and model are unchanged")]
     Verify {
         model: String,
         #[source]
-        source: VerifyError,
+        source: Box<VerifyError>,
         attempts: Vec<Attempt>,
     },
     #[error("`{model}` missed its promise: {}; the previous config is unchanged", reasons.join("; "))]
@@ -172,7 +172,7 @@ impl<'a> Run<'a> {
             BenchSource::Given(b, src) => (Some(b.clone()), src.clone()),
             BenchSource::None => (None, "none: unmeasured".to_string()),
             BenchSource::Run(opts) => {
-                let b = runner::run_bench(hw, opts, progress).map_err(InstallError::Bench)?;
+                let b = runner::run_bench(hw, opts, progress).map_err(|e| InstallError::Bench(Box::new(e)))?;
                 let path = paths.state_dir.join(state::BENCH_FILE);
                 state::save_json(&path, &b).map_err(InstallError::State)?;
                 (Some(b), path.display().to_string())
@@ -278,7 +278,7 @@ impl<'a> Run<'a> {
                 Err(source) => {
                     attempt.outcome = format!("download failed: {source}");
                     attempts.push(attempt);
-                    return Err(InstallError::Download { model: file.id.clone(), source, attempts });
+                    return Err(InstallError::Download { model: file.id.clone(), source: Box::new(source), attempts });
                 }
             };
             attempt.download = Some(fetched.clone());
@@ -291,7 +291,7 @@ impl<'a> Run<'a> {
                     attempts.push(attempt);
                     record(&mut state, settings, &choice, "failed: verification error", None);
                     let _ = state.save(&paths.state_dir);
-                    return Err(InstallError::Verify { model: file.id.clone(), source, attempts });
+                    return Err(InstallError::Verify { model: file.id.clone(), source: Box::new(source), attempts });
                 }
             };
             let tier = choice.tier.as_ref().and_then(|t| settings.tiers.get(t));
@@ -394,6 +394,9 @@ fn plan_budget(plan: &Plan, choice: &Choice) -> f64 {
         .unwrap_or(choice.prediction.turn_s.max(1.0) * 2.0)
 }
 
+// The fetch stage's error is large by design (it carries the URL, paths and what happened to the
+// partial file); it is boxed as soon as it joins an `InstallError`.
+#[allow(clippy::result_large_err)]
 fn download(
     file: &ModelFile,
     sha256: &str,

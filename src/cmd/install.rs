@@ -168,7 +168,7 @@ pub fn failure(ctx: &Ctx, e: InstallError) -> Failure {
     match e {
         InstallError::Locked(_) => Failure::new(Exit::Locked, e)
             .hint("wait for the other minerva-setup run to finish; nothing was changed"),
-        InstallError::Bench(b) => crate::cmd::bench::failure(ctx, b),
+        InstallError::Bench(b) => crate::cmd::bench::failure(ctx, *b),
         InstallError::Select(_) => {
             Failure::new(Exit::Usage, e).hint("see `minerva-setup registry list` and tiers.json for the ids")
         }
@@ -178,7 +178,7 @@ pub fn failure(ctx: &Ctx, e: InstallError) -> Failure {
             .hint("pick a model with a known sha256 (`minerva-setup registry list`)"),
         InstallError::Download { model, source, .. } => {
             // The fetch error keeps its own exit code and hint; say what it meant for the install.
-            let f = crate::cmd::download::failure(source);
+            let f = crate::cmd::download::failure(*source);
             Failure {
                 error: f.error.context(format!("downloading `{model}` failed; the previous config and model are unchanged")),
                 ..f

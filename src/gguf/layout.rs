@@ -94,9 +94,8 @@ impl FileType {
 /// llama.cpp's `use_more_bits`: the first and last eighth of the layers, and every third between.
 fn use_more_bits(i_layer: u32, n_layers: u32) -> bool {
     let eighth = n_layers / 8;
-    i_layer < eighth
-        || i_layer >= 7 * n_layers / 8
-        || (i_layer >= eighth && (i_layer - eighth) % 3 == 2)
+    // Past the first branch `i_layer >= eighth` holds, so the subtraction cannot underflow.
+    i_layer < eighth || i_layer >= 7 * n_layers / 8 || (i_layer - eighth) % 3 == 2
 }
 
 /// The legacy type llama.cpp falls back to when a row does not divide into the type's blocks.

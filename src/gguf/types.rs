@@ -132,7 +132,7 @@ impl GgmlType {
 
     /// Whether llama.cpp can quantise a row of `ne0` elements to this type.
     pub fn fits_row(self, ne0: u64) -> bool {
-        ne0 % self.block_elements() == 0
+        ne0.is_multiple_of(self.block_elements())
     }
 
     pub fn all() -> impl Iterator<Item = GgmlType> {

@@ -320,13 +320,13 @@ fn validate(spec: &ModelSpec) -> Result<(), GgufWriteError> {
     {
         return bad("every dimension must be at least 1".into());
     }
-    if s.n_heads % s.n_kv_heads != 0 {
+    if !s.n_heads.is_multiple_of(s.n_kv_heads) {
         return bad(format!(
             "{} heads do not divide into {} KV heads",
             s.n_heads, s.n_kv_heads
         ));
     }
-    if s.head_dim % 2 != 0 {
+    if !s.head_dim.is_multiple_of(2) {
         return bad(format!("head_dim {} must be even for RoPE", s.head_dim));
     }
     if s.vocab_size < min_vocab() {

@@ -324,7 +324,7 @@ fn parse_model_file(v: &Value, file: &str, entry: &str) -> Result<ModelFile, Reg
             ));
         }
     }
-    if shape.n_heads % shape.n_kv_heads != 0 {
+    if !shape.n_heads.is_multiple_of(shape.n_kv_heads) {
         return Err(field_err(
             file,
             entry,
