@@ -144,11 +144,19 @@ pub fn main_exit_code() -> i32 {
     };
     match result {
         Ok(()) => 0,
+        // A closed stdout (`minerva-setup man | head`) is the reader's choice, not a failure.
+        Err(f) if is_broken_pipe(&f.error) => 0,
         Err(f) => {
             ctx.report_failure(&f);
             f.exit.code()
         }
     }
+}
+
+fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain()
+        .filter_map(|c| c.downcast_ref::<std::io::Error>())
+        .any(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
 }
 
 /// Resolved settings shared by all subcommands.
@@ -199,11 +207,20 @@ impl Ctx {
                 .map_err(|f| {
                     f.hint("write a profile with `minerva-setup probe --json > FILE` and edit it")
                 }),
-            None => Ok(crate::probe::probe(&crate::probe::ProbeOptions {
-                root: self.probe_root.clone(),
-                disk_path: self.paths.models_dir.clone(),
-                measure_bandwidth,
-            })),
+            None => {
+                let opts = crate::probe::ProbeOptions {
+                    root: self.probe_root.clone(),
+                    disk_path: self.paths.models_dir.clone(),
+                    measure_bandwidth,
+                };
+                // A fixture root without proc/ would describe an empty machine: refuse it.
+                if let Some(problem) = opts.root_problem() {
+                    return Err(Failure::new(Exit::Usage, anyhow::anyhow!(problem)).hint(
+                        "point --probe-root (MINERVA_PROBE_ROOT) at a tree with proc/ and sys/ as on a real machine, e.g. tests/fixtures/roots/docker-v1",
+                    ));
+                }
+                Ok(crate::probe::probe(&opts))
+            }
         }
     }
 

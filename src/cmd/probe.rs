@@ -20,18 +20,6 @@ pub struct ProbeArgs {
 }
 
 pub fn run(ctx: &Ctx, args: &ProbeArgs) -> Result<(), Failure> {
-    if ctx.hardware_file.is_none() {
-        let opts = crate::probe::ProbeOptions {
-            root: ctx.probe_root.clone(),
-            disk_path: ctx.paths.models_dir.clone(),
-            measure_bandwidth: false,
-        };
-        if let Some(problem) = opts.root_problem() {
-            return Err(Failure::new(Exit::Usage, anyhow::anyhow!(problem)).hint(
-                "point --probe-root (MINERVA_PROBE_ROOT) at a tree with proc/ and sys/ as on a real machine, e.g. tests/fixtures/roots/docker-v1",
-            ));
-        }
-    }
     let profile = ctx.hardware(!args.no_bandwidth)?;
     if let Some(path) = &args.save {
         let json = serde_json::to_vec_pretty(&profile)?;
