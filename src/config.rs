@@ -51,6 +51,20 @@ pub struct Verified {
     pub turn_s: f64,
 }
 
+impl Verified {
+    /// The figures of a verification run.
+    pub fn from_report(r: &crate::verify::VerifyReport) -> Verified {
+        Verified {
+            at: r.at.clone(),
+            load_s: r.load_s,
+            ttft_s: r.ttft_s,
+            prefill_tokens_per_s: r.prefill_tokens_per_s,
+            decode_tokens_per_s: r.decode_tokens_per_s,
+            turn_s: r.turn_s,
+        }
+    }
+}
+
 /// A ready command line for llama.cpp's server with the verified settings.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ServerCommand {

@@ -462,14 +462,7 @@ fn runtime_config(
             prompt_tokens: st.prompt_tokens,
             response_tokens: st.response_tokens,
         },
-        verified: Verified {
-            at: report.at.clone(),
-            load_s: report.load_s,
-            ttft_s: report.ttft_s,
-            prefill_tokens_per_s: report.prefill_tokens_per_s,
-            decode_tokens_per_s: report.decode_tokens_per_s,
-            turn_s: report.turn_s,
-        },
+        verified: Verified::from_report(report),
         llama_server: config::llama_server_command(&fetched.path, st.threads, st.gpu_layers, st.context_length),
     }
 }

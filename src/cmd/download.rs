@@ -49,6 +49,13 @@ pub struct DownloadArgs {
     /// The repository is gated: send the Hugging Face token (HF_TOKEN or the token file).
     #[arg(long)]
     pub gated: bool,
+    #[command(flatten)]
+    pub transfer: TransferArgs,
+}
+
+/// How a transfer behaves; shared by `download`, `install`, `retier` and the wizard.
+#[derive(Debug, Clone, Args)]
+pub struct TransferArgs {
     /// Do not reuse a copy from the local Hugging Face cache.
     #[arg(long, env = MINERVA_NO_HF_CACHE, value_parser = clap::builder::FalseyValueParser::new())]
     pub no_hf_cache: bool,
@@ -61,6 +68,29 @@ pub struct DownloadArgs {
     /// First retry delay in milliseconds (doubles per retry).
     #[arg(long, value_name = "MS", default_value_t = 1000, env = MINERVA_RETRY_BASE_MS, hide = true)]
     pub retry_base_ms: u64,
+}
+
+impl TransferArgs {
+    /// Fetch options into `dest_dir`, with the token when `gated`; refuses a bad stall timeout.
+    pub fn options(&self, dest_dir: std::path::PathBuf, gated: bool) -> Result<FetchOptions, Failure> {
+        let stall_timeout = Duration::try_from_secs_f64(self.stall_timeout).ok().filter(|d| !d.is_zero());
+        let Some(stall_timeout) = stall_timeout else {
+            return Err(Failure::new(
+                Exit::Usage,
+                anyhow::anyhow!("--stall-timeout {} is not a usable number of seconds", self.stall_timeout),
+            )
+            .hint("e.g. --stall-timeout 30"));
+        };
+        Ok(FetchOptions {
+            dest_dir,
+            token: if gated { fetch::hf_token_from_env() } else { None },
+            retries: self.retries,
+            retry_base: Duration::from_millis(self.retry_base_ms),
+            stall_timeout,
+            hf_cache_dir: if self.no_hf_cache { None } else { fetch::hf_hub_cache_from_env() },
+            ..FetchOptions::default()
+        })
+    }
 }
 
 pub fn run(ctx: &Ctx, args: &DownloadArgs) -> Result<(), Failure> {
@@ -80,18 +110,6 @@ pub fn run(ctx: &Ctx, args: &DownloadArgs) -> Result<(), Failure> {
 fn resolve(ctx: &Ctx, a: &DownloadArgs) -> Result<(FetchRequest, FetchOptions), Failure> {
     let bad = |msg: String, hint: &str| {
         Failure::new(Exit::Usage, anyhow::anyhow!(msg)).hint(hint.to_string())
-    };
-    let stall_timeout = Duration::try_from_secs_f64(a.stall_timeout)
-        .ok()
-        .filter(|d| !d.is_zero());
-    let Some(stall_timeout) = stall_timeout else {
-        return Err(bad(
-            format!(
-                "--stall-timeout {} is not a usable number of seconds",
-                a.stall_timeout
-            ),
-            "e.g. --stall-timeout 30",
-        ));
     };
     let sha256 = a.sha256.clone().unwrap_or_default();
     let mut req = match (&a.url, &a.repo, &a.file) {
@@ -136,23 +154,7 @@ fn resolve(ctx: &Ctx, a: &DownloadArgs) -> Result<(FetchRequest, FetchOptions), 
     if let Some(name) = &a.filename {
         req.filename = name.clone();
     }
-    let opts = FetchOptions {
-        dest_dir: ctx.paths.models_dir.clone(),
-        token: if req.gated {
-            fetch::hf_token_from_env()
-        } else {
-            None
-        },
-        retries: a.retries,
-        retry_base: Duration::from_millis(a.retry_base_ms),
-        stall_timeout,
-        hf_cache_dir: if a.no_hf_cache {
-            None
-        } else {
-            fetch::hf_hub_cache_from_env()
-        },
-        ..FetchOptions::default()
-    };
+    let opts = a.transfer.options(ctx.paths.models_dir.clone(), req.gated)?;
     Ok((req, opts))
 }
 

@@ -4,7 +4,6 @@
 use std::fmt::Write as _;
 use std::io::IsTerminal;
 use std::path::PathBuf;
-use std::time::Duration;
 
 use clap::Args;
 
@@ -13,7 +12,8 @@ use crate::cli::{Ctx, Human};
 use crate::cmd::predict::WorkloadArgs;
 use crate::env_vars::*;
 use crate::exit::{Exit, Failure};
-use crate::fetch::{self, FetchOptions};
+use crate::cmd::download::TransferArgs;
+use crate::fetch;
 use crate::install::{self, BenchSource, InstallError, InstallReport, InstallSettings, OnMiss, Run};
 use crate::profile::HardwareProfile;
 use crate::select::SelectOptions;
@@ -60,15 +60,8 @@ pub struct InstallArgs {
     /// Remove other models from the models directory once the new one is verified.
     #[arg(long)]
     pub prune: bool,
-    /// Download retries after consecutive transient failures.
-    #[arg(long, value_name = "N", default_value_t = 5, env = MINERVA_DOWNLOAD_RETRIES)]
-    pub retries: u32,
-    /// Seconds without any data before a transfer is abandoned and retried.
-    #[arg(long, value_name = "SECONDS", default_value_t = 30.0, env = MINERVA_STALL_TIMEOUT_S)]
-    pub stall_timeout: f64,
-    /// First retry delay in milliseconds (doubles per retry).
-    #[arg(long, value_name = "MS", default_value_t = 1000, env = MINERVA_RETRY_BASE_MS, hide = true)]
-    pub retry_base_ms: u64,
+    #[command(flatten)]
+    pub transfer: TransferArgs,
 }
 
 impl InstallArgs {
@@ -112,9 +105,6 @@ pub fn settings(ctx: &Ctx, hw: &HardwareProfile, a: &InstallArgs, action: &str) 
             return Err(Failure::new(Exit::Usage, anyhow::anyhow!("--max-latency must be a positive number of seconds")));
         }
     }
-    if !(a.stall_timeout.is_finite() && a.stall_timeout > 0.0) {
-        return Err(Failure::new(Exit::Usage, anyhow::anyhow!("--stall-timeout must be a positive number of seconds")));
-    }
     let (registry, tiers) = crate::cmd::registry::load(ctx)?;
     let bench = if let Some(b) = &hw.bench {
         BenchSource::Given(b.clone(), "hardware profile".into())
@@ -146,14 +136,8 @@ pub fn settings(ctx: &Ctx, hw: &HardwareProfile, a: &InstallArgs, action: &str) 
         },
         bench,
         endpoint: fetch::hf_endpoint_from_env(a.mirror.as_deref()),
-        fetch: FetchOptions {
-            token: fetch::hf_token_from_env(),
-            retries: a.retries,
-            retry_base: Duration::from_millis(a.retry_base_ms),
-            stall_timeout: Duration::from_secs_f64(a.stall_timeout),
-            hf_cache_dir: fetch::hf_hub_cache_from_env(),
-            ..FetchOptions::default()
-        },
+        // The token goes with every request the fetch stage marks gated, to that host only.
+        fetch: a.transfer.options(ctx.paths.models_dir.clone(), true)?,
         threads: a.threads,
         gpu: !a.no_gpu,
         on_miss: a.on_miss,

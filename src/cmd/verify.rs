@@ -121,14 +121,7 @@ pub fn run(ctx: &Ctx, args: &VerifyArgs) -> Result<(), Failure> {
         }
     };
     if passed || a.on_miss == OnMiss::Warn {
-        cfg.verified = config::Verified {
-            at: report.at.clone(),
-            load_s: report.load_s,
-            ttft_s: report.ttft_s,
-            prefill_tokens_per_s: report.prefill_tokens_per_s,
-            decode_tokens_per_s: report.decode_tokens_per_s,
-            turn_s: report.turn_s,
-        };
+        cfg.verified = config::Verified::from_report(&report);
         if !passed {
             cfg.promise.turn_s = report.turn_s;
             cfg.promise.cold_load_s = cfg.promise.cold_load_s.max(report.load_s);
