@@ -39,7 +39,8 @@ impl TermProgress {
     }
 }
 
-fn human_bytes(b: u64) -> String {
+/// Bytes in the largest binary unit that keeps the number at or above 1 (`1.1 MiB`, `4.7 GiB`).
+pub(crate) fn human_bytes(b: u64) -> String {
     const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
     let mut v = b as f64;
     let mut i = 0;

@@ -133,7 +133,8 @@ fn accepting_the_recommendation_downloads_verifies_and_installs_it() {
     wiz.press(ENTER);
 
     wiz.expect(&format!("Download {}", w.large.filename));
-    wiz.expect("and verify it?");
+    let asked = wiz.expect("and verify it?");
+    assert!(asked.contains(" MiB) from test-org/tiny-GGUF into "), "size in readable units: {asked}");
     wiz.press("y");
 
     wiz.expect("Installed tiny-large in tier test-large");
@@ -211,5 +212,67 @@ fn quitting_downloads_nothing_and_writes_no_config() {
     assert_eq!(code, 0, "{rest}");
     assert!(!w.config_file().exists());
     assert!(!w.models_dir().exists() || std::fs::read_dir(w.models_dir()).unwrap().next().is_none());
+    assert_eq!(w.server.request_count(), 0);
+}
+
+
+#[test]
+fn ctrl_c_at_a_question_shows_the_cursor_again_and_changes_nothing() {
+    let w = World::new(relaxed());
+    let hw = w.profile_with_bench("fast", 1000.0, 0);
+    let mut c = w.cmd();
+    c.arg("--hardware").arg(&hw);
+    // Escape codes kept: the test looks at the cursor.
+    let mut s = spawn_with_options(in_terminal(c, None), Options::new().timeout_ms(Some(EXPECT_TIMEOUT_MS)))
+        .expect("start the wizard in a pseudo-terminal");
+    let drawn = s.exp_string("Quit").unwrap_or_else(|e| panic!("waiting for the menu: {e}"));
+    assert!(drawn.contains(HIDE_CURSOR), "dialoguer hides the cursor while it asks");
+    std::thread::sleep(Duration::from_millis(300));
+    s.send_control('c').expect("write to the terminal");
+
+    let rest = s.exp_eof().unwrap_or_else(|e| panic!("waiting for the wizard to end: {e}"));
+    let status = s.process().wait();
+    assert!(
+        matches!(status, Ok(WaitStatus::Signaled(_, rexpect::process::Signal::SIGINT, _))),
+        "Ctrl-C still interrupts: {status:?}\n{rest:?}"
+    );
+    assert!(rest.contains(SHOW_CURSOR), "the cursor is shown again: {rest:?}");
+    assert!(!rest[rest.rfind(SHOW_CURSOR).unwrap()..].contains(HIDE_CURSOR), "{rest:?}");
+    assert!(rest.contains("Cancelled: nothing was downloaded or changed."), "{rest:?}");
+    assert!(!w.config_file().exists());
+    assert_eq!(w.server.request_count(), 0);
+}
+
+const HIDE_CURSOR: &str = "\x1b[?25l";
+const SHOW_CURSOR: &str = "\x1b[?25h";
+
+#[test]
+fn picking_a_model_replans_for_it_and_quitting_then_changes_nothing() {
+    let w = World::new(relaxed());
+    let hw = w.profile_with_bench("fast", 1000.0, 0);
+    let mut wiz = Wizard::start(&w, &hw, None);
+
+    wiz.expect("What should be installed?");
+    wiz.expect("Quit");
+    wiz.press(ARROW_DOWN);
+    wiz.press(ARROW_DOWN);
+    wiz.press(ENTER);
+
+    // The models are listed smallest first, with their sizes.
+    wiz.expect("Model");
+    let listed = wiz.expect("MiB");
+    assert!(listed.contains(&w.small.id), "{listed}");
+    wiz.press(ENTER);
+
+    wiz.expect("Now: tiny-small in tier test-small");
+    wiz.expect("Quit");
+    for _ in 0..3 {
+        wiz.press(ARROW_DOWN);
+    }
+    wiz.press(ENTER);
+    wiz.expect("Nothing was downloaded or changed.");
+    let (code, rest) = wiz.finish();
+    assert_eq!(code, 0, "{rest}");
+    assert!(!w.config_file().exists());
     assert_eq!(w.server.request_count(), 0);
 }
