@@ -70,7 +70,7 @@ fn choose(run: &mut Run<'_>) -> Result<bool, Failure> {
         let items = [recommendation.as_str(), "Pick another tier", "Pick a model", "Quit"];
         let pick = Select::with_theme(&theme())
             .with_prompt("What should be installed?")
-            .items(&items)
+            .items(items)
             .default(0)
             .interact()
             .map_err(ask_err)?;
