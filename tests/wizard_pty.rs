@@ -137,7 +137,13 @@ fn accepting_the_recommendation_downloads_verifies_and_installs_it() {
     assert!(asked.contains(" MiB) from test-org/tiny-GGUF into "), "size in readable units: {asked}");
     wiz.press("y");
 
-    wiz.expect("Installed tiny-large in tier test-large");
+    let progress = wiz.expect("Installed tiny-large in tier test-large");
+    // The verification turn counts tokens, not bytes.
+    if let Some(at) = progress.find("running one turn [") {
+        let bar = &progress[at..];
+        let bar = &bar[..bar.find('\r').unwrap_or(bar.len())];
+        assert!(bar.contains(" tokens") && !bar.contains(" B/"), "{bar}");
+    }
     let (code, rest) = wiz.finish();
     assert_eq!(code, 0, "{rest}");
 
