@@ -41,8 +41,13 @@ impl Wizard {
     /// Start it; with `stdout`, standard output goes to that file instead of the terminal (as in
     /// `minerva-setup > summary.txt`) while the questions stay on the terminal.
     fn start(w: &World, hardware: &Path, stdout: Option<&Path>) -> Wizard {
+        Wizard::start_with(w, hardware, stdout, &[])
+    }
+
+    /// The same with a subcommand and its flags (`install` without `--yes` asks too).
+    fn start_with(w: &World, hardware: &Path, stdout: Option<&Path>, args: &[&str]) -> Wizard {
         let mut c = w.cmd();
-        c.arg("--hardware").arg(hardware);
+        c.arg("--hardware").arg(hardware).args(args);
         let session = spawn_with_options(
             in_terminal(c, stdout),
             Options::new().timeout_ms(Some(EXPECT_TIMEOUT_MS)).strip_ansi_escape_codes(true),
@@ -201,11 +206,18 @@ fn picking_another_tier_installs_that_tier_and_only_the_summary_goes_to_stdout()
 }
 
 #[test]
-fn quitting_downloads_nothing_and_writes_no_config() {
+fn declining_the_download_goes_back_and_quitting_downloads_nothing() {
     let w = World::new(relaxed());
     let hw = w.profile_with_bench("fast", 1000.0, 0);
     let mut wiz = Wizard::start(&w, &hw, None);
 
+    wiz.expect("What should be installed?");
+    wiz.expect("Quit");
+    wiz.press(ENTER);
+    wiz.expect("and verify it?");
+    wiz.press("n");
+
+    // Back at the menu.
     wiz.expect("What should be installed?");
     wiz.expect("Quit");
     for _ in 0..3 {
@@ -279,6 +291,24 @@ fn picking_a_model_replans_for_it_and_quitting_then_changes_nothing() {
     wiz.expect("Nothing was downloaded or changed.");
     let (code, rest) = wiz.finish();
     assert_eq!(code, 0, "{rest}");
+    assert!(!w.config_file().exists());
+    assert_eq!(w.server.request_count(), 0);
+}
+
+#[test]
+fn install_without_yes_asks_first_and_a_no_changes_nothing() {
+    let w = World::new(relaxed());
+    let hw = w.profile_with_bench("fast", 1000.0, 0);
+    let mut wiz = Wizard::start_with(&w, &hw, None, &["install"]);
+
+    let shown = wiz.expect(&format!("Download {}", w.large.filename));
+    assert!(shown.contains("Chosen    tiny-large in tier test-large"), "the plan comes first:\n{shown}");
+    wiz.expect("and verify it?");
+    wiz.press("n");
+
+    wiz.expect("cancelled: nothing was downloaded or changed");
+    let (code, rest) = wiz.finish();
+    assert_eq!(code, 2, "{rest}");
     assert!(!w.config_file().exists());
     assert_eq!(w.server.request_count(), 0);
 }
