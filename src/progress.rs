@@ -7,12 +7,24 @@
 pub trait Progress: Send + Sync {
     /// A new phase begins (`"writing benchmark model Q4_K"`, `"downloading qwen2.5-3b"`).
     fn phase(&self, _label: &str, _total: Option<u64>) {}
+    /// A new phase that counts something other than bytes (tokens of a verification turn).
+    /// Sinks that do not show units can leave the default, which is [`Progress::phase`].
+    fn phase_counting(&self, label: &str, total: Option<u64>, _unit: Unit) {
+        self.phase(label, total)
+    }
     /// Absolute position within the current phase, in the phase's unit (usually bytes).
     fn position(&self, _pos: u64) {}
     /// The current phase ended.
     fn finish(&self) {}
     /// A one-line remark worth showing a person (a retry, a fallback).
     fn note(&self, _msg: &str) {}
+}
+
+/// What the positions of a phase count.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unit {
+    Bytes,
+    Tokens,
 }
 
 /// Discards everything: for tests, `--json` and `--quiet`.

@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use crate::progress::Progress;
+use crate::progress::{Progress, Unit};
 
 /// The CLI's [`Progress`] implementation.
 pub struct TermProgress {
@@ -17,6 +17,7 @@ struct Inner {
     bar: Option<ProgressBar>,
     label: String,
     total: Option<u64>,
+    unit: Unit,
     started: Instant,
     last_line: Instant,
 }
@@ -32,6 +33,7 @@ impl TermProgress {
                 bar: None,
                 label: String::new(),
                 total: None,
+                unit: Unit::Bytes,
                 started: Instant::now(),
                 last_line: Instant::now(),
             }),
@@ -39,7 +41,8 @@ impl TermProgress {
     }
 }
 
-fn human_bytes(b: u64) -> String {
+/// Bytes in the largest binary unit that keeps the number at or above 1 (`1.1 MiB`, `4.7 GiB`).
+pub(crate) fn human_bytes(b: u64) -> String {
     const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
     let mut v = b as f64;
     let mut i = 0;
@@ -52,21 +55,28 @@ fn human_bytes(b: u64) -> String {
 
 impl Progress for TermProgress {
     fn phase(&self, label: &str, total: Option<u64>) {
+        self.phase_counting(label, total, Unit::Bytes);
+    }
+
+    fn phase_counting(&self, label: &str, total: Option<u64>, unit: Unit) {
         let Ok(mut g) = self.inner.lock() else { return };
         if let Some(b) = g.bar.take() {
             b.finish_and_clear();
         }
         g.label = label.to_string();
         g.total = total;
+        g.unit = unit;
         g.started = Instant::now();
         g.last_line = Instant::now();
         if self.bars {
             let bar = match total {
                 Some(t) => {
                     let b = ProgressBar::with_draw_target(Some(t), ProgressDrawTarget::stderr());
-                    if let Ok(style) = ProgressStyle::with_template(
-                        "{msg} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} eta {eta}",
-                    ) {
+                    let template = match unit {
+                        Unit::Bytes => "{msg} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} eta {eta}",
+                        Unit::Tokens => "{msg} [{bar:30}] {pos}/{len} tokens",
+                    };
+                    if let Ok(style) = ProgressStyle::with_template(template) {
                         b.set_style(style.progress_chars("=> "));
                     }
                     b
@@ -91,16 +101,20 @@ impl Progress for TermProgress {
         } else if !self.bars && g.last_line.elapsed() >= LINE_INTERVAL {
             g.last_line = Instant::now();
             let secs = g.started.elapsed().as_secs_f64().max(1e-3);
-            let rate = human_bytes((pos as f64 / secs) as u64);
+            let amount = |n: u64| match g.unit {
+                Unit::Bytes => human_bytes(n),
+                Unit::Tokens => format!("{n} tokens"),
+            };
+            let rate = amount((pos as f64 / secs) as u64);
             match g.total {
                 Some(t) if t > 0 => eprintln!(
                     "{}: {} of {} ({:.0}%), {rate}/s",
                     g.label,
-                    human_bytes(pos),
-                    human_bytes(t),
+                    amount(pos),
+                    amount(t),
                     pos as f64 * 100.0 / t as f64
                 ),
-                _ => eprintln!("{}: {}", g.label, human_bytes(pos)),
+                _ => eprintln!("{}: {}", g.label, amount(pos)),
             }
         }
     }

@@ -14,6 +14,7 @@ use crate::cmd::install::{self, InstallArgs};
 use crate::exit::{Exit, Failure};
 use crate::install::Run;
 use crate::select::Choice;
+use crate::term::human_bytes;
 
 pub fn run(ctx: &Ctx, args: &InstallArgs) -> Result<(), Failure> {
     install::require_yes_or_terminal(args.yes, "minerva-setup")
@@ -23,9 +24,14 @@ pub fn run(ctx: &Ctx, args: &InstallArgs) -> Result<(), Failure> {
     let settings = install::settings(ctx, &hw, args, "install")?;
     let progress = ctx.progress();
     let mut run = Run::start(&hw, &settings, progress.as_ref()).map_err(|e| install::failure(ctx, e))?;
-    if !args.yes && !choose(&mut run)? {
-        eprintln!("Nothing was downloaded or changed.");
-        return Ok(());
+    if !args.yes {
+        let asking = interrupt::Asking::start();
+        let accepted = choose(&mut run)?;
+        drop(asking);
+        if !accepted {
+            eprintln!("Nothing was downloaded or changed.");
+            return Ok(());
+        }
     }
     let report = run.finish(progress.as_ref()).map_err(|e| install::failure(ctx, e))?;
     ctx.emit(&report)
@@ -34,7 +40,10 @@ pub fn run(ctx: &Ctx, args: &InstallArgs) -> Result<(), Failure> {
 /// `install` without `--yes` on a terminal: show the plan and ask before downloading.
 pub fn confirm_plan(run: &mut Run<'_>) -> Result<(), Failure> {
     eprintln!("{}", run.plan.human());
-    if !confirm_download(run)? {
+    let asking = interrupt::Asking::start();
+    let accepted = confirm_download(run)?;
+    drop(asking);
+    if !accepted {
         return Err(Failure::new(Exit::Usage, anyhow::anyhow!("cancelled: nothing was downloaded or changed"))
             .hint("pass --yes to install the recommendation without questions"));
     }
@@ -109,7 +118,7 @@ fn pick_model(run: &mut Run<'_>) -> Result<(), Failure> {
     let files = run.installable_models();
     let labels: Vec<String> = files
         .iter()
-        .map(|(id, bytes)| format!("{id:<40} {:>6.1} GiB", *bytes as f64 / (1u64 << 30) as f64))
+        .map(|(id, bytes)| format!("{id:<40} {:>10}", human_bytes(*bytes)))
         .collect();
     let i = Select::with_theme(&theme())
         .with_prompt("Model")
@@ -142,7 +151,7 @@ fn report_choice(run: &Run<'_>) {
 
 fn confirm_download(run: &Run<'_>) -> Result<bool, Failure> {
     let Some(file) = run.chosen_file() else { return Ok(false) };
-    let size = file.size_bytes.map(|b| format!("{:.2} GiB", b as f64 / (1u64 << 30) as f64)).unwrap_or_else(|| "size unknown".into());
+    let size = file.size_bytes.map(human_bytes).unwrap_or_else(|| "size unknown".into());
     let prompt = format!(
         "Download {} ({size}) from {} into {} and verify it?",
         file.filename,
@@ -170,4 +179,52 @@ fn summary(c: &Choice) -> String {
 
 fn indent(text: &str) -> String {
     text.lines().map(|l| format!("  {l}\n")).collect()
+}
+
+/// Ctrl-C while a question is on screen. dialoguer hides the cursor while it asks, and on Ctrl-C
+/// console raises SIGINT before dialoguer can show it again, so the person's shell would be left
+/// without a cursor. While [`Asking`] lives, SIGINT first shows the cursor and says that nothing
+/// was changed (true: nothing is downloaded or written before the last answer), then ends the
+/// process by SIGINT as before, so the shell still sees an interrupted command.
+mod interrupt {
+    pub struct Asking {
+        #[cfg(unix)]
+        previous: libc::sighandler_t,
+    }
+
+    impl Asking {
+        pub fn start() -> Asking {
+            #[cfg(unix)]
+            {
+                let handler = on_sigint as extern "C" fn(libc::c_int);
+                // SAFETY: `on_sigint` only calls async-signal-safe functions (write, signal, raise).
+                let previous = unsafe { libc::signal(libc::SIGINT, handler as libc::sighandler_t) };
+                Asking { previous }
+            }
+            #[cfg(not(unix))]
+            Asking {}
+        }
+    }
+
+    impl Drop for Asking {
+        fn drop(&mut self) {
+            #[cfg(unix)]
+            // SAFETY: puts back the disposition `start` replaced (SIG_DFL, SIG_IGN or a handler).
+            unsafe {
+                libc::signal(libc::SIGINT, self.previous);
+            }
+        }
+    }
+
+    #[cfg(unix)]
+    extern "C" fn on_sigint(sig: libc::c_int) {
+        // Show the cursor (the same sequence console writes), then the message.
+        const MSG: &[u8] = b"\x1b[?25h\r\nCancelled: nothing was downloaded or changed.\r\n";
+        // SAFETY: write, signal and raise are async-signal-safe; MSG is a static buffer.
+        unsafe {
+            libc::write(libc::STDERR_FILENO, MSG.as_ptr().cast(), MSG.len());
+            libc::signal(sig, libc::SIG_DFL);
+            libc::raise(sig);
+        }
+    }
 }

@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::bench::llama::{self, LlamaError};
 use crate::gguf::reader::{self, GgufError};
-use crate::progress::Progress;
+use crate::progress::{Progress, Unit};
 
 pub const VERIFY_SCHEMA_VERSION: u32 = 1;
 
@@ -120,7 +120,7 @@ pub fn run(path: &Path, settings: &VerifySettings, progress: &dyn Progress) -> R
     let load_s = model_load_s + start.elapsed().as_secs_f64();
     progress.finish();
 
-    progress.phase("running one turn", Some(settings.response_tokens as u64));
+    progress.phase_counting("running one turn", Some(settings.response_tokens as u64), Unit::Tokens);
     let mut out_bytes = Vec::new();
     let mut logits_finite = true;
     let turn_start = Instant::now();
