@@ -388,7 +388,11 @@ fn gib(b: u64) -> f64 {
 /// Time per decoded token of a set of tensors on the CPU: the bandwidth term and the compute term.
 struct CpuTerms {
     bandwidth_s: f64,
+    /// Σ weights / measured weights per second of their type.
     compute_s: f64,
+    /// The part of `compute_s` spent in types whose benchmark was limited by their
+    /// dequantisation, not by memory (decides which of the two is named as the limit).
+    compute_bound_s: f64,
 }
 
 fn cpu_decode_terms(
@@ -400,6 +404,7 @@ fn cpu_decode_terms(
 ) -> CpuTerms {
     let mut bytes = kv_read_bytes;
     let mut compute_s = 0.0;
+    let mut compute_bound_s = 0.0;
     let mut stand_ins: Vec<String> = Vec::new();
     for t in tensors {
         if t.is_token_embedding() && !tied {
@@ -418,6 +423,9 @@ fn cpu_decode_terms(
         }
         if let Some(wps) = r.decode_weights_per_s {
             compute_s += t.n_elements as f64 / wps;
+            if !r.bandwidth_bound {
+                compute_bound_s += t.n_elements as f64 / wps;
+            }
         }
     }
     if !stand_ins.is_empty() && rates.measured {
@@ -429,6 +437,7 @@ fn cpu_decode_terms(
     CpuTerms {
         bandwidth_s: bytes / rates.effective_bandwidth_bytes_per_s,
         compute_s,
+        compute_bound_s,
     }
 }
 
@@ -556,7 +565,11 @@ pub fn predict(
         PlacementKind::Cpu => {
             if overhead_s > cpu_s {
                 Limit::PerTokenOverhead
-            } else if cpu_terms.compute_s > cpu_terms.bandwidth_s {
+            } else if cpu_terms.compute_s > cpu_terms.bandwidth_s
+                && 2.0 * cpu_terms.compute_bound_s > cpu_terms.compute_s
+            {
+                // Most of the time goes to types whose rate is their dequantisation's; when it
+                // goes to memory-bound types, their measured rate *is* memory's.
                 Limit::DequantisationCompute
             } else {
                 Limit::MemoryBandwidth
