@@ -183,14 +183,15 @@ pub fn cpu_rates(hw: &HardwareProfile, bench: Option<&BenchResult>) -> CpuRates 
 /// The benchmark's per-token overhead when its two-size fit can be believed, else zero.
 ///
 /// The overhead is the intercept of `time per token = overhead + weights / rate` through a small
-/// and a large model of one type. When the benchmark found that the two did *not* run at the same
-/// weights per second (`converged: false`), the small one was partly served from the last-level
-/// cache, so the intercept measures the cache, not a fixed cost: subtracting it from every type's
-/// time inflates their rates, and that error grows with the size of the model predicted (on a
-/// 2-core EPYC with a 32 MiB L3, a fitted 1.1 ms "overhead" out of 4.7 ms per token made the
-/// rates of every type 30 % too high, and 1-3 B models predicted that much too fast). The recorded rates are then used as measured, overhead included,
-/// which errs by at most that overhead per token on the benchmark-sized models and by less on
-/// larger ones.
+/// and a large model of one type. The benchmark also checks that the two ran at weights per
+/// second within 15 % of each other (`converged`). When they did not, the straight line through
+/// the two points does not describe the machine: other load slowed one of them, or the cache sped
+/// up the small one, and the intercept is noise. On a 2-core EPYC VM shared with other work the
+/// fit gave 1.1 ms and 7.5 ms by wall clock, and none (a negative intercept) by the threads'
+/// on-CPU time. Subtracting a spurious intercept from every type's time inflates every rate, and
+/// for a model many times the benchmark's size adding the overhead back once per token does not
+/// repay it. The recorded rates are then used as measured, overhead included: this errs on the
+/// slow side by at most the true overhead per token.
 pub fn trusted_overhead_s(b: &BenchResult) -> f64 {
     if b.converged == Some(false) {
         0.0

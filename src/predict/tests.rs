@@ -547,3 +547,35 @@ fn an_overhead_fit_the_bench_found_cache_bound_is_not_taken_out() {
     let slow = predict(&hw, Some(&b), &m, &w, &PredictOptions::default());
     assert!(slow.decode_tokens_per_s < fast.decode_tokens_per_s);
 }
+
+#[test]
+fn prefill_multiplies_the_output_matrix_for_the_last_prompt_token_only() {
+    // Two tied models that differ only in vocabulary: the larger output matrix adds one token's
+    // worth of prefill work per prompt, not one per prompt token.
+    let flops = 100e9;
+    let b = bench(vec![quant("Q8_0", 1.0625, 20e9, 1e15, 0.0, flops)], 0.0);
+    let mut hw = profile("cloud");
+    cpu_only(&mut hw);
+    let small = input(
+        "v32k",
+        llama(16, 2048, 8192, 32, 8, 32000, true),
+        FileType::Q8_0,
+    );
+    let large = input(
+        "v128k",
+        llama(16, 2048, 8192, 32, 8, 128256, true),
+        FileType::Q8_0,
+    );
+    let w = workload(256, 16, 1024);
+    let ps = predict(&hw, Some(&b), &small, &w, &PredictOptions::default());
+    let pl = predict(&hw, Some(&b), &large, &w, &PredictOptions::default());
+    let extra_weights = (128256.0 - 32000.0) * 2048.0;
+    let once_s = 2.0 * extra_weights / flops;
+    assert!(
+        ((pl.prefill_s - ps.prefill_s) / once_s - 1.0).abs() < 1e-6,
+        "{} vs {once_s}",
+        pl.prefill_s - ps.prefill_s
+    );
+    // Decode still reads the whole output matrix for every token.
+    assert!(pl.decode_tokens_per_s < ps.decode_tokens_per_s * 0.9);
+}
