@@ -152,9 +152,12 @@ pub fn cpu_rates(hw: &HardwareProfile, bench: Option<&BenchResult>) -> CpuRates 
                 // a larger model of the type cannot read its weights faster than this one did.
                 // Dropping it would leave only the best bandwidth of *any* type, so one type's
                 // lucky repetition (or a type that reads fewer bytes per unit of work) would speed
-                // up every other. Measured on a 2-core EPYC VM (bench/bench-accuracy.sh), each
-                // type's own rate on the 143 M-weight benchmark models carried over to 1-3 B
-                // models of that type within the measurement noise.
+                // up every other. Measured on a 2-core EPYC VM by on-CPU time
+                // (bench/bench-accuracy.sh), the types' own rates on the 143 M-weight benchmark
+                // models predicted 1-3 B models of Q8_0, Q4_0 and Q4_K_M 3 % fast to 16 % slow:
+                // the larger models run a little faster per weight, since the per-layer work on
+                // activations (norms, RoPE, attention, quantising the input of each matmul) is a
+                // larger share of the benchmark's 1024-wide layers than of theirs.
                 let bandwidth_bound = bw_of(q) >= BANDWIDTH_BOUND_SHARE * bw;
                 let wps = wps_of(q);
                 types.push(TypeRate {
