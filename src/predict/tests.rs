@@ -469,3 +469,114 @@ fn gpu_without_bandwidth_uses_a_stated_default_and_unknown_vendors_are_ignored()
     assert!(!p.measured);
     assert!(p.notes.iter().any(|n| n.contains("assumed")));
 }
+
+#[test]
+fn a_memory_bound_type_keeps_its_own_measured_rate() {
+    // F16 reached 22 GB/s, Q8_0 20.5 GB/s: both memory-bound (within 90 %). A Q8_0 model must
+    // decode at Q8_0's own measured time per weight, not at the best bandwidth of any type.
+    let b = bench(
+        vec![
+            quant("F16", 2.0, 22e9, 1e15, 0.0, 100e9),
+            quant("Q8_0", 1.0625, 20.5e9, 1e15, 0.0, 100e9),
+        ],
+        0.0,
+    );
+    let mut hw = profile("cloud");
+    cpu_only(&mut hw);
+    let m = input(
+        "1b-q8",
+        llama(22, 2048, 5632, 32, 4, 32000, false),
+        FileType::Q8_0,
+    );
+    let p = predict(
+        &hw,
+        Some(&b),
+        &m,
+        &workload(16, 16, 256),
+        &PredictOptions::default(),
+    );
+    let weights: u64 = m
+        .tensors
+        .iter()
+        .filter(|t| t.dims.len() >= 2 && !t.is_token_embedding())
+        .map(|t| t.n_elements)
+        .sum();
+    let q8_weights_per_s = 20.5e9 / 1.0625;
+    let expect_s = weights as f64 / q8_weights_per_s;
+    let got_s = 1.0 / p.decode_tokens_per_s;
+    assert!(
+        (got_s / expect_s - 1.0).abs() < 0.01,
+        "{got_s} vs {expect_s}"
+    );
+    // Its rate was memory's, so memory bandwidth is named as the limit.
+    assert_eq!(p.limited_by, Limit::MemoryBandwidth);
+}
+
+#[test]
+fn an_overhead_fit_the_bench_found_cache_bound_is_not_taken_out() {
+    // Recorded: 1 ms per token of fixed cost on top of 2e10 weights/s.
+    let q = quant("Q4_0", 0.5625, 1e15, 2e10, 0.001, 100e9);
+    let naive = q.decode_weights_per_s;
+    let mut b = bench(vec![q], 0.001);
+    let mut hw = profile("cloud");
+    cpu_only(&mut hw);
+
+    b.converged = Some(true);
+    let trusted = rates::cpu_rates(&hw, Some(&b));
+    assert_eq!(trusted.per_token_overhead_s, 0.001);
+    let (r, _) = trusted.for_type(GgmlType::Q4_0);
+    assert!((r.decode_weights_per_s.unwrap() / 2e10 - 1.0).abs() < 1e-6);
+
+    // The small model ran faster per weight (cache): the intercept is not an overhead, and the
+    // recorded rate is used as measured.
+    b.converged = Some(false);
+    let untrusted = rates::cpu_rates(&hw, Some(&b));
+    assert_eq!(untrusted.per_token_overhead_s, 0.0);
+    let (r, _) = untrusted.for_type(GgmlType::Q4_0);
+    assert!((r.decode_weights_per_s.unwrap() / naive - 1.0).abs() < 1e-6);
+
+    // For a model 10× the benchmark's, the prediction is then slower, not faster.
+    let m = input(
+        "q4",
+        llama(22, 2048, 5632, 32, 4, 32000, false),
+        FileType::Q4_0,
+    );
+    let w = workload(16, 16, 256);
+    b.converged = Some(true);
+    let fast = predict(&hw, Some(&b), &m, &w, &PredictOptions::default());
+    b.converged = Some(false);
+    let slow = predict(&hw, Some(&b), &m, &w, &PredictOptions::default());
+    assert!(slow.decode_tokens_per_s < fast.decode_tokens_per_s);
+}
+
+#[test]
+fn prefill_multiplies_the_output_matrix_for_the_last_prompt_token_only() {
+    // Two tied models that differ only in vocabulary: the larger output matrix adds one token's
+    // worth of prefill work per prompt, not one per prompt token.
+    let flops = 100e9;
+    let b = bench(vec![quant("Q8_0", 1.0625, 20e9, 1e15, 0.0, flops)], 0.0);
+    let mut hw = profile("cloud");
+    cpu_only(&mut hw);
+    let small = input(
+        "v32k",
+        llama(16, 2048, 8192, 32, 8, 32000, true),
+        FileType::Q8_0,
+    );
+    let large = input(
+        "v128k",
+        llama(16, 2048, 8192, 32, 8, 128256, true),
+        FileType::Q8_0,
+    );
+    let w = workload(256, 16, 1024);
+    let ps = predict(&hw, Some(&b), &small, &w, &PredictOptions::default());
+    let pl = predict(&hw, Some(&b), &large, &w, &PredictOptions::default());
+    let extra_weights = (128256.0 - 32000.0) * 2048.0;
+    let once_s = 2.0 * extra_weights / flops;
+    assert!(
+        ((pl.prefill_s - ps.prefill_s) / once_s - 1.0).abs() < 1e-6,
+        "{} vs {once_s}",
+        pl.prefill_s - ps.prefill_s
+    );
+    // Decode still reads the whole output matrix for every token.
+    assert!(pl.decode_tokens_per_s < ps.decode_tokens_per_s * 0.9);
+}
