@@ -94,7 +94,12 @@ impl RuntimeConfig {
 }
 
 /// The `llama-server` invocation that reproduces the verified settings.
-pub fn llama_server_command(model: &Path, threads: u32, gpu_layers: u32, ctx: u32) -> ServerCommand {
+pub fn llama_server_command(
+    model: &Path,
+    threads: u32,
+    gpu_layers: u32,
+    ctx: u32,
+) -> ServerCommand {
     let argv: Vec<String> = vec![
         "llama-server".into(),
         "--model".into(),
@@ -110,13 +115,19 @@ pub fn llama_server_command(model: &Path, threads: u32, gpu_layers: u32, ctx: u3
         "--port".into(),
         "8080".into(),
     ];
-    let command = argv.iter().map(|a| shell_quote(a)).collect::<Vec<_>>().join(" ");
+    let command = argv
+        .iter()
+        .map(|a| shell_quote(a))
+        .collect::<Vec<_>>()
+        .join(" ");
     ServerCommand { argv, command }
 }
 
 /// Quote for POSIX shells only when needed.
 fn shell_quote(s: &str) -> String {
-    let safe = !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_./:=@+,".contains(&b));
+    let safe = !s.is_empty()
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_./:=@+,".contains(&b));
     if safe {
         s.to_string()
     } else {
@@ -132,7 +143,16 @@ mod tests {
     fn server_command_carries_the_verified_settings_and_quotes_odd_paths() {
         let c = llama_server_command(Path::new("/srv/my models/it's.gguf"), 6, 33, 4096);
         assert_eq!(c.argv[2], "/srv/my models/it's.gguf");
-        assert!(c.command.contains(r"'/srv/my models/it'\''s.gguf'"), "{}", c.command);
-        assert!(c.command.contains("--threads 6 --n-gpu-layers 33 --ctx-size 4096"), "{}", c.command);
+        assert!(
+            c.command.contains(r"'/srv/my models/it'\''s.gguf'"),
+            "{}",
+            c.command
+        );
+        assert!(
+            c.command
+                .contains("--threads 6 --n-gpu-layers 33 --ctx-size 4096"),
+            "{}",
+            c.command
+        );
     }
 }

@@ -109,7 +109,11 @@ pub enum InstallError {
     #[error(transparent)]
     Select(#[from] SelectError),
     #[error("no tier fits: {reason}")]
-    NoTierFits { reason: String, plan: Box<Plan>, attempts: Vec<Attempt> },
+    NoTierFits {
+        reason: String,
+        plan: Box<Plan>,
+        attempts: Vec<Attempt>,
+    },
     #[error("`{model}` is not installable: {reason}")]
     NotInstallable { model: String, reason: String },
     #[error("downloading `{model}` failed; the previous config and model are unchanged")]
@@ -127,7 +131,11 @@ pub enum InstallError {
         attempts: Vec<Attempt>,
     },
     #[error("`{model}` missed its promise: {}; the previous config is unchanged", reasons.join("; "))]
-    Missed { model: String, reasons: Vec<String>, attempts: Vec<Attempt> },
+    Missed {
+        model: String,
+        reasons: Vec<String>,
+        attempts: Vec<Attempt>,
+    },
     #[error(transparent)]
     State(StateError),
 }
@@ -172,7 +180,8 @@ impl<'a> Run<'a> {
             BenchSource::Given(b, src) => (Some(b.clone()), src.clone()),
             BenchSource::None => (None, "none: unmeasured".to_string()),
             BenchSource::Run(opts) => {
-                let b = runner::run_bench(hw, opts, progress).map_err(|e| InstallError::Bench(Box::new(e)))?;
+                let b = runner::run_bench(hw, opts, progress)
+                    .map_err(|e| InstallError::Bench(Box::new(e)))?;
                 let path = paths.state_dir.join(state::BENCH_FILE);
                 state::save_json(&path, &b).map_err(InstallError::State)?;
                 (Some(b), path.display().to_string())
@@ -180,14 +189,37 @@ impl<'a> Run<'a> {
         };
         let mut select = settings.select.clone();
         if select.correction.is_none() {
-            select.correction = previous.as_ref().and_then(|s| s.correction_for(&hw.fingerprint));
+            select.correction = previous
+                .as_ref()
+                .and_then(|s| s.correction_for(&hw.fingerprint));
         }
-        let plan = select::plan(hw, bench.as_ref(), &bench_source, &settings.registry, &settings.tiers, &select)?;
-        Ok(Run { hw, settings, _lock: lock, previous, bench, bench_source, select, plan })
+        let plan = select::plan(
+            hw,
+            bench.as_ref(),
+            &bench_source,
+            &settings.registry,
+            &settings.tiers,
+            &select,
+        )?;
+        Ok(Run {
+            hw,
+            settings,
+            _lock: lock,
+            previous,
+            bench,
+            bench_source,
+            select,
+            plan,
+        })
     }
 
     /// Plan again with another tier, model or budget (the measured correction is kept).
-    pub fn replan(&mut self, tier: Option<String>, model: Option<String>, force: bool) -> Result<(), InstallError> {
+    pub fn replan(
+        &mut self,
+        tier: Option<String>,
+        model: Option<String>,
+        force: bool,
+    ) -> Result<(), InstallError> {
         self.select.tier = tier;
         self.select.model = model;
         self.select.force = force;
@@ -223,12 +255,24 @@ impl<'a> Run<'a> {
 
     /// The registry file of the chosen model, if any.
     pub fn chosen_file(&self) -> Option<&ModelFile> {
-        self.plan.chosen.as_ref().and_then(|c| self.settings.registry.get(&c.model))
+        self.plan
+            .chosen
+            .as_ref()
+            .and_then(|c| self.settings.registry.get(&c.model))
     }
 
     /// Download, verify and commit the plan's choice, stepping down on a miss as the policy says.
     pub fn finish(self, progress: &dyn Progress) -> Result<InstallReport, InstallError> {
-        let Run { hw, settings, _lock, previous, bench, bench_source, mut select, mut plan } = self;
+        let Run {
+            hw,
+            settings,
+            _lock,
+            previous,
+            bench,
+            bench_source,
+            mut select,
+            mut plan,
+        } = self;
         let paths = &settings.paths;
         let mut attempts: Vec<Attempt> = Vec::new();
         let mut warnings = Vec::new();
@@ -247,8 +291,15 @@ impl<'a> Run<'a> {
         });
         loop {
             let Some(choice) = plan.chosen.clone() else {
-                let reason = plan.no_fit.clone().unwrap_or_else(|| "no tier was considered".into());
-                return Err(InstallError::NoTierFits { reason, plan: Box::new(plan), attempts });
+                let reason = plan
+                    .no_fit
+                    .clone()
+                    .unwrap_or_else(|| "no tier was considered".into());
+                return Err(InstallError::NoTierFits {
+                    reason,
+                    plan: Box::new(plan),
+                    attempts,
+                });
             };
             let file = settings
                 .registry
@@ -259,7 +310,9 @@ impl<'a> Run<'a> {
                 _ => {
                     return Err(InstallError::NotInstallable {
                         model: file.id.clone(),
-                        reason: file.not_installable_reason().unwrap_or_else(|| "no sha256".into()),
+                        reason: file
+                            .not_installable_reason()
+                            .unwrap_or_else(|| "no sha256".into()),
                     })
                 }
             };
@@ -278,7 +331,11 @@ impl<'a> Run<'a> {
                 Err(source) => {
                     attempt.outcome = format!("download failed: {source}");
                     attempts.push(attempt);
-                    return Err(InstallError::Download { model: file.id.clone(), source: Box::new(source), attempts });
+                    return Err(InstallError::Download {
+                        model: file.id.clone(),
+                        source: Box::new(source),
+                        attempts,
+                    });
                 }
             };
             attempt.download = Some(fetched.clone());
@@ -289,15 +346,32 @@ impl<'a> Run<'a> {
                 Err(source) => {
                     attempt.outcome = format!("verification failed: {source}");
                     attempts.push(attempt);
-                    record(&mut state, settings, &choice, "failed: verification error", None);
+                    record(
+                        &mut state,
+                        settings,
+                        &choice,
+                        "failed: verification error",
+                        None,
+                    );
                     let _ = state.save(&paths.state_dir);
-                    return Err(InstallError::Verify { model: file.id.clone(), source: Box::new(source), attempts });
+                    return Err(InstallError::Verify {
+                        model: file.id.clone(),
+                        source: Box::new(source),
+                        attempts,
+                    });
                 }
             };
             let tier = choice.tier.as_ref().and_then(|t| settings.tiers.get(t));
             let promised_turn = plan_budget(&plan, &choice);
-            let promised_load = tier.map_or(choice.prediction.cold_load_s.max(1.0) * 2.0, |t| t.promise.cold_load_s);
-            let verdict = verify::judge(&report, promised_turn, promised_load, Some(choice.prediction.turn_s));
+            let promised_load = tier.map_or(choice.prediction.cold_load_s.max(1.0) * 2.0, |t| {
+                t.promise.cold_load_s
+            });
+            let verdict = verify::judge(
+                &report,
+                promised_turn,
+                promised_load,
+                Some(choice.prediction.turn_s),
+            );
             attempt.verify = Some(report.clone());
             attempt.verdict = Some(verdict.clone());
 
@@ -312,9 +386,14 @@ impl<'a> Run<'a> {
             state.bench = bench.clone();
             state.correction = correction.or(state.correction);
 
-            let accept_with_warning = !verdict.passed && settings.on_miss == OnMiss::Warn && report.logits_finite;
+            let accept_with_warning =
+                !verdict.passed && settings.on_miss == OnMiss::Warn && report.logits_finite;
             if verdict.passed || accept_with_warning {
-                attempt.outcome = if verdict.passed { "installed".into() } else { "kept despite a miss (--on-miss warn)".into() };
+                attempt.outcome = if verdict.passed {
+                    "installed".into()
+                } else {
+                    "kept despite a miss (--on-miss warn)".into()
+                };
                 if accept_with_warning {
                     warnings.push(format!(
                         "`{}` missed its promise ({}); kept with the measured figures as its promise",
@@ -323,7 +402,15 @@ impl<'a> Run<'a> {
                     ));
                 }
                 attempts.push(attempt);
-                let cfg = runtime_config(&choice, file, &fetched, &report, promised_turn, promised_load, accept_with_warning);
+                let cfg = runtime_config(
+                    &choice,
+                    file,
+                    &fetched,
+                    &report,
+                    promised_turn,
+                    promised_load,
+                    accept_with_warning,
+                );
                 let config_path = RuntimeConfig::path(&paths.config_dir);
                 state::save_json(&config_path, &cfg).map_err(InstallError::State)?;
                 state.plan = Some(plan.clone());
@@ -337,10 +424,18 @@ impl<'a> Run<'a> {
                 });
                 state.verify = Some(report.clone());
                 state.verdict = Some(verdict.clone());
-                let outcome = if verdict.passed { "installed" } else { "kept (warn)" };
+                let outcome = if verdict.passed {
+                    "installed"
+                } else {
+                    "kept (warn)"
+                };
                 record(&mut state, settings, &choice, outcome, Some(report.turn_s));
                 state.save(&paths.state_dir).map_err(InstallError::State)?;
-                let pruned = if settings.prune { prune(&paths.models_dir, &fetched.path) } else { Vec::new() };
+                let pruned = if settings.prune {
+                    prune(&paths.models_dir, &fetched.path)
+                } else {
+                    Vec::new()
+                };
                 return Ok(InstallReport {
                     schema_version: INSTALL_SCHEMA_VERSION,
                     action: settings.action.clone(),
@@ -373,10 +468,21 @@ impl<'a> Run<'a> {
                     select.tier = None;
                     select.model = None;
                     select.correction = correction.or(select.correction);
-                    plan = select::plan(hw, bench.as_ref(), &bench_source, &settings.registry, &settings.tiers, &select)?;
+                    plan = select::plan(
+                        hw,
+                        bench.as_ref(),
+                        &bench_source,
+                        &settings.registry,
+                        &settings.tiers,
+                        &select,
+                    )?;
                 }
                 _ => {
-                    return Err(InstallError::Missed { model: choice.model.clone(), reasons: verdict.reasons, attempts });
+                    return Err(InstallError::Missed {
+                        model: choice.model.clone(),
+                        reasons: verdict.reasons,
+                        attempts,
+                    });
                 }
             }
         }
@@ -420,12 +526,24 @@ fn download(
 }
 
 /// Threads, GPU layers, context and workload for the verification, as planned.
-fn verify_settings(hw: &HardwareProfile, bench: Option<&BenchResult>, choice: &Choice, s: &InstallSettings) -> VerifySettings {
-    let threads = s.threads.or(bench.map(|b| b.threads).filter(|t| *t > 0)).unwrap_or_else(|| hw.compute_cores());
+fn verify_settings(
+    hw: &HardwareProfile,
+    bench: Option<&BenchResult>,
+    choice: &Choice,
+    s: &InstallSettings,
+) -> VerifySettings {
+    let threads = s
+        .threads
+        .or(bench.map(|b| b.threads).filter(|t| *t > 0))
+        .unwrap_or_else(|| hw.compute_cores());
     let w = &choice.prediction.workload;
     VerifySettings {
         threads,
-        gpu_layers: if s.gpu { choice.prediction.placement.gpu_layers } else { 0 },
+        gpu_layers: if s.gpu {
+            choice.prediction.placement.gpu_layers
+        } else {
+            0
+        },
         context_length: w.context_tokens.max(w.prompt_tokens + w.response_tokens),
         prompt_tokens: w.prompt_tokens,
         response_tokens: w.response_tokens,
@@ -442,8 +560,11 @@ fn runtime_config(
     measured_as_promise: bool,
 ) -> RuntimeConfig {
     let st = &report.settings;
-    let (turn_s, cold_load_s) =
-        if measured_as_promise { (report.turn_s, report.load_s.max(promised_load)) } else { (promised_turn, promised_load) };
+    let (turn_s, cold_load_s) = if measured_as_promise {
+        (report.turn_s, report.load_s.max(promised_load))
+    } else {
+        (promised_turn, promised_load)
+    };
     RuntimeConfig {
         schema_version: CONFIG_SCHEMA_VERSION,
         tier: choice.tier.clone().unwrap_or_else(|| "custom".into()),
@@ -463,11 +584,22 @@ fn runtime_config(
             response_tokens: st.response_tokens,
         },
         verified: Verified::from_report(report),
-        llama_server: config::llama_server_command(&fetched.path, st.threads, st.gpu_layers, st.context_length),
+        llama_server: config::llama_server_command(
+            &fetched.path,
+            st.threads,
+            st.gpu_layers,
+            st.context_length,
+        ),
     }
 }
 
-fn record(state: &mut State, settings: &InstallSettings, choice: &Choice, outcome: &str, turn_s: Option<f64>) {
+fn record(
+    state: &mut State,
+    settings: &InstallSettings,
+    choice: &Choice,
+    outcome: &str,
+    turn_s: Option<f64>,
+) {
     state.history.push(HistoryEntry {
         at: state::rfc3339(state::now_unix()),
         action: settings.action.clone(),
@@ -481,10 +613,15 @@ fn record(state: &mut State, settings: &InstallSettings, choice: &Choice, outcom
 /// Remove `*.gguf` files (and stale `.part` files) in `models_dir` other than `keep`.
 pub fn prune(models_dir: &Path, keep: &Path) -> Vec<PathBuf> {
     let mut removed = Vec::new();
-    let Ok(entries) = std::fs::read_dir(models_dir) else { return removed };
+    let Ok(entries) = std::fs::read_dir(models_dir) else {
+        return removed;
+    };
     for e in entries.flatten() {
         let p = e.path();
-        let name = p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let name = p
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
         let is_model = name.ends_with(".gguf") || name.ends_with(".gguf.part");
         if is_model && p != keep && p.is_file() && std::fs::remove_file(&p).is_ok() {
             removed.push(p);

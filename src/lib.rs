@@ -23,9 +23,9 @@ pub mod predict;
 pub mod probe;
 pub mod profile;
 pub mod progress;
-pub mod state;
 pub mod registry;
 pub mod select;
+pub mod state;
 #[allow(clippy::print_stdout, clippy::print_stderr)]
 pub mod term;
 pub mod verify;

@@ -46,18 +46,29 @@ pub fn load_json<T: DeserializeOwned>(path: &Path) -> Result<Option<T>, StateErr
     match std::fs::read(path) {
         Ok(bytes) => serde_json::from_slice(&bytes)
             .map(Some)
-            .map_err(|e| StateError::Parse { path: path.to_path_buf(), detail: e.to_string() }),
+            .map_err(|e| StateError::Parse {
+                path: path.to_path_buf(),
+                detail: e.to_string(),
+            }),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(source) => Err(StateError::Read { path: path.to_path_buf(), source }),
+        Err(source) => Err(StateError::Read {
+            path: path.to_path_buf(),
+            source,
+        }),
     }
 }
 
 /// Write a JSON document atomically (temp file, fsync, rename).
 pub fn save_json<T: Serialize>(path: &Path, value: &T) -> Result<(), StateError> {
-    let mut bytes = serde_json::to_vec_pretty(value)
-        .map_err(|e| StateError::Write { path: path.to_path_buf(), source: std::io::Error::other(e) })?;
+    let mut bytes = serde_json::to_vec_pretty(value).map_err(|e| StateError::Write {
+        path: path.to_path_buf(),
+        source: std::io::Error::other(e),
+    })?;
     bytes.push(b'\n');
-    write_atomic(path, &bytes).map_err(|source| StateError::Write { path: path.to_path_buf(), source })
+    write_atomic(path, &bytes).map_err(|source| StateError::Write {
+        path: path.to_path_buf(),
+        source,
+    })
 }
 
 /// An exclusive lock held for the life of the value.
@@ -71,13 +82,19 @@ impl RunLock {
     /// Take the lock in `dir` without waiting; `StateError::Locked` when another run holds it.
     pub fn acquire(dir: &Path) -> Result<RunLock, StateError> {
         let path = dir.join("minerva.lock");
-        std::fs::create_dir_all(dir).map_err(|source| StateError::Lock { path: path.clone(), source })?;
+        std::fs::create_dir_all(dir).map_err(|source| StateError::Lock {
+            path: path.clone(),
+            source,
+        })?;
         let file = OpenOptions::new()
             .create(true)
             .truncate(false)
             .write(true)
             .open(&path)
-            .map_err(|source| StateError::Lock { path: path.clone(), source })?;
+            .map_err(|source| StateError::Lock {
+                path: path.clone(),
+                source,
+            })?;
         match file.try_lock() {
             Ok(()) => Ok(RunLock { _file: file, path }),
             Err(std::fs::TryLockError::WouldBlock) => Err(StateError::Locked { path }),
@@ -88,7 +105,10 @@ impl RunLock {
 
 /// Seconds since the Unix epoch.
 pub fn now_unix() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
 }
 
 /// Format Unix seconds as an RFC 3339 UTC timestamp (`2026-11-22T23:54:15Z`).
@@ -106,7 +126,12 @@ pub fn rfc3339(unix: u64) -> String {
     let d = doy - (153 * mp + 2) / 5 + 1;
     let m = if mp < 10 { mp + 3 } else { mp - 9 };
     let y = if m <= 2 { y + 1 } else { y };
-    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z", secs / 3600, secs % 3600 / 60, secs % 60)
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        secs / 3600,
+        secs % 3600 / 60,
+        secs % 60
+    )
 }
 
 #[cfg(test)]
@@ -124,7 +149,10 @@ mod tests {
     fn second_lock_in_the_same_dir_is_refused_until_the_first_is_dropped() {
         let dir = tempfile::tempdir().unwrap();
         let first = RunLock::acquire(dir.path()).unwrap();
-        assert!(matches!(RunLock::acquire(dir.path()), Err(StateError::Locked { .. })));
+        assert!(matches!(
+            RunLock::acquire(dir.path()),
+            Err(StateError::Locked { .. })
+        ));
         drop(first);
         RunLock::acquire(dir.path()).unwrap();
     }
@@ -137,7 +165,11 @@ mod tests {
         let err = load_json::<serde_json::Value>(&p).unwrap_err();
         assert!(err.to_string().contains("state.json"), "{err}");
         assert_eq!(std::fs::read(&p).unwrap(), b"{ not json");
-        assert!(load_json::<serde_json::Value>(&dir.path().join("absent.json")).unwrap().is_none());
+        assert!(
+            load_json::<serde_json::Value>(&dir.path().join("absent.json"))
+                .unwrap()
+                .is_none()
+        );
     }
 }
 

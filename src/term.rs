@@ -73,7 +73,9 @@ impl Progress for TermProgress {
                 Some(t) => {
                     let b = ProgressBar::with_draw_target(Some(t), ProgressDrawTarget::stderr());
                     let template = match unit {
-                        Unit::Bytes => "{msg} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} eta {eta}",
+                        Unit::Bytes => {
+                            "{msg} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} eta {eta}"
+                        }
                         Unit::Tokens => "{msg} [{bar:30}] {pos}/{len} tokens",
                     };
                     if let Ok(style) = ProgressStyle::with_template(template) {

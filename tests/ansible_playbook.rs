@@ -70,12 +70,15 @@ fn ok(what: &str, out: &Output) -> String {
 
 fn read_json(path: &Path) -> Value {
     let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{} is not JSON ({e}):\n{text}", path.display()))
+    serde_json::from_str(&text)
+        .unwrap_or_else(|e| panic!("{} is not JSON ({e}):\n{text}", path.display()))
 }
 
 #[test]
 fn the_playbook_passes_syntax_check() {
-    let Some(bin) = ansible_playbook() else { return };
+    let Some(bin) = ansible_playbook() else {
+        return;
+    };
     let scratch = tempfile::tempdir().unwrap();
     let out = ansible(&bin, scratch.path())
         .args(["--syntax-check", "-i", "localhost,"])
@@ -128,27 +131,49 @@ fn run_playbook(bin: &Path, w: &World, install: bool) -> Fleet {
     let out = ansible(bin, &scratch)
         .args(["-i", "localhost,", "-c", "local"])
         // Modules run with ansible's own Python: no interpreter discovery, no warning.
-        .args(["-e", "ansible_python_interpreter={{ ansible_playbook_python }}"])
+        .args([
+            "-e",
+            "ansible_python_interpreter={{ ansible_playbook_python }}",
+        ])
         .arg("-e")
         .arg(format!("@{}", vars_file.display()))
         .arg(playbook())
         .output()
         .unwrap();
     let stdout = ok("ansible-playbook against localhost", &out);
-    Fleet { prefix, facts_dir, plans_dir, stdout }
+    Fleet {
+        prefix,
+        facts_dir,
+        plans_dir,
+        stdout,
+    }
 }
 
 #[test]
 fn the_playbook_installs_on_localhost_and_gathers_facts_and_the_plan() {
-    let Some(bin) = ansible_playbook() else { return };
+    let Some(bin) = ansible_playbook() else {
+        return;
+    };
     let _turn = llama_turn();
-    let w = World::new(Promises { large_turn_s: 60.0, small_turn_s: 60.0 });
+    let w = World::new(Promises {
+        large_turn_s: 60.0,
+        small_turn_s: 60.0,
+    });
     let fleet = run_playbook(&bin, &w, true);
 
     let installed = fleet.prefix.join("bin/minerva-setup");
     assert!(installed.is_file(), "the binary was copied into the prefix");
     let facts = read_json(&fleet.facts_dir.join("minerva.fact"));
-    for key in ["installed", "tier", "model", "planned_turn_s", "verified_turn_s", "retier_due", "fingerprint", "hardware"] {
+    for key in [
+        "installed",
+        "tier",
+        "model",
+        "planned_turn_s",
+        "verified_turn_s",
+        "retier_due",
+        "fingerprint",
+        "hardware",
+    ] {
         assert!(facts.get(key).is_some(), "facts lack {key:?}: {facts}");
     }
     assert_eq!(facts["installed"], true);
@@ -162,7 +187,9 @@ fn the_playbook_installs_on_localhost_and_gathers_facts_and_the_plan() {
     assert_eq!(w.config()["tier"], "test-large");
 
     assert!(
-        fleet.stdout.contains("installed tier test-large, model tiny-large"),
+        fleet
+            .stdout
+            .contains("installed tier test-large, model tiny-large"),
         "the summary names the tier:\n{}",
         fleet.stdout
     );
@@ -170,17 +197,29 @@ fn the_playbook_installs_on_localhost_and_gathers_facts_and_the_plan() {
 
 #[test]
 fn the_playbook_plans_only_when_asked_and_downloads_nothing() {
-    let Some(bin) = ansible_playbook() else { return };
-    let w = World::new(Promises { large_turn_s: 60.0, small_turn_s: 60.0 });
+    let Some(bin) = ansible_playbook() else {
+        return;
+    };
+    let w = World::new(Promises {
+        large_turn_s: 60.0,
+        small_turn_s: 60.0,
+    });
     let fleet = run_playbook(&bin, &w, false);
 
     let facts = read_json(&fleet.facts_dir.join("minerva.fact"));
     assert_eq!(facts["installed"], false, "{facts}");
-    assert!(facts["hardware"]["physical_cores"].as_u64().unwrap() > 0, "{facts}");
+    assert!(
+        facts["hardware"]["physical_cores"].as_u64().unwrap() > 0,
+        "{facts}"
+    );
 
     let plan = read_json(&fleet.plans_dir.join("localhost.json"));
     assert_eq!(plan["chosen"]["tier"], "test-large", "{plan}");
     assert!(!w.config_file().exists());
     assert_eq!(w.server.request_count(), 0);
-    assert!(fleet.stdout.contains("localhost: planned tier test-large"), "{}", fleet.stdout);
+    assert!(
+        fleet.stdout.contains("localhost: planned tier test-large"),
+        "{}",
+        fleet.stdout
+    );
 }

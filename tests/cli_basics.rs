@@ -24,7 +24,10 @@ fn help_lists_exit_codes_and_version_matches_the_crate() {
     assert!(help.contains("6 lock held"), "{help}");
     let out = bin().arg("--version").output().unwrap();
     let v = String::from_utf8(out.stdout).unwrap();
-    assert_eq!(v.trim(), format!("minerva-setup {}", env!("CARGO_PKG_VERSION")));
+    assert_eq!(
+        v.trim(),
+        format!("minerva-setup {}", env!("CARGO_PKG_VERSION"))
+    );
 }
 
 #[test]
@@ -39,9 +42,14 @@ fn a_bad_hardware_file_names_the_file_and_exits_7_with_one_json_document() {
     let dir = tempfile::tempdir().unwrap();
     let f = dir.path().join("broken-profile.json");
     std::fs::write(&f, r#"{"schema_version": 1, "cpu": {"arch": "x86_64"}}"#).unwrap();
-    let out = bin().args(["--json", "probe", "--hardware"]).arg(&f).output().unwrap();
+    let out = bin()
+        .args(["--json", "probe", "--hardware"])
+        .arg(&f)
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(7));
-    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).expect("stdout is one JSON document");
+    let doc: serde_json::Value =
+        serde_json::from_slice(&out.stdout).expect("stdout is one JSON document");
     let msg = doc["error"].as_str().unwrap();
     assert!(msg.contains("broken-profile.json"), "{msg}");
     assert!(msg.contains("missing field"), "{msg}");
@@ -58,18 +66,36 @@ fn fixture_profiles_load_and_round_trip_through_probe_json() {
         if path.extension().and_then(|e| e.to_str()) != Some("json") {
             continue;
         }
-        let out = bin().args(["--json", "probe", "--hardware"]).arg(&path).output().unwrap();
-        assert!(out.status.success(), "{}: {}", path.display(), String::from_utf8_lossy(&out.stderr));
-        let p: minerva_setup::profile::HardwareProfile = serde_json::from_slice(&out.stdout).unwrap();
+        let out = bin()
+            .args(["--json", "probe", "--hardware"])
+            .arg(&path)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}: {}",
+            path.display(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let p: minerva_setup::profile::HardwareProfile =
+            serde_json::from_slice(&out.stdout).unwrap();
         let direct = minerva_setup::profile::HardwareProfile::from_file(&path).unwrap();
         assert_eq!(p, direct, "{}", path.display());
         assert_eq!(p.fingerprint.len(), 32);
         assert!(p.memory.usable_bytes <= p.memory.total_bytes);
         seen += 1;
     }
-    assert!(seen >= 6, "expected the six reference profiles, found {seen}");
-    let c = minerva_setup::profile::HardwareProfile::from_file(&dir.join("container-4g.json")).unwrap();
-    assert_eq!(c.memory.usable_bytes, 4 << 30, "container usable memory is its cgroup limit");
+    assert!(
+        seen >= 6,
+        "expected the six reference profiles, found {seen}"
+    );
+    let c =
+        minerva_setup::profile::HardwareProfile::from_file(&dir.join("container-4g.json")).unwrap();
+    assert_eq!(
+        c.memory.usable_bytes,
+        4 << 30,
+        "container usable memory is its cgroup limit"
+    );
 }
 
 #[test]
@@ -78,7 +104,11 @@ fn install_sh_installs_into_a_temporary_prefix_without_root_and_is_idempotent() 
     let script = root.join("installers/install.sh");
     if Command::new("shellcheck").arg("--version").output().is_ok() {
         let sc = Command::new("shellcheck").arg(&script).output().unwrap();
-        assert!(sc.status.success(), "shellcheck: {}", String::from_utf8_lossy(&sc.stdout));
+        assert!(
+            sc.status.success(),
+            "shellcheck: {}",
+            String::from_utf8_lossy(&sc.stdout)
+        );
     } else {
         eprintln!("shellcheck not installed: lint step skipped (.ci/run installs it)");
     }
@@ -92,17 +122,40 @@ fn install_sh_installs_into_a_temporary_prefix_without_root_and_is_idempotent() 
             .arg(env!("CARGO_BIN_EXE_minerva-setup"))
             .output()
             .unwrap();
-        assert!(out.status.success(), "install.sh: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "install.sh: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
     let installed = prefix.path().join("bin/minerva-setup");
     let v = Command::new(&installed).arg("--version").output().unwrap();
     assert!(String::from_utf8_lossy(&v.stdout).starts_with("minerva-setup "));
-    let bash = std::fs::read_to_string(prefix.path().join("share/bash-completion/completions/minerva-setup")).unwrap();
-    assert!(bash.contains("--hardware"), "bash completion covers the real flags");
-    let man = std::fs::read_to_string(prefix.path().join("share/man/man1/minerva-setup.1")).unwrap();
+    let bash = std::fs::read_to_string(
+        prefix
+            .path()
+            .join("share/bash-completion/completions/minerva-setup"),
+    )
+    .unwrap();
+    assert!(
+        bash.contains("--hardware"),
+        "bash completion covers the real flags"
+    );
+    let man =
+        std::fs::read_to_string(prefix.path().join("share/man/man1/minerva-setup.1")).unwrap();
     assert!(man.contains(".TH minerva-setup 1"));
-    assert!(prefix.path().join("share/zsh/site-functions/_minerva-setup").is_file());
-    assert!(prefix.path().join("share/fish/vendor_completions.d/minerva-setup.fish").is_file());
-    let help = Command::new("bash").arg(&script).arg("--help").output().unwrap();
+    assert!(prefix
+        .path()
+        .join("share/zsh/site-functions/_minerva-setup")
+        .is_file());
+    assert!(prefix
+        .path()
+        .join("share/fish/vendor_completions.d/minerva-setup.fish")
+        .is_file());
+    let help = Command::new("bash")
+        .arg(&script)
+        .arg("--help")
+        .output()
+        .unwrap();
     assert!(String::from_utf8_lossy(&help.stdout).contains("--prefix DIR"));
 }

@@ -31,7 +31,10 @@ fn ok(out: &std::process::Output) {
 
 /// Generous promises: whatever this machine is, the tiny models keep them.
 fn relaxed() -> Promises {
-    Promises { large_turn_s: 60.0, small_turn_s: 60.0 }
+    Promises {
+        large_turn_s: 60.0,
+        small_turn_s: 60.0,
+    }
 }
 
 #[test]
@@ -51,20 +54,35 @@ fn unattended_install_probes_benchmarks_plans_downloads_verifies_and_writes_the_
     assert_eq!(cfg["model"]["sha256"], w.large.sha256);
     let installed = w.models_dir().join(&w.large.filename);
     assert_eq!(cfg["model"]["path"], installed.to_str().unwrap());
-    assert_eq!(std::fs::read(&installed).unwrap(), std::fs::read(&w.large.path).unwrap());
+    assert_eq!(
+        std::fs::read(&installed).unwrap(),
+        std::fs::read(&w.large.path).unwrap()
+    );
     // Measured figures, not the promise, are recorded as verified.
     let v = &cfg["verified"];
     assert!(v["turn_s"].as_f64().unwrap() > 0.0);
     assert!(v["decode_tokens_per_s"].as_f64().unwrap() > 0.0);
     assert!(v["load_s"].as_f64().unwrap() > 0.0);
     assert_eq!(cfg["promise"]["turn_s"], 60.0);
-    assert!(cfg["llama_server"]["command"].as_str().unwrap().contains(installed.to_str().unwrap()));
+    assert!(cfg["llama_server"]["command"]
+        .as_str()
+        .unwrap()
+        .contains(installed.to_str().unwrap()));
     // The benchmark really ran on this machine and was stored.
-    let bench: Value = serde_json::from_slice(&std::fs::read(w.state_dir().join("bench.json")).unwrap()).unwrap();
-    assert!(bench["quants"][0]["decode_tokens_per_s"]["median"].as_f64().unwrap() > 0.0);
+    let bench: Value =
+        serde_json::from_slice(&std::fs::read(w.state_dir().join("bench.json")).unwrap()).unwrap();
+    assert!(
+        bench["quants"][0]["decode_tokens_per_s"]["median"]
+            .as_f64()
+            .unwrap()
+            > 0.0
+    );
     // Only the chosen model was downloaded.
     let served: Vec<String> = w.server.requests().into_iter().map(|r| r.path).collect();
-    assert!(served.iter().all(|p| p.ends_with(&w.large.filename)), "{served:?}");
+    assert!(
+        served.iter().all(|p| p.ends_with(&w.large.filename)),
+        "{served:?}"
+    );
 
     // status agrees, and the hardware is unchanged.
     let st = json(&w.run(&["--json", "status"]));
@@ -75,9 +93,15 @@ fn unattended_install_probes_benchmarks_plans_downloads_verifies_and_writes_the_
 
     // Ansible facts carry the tier and the verified latency.
     let facts_dir = w.path("facts");
-    let out = w.run(&["status", "--ansible-facts", "--facts-dir", facts_dir.to_str().unwrap()]);
+    let out = w.run(&[
+        "status",
+        "--ansible-facts",
+        "--facts-dir",
+        facts_dir.to_str().unwrap(),
+    ]);
     ok(&out);
-    let facts: Value = serde_json::from_slice(&std::fs::read(facts_dir.join("minerva.fact")).unwrap()).unwrap();
+    let facts: Value =
+        serde_json::from_slice(&std::fs::read(facts_dir.join("minerva.fact")).unwrap()).unwrap();
     assert_eq!(facts["tier"], "test-large");
     assert_eq!(facts["verified_turn_s"], cfg["verified"]["turn_s"]);
 }
@@ -88,9 +112,21 @@ fn without_a_terminal_and_without_yes_nothing_waits_on_a_prompt() {
     for args in [&["install"][..], &[][..], &["retier"][..]] {
         let start = Instant::now();
         let out = w.run(args);
-        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
-        assert!(start.elapsed() < Duration::from_secs(5), "{args:?} took {:?}", start.elapsed());
-        assert!(String::from_utf8_lossy(&out.stderr).contains("--yes"), "{args:?}");
+        assert_eq!(
+            out.status.code(),
+            Some(2),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(
+            start.elapsed() < Duration::from_secs(5),
+            "{args:?} took {:?}",
+            start.elapsed()
+        );
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains("--yes"),
+            "{args:?}"
+        );
     }
     assert!(!w.config_file().exists());
     assert_eq!(w.server.request_count(), 0);
@@ -103,7 +139,12 @@ fn a_second_concurrent_run_gets_the_lock_exit_code() {
     let _held = minerva_setup::state::RunLock::acquire(&w.state_dir()).unwrap();
     let hw = w.profile_with_bench("fast", 1000.0, 0);
     let out = w.run(&["--hardware", hw.to_str().unwrap(), "install", "--yes"]);
-    assert_eq!(out.status.code(), Some(6), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(6),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(String::from_utf8_lossy(&out.stderr).contains("lock"));
     assert_eq!(w.server.request_count(), 0);
 }
@@ -113,41 +154,100 @@ fn on_miss_downgrade_moves_one_tier_down_and_fail_exits_5_leaving_the_config() {
     let _turn = llama_turn();
     // The profile claims an absurdly fast machine: the plan promises test-large a 1 ms turn that
     // no real run keeps.
-    let w = World::new(Promises { large_turn_s: 0.001, small_turn_s: 60.0 });
+    let w = World::new(Promises {
+        large_turn_s: 0.001,
+        small_turn_s: 60.0,
+    });
     let liar = w.profile_with_bench("optimistic", 1.0e7, 0);
     let hw = liar.to_str().unwrap();
 
-    let out = w.run(&["--hardware", hw, "--json", "install", "--yes", "--on-miss", "fail"]);
-    assert_eq!(out.status.code(), Some(5), "{}", String::from_utf8_lossy(&out.stderr));
-    assert!(json(&out)["error"].as_str().unwrap().contains("missed its promise"));
-    assert!(!w.config_file().exists(), "a missed verification writes no config");
+    let out = w.run(&[
+        "--hardware",
+        hw,
+        "--json",
+        "install",
+        "--yes",
+        "--on-miss",
+        "fail",
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(5),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(json(&out)["error"]
+        .as_str()
+        .unwrap()
+        .contains("missed its promise"));
+    assert!(
+        !w.config_file().exists(),
+        "a missed verification writes no config"
+    );
     // The miss was recorded: its measured/predicted ratio corrects the next plan on this machine,
     // which would now skip test-large from the start. Forget it to see the downgrade itself.
     let state_file = w.state_dir().join("state.json");
     let state: Value = serde_json::from_slice(&std::fs::read(&state_file).unwrap()).unwrap();
-    assert!(state["correction"].as_f64().unwrap() > 10.0, "{}", state["correction"]);
+    assert!(
+        state["correction"].as_f64().unwrap() > 10.0,
+        "{}",
+        state["correction"]
+    );
     let out = w.run(&["--hardware", hw, "--json", "plan"]);
     ok(&out);
-    assert_eq!(json(&out)["chosen"]["tier"], "test-small", "the stored correction is applied");
+    assert_eq!(
+        json(&out)["chosen"]["tier"],
+        "test-small",
+        "the stored correction is applied"
+    );
     std::fs::remove_file(&state_file).unwrap();
 
-    let out = w.run(&["--hardware", hw, "--json", "install", "--yes", "--on-miss", "downgrade"]);
+    let out = w.run(&[
+        "--hardware",
+        hw,
+        "--json",
+        "install",
+        "--yes",
+        "--on-miss",
+        "downgrade",
+    ]);
     ok(&out);
     let report = json(&out);
     let attempts = report["attempts"].as_array().unwrap();
     assert_eq!(attempts.len(), 2, "{attempts:#?}");
     assert_eq!(attempts[0]["tier"], "test-large");
-    assert!(attempts[0]["outcome"].as_str().unwrap().starts_with("missed"));
+    assert!(attempts[0]["outcome"]
+        .as_str()
+        .unwrap()
+        .starts_with("missed"));
     assert_eq!(attempts[1]["tier"], "test-small");
     assert_eq!(w.config()["tier"], "test-small");
     // The measured/predicted ratio is stored to correct later predictions on this machine.
-    let state: Value = serde_json::from_slice(&std::fs::read(w.state_dir().join("state.json")).unwrap()).unwrap();
-    assert!(state["correction"].as_f64().unwrap() > 10.0, "{}", state["correction"]);
+    let state: Value =
+        serde_json::from_slice(&std::fs::read(w.state_dir().join("state.json")).unwrap()).unwrap();
+    assert!(
+        state["correction"].as_f64().unwrap() > 10.0,
+        "{}",
+        state["correction"]
+    );
 
     // verify with an impossible budget and --on-miss fail: exit 5, config byte-for-byte unchanged.
     let before = std::fs::read(w.config_file()).unwrap();
-    let out = w.run(&["--hardware", hw, "verify", "--max-latency", "0.000001", "--on-miss", "fail"]);
-    assert_eq!(out.status.code(), Some(5), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = w.run(&[
+        "--hardware",
+        hw,
+        "verify",
+        "--max-latency",
+        "0.000001",
+        "--on-miss",
+        "fail",
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(5),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert_eq!(std::fs::read(w.config_file()).unwrap(), before);
 }
 
@@ -168,17 +268,36 @@ fn broken_models_fail_verification_clearly_and_leave_the_config() {
     bytes[..4].copy_from_slice(b"GGML");
     std::fs::write(&wrong_magic, &bytes).unwrap();
     for (f, expect) in [(&truncated, "truncated"), (&wrong_magic, "magic")] {
-        let out = w.run(&["--hardware", hw, "verify", "--model-file", f.to_str().unwrap()]);
-        assert_eq!(out.status.code(), Some(5), "{}", String::from_utf8_lossy(&out.stderr));
+        let out = w.run(&[
+            "--hardware",
+            hw,
+            "verify",
+            "--model-file",
+            f.to_str().unwrap(),
+        ]);
+        assert_eq!(
+            out.status.code(),
+            Some(5),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         let err = String::from_utf8_lossy(&out.stderr);
-        assert!(err.contains(f.file_name().unwrap().to_str().unwrap()), "{err}");
+        assert!(
+            err.contains(f.file_name().unwrap().to_str().unwrap()),
+            "{err}"
+        );
         assert!(err.to_lowercase().contains(expect), "{err}");
     }
     // The installed model itself damaged on disk: verify fails and the config stays.
     let installed = w.models_dir().join(&w.large.filename);
     std::fs::write(&installed, &good[..good.len() / 3]).unwrap();
     let out = w.run(&["--hardware", hw, "verify"]);
-    assert_eq!(out.status.code(), Some(5), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(5),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert_eq!(std::fs::read(w.config_file()).unwrap(), before);
 }
 
@@ -188,19 +307,41 @@ fn retier_is_a_no_op_when_unchanged_and_switches_tier_after_a_hardware_change() 
     // test-large promises 30 s per turn: the fast profile predicts it keeps that, the slow one (a
     // machine that lost speed and gained RAM) predicts about 100 s. Both promises are loose enough
     // for the real verification of a tiny model on a busy machine.
-    let mut w = World::new(Promises { large_turn_s: 30.0, small_turn_s: 600.0 });
+    let mut w = World::new(Promises {
+        large_turn_s: 30.0,
+        small_turn_s: 600.0,
+    });
     let fast = w.profile_with_bench("fast", 5000.0, 0);
     ok(&w.run(&["--hardware", fast.to_str().unwrap(), "install", "--yes"]));
     assert_eq!(w.config()["tier"], "test-large");
-    let bench_before = std::fs::metadata(w.state_dir().join("state.json")).unwrap().modified().unwrap();
+    let bench_before = std::fs::metadata(w.state_dir().join("state.json"))
+        .unwrap()
+        .modified()
+        .unwrap();
 
     // Unchanged: a no-op, fast, and --check says so with exit 0.
     let start = Instant::now();
-    let out = w.run(&["--hardware", fast.to_str().unwrap(), "--json", "retier", "--yes"]);
+    let out = w.run(&[
+        "--hardware",
+        fast.to_str().unwrap(),
+        "--json",
+        "retier",
+        "--yes",
+    ]);
     ok(&out);
-    assert!(start.elapsed() < Duration::from_secs(1), "{:?}", start.elapsed());
+    assert!(
+        start.elapsed() < Duration::from_secs(1),
+        "{:?}",
+        start.elapsed()
+    );
     assert_eq!(json(&out)["due"], false);
-    assert_eq!(std::fs::metadata(w.state_dir().join("state.json")).unwrap().modified().unwrap(), bench_before);
+    assert_eq!(
+        std::fs::metadata(w.state_dir().join("state.json"))
+            .unwrap()
+            .modified()
+            .unwrap(),
+        bench_before
+    );
     ok(&w.run(&["--hardware", fast.to_str().unwrap(), "retier", "--check"]));
 
     let slow = w.profile_with_bench("slow", 0.1, 64);
@@ -216,20 +357,38 @@ fn retier_is_a_no_op_when_unchanged_and_switches_tier_after_a_hardware_change() 
     w.republish("small", &good_small[..good_small.len() / 2]);
     let before = std::fs::read(w.config_file()).unwrap();
     let out = w.run(&["--hardware", slow.to_str().unwrap(), "retier", "--yes"]);
-    assert_eq!(out.status.code(), Some(5), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(5),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert_eq!(std::fs::read(w.config_file()).unwrap(), before);
     assert!(w.models_dir().join(&w.large.filename).exists());
 
     // Fixed upstream: the re-tier switches to test-small, and the old model stays (no --prune).
     w.republish("small", &good_small);
     std::fs::remove_file(w.models_dir().join(&w.small.filename)).unwrap();
-    let out = w.run(&["--hardware", slow.to_str().unwrap(), "--json", "retier", "--yes"]);
+    let out = w.run(&[
+        "--hardware",
+        slow.to_str().unwrap(),
+        "--json",
+        "retier",
+        "--yes",
+    ]);
     ok(&out);
     let r = json(&out);
     assert_eq!(r["due"], true);
-    assert!(r["reason"].as_str().unwrap().contains("RAM"), "{}", r["reason"]);
+    assert!(
+        r["reason"].as_str().unwrap().contains("RAM"),
+        "{}",
+        r["reason"]
+    );
     assert_eq!(w.config()["tier"], "test-small");
-    assert!(w.models_dir().join(&w.large.filename).exists(), "the old model stays without --prune");
+    assert!(
+        w.models_dir().join(&w.large.filename).exists(),
+        "the old model stays without --prune"
+    );
 
     // And with the hardware matching again, the re-tier is done.
     ok(&w.run(&["--hardware", slow.to_str().unwrap(), "retier", "--check"]));

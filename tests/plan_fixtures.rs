@@ -333,9 +333,17 @@ fn predict_reports_a_registry_model_and_a_local_gguf_file() {
     use minerva_setup::gguf::writer::{write_model, ModelSpec, WeightLayout};
     use minerva_setup::gguf::FileType;
     let g = dir.path().join("tiny-q4km.gguf");
-    let written = write_model(&g, &ModelSpec::tiny(WeightLayout::FileType(FileType::Q4_K_M))).unwrap();
+    let written = write_model(
+        &g,
+        &ModelSpec::tiny(WeightLayout::FileType(FileType::Q4_K_M)),
+    )
+    .unwrap();
     let out = run(&["--hardware", &hw, "predict", g.to_str().unwrap(), "--json"]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let p: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert!(p["model"].as_str().unwrap().ends_with("tiny-q4km.gguf"));
     let weights: u64 = written.tensors.iter().map(|t| t.n_bytes).sum();

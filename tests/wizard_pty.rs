@@ -29,7 +29,10 @@ const ARROW_DOWN: &str = "\x1b[B";
 
 /// Generous promises: whatever this machine is, the tiny models keep them.
 fn relaxed() -> Promises {
-    Promises { large_turn_s: 60.0, small_turn_s: 60.0 }
+    Promises {
+        large_turn_s: 60.0,
+        small_turn_s: 60.0,
+    }
 }
 
 /// The bare `minerva-setup` (the wizard) for this world, running in a pseudo-terminal.
@@ -50,7 +53,9 @@ impl Wizard {
         c.arg("--hardware").arg(hardware).args(args);
         let session = spawn_with_options(
             in_terminal(c, stdout),
-            Options::new().timeout_ms(Some(EXPECT_TIMEOUT_MS)).strip_ansi_escape_codes(true),
+            Options::new()
+                .timeout_ms(Some(EXPECT_TIMEOUT_MS))
+                .strip_ansi_escape_codes(true),
         )
         .expect("start the wizard in a pseudo-terminal");
         Wizard { session }
@@ -130,8 +135,14 @@ fn accepting_the_recommendation_downloads_verifies_and_installs_it() {
     let mut wiz = Wizard::start(&w, &hw, None);
 
     let shown = wiz.expect("What should be installed?");
-    assert!(shown.contains("This server:"), "the hardware report comes first:\n{shown}");
-    assert!(shown.contains("test-large"), "the plan names the tiers:\n{shown}");
+    assert!(
+        shown.contains("This server:"),
+        "the hardware report comes first:\n{shown}"
+    );
+    assert!(
+        shown.contains("test-large"),
+        "the plan names the tiers:\n{shown}"
+    );
     wiz.expect("Accept: tiny-large in tier test-large");
     wiz.expect("Pick another tier");
     wiz.expect("Quit");
@@ -139,7 +150,10 @@ fn accepting_the_recommendation_downloads_verifies_and_installs_it() {
 
     wiz.expect(&format!("Download {}", w.large.filename));
     let asked = wiz.expect("and verify it?");
-    assert!(asked.contains(" MiB) from test-org/tiny-GGUF into "), "size in readable units: {asked}");
+    assert!(
+        asked.contains(" MiB) from test-org/tiny-GGUF into "),
+        "size in readable units: {asked}"
+    );
     wiz.press("y");
 
     let progress = wiz.expect("Installed tiny-large in tier test-large");
@@ -157,7 +171,10 @@ fn accepting_the_recommendation_downloads_verifies_and_installs_it() {
     assert_eq!(cfg["model"]["id"], w.large.id);
     assert_eq!(cfg["model"]["sha256"], w.large.sha256);
     let served: Vec<String> = w.server.requests().into_iter().map(|r| r.path).collect();
-    assert!(served.iter().all(|p| p.ends_with(&w.large.filename)), "only the chosen file: {served:?}");
+    assert!(
+        served.iter().all(|p| p.ends_with(&w.large.filename)),
+        "only the chosen file: {served:?}"
+    );
 }
 
 #[test]
@@ -191,18 +208,36 @@ fn picking_another_tier_installs_that_tier_and_only_the_summary_goes_to_stdout()
     assert_eq!(code, 0, "{rest}");
     // Questions, the hardware report, the plan and progress stay on the terminal; the summary is
     // the only thing on stdout.
-    assert!(!rest.contains("Installed"), "the summary went to the terminal:\n{rest}");
+    assert!(
+        !rest.contains("Installed"),
+        "the summary went to the terminal:\n{rest}"
+    );
     let summary = std::fs::read_to_string(&stdout).unwrap();
-    assert!(summary.contains("Installed tiny-small in tier test-small"), "{summary}");
-    for shown in ["This server:", "TIER", "What should be installed?", "Pick another tier", "Download "] {
-        assert!(!summary.contains(shown), "{shown:?} went to stdout:\n{summary}");
+    assert!(
+        summary.contains("Installed tiny-small in tier test-small"),
+        "{summary}"
+    );
+    for shown in [
+        "This server:",
+        "TIER",
+        "What should be installed?",
+        "Pick another tier",
+        "Download ",
+    ] {
+        assert!(
+            !summary.contains(shown),
+            "{shown:?} went to stdout:\n{summary}"
+        );
     }
 
     let cfg = w.config();
     assert_eq!(cfg["tier"], "test-small");
     assert_eq!(cfg["model"]["id"], w.small.id);
     let served: Vec<String> = w.server.requests().into_iter().map(|r| r.path).collect();
-    assert!(served.iter().all(|p| p.ends_with(&w.small.filename)), "only the chosen file: {served:?}");
+    assert!(
+        served.iter().all(|p| p.ends_with(&w.small.filename)),
+        "only the chosen file: {served:?}"
+    );
 }
 
 #[test]
@@ -229,10 +264,11 @@ fn declining_the_download_goes_back_and_quitting_downloads_nothing() {
     let (code, rest) = wiz.finish();
     assert_eq!(code, 0, "{rest}");
     assert!(!w.config_file().exists());
-    assert!(!w.models_dir().exists() || std::fs::read_dir(w.models_dir()).unwrap().next().is_none());
+    assert!(
+        !w.models_dir().exists() || std::fs::read_dir(w.models_dir()).unwrap().next().is_none()
+    );
     assert_eq!(w.server.request_count(), 0);
 }
-
 
 #[test]
 fn ctrl_c_at_a_question_shows_the_cursor_again_and_changes_nothing() {
@@ -241,22 +277,44 @@ fn ctrl_c_at_a_question_shows_the_cursor_again_and_changes_nothing() {
     let mut c = w.cmd();
     c.arg("--hardware").arg(&hw);
     // Escape codes kept: the test looks at the cursor.
-    let mut s = spawn_with_options(in_terminal(c, None), Options::new().timeout_ms(Some(EXPECT_TIMEOUT_MS)))
-        .expect("start the wizard in a pseudo-terminal");
-    let drawn = s.exp_string("Quit").unwrap_or_else(|e| panic!("waiting for the menu: {e}"));
-    assert!(drawn.contains(HIDE_CURSOR), "dialoguer hides the cursor while it asks");
+    let mut s = spawn_with_options(
+        in_terminal(c, None),
+        Options::new().timeout_ms(Some(EXPECT_TIMEOUT_MS)),
+    )
+    .expect("start the wizard in a pseudo-terminal");
+    let drawn = s
+        .exp_string("Quit")
+        .unwrap_or_else(|e| panic!("waiting for the menu: {e}"));
+    assert!(
+        drawn.contains(HIDE_CURSOR),
+        "dialoguer hides the cursor while it asks"
+    );
     std::thread::sleep(Duration::from_millis(300));
     s.send_control('c').expect("write to the terminal");
 
-    let rest = s.exp_eof().unwrap_or_else(|e| panic!("waiting for the wizard to end: {e}"));
+    let rest = s
+        .exp_eof()
+        .unwrap_or_else(|e| panic!("waiting for the wizard to end: {e}"));
     let status = s.process().wait();
     assert!(
-        matches!(status, Ok(WaitStatus::Signaled(_, rexpect::process::Signal::SIGINT, _))),
+        matches!(
+            status,
+            Ok(WaitStatus::Signaled(_, rexpect::process::Signal::SIGINT, _))
+        ),
         "Ctrl-C still interrupts: {status:?}\n{rest:?}"
     );
-    assert!(rest.contains(SHOW_CURSOR), "the cursor is shown again: {rest:?}");
-    assert!(!rest[rest.rfind(SHOW_CURSOR).unwrap()..].contains(HIDE_CURSOR), "{rest:?}");
-    assert!(rest.contains("Cancelled: nothing was downloaded or changed."), "{rest:?}");
+    assert!(
+        rest.contains(SHOW_CURSOR),
+        "the cursor is shown again: {rest:?}"
+    );
+    assert!(
+        !rest[rest.rfind(SHOW_CURSOR).unwrap()..].contains(HIDE_CURSOR),
+        "{rest:?}"
+    );
+    assert!(
+        rest.contains("Cancelled: nothing was downloaded or changed."),
+        "{rest:?}"
+    );
     assert!(!w.config_file().exists());
     assert_eq!(w.server.request_count(), 0);
 }
@@ -302,7 +360,10 @@ fn install_without_yes_asks_first_and_a_no_changes_nothing() {
     let mut wiz = Wizard::start_with(&w, &hw, None, &["install"]);
 
     let shown = wiz.expect(&format!("Download {}", w.large.filename));
-    assert!(shown.contains("Chosen    tiny-large in tier test-large"), "the plan comes first:\n{shown}");
+    assert!(
+        shown.contains("Chosen    tiny-large in tier test-large"),
+        "the plan comes first:\n{shown}"
+    );
     wiz.expect("and verify it?");
     wiz.press("n");
 

@@ -80,7 +80,8 @@ pub fn run(ctx: &Ctx, args: &BenchArgs) -> Result<(), Failure> {
     opts.gpu = !args.no_gpu;
     opts.llama_logs = args.llama_logs;
     let progress = ctx.progress();
-    let result = runner::run_bench(&profile, &opts, progress.as_ref()).map_err(|e| failure(ctx, e))?;
+    let result =
+        runner::run_bench(&profile, &opts, progress.as_ref()).map_err(|e| failure(ctx, e))?;
     if !args.no_save {
         let json = serde_json::to_vec_pretty(&result)?;
         let path = ctx.paths.state_dir.join(crate::state::BENCH_FILE);

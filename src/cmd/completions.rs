@@ -15,7 +15,12 @@ pub struct CompletionsArgs {
 
 pub fn completions(_ctx: &Ctx, args: &CompletionsArgs) -> Result<(), Failure> {
     let mut cmd = Cli::command();
-    clap_complete::generate(args.shell, &mut cmd, "minerva-setup", &mut std::io::stdout());
+    clap_complete::generate(
+        args.shell,
+        &mut cmd,
+        "minerva-setup",
+        &mut std::io::stdout(),
+    );
     Ok(())
 }
 

@@ -8,7 +8,8 @@ use clap::Args;
 
 use crate::cli::{Ctx, Human};
 use crate::env_vars::{
-    MINERVA_DOWNLOAD_RETRIES, MINERVA_MIRROR, MINERVA_NO_HF_CACHE, MINERVA_RETRY_BASE_MS, MINERVA_STALL_TIMEOUT_S,
+    MINERVA_DOWNLOAD_RETRIES, MINERVA_MIRROR, MINERVA_NO_HF_CACHE, MINERVA_RETRY_BASE_MS,
+    MINERVA_STALL_TIMEOUT_S,
 };
 use crate::exit::{Exit, Failure};
 use crate::fetch::{
@@ -72,22 +73,39 @@ pub struct TransferArgs {
 
 impl TransferArgs {
     /// Fetch options into `dest_dir`, with the token when `gated`; refuses a bad stall timeout.
-    pub fn options(&self, dest_dir: std::path::PathBuf, gated: bool) -> Result<FetchOptions, Failure> {
-        let stall_timeout = Duration::try_from_secs_f64(self.stall_timeout).ok().filter(|d| !d.is_zero());
+    pub fn options(
+        &self,
+        dest_dir: std::path::PathBuf,
+        gated: bool,
+    ) -> Result<FetchOptions, Failure> {
+        let stall_timeout = Duration::try_from_secs_f64(self.stall_timeout)
+            .ok()
+            .filter(|d| !d.is_zero());
         let Some(stall_timeout) = stall_timeout else {
             return Err(Failure::new(
                 Exit::Usage,
-                anyhow::anyhow!("--stall-timeout {} is not a usable number of seconds", self.stall_timeout),
+                anyhow::anyhow!(
+                    "--stall-timeout {} is not a usable number of seconds",
+                    self.stall_timeout
+                ),
             )
             .hint("e.g. --stall-timeout 30"));
         };
         Ok(FetchOptions {
             dest_dir,
-            token: if gated { fetch::hf_token_from_env() } else { None },
+            token: if gated {
+                fetch::hf_token_from_env()
+            } else {
+                None
+            },
             retries: self.retries,
             retry_base: Duration::from_millis(self.retry_base_ms),
             stall_timeout,
-            hf_cache_dir: if self.no_hf_cache { None } else { fetch::hf_hub_cache_from_env() },
+            hf_cache_dir: if self.no_hf_cache {
+                None
+            } else {
+                fetch::hf_hub_cache_from_env()
+            },
             ..FetchOptions::default()
         })
     }
@@ -154,7 +172,9 @@ fn resolve(ctx: &Ctx, a: &DownloadArgs) -> Result<(FetchRequest, FetchOptions), 
     if let Some(name) = &a.filename {
         req.filename = name.clone();
     }
-    let opts = a.transfer.options(ctx.paths.models_dir.clone(), req.gated)?;
+    let opts = a
+        .transfer
+        .options(ctx.paths.models_dir.clone(), req.gated)?;
     Ok((req, opts))
 }
 
@@ -163,15 +183,21 @@ fn registry_request(ctx: &Ctx, a: &DownloadArgs) -> Result<FetchRequest, Failure
     let id = a.model.as_deref().unwrap_or_default();
     let (reg, _) = crate::cmd::registry::load(ctx)?;
     let Some(f) = reg.get(id) else {
-        return Err(Failure::new(Exit::Usage, anyhow::anyhow!("unknown model `{id}`: not in the registry"))
-            .hint("see `minerva-setup registry list` for the ids"));
+        return Err(Failure::new(
+            Exit::Usage,
+            anyhow::anyhow!("unknown model `{id}`: not in the registry"),
+        )
+        .hint("see `minerva-setup registry list` for the ids"));
     };
     let sha = match (&f.sha256, f.not_installable_reason()) {
         (Some(s), None) => s.clone(),
         (_, reason) => {
             return Err(Failure::new(
                 Exit::BadInput,
-                anyhow::anyhow!("`{id}` is not installable: {}", reason.unwrap_or_else(|| "no sha256".into())),
+                anyhow::anyhow!(
+                    "`{id}` is not installable: {}",
+                    reason.unwrap_or_else(|| "no sha256".into())
+                ),
             )
             .hint("pick a model with a known sha256, or pass --repo/--file/--sha256 yourself"))
         }

@@ -9,12 +9,14 @@ use clap::Args;
 
 use crate::bench::runner::BenchOptions;
 use crate::cli::{Ctx, Human};
+use crate::cmd::download::TransferArgs;
 use crate::cmd::predict::WorkloadArgs;
 use crate::env_vars::*;
 use crate::exit::{Exit, Failure};
-use crate::cmd::download::TransferArgs;
 use crate::fetch;
-use crate::install::{self, BenchSource, InstallError, InstallReport, InstallSettings, OnMiss, Run};
+use crate::install::{
+    self, BenchSource, InstallError, InstallReport, InstallSettings, OnMiss, Run,
+};
 use crate::profile::HardwareProfile;
 use crate::select::SelectOptions;
 
@@ -99,10 +101,18 @@ pub fn require_yes_or_terminal(yes: bool, what: &str) -> Result<(), Failure> {
 }
 
 /// Resolve flags, environment and stored state into pipeline settings.
-pub fn settings(ctx: &Ctx, hw: &HardwareProfile, a: &InstallArgs, action: &str) -> Result<InstallSettings, Failure> {
+pub fn settings(
+    ctx: &Ctx,
+    hw: &HardwareProfile,
+    a: &InstallArgs,
+    action: &str,
+) -> Result<InstallSettings, Failure> {
     if let Some(m) = a.max_latency {
         if !(m.is_finite() && m > 0.0) {
-            return Err(Failure::new(Exit::Usage, anyhow::anyhow!("--max-latency must be a positive number of seconds")));
+            return Err(Failure::new(
+                Exit::Usage,
+                anyhow::anyhow!("--max-latency must be a positive number of seconds"),
+            ));
         }
     }
     let (registry, tiers) = crate::cmd::registry::load(ctx)?;
@@ -185,7 +195,13 @@ impl Human for InstallReport {
         }
         let c = &self.config;
         let _ = writeln!(s, "Installed {} in tier {}", c.model.id, c.tier);
-        let _ = writeln!(s, "Model     {} ({} bytes, sha256 {})", c.model.path.display(), c.model.size_bytes, c.model.sha256);
+        let _ = writeln!(
+            s,
+            "Model     {} ({} bytes, sha256 {})",
+            c.model.path.display(),
+            c.model.size_bytes,
+            c.model.sha256
+        );
         let v = &c.verified;
         let _ = writeln!(
             s,
@@ -219,7 +235,11 @@ pub fn describe_on_miss(p: OnMiss) -> &'static str {
 }
 
 /// Run `install::install` without questions (for `retier --yes`).
-pub fn run_unattended(ctx: &Ctx, hw: &HardwareProfile, settings: &InstallSettings) -> Result<InstallReport, Failure> {
+pub fn run_unattended(
+    ctx: &Ctx,
+    hw: &HardwareProfile,
+    settings: &InstallSettings,
+) -> Result<InstallReport, Failure> {
     let progress = ctx.progress();
     install::install(hw, settings, progress.as_ref()).map_err(|e| failure(ctx, e))
 }

@@ -117,7 +117,10 @@ pub fn run(ctx: &Ctx, args: &PlanArgs) -> Result<(), Failure> {
         model: args.model.clone(),
         force: args.force,
         workload: args.workload.overrides(),
-        correction: args.workload.correction.or_else(|| stored_correction(ctx, &hw)),
+        correction: args
+            .workload
+            .correction
+            .or_else(|| stored_correction(ctx, &hw)),
         below_tier: None,
     };
     let plan =

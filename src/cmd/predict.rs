@@ -86,7 +86,11 @@ pub fn run(ctx: &Ctx, args: &PredictArgs) -> Result<(), Failure> {
     }
     let workload = args.workload.overrides().apply(base);
     let opts = PredictOptions {
-        correction: args.workload.correction.or_else(|| crate::cmd::plan::stored_correction(ctx, &hw)).unwrap_or(1.0),
+        correction: args
+            .workload
+            .correction
+            .or_else(|| crate::cmd::plan::stored_correction(ctx, &hw))
+            .unwrap_or(1.0),
         cpu_only: args.cpu_only,
     };
     let p = predict::predict(&hw, bench.as_ref(), &input, &workload, &opts);
@@ -99,7 +103,12 @@ fn read_gguf_model(path: &Path) -> Result<ModelInput, Failure> {
     let model = crate::gguf::reader::read_model(path)
         .exit(Exit::BadInput)
         .map_err(|f| f.hint("check that the file is a complete GGUF model (llama.cpp's format)"))?;
-    Ok(ModelInput::from_gguf(path.display().to_string(), model.shape, model.tensors, model.file_bytes))
+    Ok(ModelInput::from_gguf(
+        path.display().to_string(),
+        model.shape,
+        model.tensors,
+        model.file_bytes,
+    ))
 }
 
 fn gib(b: u64) -> f64 {

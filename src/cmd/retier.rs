@@ -43,40 +43,65 @@ pub fn run(ctx: &Ctx, args: &RetierArgs) -> Result<(), Failure> {
     let stored = state.as_ref().map(|s| s.fingerprint.clone());
     let installed = state.as_ref().is_some_and(|s| s.installed.is_some());
     let (due, reason) = match &stored {
-        None => (true, "nothing was installed on this machine yet".to_string()),
+        None => (
+            true,
+            "nothing was installed on this machine yet".to_string(),
+        ),
         Some(f) if *f != quick.fingerprint => (true, describe_change(state.as_ref(), &quick)),
         Some(_) if !installed => (true, "no verified model is installed".to_string()),
-        Some(_) => (false, "the hardware is unchanged since the tier was chosen".to_string()),
+        Some(_) => (
+            false,
+            "the hardware is unchanged since the tier was chosen".to_string(),
+        ),
     };
-    let mut report =
-        RetierReport { due, reason, fingerprint_stored: stored, fingerprint_now: quick.fingerprint.clone(), install: None };
+    let mut report = RetierReport {
+        due,
+        reason,
+        fingerprint_stored: stored,
+        fingerprint_now: quick.fingerprint.clone(),
+        install: None,
+    };
     if args.check || !due {
         ctx.emit(&report)?;
         return if args.check && due {
-            Err(Failure::new(Exit::RetierDue, anyhow::anyhow!("a re-tier is due: {}", report.reason))
-                .hint("run `minerva-setup retier --yes`"))
+            Err(Failure::new(
+                Exit::RetierDue,
+                anyhow::anyhow!("a re-tier is due: {}", report.reason),
+            )
+            .hint("run `minerva-setup retier --yes`"))
         } else {
             Ok(())
         };
     }
     install::require_yes_or_terminal(args.install.yes, "retier")?;
-    let hw = if ctx.hardware_file.is_some() { quick } else { ctx.hardware(true)? };
+    let hw = if ctx.hardware_file.is_some() {
+        quick
+    } else {
+        ctx.hardware(true)?
+    };
     let settings = install::settings(ctx, &hw, &args.install, "retier")?;
     let progress = ctx.progress();
-    let mut run = Run::start(&hw, &settings, progress.as_ref()).map_err(|e| install::failure(ctx, e))?;
+    let mut run =
+        Run::start(&hw, &settings, progress.as_ref()).map_err(|e| install::failure(ctx, e))?;
     if !args.install.yes {
         crate::cmd::wizard::confirm_plan(&mut run)?;
     }
-    let done = run.finish(progress.as_ref()).map_err(|e| install::failure(ctx, e))?;
+    let done = run
+        .finish(progress.as_ref())
+        .map_err(|e| install::failure(ctx, e))?;
     report.install = Some(done);
     ctx.emit(&report)
 }
 
 /// Say what changed, from the stored profile and the new one.
 fn describe_change(state: Option<&State>, now: &crate::profile::HardwareProfile) -> String {
-    let Some(old) = state.map(|s| &s.profile) else { return "the hardware changed".into() };
+    let Some(old) = state.map(|s| &s.profile) else {
+        return "the hardware changed".into();
+    };
     let mut what = Vec::new();
-    if old.cpu.brand.trim() != now.cpu.brand.trim() || old.cpu.physical_cores != now.cpu.physical_cores {
+    if old.cpu.brand.trim() != now.cpu.brand.trim()
+        || old.cpu.physical_cores != now.cpu.physical_cores
+    {
         what.push(format!(
             "CPU {} ({} cores) → {} ({} cores)",
             old.cpu.brand.trim(),
@@ -86,16 +111,26 @@ fn describe_change(state: Option<&State>, now: &crate::profile::HardwareProfile)
         ));
     }
     let gib = |b: u64| (b as f64 / (1u64 << 30) as f64).round();
-    if gib(old.memory.total_bytes) != gib(now.memory.total_bytes) || gib(old.memory.usable_bytes) != gib(now.memory.usable_bytes) {
+    if gib(old.memory.total_bytes) != gib(now.memory.total_bytes)
+        || gib(old.memory.usable_bytes) != gib(now.memory.usable_bytes)
+    {
         what.push(format!(
             "RAM {:.0} GiB → {:.0} GiB usable",
             gib(old.memory.usable_bytes),
             gib(now.memory.usable_bytes)
         ));
     }
-    let names = |p: &crate::profile::HardwareProfile| p.gpus.iter().map(|g| g.name.clone()).collect::<Vec<_>>();
+    let names = |p: &crate::profile::HardwareProfile| {
+        p.gpus.iter().map(|g| g.name.clone()).collect::<Vec<_>>()
+    };
     if names(old) != names(now) {
-        let show = |v: Vec<String>| if v.is_empty() { "no GPU".to_string() } else { v.join(", ") };
+        let show = |v: Vec<String>| {
+            if v.is_empty() {
+                "no GPU".to_string()
+            } else {
+                v.join(", ")
+            }
+        };
         what.push(format!("GPUs {} → {}", show(names(old)), show(names(now))));
     }
     if what.is_empty() {
@@ -108,7 +143,12 @@ fn describe_change(state: Option<&State>, now: &crate::profile::HardwareProfile)
 impl Human for RetierReport {
     fn human(&self) -> String {
         let mut s = String::new();
-        let _ = writeln!(s, "Re-tier   {}: {}", if self.due { "due" } else { "not needed" }, self.reason);
+        let _ = writeln!(
+            s,
+            "Re-tier   {}: {}",
+            if self.due { "due" } else { "not needed" },
+            self.reason
+        );
         if let Some(i) = &self.install {
             s.push_str(&i.human());
         }

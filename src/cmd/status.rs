@@ -20,7 +20,12 @@ pub struct StatusArgs {
     #[arg(long)]
     pub ansible_facts: bool,
     /// Directory for the facts file.
-    #[arg(long, value_name = "DIR", default_value = "/etc/ansible/facts.d", requires = "ansible_facts")]
+    #[arg(
+        long,
+        value_name = "DIR",
+        default_value = "/etc/ansible/facts.d",
+        requires = "ansible_facts"
+    )]
     pub facts_dir: PathBuf,
 }
 
@@ -73,11 +78,18 @@ impl HardwareSummary {
             microarchitecture: hw.cpu.microarchitecture.clone(),
             simd_level: hw.cpu.simd_level.as_str().to_string(),
             physical_cores: hw.cpu.physical_cores,
-            usable_ram_gib: (hw.memory.usable_bytes as f64 / (1u64 << 30) as f64 * 10.0).round() / 10.0,
+            usable_ram_gib: (hw.memory.usable_bytes as f64 / (1u64 << 30) as f64 * 10.0).round()
+                / 10.0,
             gpus: hw
                 .gpus
                 .iter()
-                .map(|g| format!("{} ({:.0} GiB)", g.name, g.vram_total_bytes as f64 / (1u64 << 30) as f64))
+                .map(|g| {
+                    format!(
+                        "{} ({:.0} GiB)",
+                        g.name,
+                        g.vram_total_bytes as f64 / (1u64 << 30) as f64
+                    )
+                })
                 .collect(),
         }
     }
@@ -104,8 +116,12 @@ pub fn build(ctx: &Ctx, hw: &HardwareProfile) -> Result<StatusReport, Failure> {
     let config_path = RuntimeConfig::path(&ctx.paths.config_dir);
     let state_path = State::path(&ctx.paths.state_dir);
     let hint = "it was left as it is; fix or remove it, then run `minerva-setup install`";
-    let config: Option<RuntimeConfig> = state::load_json(&config_path).exit(Exit::BadInput).map_err(|f| f.hint(hint))?;
-    let state = State::load(&ctx.paths.state_dir).exit(Exit::BadInput).map_err(|f| f.hint(hint))?;
+    let config: Option<RuntimeConfig> = state::load_json(&config_path)
+        .exit(Exit::BadInput)
+        .map_err(|f| f.hint(hint))?;
+    let state = State::load(&ctx.paths.state_dir)
+        .exit(Exit::BadInput)
+        .map_err(|f| f.hint(hint))?;
     let stored = state.as_ref().map(|s| s.fingerprint.clone());
     let changed = stored.as_deref().is_some_and(|f| f != hw.fingerprint);
     let predicted = state
@@ -113,7 +129,10 @@ pub fn build(ctx: &Ctx, hw: &HardwareProfile) -> Result<StatusReport, Failure> {
         .and_then(|s| s.plan.as_ref())
         .and_then(|p| p.chosen.as_ref())
         .map(|c| c.prediction.turn_s);
-    let recent = state.as_ref().map(|s| s.history.iter().rev().take(5).cloned().collect()).unwrap_or_default();
+    let recent = state
+        .as_ref()
+        .map(|s| s.history.iter().rev().take(5).cloned().collect())
+        .unwrap_or_default();
     Ok(StatusReport {
         installed: config.is_some(),
         tier: config.as_ref().map(|c| c.tier.clone()),
@@ -128,9 +147,11 @@ pub fn build(ctx: &Ctx, hw: &HardwareProfile) -> Result<StatusReport, Failure> {
         verified_decode_tokens_per_s: config.as_ref().map(|c| c.verified.decode_tokens_per_s),
         verified_at: config.as_ref().map(|c| c.verified.at.clone()),
         llama_server_command: config.as_ref().map(|c| c.llama_server.command.clone()),
-        model_file_present: config
-            .as_ref()
-            .map(|c| std::fs::metadata(&c.model.path).map(|m| m.len() == c.model.size_bytes).unwrap_or(false)),
+        model_file_present: config.as_ref().map(|c| {
+            std::fs::metadata(&c.model.path)
+                .map(|m| m.len() == c.model.size_bytes)
+                .unwrap_or(false)
+        }),
         fingerprint_stored: stored,
         fingerprint_now: hw.fingerprint.clone(),
         hardware_changed: changed,
@@ -165,7 +186,10 @@ fn facts(r: &StatusReport) -> serde_json::Value {
 impl Human for StatusReport {
     fn human(&self) -> String {
         let mut s = String::new();
-        let num = |v: Option<f64>, unit: &str| v.map(|x| format!("{x:.1} {unit}")).unwrap_or_else(|| "-".into());
+        let num = |v: Option<f64>, unit: &str| {
+            v.map(|x| format!("{x:.1} {unit}"))
+                .unwrap_or_else(|| "-".into())
+        };
         if self.installed {
             let _ = writeln!(
                 s,
@@ -174,7 +198,11 @@ impl Human for StatusReport {
                 self.tier.as_deref().unwrap_or("?")
             );
             if let Some(p) = &self.model_path {
-                let present = if self.model_file_present == Some(true) { "" } else { " (MISSING or wrong size)" };
+                let present = if self.model_file_present == Some(true) {
+                    ""
+                } else {
+                    " (MISSING or wrong size)"
+                };
                 let _ = writeln!(s, "Model     {}{present}", p.display());
             }
             let _ = writeln!(

@@ -48,14 +48,23 @@ pub fn run(ctx: &Ctx, args: &VerifyArgs) -> Result<(), Failure> {
     } else {
         let c = state::load_json(&config_path).exit(Exit::BadInput)?;
         if c.is_none() {
-            return Err(Failure::new(Exit::Usage, anyhow::anyhow!("nothing is installed: `{}` does not exist", config_path.display()))
-                .hint("run `minerva-setup install`, or verify a file with --model-file FILE.gguf"));
+            return Err(Failure::new(
+                Exit::Usage,
+                anyhow::anyhow!(
+                    "nothing is installed: `{}` does not exist",
+                    config_path.display()
+                ),
+            )
+            .hint("run `minerva-setup install`, or verify a file with --model-file FILE.gguf"));
         }
         c
     };
     let (path, settings, promise) = match (&args.model_file, &installed) {
         (Some(f), _) => {
-            let w = a.workload.overrides().apply(crate::select::DEFAULT_WORKLOAD);
+            let w = a
+                .workload
+                .overrides()
+                .apply(crate::select::DEFAULT_WORKLOAD);
             let s = VerifySettings {
                 threads: a.threads.unwrap_or_else(|| hw.compute_cores()),
                 gpu_layers: args.gpu_layers.unwrap_or(0),
@@ -71,9 +80,14 @@ pub fn run(ctx: &Ctx, args: &VerifyArgs) -> Result<(), Failure> {
                 gpu_layers: args.gpu_layers.unwrap_or(c.gpu_layers),
                 context_length: a.workload.context_tokens.unwrap_or(c.context_length),
                 prompt_tokens: a.workload.prompt_tokens.unwrap_or(c.promise.prompt_tokens),
-                response_tokens: a.workload.response_tokens.unwrap_or(c.promise.response_tokens),
+                response_tokens: a
+                    .workload
+                    .response_tokens
+                    .unwrap_or(c.promise.response_tokens),
             };
-            let turn = a.max_latency.map_or(c.promise.turn_s, |m| m.min(c.promise.turn_s));
+            let turn = a
+                .max_latency
+                .map_or(c.promise.turn_s, |m| m.min(c.promise.turn_s));
             (c.model.path.clone(), s, Some((turn, c.promise.cold_load_s)))
         }
         (None, None) => unreachable!("checked above"),
@@ -84,8 +98,17 @@ pub fn run(ctx: &Ctx, args: &VerifyArgs) -> Result<(), Failure> {
         .map_err(|f| f.hint("the previous config and model were left in place"))?;
     let verdict = promise.map(|(turn, load)| {
         let state = State::load(&ctx.paths.state_dir).ok().flatten();
-        let predicted = state.as_ref().and_then(|s| s.plan.as_ref()).and_then(|p| p.chosen.as_ref()).map(|c| c.prediction.turn_s);
-        verify::judge(&report, turn, load, if installed.is_some() { predicted } else { None })
+        let predicted = state
+            .as_ref()
+            .and_then(|s| s.plan.as_ref())
+            .and_then(|p| p.chosen.as_ref())
+            .map(|c| c.prediction.turn_s);
+        verify::judge(
+            &report,
+            turn,
+            load,
+            if installed.is_some() { predicted } else { None },
+        )
     });
     let mut outcome = VerifyOutcome {
         report: report.clone(),
@@ -93,10 +116,16 @@ pub fn run(ctx: &Ctx, args: &VerifyArgs) -> Result<(), Failure> {
         promised_turn_s: promise.map(|p| p.0),
         action: "not recorded".into(),
     };
-    let passed = verdict.as_ref().is_none_or(|v| v.passed) && report.logits_finite && report.generated_tokens > 0;
+    let passed = verdict.as_ref().is_none_or(|v| v.passed)
+        && report.logits_finite
+        && report.generated_tokens > 0;
     let Some(mut cfg) = installed else {
         ctx.emit(&outcome)?;
-        return if passed { Ok(()) } else { Err(missed(&outcome)) };
+        return if passed {
+            Ok(())
+        } else {
+            Err(missed(&outcome))
+        };
     };
     let _lock = state::RunLock::acquire(&ctx.paths.state_dir).map_err(|e| match e {
         state::StateError::Locked { .. } => Failure::new(Exit::Locked, e),
@@ -127,11 +156,22 @@ pub fn run(ctx: &Ctx, args: &VerifyArgs) -> Result<(), Failure> {
             cfg.promise.cold_load_s = cfg.promise.cold_load_s.max(report.load_s);
         }
         state::save_json(&config_path, &cfg).exit(Exit::Failure)?;
-        record(&mut st, if passed { "passed" } else { "missed, kept (warn)" });
+        record(
+            &mut st,
+            if passed {
+                "passed"
+            } else {
+                "missed, kept (warn)"
+            },
+        );
         if let Some(s) = st.as_mut() {
             s.save(&ctx.paths.state_dir).exit(Exit::Failure)?;
         }
-        outcome.action = if passed { "recorded".into() } else { "kept with measured figures as the promise".into() };
+        outcome.action = if passed {
+            "recorded".into()
+        } else {
+            "kept with measured figures as the promise".into()
+        };
         return ctx.emit(&outcome);
     }
     record(&mut st, "missed");
@@ -144,7 +184,11 @@ pub fn run(ctx: &Ctx, args: &VerifyArgs) -> Result<(), Failure> {
     }
     // Downgrade: plan below the installed tier with the measured correction, then install.
     drop(_lock);
-    let hw = if ctx.hardware_file.is_some() { hw } else { ctx.hardware(true)? };
+    let hw = if ctx.hardware_file.is_some() {
+        hw
+    } else {
+        ctx.hardware(true)?
+    };
     let mut settings = install::settings(ctx, &hw, a, "verify")?;
     settings.select.below_tier = Some(cfg.tier.clone());
     settings.on_miss = OnMiss::Downgrade;
@@ -153,8 +197,16 @@ pub fn run(ctx: &Ctx, args: &VerifyArgs) -> Result<(), Failure> {
 }
 
 fn missed(o: &VerifyOutcome) -> Failure {
-    let reasons = o.verdict.as_ref().map(|v| v.reasons.join("; ")).unwrap_or_default();
-    let reasons = if reasons.is_empty() { "the output failed its sanity checks".to_string() } else { reasons };
+    let reasons = o
+        .verdict
+        .as_ref()
+        .map(|v| v.reasons.join("; "))
+        .unwrap_or_default();
+    let reasons = if reasons.is_empty() {
+        "the output failed its sanity checks".to_string()
+    } else {
+        reasons
+    };
     Failure::new(Exit::Verify, anyhow::anyhow!("verification missed: {reasons}"))
         .hint("the config was left unchanged; --on-miss warn records the real figures, --on-miss downgrade installs the next tier down")
 }
@@ -163,25 +215,50 @@ impl Human for VerifyOutcome {
     fn human(&self) -> String {
         let r = &self.report;
         let mut s = String::new();
-        let _ = writeln!(s, "Model     {} ({})", r.model_path.display(), r.architecture);
+        let _ = writeln!(
+            s,
+            "Model     {} ({})",
+            r.model_path.display(),
+            r.architecture
+        );
         let _ = writeln!(
             s,
             "Settings  {} threads, {} GPU layers, context {}; prompt {} tokens, answer {} tokens",
-            r.settings.threads, r.settings.gpu_layers, r.settings.context_length, r.prompt_tokens, r.generated_tokens
+            r.settings.threads,
+            r.settings.gpu_layers,
+            r.settings.context_length,
+            r.prompt_tokens,
+            r.generated_tokens
         );
         let _ = writeln!(
             s,
             "Measured  load {:.2} s, first token {:.2} s, prefill {:.0} tok/s, decode {:.1} tok/s",
             r.load_s, r.ttft_s, r.prefill_tokens_per_s, r.decode_tokens_per_s
         );
-        let _ = writeln!(s, "Turn      {:.2} s warm, {:.2} s cold", r.turn_s, r.cold_turn_s);
+        let _ = writeln!(
+            s,
+            "Turn      {:.2} s warm, {:.2} s cold",
+            r.turn_s, r.cold_turn_s
+        );
         let _ = writeln!(
             s,
             "Output    {} tokens, logits {}, text {}{}",
             r.generated_tokens,
-            if r.logits_finite { "finite" } else { "NOT finite" },
-            if r.utf8_valid { "valid UTF-8" } else { "NOT valid UTF-8" },
-            if r.chat_template_used { ", model's chat template" } else { ", plain transcript" }
+            if r.logits_finite {
+                "finite"
+            } else {
+                "NOT finite"
+            },
+            if r.utf8_valid {
+                "valid UTF-8"
+            } else {
+                "NOT valid UTF-8"
+            },
+            if r.chat_template_used {
+                ", model's chat template"
+            } else {
+                ", plain transcript"
+            }
         );
         if let Some(v) = &self.verdict {
             let _ = writeln!(

@@ -23,7 +23,8 @@ pub fn run(ctx: &Ctx, args: &InstallArgs) -> Result<(), Failure> {
     eprintln!("This server:\n{}", indent(&hw.human()));
     let settings = install::settings(ctx, &hw, args, "install")?;
     let progress = ctx.progress();
-    let mut run = Run::start(&hw, &settings, progress.as_ref()).map_err(|e| install::failure(ctx, e))?;
+    let mut run =
+        Run::start(&hw, &settings, progress.as_ref()).map_err(|e| install::failure(ctx, e))?;
     if !args.yes {
         let asking = interrupt::Asking::start();
         let accepted = choose(&mut run)?;
@@ -33,7 +34,9 @@ pub fn run(ctx: &Ctx, args: &InstallArgs) -> Result<(), Failure> {
             return Ok(());
         }
     }
-    let report = run.finish(progress.as_ref()).map_err(|e| install::failure(ctx, e))?;
+    let report = run
+        .finish(progress.as_ref())
+        .map_err(|e| install::failure(ctx, e))?;
     ctx.emit(&report)
 }
 
@@ -44,8 +47,11 @@ pub fn confirm_plan(run: &mut Run<'_>) -> Result<(), Failure> {
     let accepted = confirm_download(run)?;
     drop(asking);
     if !accepted {
-        return Err(Failure::new(Exit::Usage, anyhow::anyhow!("cancelled: nothing was downloaded or changed"))
-            .hint("pass --yes to install the recommendation without questions"));
+        return Err(Failure::new(
+            Exit::Usage,
+            anyhow::anyhow!("cancelled: nothing was downloaded or changed"),
+        )
+        .hint("pass --yes to install the recommendation without questions"));
     }
     Ok(())
 }
@@ -55,8 +61,11 @@ fn theme() -> ColorfulTheme {
 }
 
 fn ask_err(e: dialoguer::Error) -> Failure {
-    Failure::new(Exit::Usage, anyhow::anyhow!("cannot ask on this terminal: {e}"))
-        .hint("run `minerva-setup install --yes` for an unattended install")
+    Failure::new(
+        Exit::Usage,
+        anyhow::anyhow!("cannot ask on this terminal: {e}"),
+    )
+    .hint("run `minerva-setup install --yes` for an unattended install")
 }
 
 /// Let the person accept the plan or pick another tier or model. Returns false to quit.
@@ -67,7 +76,12 @@ fn choose(run: &mut Run<'_>) -> Result<bool, Failure> {
             Some(c) => format!("Accept: {}", summary(c)),
             None => "Accept: (nothing fits with the current choice)".to_string(),
         };
-        let items = [recommendation.as_str(), "Pick another tier", "Pick a model", "Quit"];
+        let items = [
+            recommendation.as_str(),
+            "Pick another tier",
+            "Pick a model",
+            "Quit",
+        ];
         let pick = Select::with_theme(&theme())
             .with_prompt("What should be installed?")
             .items(items)
@@ -98,9 +112,18 @@ fn pick_tier(run: &mut Run<'_>) -> Result<(), Failure> {
         .tiers
         .iter()
         .map(|t| {
-            let best = t.candidates.iter().find(|c| c.fits).map(|c| c.prediction.turn_s);
-            let pred = best.map(|s| format!("{s:.1} s per turn")).unwrap_or_else(|| "no model fits".into());
-            format!("{:<12} promise {:>5.1} s, predicted {pred}", t.id, t.promise.turn_s)
+            let best = t
+                .candidates
+                .iter()
+                .find(|c| c.fits)
+                .map(|c| c.prediction.turn_s);
+            let pred = best
+                .map(|s| format!("{s:.1} s per turn"))
+                .unwrap_or_else(|| "no model fits".into());
+            format!(
+                "{:<12} promise {:>5.1} s, predicted {pred}",
+                t.id, t.promise.turn_s
+            )
         })
         .collect();
     let i = Select::with_theme(&theme())
@@ -109,7 +132,8 @@ fn pick_tier(run: &mut Run<'_>) -> Result<(), Failure> {
         .default(0)
         .interact()
         .map_err(ask_err)?;
-    run.replan(Some(ids[i].clone()), None, false).map_err(|e| Failure::new(Exit::Usage, e))?;
+    run.replan(Some(ids[i].clone()), None, false)
+        .map_err(|e| Failure::new(Exit::Usage, e))?;
     report_choice(run);
     Ok(())
 }
@@ -127,11 +151,17 @@ fn pick_model(run: &mut Run<'_>) -> Result<(), Failure> {
         .max_length(15)
         .interact()
         .map_err(ask_err)?;
-    run.replan(None, Some(files[i].0.clone()), false).map_err(|e| Failure::new(Exit::Usage, e))?;
+    run.replan(None, Some(files[i].0.clone()), false)
+        .map_err(|e| Failure::new(Exit::Usage, e))?;
     if let Some(c) = &run.plan.chosen {
         if !c.fits {
-            eprintln!("Refused: `{}` cannot fit on this machine ({}).", c.model, c.warnings.join("; "));
-            run.replan(None, None, false).map_err(|e| Failure::new(Exit::Usage, e))?;
+            eprintln!(
+                "Refused: `{}` cannot fit on this machine ({}).",
+                c.model,
+                c.warnings.join("; ")
+            );
+            run.replan(None, None, false)
+                .map_err(|e| Failure::new(Exit::Usage, e))?;
             return Ok(());
         }
     }
@@ -144,21 +174,33 @@ fn report_choice(run: &Run<'_>) {
         Some(c) => eprintln!("Now: {}", summary(c)),
         None => eprintln!(
             "Nothing fits with this choice: {}",
-            run.plan.no_fit.as_deref().unwrap_or("no candidate fits and keeps its promise")
+            run.plan
+                .no_fit
+                .as_deref()
+                .unwrap_or("no candidate fits and keeps its promise")
         ),
     }
 }
 
 fn confirm_download(run: &Run<'_>) -> Result<bool, Failure> {
-    let Some(file) = run.chosen_file() else { return Ok(false) };
-    let size = file.size_bytes.map(human_bytes).unwrap_or_else(|| "size unknown".into());
+    let Some(file) = run.chosen_file() else {
+        return Ok(false);
+    };
+    let size = file
+        .size_bytes
+        .map(human_bytes)
+        .unwrap_or_else(|| "size unknown".into());
     let prompt = format!(
         "Download {} ({size}) from {} into {} and verify it?",
         file.filename,
         file.repo,
         run.models_dir().display()
     );
-    Confirm::with_theme(&theme()).with_prompt(prompt).default(true).interact().map_err(ask_err)
+    Confirm::with_theme(&theme())
+        .with_prompt(prompt)
+        .default(true)
+        .interact()
+        .map_err(ask_err)
 }
 
 fn summary(c: &Choice) -> String {

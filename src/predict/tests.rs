@@ -270,7 +270,10 @@ fn turn_is_prefill_plus_decode_and_correction_scales_it() {
     assert!((p2.turn_s / p1.turn_s - 1.5).abs() < 1e-9);
     assert!((p2.decode_tokens_per_s * 1.5 / p1.decode_tokens_per_s - 1.0).abs() < 1e-9);
     assert_eq!(p2.correction, 1.5);
-    assert_eq!(p2.cold_load_s, p1.cold_load_s, "loading depends on the disk, not the turn's correction");
+    assert_eq!(
+        p2.cold_load_s, p1.cold_load_s,
+        "loading depends on the disk, not the turn's correction"
+    );
 }
 
 #[test]

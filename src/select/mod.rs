@@ -386,7 +386,11 @@ pub fn plan(
     let mut chosen: Option<Choice> = None;
     let below_index = match &opts.below_tier {
         Some(b) => Some(
-            tiers.tiers.iter().position(|t| t.id == *b).ok_or_else(|| SelectError::UnknownTier(b.clone()))?,
+            tiers
+                .tiers
+                .iter()
+                .position(|t| t.id == *b)
+                .ok_or_else(|| SelectError::UnknownTier(b.clone()))?,
         ),
         None => None,
     };
@@ -412,7 +416,10 @@ pub fn plan(
                         opts.below_tier.as_deref().unwrap_or("")
                     )
                 } else {
-                    format!("not considered: --tier {}", opts.tier.as_deref().unwrap_or(""))
+                    format!(
+                        "not considered: --tier {}",
+                        opts.tier.as_deref().unwrap_or("")
+                    )
                 },
             )
         } else if !unmet.is_empty() {

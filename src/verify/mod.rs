@@ -72,7 +72,11 @@ pub enum VerifyError {
     #[error(transparent)]
     Llama(#[from] LlamaError),
     #[error("the context length {ctx} is too small for a {prompt}-token prompt and a {response}-token answer")]
-    ContextTooSmall { ctx: u32, prompt: u32, response: u32 },
+    ContextTooSmall {
+        ctx: u32,
+        prompt: u32,
+        response: u32,
+    },
     #[error("`{path}` produced no tokens")]
     NoTokens { path: PathBuf },
 }
@@ -83,16 +87,26 @@ const SYSTEM_PARAGRAPH: &str = "You are the on-premises assistant of an operatio
 questions about servers, deployments and incidents clearly and briefly. When you are unsure, say \
 so and suggest how to check. Prefer concrete commands and numbers over general advice, and never \
 invent hostnames, versions or figures. ";
-const QUESTION: &str = "Our nightly backup job on the database server took twice as long as usual. \
+const QUESTION: &str =
+    "Our nightly backup job on the database server took twice as long as usual. \
 What are the first three things I should check, and how?";
 
 /// Load `path` with `settings`, run one turn, and measure it.
-pub fn run(path: &Path, settings: &VerifySettings, progress: &dyn Progress) -> Result<VerifyReport, VerifyError> {
+pub fn run(
+    path: &Path,
+    settings: &VerifySettings,
+    progress: &dyn Progress,
+) -> Result<VerifyReport, VerifyError> {
     // Our own header check first: a truncated file or a wrong magic gets a precise error here
     // instead of an opaque load failure inside llama.cpp.
-    let header = reader::read_model(path).map_err(|source| VerifyError::Header { path: path.to_path_buf(), source })?;
+    let header = reader::read_model(path).map_err(|source| VerifyError::Header {
+        path: path.to_path_buf(),
+        source,
+    })?;
     let architecture = header.shape.architecture.clone();
-    let need = settings.prompt_tokens.saturating_add(settings.response_tokens);
+    let need = settings
+        .prompt_tokens
+        .saturating_add(settings.response_tokens);
     if settings.context_length < need {
         return Err(VerifyError::ContextTooSmall {
             ctx: settings.context_length,
@@ -109,18 +123,26 @@ pub fn run(path: &Path, settings: &VerifySettings, progress: &dyn Progress) -> R
     let model_load_s = start.elapsed().as_secs_f64();
 
     // Tokenising is not part of loading: it is timed neither as load nor as the turn.
-    let (tokens, chat_template_used) = build_prompt(&loaded.model, settings.prompt_tokens, &mut notes);
-    let room = settings.context_length.saturating_sub(settings.response_tokens) as usize;
+    let (tokens, chat_template_used) =
+        build_prompt(&loaded.model, settings.prompt_tokens, &mut notes);
+    let room = settings
+        .context_length
+        .saturating_sub(settings.response_tokens) as usize;
     let tokens: Vec<LlamaToken> = tokens.into_iter().take(room).collect();
 
     // The whole prompt is evaluated as one batch, as a server does for a prompt of this size.
     let n_batch = (tokens.len() as u32).max(32);
     let start = Instant::now();
-    let mut session = loaded.session(backend, settings.threads, settings.context_length, n_batch)?;
+    let mut session =
+        loaded.session(backend, settings.threads, settings.context_length, n_batch)?;
     let load_s = model_load_s + start.elapsed().as_secs_f64();
     progress.finish();
 
-    progress.phase_counting("running one turn", Some(settings.response_tokens as u64), Unit::Tokens);
+    progress.phase_counting(
+        "running one turn",
+        Some(settings.response_tokens as u64),
+        Unit::Tokens,
+    );
     let mut out_bytes = Vec::new();
     let mut logits_finite = true;
     let turn_start = Instant::now();
@@ -156,7 +178,9 @@ pub fn run(path: &Path, settings: &VerifySettings, progress: &dyn Progress) -> R
     let turn_s = turn_start.elapsed().as_secs_f64();
     progress.finish();
     if generated == 0 && logits_finite {
-        return Err(VerifyError::NoTokens { path: path.to_path_buf() });
+        return Err(VerifyError::NoTokens {
+            path: path.to_path_buf(),
+        });
     }
     let decode_s = (turn_s - ttft_s).max(1e-9);
     let utf8_valid = std::str::from_utf8(&out_bytes).is_ok();
@@ -172,7 +196,11 @@ pub fn run(path: &Path, settings: &VerifySettings, progress: &dyn Progress) -> R
         load_s,
         ttft_s,
         prefill_tokens_per_s: tokens.len() as f64 / ttft_s.max(1e-9),
-        decode_tokens_per_s: if generated > 1 { (generated - 1) as f64 / decode_s } else { 0.0 },
+        decode_tokens_per_s: if generated > 1 {
+            (generated - 1) as f64 / decode_s
+        } else {
+            0.0
+        },
         turn_s,
         cold_turn_s: load_s + turn_s,
         logits_finite,
@@ -190,7 +218,11 @@ fn push_piece(model: &llama_cpp_2::model::LlamaModel, t: LlamaToken, out: &mut V
 /// Tokens of a chat prompt of about `target` tokens: the model's chat template applied to a system
 /// prompt (the paragraph repeated, cut to size) and a question. Falls back to a plain transcript
 /// when the model has no template llama.cpp understands, and says so in `notes`.
-fn build_prompt(model: &llama_cpp_2::model::LlamaModel, target: u32, notes: &mut Vec<String>) -> (Vec<LlamaToken>, bool) {
+fn build_prompt(
+    model: &llama_cpp_2::model::LlamaModel,
+    target: u32,
+    notes: &mut Vec<String>,
+) -> (Vec<LlamaToken>, bool) {
     let template = model.chat_template(None).ok();
     let render = |system: &str| -> Option<String> {
         let tmpl = template.as_ref()?;
@@ -202,13 +234,21 @@ fn build_prompt(model: &llama_cpp_2::model::LlamaModel, target: u32, notes: &mut
     };
     let used = render("x").is_some();
     if !used {
-        notes.push("the model has no chat template llama.cpp understands: a plain transcript was used".into());
+        notes.push(
+            "the model has no chat template llama.cpp understands: a plain transcript was used"
+                .into(),
+        );
     }
     // The template already contains the special tokens as text: parse them; add BOS as the model says.
     let tokens_for = |words: usize| {
-        let system: Vec<&str> = SYSTEM_PARAGRAPH.split_whitespace().cycle().take(words).collect();
+        let system: Vec<&str> = SYSTEM_PARAGRAPH
+            .split_whitespace()
+            .cycle()
+            .take(words)
+            .collect();
         let system = system.join(" ");
-        let text = render(&system).unwrap_or_else(|| format!("System: {system}\nUser: {QUESTION}\nAssistant:"));
+        let text = render(&system)
+            .unwrap_or_else(|| format!("System: {system}\nUser: {QUESTION}\nAssistant:"));
         model.vocab().tokenize(text.as_bytes(), true, true)
     };
     // Token count grows with the number of system-prompt words: find the largest count that fits
@@ -240,7 +280,12 @@ pub struct Verdict {
 }
 
 /// Compare `report` with a promise of `turn_s` per warm turn and `cold_load_s` to load.
-pub fn judge(report: &VerifyReport, promised_turn_s: f64, promised_cold_load_s: f64, predicted_turn_s: Option<f64>) -> Verdict {
+pub fn judge(
+    report: &VerifyReport,
+    promised_turn_s: f64,
+    promised_cold_load_s: f64,
+    predicted_turn_s: Option<f64>,
+) -> Verdict {
     let mut reasons = Vec::new();
     if !report.logits_finite {
         reasons.push("the model produced non-finite logits".to_string());
@@ -271,7 +316,9 @@ pub fn judge(report: &VerifyReport, promised_turn_s: f64, promised_cold_load_s: 
         passed: reasons.is_empty(),
         turn_ratio,
         load_ratio,
-        measured_over_predicted: predicted_turn_s.filter(|p| *p > 0.0).map(|p| report.turn_s / p),
+        measured_over_predicted: predicted_turn_s
+            .filter(|p| *p > 0.0)
+            .map(|p| report.turn_s / p),
         reasons,
     }
 }

@@ -51,9 +51,26 @@ impl World {
         let publish = dir.path().join("publish");
         std::fs::create_dir_all(&publish).unwrap();
         let server = TestServer::start();
-        let large = publish_model(&server, &publish, "tiny-large", WeightLayout::Uniform(GgmlType::Q8_0), 1);
-        let small = publish_model(&server, &publish, "tiny-small", WeightLayout::FileType(FileType::Q4_K_M), 2);
-        let w = World { dir, server, large, small };
+        let large = publish_model(
+            &server,
+            &publish,
+            "tiny-large",
+            WeightLayout::Uniform(GgmlType::Q8_0),
+            1,
+        );
+        let small = publish_model(
+            &server,
+            &publish,
+            "tiny-small",
+            WeightLayout::FileType(FileType::Q4_K_M),
+            2,
+        );
+        let w = World {
+            dir,
+            server,
+            large,
+            small,
+        };
         w.write_registry(&[&w.large, &w.small]);
         w.write_tiers(&p);
         w
@@ -89,11 +106,18 @@ impl World {
 
     /// Replace a published file's bytes (its registry entry follows).
     pub fn republish(&mut self, which: &str, bytes: &[u8]) {
-        let p = if which == "small" { &mut self.small } else { &mut self.large };
+        let p = if which == "small" {
+            &mut self.small
+        } else {
+            &mut self.large
+        };
         std::fs::write(&p.path, bytes).unwrap();
         p.sha256 = sha256_hex(bytes);
         p.size = bytes.len() as u64;
-        self.server.add_file(&format!("/{REPO}/resolve/main/{}", p.filename), bytes.to_vec());
+        self.server.add_file(
+            &format!("/{REPO}/resolve/main/{}", p.filename),
+            bytes.to_vec(),
+        );
         let (l, s) = (&self.large, &self.small);
         self.write_registry(&[l, s]);
     }
@@ -115,7 +139,11 @@ impl World {
             .collect();
         let doc = json!({ "schema_version": 1, "family": "test", "description": "generated test models", "files": files });
         std::fs::create_dir_all(self.registry_dir()).unwrap();
-        std::fs::write(self.registry_dir().join("test.json"), serde_json::to_vec_pretty(&doc).unwrap()).unwrap();
+        std::fs::write(
+            self.registry_dir().join("test.json"),
+            serde_json::to_vec_pretty(&doc).unwrap(),
+        )
+        .unwrap();
     }
 
     fn write_tiers(&self, p: &Promises) {
@@ -162,14 +190,23 @@ impl World {
     }
 
     /// A hardware profile of this machine carrying the given benchmark figures, saved in the world.
-    pub fn profile_with_bench(&self, name: &str, decode_tokens_per_s: f64, extra_ram_gib: u64) -> PathBuf {
+    pub fn profile_with_bench(
+        &self,
+        name: &str,
+        decode_tokens_per_s: f64,
+        extra_ram_gib: u64,
+    ) -> PathBuf {
         let out = Command::new(env!("CARGO_BIN_EXE_minerva-setup"))
             .args(["--json", "probe", "--no-bandwidth"])
             .arg("--models-dir")
             .arg(self.models_dir())
             .output()
             .unwrap();
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         let mut p: Value = serde_json::from_slice(&out.stdout).unwrap();
         let add = extra_ram_gib << 30;
         for k in ["total_bytes", "usable_bytes", "available_bytes"] {
@@ -223,7 +260,13 @@ pub fn bench(decode_tokens_per_s: f64) -> BenchResult {
     }
 }
 
-fn publish_model(server: &TestServer, dir: &Path, id: &str, layout: WeightLayout, seed: u64) -> Published {
+fn publish_model(
+    server: &TestServer,
+    dir: &Path,
+    id: &str,
+    layout: WeightLayout,
+    seed: u64,
+) -> Published {
     let filename = format!("{id}.gguf");
     let path = dir.join(&filename);
     let mut spec = ModelSpec::tiny(layout);
@@ -231,5 +274,11 @@ fn publish_model(server: &TestServer, dir: &Path, id: &str, layout: WeightLayout
     write_model(&path, &spec).unwrap();
     let bytes = std::fs::read(&path).unwrap();
     server.add_file(&format!("/{REPO}/resolve/main/{filename}"), bytes.clone());
-    Published { id: id.to_string(), filename, path, sha256: sha256_hex(&bytes), size: bytes.len() as u64 }
+    Published {
+        id: id.to_string(),
+        filename,
+        path,
+        sha256: sha256_hex(&bytes),
+        size: bytes.len() as u64,
+    }
 }
