@@ -128,51 +128,57 @@ echo " what the wall clock would show without other processes; load avg: 1-minut
 # the two waited differently. Timing the benchmark's own models with the threads' on-CPU time and
 # predicting from those figures checks the predictor's physics without that noise (meaningful
 # with THREADS=1, where no thread waits for another at a barrier).
-echo
-echo "== the same by on-CPU time: the benchmark's models re-timed by measure_turn, load average $(loadavg)"
-cpu_state="$data/on-cpu-state"
-mkdir -p "$cpu_state"
-bench_prompt=$(jq '[.quants[].prompt_tokens] | max' "$bench_json")
-bench_gen=$(jq '[.quants[].generated_tokens] | max' "$bench_json")
-: >"$data/on-cpu-bench.jsonl"
-for f in "$data"/cache/bench/*-l12-*.gguf; do
-    type=$(basename "$f" | sed 's/.*-uniform-\([A-Z0-9_]*\)-.*/\1/')
-    m=$("$measure" "$f" --threads "$threads" --prompt-tokens "$bench_prompt" \
-        --response-tokens "$bench_gen" --ctx $((bench_prompt + bench_gen + 64)) --reps 5)
-    jq -c --arg t "$type" '{type: $t, m: .}' <<<"$m" >>"$data/on-cpu-bench.jsonl"
-done
-jq --slurpfile r <(jq -s -c 'map({key: .type, value: .m}) | from_entries' "$data/on-cpu-bench.jsonl") '
-  ($r[0]) as $r | ([.quants[].params] | max) as $largest
-  | .per_token_overhead_s = 0 | .converged = null | .source = "on-CPU time of the benchmark models"
-  | .quants |= map(select($r[.ggml_type] != null and .params == $largest)
-      | . as $q | $r[$q.ggml_type] as $x
-      | .decode_tokens_per_s = {median: $x.on_cpu_decode_tokens_per_s, min: $x.on_cpu_decode_tokens_per_s, max: $x.on_cpu_decode_tokens_per_s, samples: $x.reps}
-      | .prefill_tokens_per_s = {median: $x.on_cpu_prefill_tokens_per_s, min: $x.on_cpu_prefill_tokens_per_s, max: $x.on_cpu_prefill_tokens_per_s, samples: $x.reps}
-      | .decode_weights_per_s = (.params * $x.on_cpu_decode_tokens_per_s)
-      | .decode_bandwidth_bytes_per_s = (.weight_bytes_per_token * $x.on_cpu_decode_tokens_per_s)
-      | .prefill_flops_per_s = (2 * .params * $x.on_cpu_prefill_tokens_per_s))' \
-    "$bench_json" >"$cpu_state/bench.json"
-printf '%-20s | %8s %8s %6s | %8s %8s %6s | %7s %7s %6s\n' \
-    model "tg pred" "tg meas" "err%" "pp pred" "pp meas" "err%" "turn p" "turn m" "err%"
-cpu_worst=0
-for name in "${names[@]}"; do
-    file="$data/models/$name.gguf"
-    pred=$("$bin" --data-dir "$data" --state-dir "$cpu_state" --no-progress predict "$file" --json \
-        --cpu-only --prompt-tokens "$prompt" --response-tokens "$response" --ctx "$ctx")
-    row=$(jq -n -r --argjson p "$pred" --slurpfile m "$data/measured-$name.json" --arg name "$name" '
-      def err(a; b): (a - b) / b * 100;
-      ($m[0]) as $m
-      | ($m.prompt_tokens / $m.on_cpu_prefill_tokens_per_s + $m.response_tokens / $m.on_cpu_decode_tokens_per_s) as $turn
-      | [$name, $p.decode_tokens_per_s, $m.on_cpu_decode_tokens_per_s, err($p.decode_tokens_per_s; $m.on_cpu_decode_tokens_per_s),
-         $p.prefill_tokens_per_s, $m.on_cpu_prefill_tokens_per_s, err($p.prefill_tokens_per_s; $m.on_cpu_prefill_tokens_per_s),
-         $p.turn_s, $turn, err($p.turn_s; $turn)] | @tsv')
-    IFS=$'\t' read -r n dp dm de pp pm pe tp tm te <<<"$row"
-    printf '%-20s | %8.2f %8.2f %+6.1f | %8.1f %8.1f %+6.1f | %7.2f %7.2f %+6.1f\n' \
-        "$n" "$dp" "$dm" "$de" "$pp" "$pm" "$pe" "$tp" "$tm" "$te"
-    cpu_worst=$(awk -v w="$cpu_worst" -v a="$de" -v b="$te" 'BEGIN{
-        a = a < 0 ? -a : a; b = b < 0 ? -b : b; if (a > w) w = a; if (b > w) w = b; print w }')
-done
-echo "on-CPU: largest decode or turn error $(printf '%.1f' "$cpu_worst")%"
+if [ "${THREADS:-}" = "1" ]; then
+    echo
+    echo "== the same by on-CPU time: the benchmark's models re-timed by measure_turn, load average $(loadavg)"
+    cpu_state="$data/on-cpu-state"
+    mkdir -p "$cpu_state"
+    bench_prompt=$(jq '[.quants[].prompt_tokens] | max' "$bench_json")
+    bench_gen=$(jq '[.quants[].generated_tokens] | max' "$bench_json")
+    : >"$data/on-cpu-bench.jsonl"
+    for f in "$data"/cache/bench/*-l12-*.gguf; do
+        type=$(basename "$f" | sed 's/.*-uniform-\([A-Z0-9_]*\)-.*/\1/')
+        m=$("$measure" "$f" --threads "$threads" --prompt-tokens "$bench_prompt" \
+            --response-tokens "$bench_gen" --ctx $((bench_prompt + bench_gen + 64)) --reps 5)
+        jq -c --arg t "$type" '{type: $t, m: .}' <<<"$m" >>"$data/on-cpu-bench.jsonl"
+    done
+    jq --slurpfile r <(jq -s -c 'map({key: .type, value: .m}) | from_entries' "$data/on-cpu-bench.jsonl") '
+      ($r[0]) as $r | ([.quants[].params] | max) as $largest
+      | .per_token_overhead_s = 0 | .converged = null | .source = "on-CPU time of the benchmark models"
+      | .quants |= map(select($r[.ggml_type] != null and .params == $largest)
+          | . as $q | $r[$q.ggml_type] as $x
+          | .decode_tokens_per_s = {median: $x.on_cpu_decode_tokens_per_s, min: $x.on_cpu_decode_tokens_per_s, max: $x.on_cpu_decode_tokens_per_s, samples: $x.reps}
+          | .prefill_tokens_per_s = {median: $x.on_cpu_prefill_tokens_per_s, min: $x.on_cpu_prefill_tokens_per_s, max: $x.on_cpu_prefill_tokens_per_s, samples: $x.reps}
+          | .decode_weights_per_s = (.params * $x.on_cpu_decode_tokens_per_s)
+          | .decode_bandwidth_bytes_per_s = (.weight_bytes_per_token * $x.on_cpu_decode_tokens_per_s)
+          | .prefill_flops_per_s = (2 * .params * $x.on_cpu_prefill_tokens_per_s))' \
+        "$bench_json" >"$cpu_state/bench.json"
+    printf '%-20s | %8s %8s %6s | %8s %8s %6s | %7s %7s %6s\n' \
+        model "tg pred" "tg meas" "err%" "pp pred" "pp meas" "err%" "turn p" "turn m" "err%"
+    cpu_worst=0
+    for name in "${names[@]}"; do
+        file="$data/models/$name.gguf"
+        pred=$("$bin" --data-dir "$data" --state-dir "$cpu_state" --no-progress predict "$file" --json \
+            --cpu-only --prompt-tokens "$prompt" --response-tokens "$response" --ctx "$ctx")
+        row=$(jq -n -r --argjson p "$pred" --slurpfile m "$data/measured-$name.json" --arg name "$name" '
+          def err(a; b): (a - b) / b * 100;
+          ($m[0]) as $m
+          | ($m.prompt_tokens / $m.on_cpu_prefill_tokens_per_s + $m.response_tokens / $m.on_cpu_decode_tokens_per_s) as $turn
+          | [$name, $p.decode_tokens_per_s, $m.on_cpu_decode_tokens_per_s, err($p.decode_tokens_per_s; $m.on_cpu_decode_tokens_per_s),
+             $p.prefill_tokens_per_s, $m.on_cpu_prefill_tokens_per_s, err($p.prefill_tokens_per_s; $m.on_cpu_prefill_tokens_per_s),
+             $p.turn_s, $turn, err($p.turn_s; $turn)] | @tsv')
+        IFS=$'\t' read -r n dp dm de pp pm pe tp tm te <<<"$row"
+        printf '%-20s | %8.2f %8.2f %+6.1f | %8.1f %8.1f %+6.1f | %7.2f %7.2f %+6.1f\n' \
+            "$n" "$dp" "$dm" "$de" "$pp" "$pm" "$pe" "$tp" "$tm" "$te"
+        cpu_worst=$(awk -v w="$cpu_worst" -v a="$de" -v b="$te" 'BEGIN{
+            a = a < 0 ? -a : a; b = b < 0 ? -b : b; if (a > w) w = a; if (b > w) w = b; print w }')
+    done
+    echo "on-CPU: largest decode or turn error $(printf '%.1f' "$cpu_worst")%"
+else
+    echo
+    echo "(on-CPU comparison skipped: it is meaningful only with THREADS=1, where no thread waits for"
+    echo " another at a barrier; with more threads on-CPU time counts every thread's spinning)"
+fi
 
 echo
 if awk -v w="$worst" -v l="$limit_pct" 'BEGIN{exit !(w <= l)}'; then
