@@ -193,14 +193,7 @@ impl<'a> Run<'a> {
                 .as_ref()
                 .and_then(|s| s.correction_for(&hw.fingerprint));
         }
-        let plan = select::plan(
-            hw,
-            bench.as_ref(),
-            &bench_source,
-            &settings.registry,
-            &settings.tiers,
-            &select,
-        )?;
+        let plan = plan_for(hw, bench.as_ref(), &bench_source, settings, &select)?;
         Ok(Run {
             hw,
             settings,
@@ -223,12 +216,11 @@ impl<'a> Run<'a> {
         self.select.tier = tier;
         self.select.model = model;
         self.select.force = force;
-        self.plan = select::plan(
+        self.plan = plan_for(
             self.hw,
             self.bench.as_ref(),
             &self.bench_source,
-            &self.settings.registry,
-            &self.settings.tiers,
+            self.settings,
             &self.select,
         )?;
         Ok(())
@@ -468,14 +460,7 @@ impl<'a> Run<'a> {
                     select.tier = None;
                     select.model = None;
                     select.correction = correction.or(select.correction);
-                    plan = select::plan(
-                        hw,
-                        bench.as_ref(),
-                        &bench_source,
-                        &settings.registry,
-                        &settings.tiers,
-                        &select,
-                    )?;
+                    plan = plan_for(hw, bench.as_ref(), &bench_source, settings, &select)?;
                 }
                 _ => {
                     return Err(InstallError::Missed {
@@ -487,6 +472,24 @@ impl<'a> Run<'a> {
             }
         }
     }
+}
+
+/// Plan with the settings' registry and tiers.
+fn plan_for(
+    hw: &HardwareProfile,
+    bench: Option<&BenchResult>,
+    bench_source: &str,
+    settings: &InstallSettings,
+    select: &SelectOptions,
+) -> Result<Plan, SelectError> {
+    select::plan(
+        hw,
+        bench,
+        bench_source,
+        &settings.registry,
+        &settings.tiers,
+        select,
+    )
 }
 
 /// The turn budget the chosen model was planned against: the tier's (possibly tightened) budget.

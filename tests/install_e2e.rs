@@ -29,6 +29,15 @@ fn ok(out: &std::process::Output) {
     );
 }
 
+fn exits(out: &std::process::Output, code: i32) {
+    assert_eq!(
+        out.status.code(),
+        Some(code),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 /// Generous promises: whatever this machine is, the tiny models keep them.
 fn relaxed() -> Promises {
     Promises {
@@ -139,12 +148,7 @@ fn a_second_concurrent_run_gets_the_lock_exit_code() {
     let _held = minerva_setup::state::RunLock::acquire(&w.state_dir()).unwrap();
     let hw = w.profile_with_bench("fast", 1000.0, 0);
     let out = w.run(&["--hardware", hw.to_str().unwrap(), "install", "--yes"]);
-    assert_eq!(
-        out.status.code(),
-        Some(6),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    exits(&out, 6);
     assert!(String::from_utf8_lossy(&out.stderr).contains("lock"));
     assert_eq!(w.server.request_count(), 0);
 }
@@ -170,12 +174,7 @@ fn on_miss_downgrade_moves_one_tier_down_and_fail_exits_5_leaving_the_config() {
         "--on-miss",
         "fail",
     ]);
-    assert_eq!(
-        out.status.code(),
-        Some(5),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    exits(&out, 5);
     assert!(json(&out)["error"]
         .as_str()
         .unwrap()
@@ -242,12 +241,7 @@ fn on_miss_downgrade_moves_one_tier_down_and_fail_exits_5_leaving_the_config() {
         "--on-miss",
         "fail",
     ]);
-    assert_eq!(
-        out.status.code(),
-        Some(5),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    exits(&out, 5);
     assert_eq!(std::fs::read(w.config_file()).unwrap(), before);
 }
 
@@ -275,12 +269,7 @@ fn broken_models_fail_verification_clearly_and_leave_the_config() {
             "--model-file",
             f.to_str().unwrap(),
         ]);
-        assert_eq!(
-            out.status.code(),
-            Some(5),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        exits(&out, 5);
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(
             err.contains(f.file_name().unwrap().to_str().unwrap()),
@@ -292,12 +281,7 @@ fn broken_models_fail_verification_clearly_and_leave_the_config() {
     let installed = w.models_dir().join(&w.large.filename);
     std::fs::write(&installed, &good[..good.len() / 3]).unwrap();
     let out = w.run(&["--hardware", hw, "verify"]);
-    assert_eq!(
-        out.status.code(),
-        Some(5),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    exits(&out, 5);
     assert_eq!(std::fs::read(w.config_file()).unwrap(), before);
 }
 
@@ -357,12 +341,7 @@ fn retier_is_a_no_op_when_unchanged_and_switches_tier_after_a_hardware_change() 
     w.republish("small", &good_small[..good_small.len() / 2]);
     let before = std::fs::read(w.config_file()).unwrap();
     let out = w.run(&["--hardware", slow.to_str().unwrap(), "retier", "--yes"]);
-    assert_eq!(
-        out.status.code(),
-        Some(5),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    exits(&out, 5);
     assert_eq!(std::fs::read(w.config_file()).unwrap(), before);
     assert!(w.models_dir().join(&w.large.filename).exists());
 
