@@ -1,8 +1,10 @@
 //! `minerva-setup bench` end to end on tiny models: real llama.cpp, the JSON document, the state
 //! file, and the refusals (CPU below the build's baseline, a broken `--bench-model`).
 
+mod support;
+
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 
 use minerva_setup::gguf::writer::{self, ModelSpec, WeightLayout};
 use minerva_setup::gguf::GgmlType;
@@ -10,7 +12,7 @@ use minerva_setup::gguf::GgmlType;
 const FIXTURE: &str = "tests/fixtures/bench-2core-avx512.json";
 
 fn bench(data: &Path, hardware: &Path, extra: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_minerva-setup"))
+    support::minerva()
         .arg("--hardware")
         .arg(hardware)
         .arg("--data-dir")

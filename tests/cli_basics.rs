@@ -1,13 +1,15 @@
 //! The CLI's contract: clap definitions are consistent, errors carry the documented exit codes,
 //! `--json` always yields one JSON document, and the installer works without root.
 
+mod support;
+
 use std::path::Path;
 use std::process::Command;
 
 use clap::CommandFactory;
 
 fn bin() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_minerva-setup"))
+    support::minerva()
 }
 
 #[test]

@@ -28,19 +28,9 @@ impl Env {
     }
 
     fn cmd(&self, args: &[&str]) -> Command {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_minerva-setup"));
+        let mut c = support::minerva();
         c.arg("download").args(args);
-        for v in [
-            "HF_TOKEN",
-            "HUGGING_FACE_HUB_TOKEN",
-            "HF_TOKEN_PATH",
-            "HF_ENDPOINT",
-            "HF_HUB_CACHE",
-            "XDG_CACHE_HOME",
-            "MINERVA_JSON",
-        ] {
-            c.env_remove(v);
-        }
+        c.env_remove("XDG_CACHE_HOME");
         c.env("HF_HOME", self.dir.path().join("hf-home"))
             .env("MINERVA_MODELS_DIR", self.models())
             .env("MINERVA_RETRY_BASE_MS", "1")

@@ -1,13 +1,15 @@
 //! `plan` and `predict` driven through the built binary on the reference hardware profiles.
 
+mod support;
+
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 
 use serde_json::Value;
 
 fn run(args: &[&str]) -> Output {
     let state = tempfile::tempdir().unwrap();
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_minerva-setup"));
+    let mut cmd = support::minerva();
     for (k, _) in std::env::vars() {
         if k.starts_with("MINERVA_") {
             cmd.env_remove(k);

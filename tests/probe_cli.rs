@@ -1,8 +1,10 @@
 //! `minerva-setup probe` end to end through the built binary: `--probe-root` on every fixture
 //! root, the human report, `--save` and reloading the saved profile with `--hardware`.
 
+mod support;
+
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 
 use minerva_setup::profile::{HardwareProfile, SimdLevel, PROFILE_SCHEMA_VERSION};
 
@@ -11,16 +13,8 @@ fn roots() -> PathBuf {
 }
 
 fn minerva(args: &[&str]) -> Output {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_minerva-setup"));
-    for v in [
-        "MINERVA_HARDWARE",
-        "MINERVA_PROBE_ROOT",
-        "MINERVA_JSON",
-        "MINERVA_MODELS_DIR",
-        "MINERVA_DATA_DIR",
-    ] {
-        c.env_remove(v);
-    }
+    let mut c = support::minerva();
+    support::isolate(&mut c);
     c.env(
         "MINERVA_MODELS_DIR",
         std::env::temp_dir().join("minerva-probe-cli-models"),
@@ -75,7 +69,7 @@ fn every_fixture_root_probes_end_to_end() {
 #[test]
 fn probe_root_from_the_environment() {
     let root = roots().join("docker-v1");
-    let out = Command::new(env!("CARGO_BIN_EXE_minerva-setup"))
+    let out = support::minerva()
         .env_remove("MINERVA_HARDWARE")
         .env("MINERVA_PROBE_ROOT", &root)
         .env("MINERVA_JSON", "1")
@@ -132,7 +126,7 @@ fn saved_profile_reloads_with_the_same_fingerprint() {
 fn a_probe_root_without_proc_is_a_usage_error() {
     let dir = tempfile::tempdir().unwrap();
     for root in [dir.path().join("missing"), dir.path().to_path_buf()] {
-        let out = Command::new(env!("CARGO_BIN_EXE_minerva-setup"))
+        let out = support::minerva()
             .env_remove("MINERVA_HARDWARE")
             .env_remove("MINERVA_PROBE_ROOT")
             .arg("--probe-root")

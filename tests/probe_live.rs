@@ -3,6 +3,8 @@
 //! `/proc/meminfo` for RAM. Plus the cgroup memory limit, live when the test may create a
 //! cgroup (root with a writable hierarchy), otherwise on a fixture root.
 
+mod support;
+
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -10,16 +12,8 @@ use std::process::Command;
 use minerva_setup::profile::HardwareProfile;
 
 fn minerva() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_minerva-setup"));
-    for v in [
-        "MINERVA_HARDWARE",
-        "MINERVA_PROBE_ROOT",
-        "MINERVA_JSON",
-        "MINERVA_MODELS_DIR",
-        "MINERVA_DATA_DIR",
-    ] {
-        c.env_remove(v);
-    }
+    let mut c = support::minerva();
+    support::isolate(&mut c);
     c.env(
         "MINERVA_MODELS_DIR",
         std::env::temp_dir().join("minerva-probe-live-models"),
@@ -239,15 +233,7 @@ struct Setting<'a> {
 /// the cgroup, then execs the binary (`$0`) there.
 fn shell() -> Command {
     let mut c = Command::new("sh");
-    for v in [
-        "MINERVA_HARDWARE",
-        "MINERVA_PROBE_ROOT",
-        "MINERVA_JSON",
-        "MINERVA_MODELS_DIR",
-        "MINERVA_DATA_DIR",
-    ] {
-        c.env_remove(v);
-    }
+    support::isolate(&mut c);
     c.env(
         "MINERVA_MODELS_DIR",
         std::env::temp_dir().join("minerva-probe-live-models"),

@@ -3,8 +3,9 @@
 //! `libnvidia-ml.so.1` would be. Checks names, memory, compute capability, the bandwidth derived
 //! from bus width and memory clock, driver/CUDA versions, PCI ids, and that a lost device is a
 //! note, not a failure.
-
 #![cfg(target_os = "linux")]
+
+mod support;
 
 use std::path::Path;
 use std::process::Command;
@@ -31,7 +32,7 @@ fn nvidia_gpus_through_nvml() {
             return;
         }
     }
-    let out = Command::new(env!("CARGO_BIN_EXE_minerva-setup"))
+    let out = support::minerva()
         .env_remove("MINERVA_HARDWARE")
         .env_remove("MINERVA_PROBE_ROOT")
         .env("LD_LIBRARY_PATH", dir.path())

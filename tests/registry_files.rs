@@ -1,8 +1,10 @@
 //! The shipped registry and tier table: embedded completely, consistent with published sizes, and
 //! validated with errors that name file, entry and field when overridden.
 
+mod support;
+
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 
 use minerva_setup::registry::{Registry, Tiers, EMBEDDED_REGISTRY_FILES};
 use serde_json::Value;
@@ -13,7 +15,7 @@ fn root() -> PathBuf {
 
 fn run(args: &[&str], envs: &[(&str, &str)]) -> Output {
     let state = tempfile::tempdir().unwrap();
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_minerva-setup"));
+    let mut cmd = support::minerva();
     for (k, _) in std::env::vars() {
         if k.starts_with("MINERVA_") {
             cmd.env_remove(k);

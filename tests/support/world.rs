@@ -165,7 +165,7 @@ impl World {
 
     /// The binary with this world's registry, tiers, mirror and directories; no terminal.
     pub fn cmd(&self) -> Command {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_minerva-setup"));
+        let mut c = super::minerva();
         c.arg("--data-dir")
             .arg(self.path("data"))
             .arg("--config-dir")
@@ -178,9 +178,6 @@ impl World {
             .env("MINERVA_NO_PROGRESS", "1")
             .env("MINERVA_RETRY_BASE_MS", "10")
             .env("HF_HOME", self.path("hf-home"))
-            .env_remove("HF_TOKEN")
-            .env_remove("HF_ENDPOINT")
-            .env_remove("MINERVA_YES")
             .stdin(Stdio::null());
         c
     }
@@ -196,7 +193,7 @@ impl World {
         decode_tokens_per_s: f64,
         extra_ram_gib: u64,
     ) -> PathBuf {
-        let out = Command::new(env!("CARGO_BIN_EXE_minerva-setup"))
+        let out = super::minerva()
             .args(["--json", "probe", "--no-bandwidth"])
             .arg("--models-dir")
             .arg(self.models_dir())
