@@ -9,7 +9,7 @@
 
 use std::path::PathBuf;
 
-use minerva_setup::bench::llama;
+use minerva_setup::llama;
 
 /// Special tokens of generated models are skipped when making up prompts.
 const PROMPT_SKIP: i32 = 8;

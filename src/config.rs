@@ -8,7 +8,7 @@
 //! ```json
 //! { "schema_version": 1, "tier": "cpu-light",
 //!   "model": { "id": "...", "path": "/var/lib/minerva/models/x.gguf", "sha256": "...", "size_bytes": 1 },
-//!   "threads": 2, "gpu_layers": 0, "context_length": 4096,
+//!   "threads": 2, "gpu_layers": 0, "context_tokens": 4096,
 //!   "promise": { "turn_s": 15.0, "cold_load_s": 30.0, "prompt_tokens": 500, "response_tokens": 150 },
 //!   "verified": { "at": "2026-11-22T23:54:15Z", "load_s": 1.2, "ttft_s": 3.4, ... },
 //!   "llama_server": { "argv": ["llama-server", "-m", "..."], "command": "llama-server -m ..." } }
@@ -17,6 +17,8 @@
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
+
+use crate::types::time::Timestamp;
 
 pub const CONFIG_SCHEMA_VERSION: u32 = 1;
 pub const CONFIG_FILE: &str = "config.json";
@@ -30,9 +32,10 @@ pub struct ModelRef {
     pub size_bytes: u64,
 }
 
-/// What the tier promised for one turn.
+/// What the installed model is promised to deliver for one turn (the tier's promise, tightened
+/// by `--max-latency`, or the measured figures after `--on-miss warn`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Promise {
+pub struct InstalledPromise {
     pub turn_s: f64,
     pub cold_load_s: f64,
     pub prompt_tokens: u32,
@@ -42,27 +45,12 @@ pub struct Promise {
 /// What the verification run measured.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Verified {
-    /// RFC 3339 UTC.
-    pub at: String,
+    pub at: Timestamp,
     pub load_s: f64,
     pub ttft_s: f64,
     pub prefill_tokens_per_s: f64,
     pub decode_tokens_per_s: f64,
     pub turn_s: f64,
-}
-
-impl Verified {
-    /// The figures of a verification run.
-    pub fn from_report(r: &crate::verify::VerifyReport) -> Verified {
-        Verified {
-            at: r.at.clone(),
-            load_s: r.load_s,
-            ttft_s: r.ttft_s,
-            prefill_tokens_per_s: r.prefill_tokens_per_s,
-            decode_tokens_per_s: r.decode_tokens_per_s,
-            turn_s: r.turn_s,
-        }
-    }
 }
 
 /// A ready command line for llama.cpp's server with the verified settings.
@@ -81,8 +69,10 @@ pub struct RuntimeConfig {
     pub model: ModelRef,
     pub threads: u32,
     pub gpu_layers: u32,
-    pub context_length: u32,
-    pub promise: Promise,
+    /// Context the model runs with (tokens of KV cache), not the trained context.
+    #[serde(alias = "context_length")]
+    pub context_tokens: u32,
+    pub promise: InstalledPromise,
     pub verified: Verified,
     pub llama_server: ServerCommand,
 }

@@ -3,9 +3,13 @@
 //!
 //! The pipeline is probe → bench → plan → fetch → verify → commit. Each stage is a module with
 //! plain functions from the previous stage's value to its own; none of them prints (see
-//! [`progress::Progress`]). The CLI layer (`cli`, `cmd`, `term`) decides what is shown.
+//! [`progress::Progress`]); [`pipeline`] binds them and owns the policies. The CLI layer (`app`,
+//! `cmd`, `cli`, `term`) decides what is shown. `docs/architecture.md` is the map: which layer
+//! each module is in and what it may not know (`tests/architecture.rs` keeps it true).
 #![warn(clippy::print_stdout, clippy::print_stderr)]
 
+#[allow(clippy::print_stdout, clippy::print_stderr)]
+pub mod app;
 pub mod bench;
 #[allow(clippy::print_stdout, clippy::print_stderr)]
 pub mod cli;
@@ -17,8 +21,9 @@ pub mod exit;
 pub mod fetch;
 pub mod fsutil;
 pub mod gguf;
-pub mod install;
+pub mod llama;
 pub mod paths;
+pub mod pipeline;
 pub mod predict;
 pub mod probe;
 pub mod profile;
@@ -28,4 +33,5 @@ pub mod select;
 pub mod state;
 #[allow(clippy::print_stdout, clippy::print_stderr)]
 pub mod term;
+pub mod types;
 pub mod verify;

@@ -9,7 +9,9 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::bench::BenchResult;
+use sha2::{Digest, Sha256};
+
+use crate::types::bench::BenchResult;
 
 /// Version of the `HardwareProfile` JSON schema. Bump when a field changes meaning.
 pub const PROFILE_SCHEMA_VERSION: u32 = 1;
@@ -37,7 +39,7 @@ pub struct HardwareProfile {
     /// one). A live probe leaves this empty; `bench` produces its own `BenchResult`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bench: Option<BenchResult>,
-    /// Stable hash of what identifies the hardware; see [`crate::probe::fingerprint`].
+    /// Stable hash of what identifies the hardware; see [`fingerprint`].
     #[serde(default)]
     pub fingerprint: String,
 }
@@ -357,8 +359,58 @@ impl HardwareProfile {
             });
         }
         if p.fingerprint.is_empty() {
-            p.fingerprint = crate::probe::fingerprint(&p);
+            p.fingerprint = fingerprint(&p);
         }
         Ok(p)
     }
+}
+
+/// A stable hash of what identifies the hardware: CPU model and core counts, RAM rounded to
+/// GiB (and the cgroup limit, likewise), GPU models and VRAM rounded to GiB. Free memory, load and
+/// measured speeds are left out, so it changes only when the hardware does.
+pub fn fingerprint(p: &HardwareProfile) -> String {
+    const GIB: u64 = 1 << 30;
+    let round = |b: u64| (b + GIB / 2) / GIB;
+    let mut h = Sha256::new();
+    let mut put = |s: &str| {
+        h.update(s.as_bytes());
+        h.update([0u8]);
+    };
+    put("minerva-fingerprint-v1");
+    put(&p.cpu.arch);
+    put(&p.cpu.vendor);
+    put(p.cpu.brand.trim());
+    put(&format!(
+        "{:?}/{:?}/{:?}",
+        p.cpu.family, p.cpu.model, p.cpu.stepping
+    ));
+    put(&format!(
+        "{}c{}t{}s",
+        p.cpu.physical_cores, p.cpu.logical_cores, p.cpu.sockets
+    ));
+    put(&format!("ram{}", round(p.memory.total_bytes)));
+    let limit = p.memory.cgroup.as_ref().and_then(|c| c.memory_max_bytes);
+    put(&format!("limit{:?}", limit.map(round)));
+    put(&format!(
+        "quota{:?}",
+        p.cpu.quota_cores.map(|q| (q * 10.0).round() as i64)
+    ));
+    let mut gpus: Vec<String> = p
+        .gpus
+        .iter()
+        .map(|g| {
+            format!(
+                "{:?}:{}:{}",
+                g.vendor,
+                g.name.trim(),
+                round(g.vram_total_bytes)
+            )
+        })
+        .collect();
+    gpus.sort();
+    for g in &gpus {
+        put(g);
+    }
+    let digest = h.finalize();
+    digest.iter().take(16).map(|b| format!("{b:02x}")).collect()
 }

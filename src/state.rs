@@ -13,6 +13,11 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use crate::fsutil::write_atomic;
+use crate::profile::HardwareProfile;
+use crate::select::Plan;
+use crate::types::bench::BenchResult;
+use crate::types::time::{self, Timestamp};
+use crate::verify::{Verdict, VerifyReport};
 
 /// Errors reading or writing state files.
 #[derive(Debug, thiserror::Error)]
@@ -103,47 +108,9 @@ impl RunLock {
     }
 }
 
-/// Seconds since the Unix epoch.
-pub fn now_unix() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
-}
-
-/// Format Unix seconds as an RFC 3339 UTC timestamp (`2026-11-22T23:54:15Z`).
-pub fn rfc3339(unix: u64) -> String {
-    let days = (unix / 86_400) as i64;
-    let secs = unix % 86_400;
-    // Civil-from-days (Howard Hinnant's algorithm), valid for the whole u64 range we meet.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = if m <= 2 { y + 1 } else { y };
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
-        secs / 3600,
-        secs % 3600 / 60,
-        secs % 60
-    )
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn rfc3339_matches_known_instants() {
-        assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
-        assert_eq!(rfc3339(951_782_400), "2000-02-29T00:00:00Z");
-        assert_eq!(rfc3339(1_795_391_655), "2026-11-22T23:54:15Z");
-    }
 
     #[test]
     fn second_lock_in_the_same_dir_is_refused_until_the_first_is_dropped() {
@@ -187,20 +154,70 @@ pub struct Installed {
     pub path: PathBuf,
     pub sha256: String,
     pub size_bytes: u64,
-    /// RFC 3339 UTC.
-    pub installed_at: String,
+    pub installed_at: Timestamp,
+}
+
+/// What a run of the history was.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Action {
+    Install,
+    Retier,
+    Verify,
+}
+
+impl Action {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::Install => "install",
+            Action::Retier => "retier",
+            Action::Verify => "verify",
+        }
+    }
+}
+
+/// How a run of the history ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Outcome {
+    /// A model was downloaded, verified and installed.
+    Installed,
+    /// A verification of the installed model kept its promise.
+    Passed,
+    /// The promise was missed and the model kept with the measured figures (`--on-miss warn`).
+    #[serde(alias = "kept (warn)", alias = "missed, kept (warn)")]
+    KeptDespiteMiss,
+    /// The promise was missed; the previous config stays.
+    Missed,
+    /// The verification could not run to the end.
+    #[serde(alias = "failed: verification error")]
+    VerificationFailed,
+    /// Written by another version of the tool.
+    #[serde(other)]
+    Other,
+}
+
+impl Outcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Installed => "installed",
+            Outcome::Passed => "passed",
+            Outcome::KeptDespiteMiss => "kept despite a miss",
+            Outcome::Missed => "missed",
+            Outcome::VerificationFailed => "verification failed",
+            Outcome::Other => "other",
+        }
+    }
 }
 
 /// One line of the history: what a run did.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct HistoryEntry {
-    pub at: String,
-    /// `install`, `retier`, `verify`.
-    pub action: String,
+    pub at: Timestamp,
+    pub action: Action,
     pub tier: Option<String>,
     pub model_id: Option<String>,
-    /// `installed`, `kept (warn)`, `missed`, `downgraded`, `failed: ...`.
-    pub outcome: String,
+    pub outcome: Outcome,
     #[serde(default)]
     pub turn_s: Option<f64>,
 }
@@ -209,30 +226,31 @@ pub struct HistoryEntry {
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct State {
     pub schema_version: u32,
-    pub updated_at: String,
+    pub updated_at: Timestamp,
     /// Fingerprint of the hardware the installed tier was chosen for.
     pub fingerprint: String,
-    pub profile: crate::profile::HardwareProfile,
+    pub profile: HardwareProfile,
     #[serde(default)]
-    pub bench: Option<crate::bench::BenchResult>,
+    pub bench: Option<BenchResult>,
     #[serde(default)]
-    pub plan: Option<crate::select::Plan>,
+    pub plan: Option<Plan>,
     #[serde(default)]
     pub installed: Option<Installed>,
     #[serde(default)]
-    pub verify: Option<crate::verify::VerifyReport>,
+    pub verify: Option<VerifyReport>,
     #[serde(default)]
-    pub verdict: Option<crate::verify::Verdict>,
-    /// Measured over predicted turn time of the last verification on this hardware; later
-    /// predictions on the same fingerprint are scaled by it.
-    #[serde(default)]
-    pub correction: Option<f64>,
+    pub verdict: Option<Verdict>,
+    /// Measured turn over the *uncorrected* predicted turn of the last verification on this
+    /// hardware; later predictions on the same fingerprint are scaled by it (see
+    /// `pipeline::calibration`).
+    #[serde(default, alias = "correction")]
+    pub correction_ratio: Option<f64>,
     #[serde(default)]
     pub history: Vec<HistoryEntry>,
 }
 
 /// Keep the history bounded: the last runs are what an operator reads.
-const HISTORY_LIMIT: usize = 50;
+pub const HISTORY_LIMIT: usize = 50;
 
 impl State {
     pub fn path(state_dir: &Path) -> PathBuf {
@@ -243,21 +261,129 @@ impl State {
         load_json(&State::path(state_dir))
     }
 
+    /// A state with nothing recorded yet, for `hw`.
+    pub fn new(hw: &HardwareProfile) -> State {
+        State {
+            schema_version: STATE_SCHEMA_VERSION,
+            updated_at: time::now(),
+            fingerprint: hw.fingerprint.clone(),
+            profile: hw.clone(),
+            bench: None,
+            plan: None,
+            installed: None,
+            verify: None,
+            verdict: None,
+            correction_ratio: None,
+            history: Vec::new(),
+        }
+    }
+
     pub fn save(&mut self, state_dir: &Path) -> Result<(), StateError> {
-        self.updated_at = rfc3339(now_unix());
+        self.updated_at = time::now();
+        self.trim_history();
+        save_json(&State::path(state_dir), self)
+    }
+
+    /// Add a line to the history, keeping it bounded.
+    pub fn push_history(&mut self, entry: HistoryEntry) {
+        self.history.push(entry);
+        self.trim_history();
+    }
+
+    /// Keep the last [`HISTORY_LIMIT`] entries, oldest dropped first.
+    fn trim_history(&mut self) {
         if self.history.len() > HISTORY_LIMIT {
             let drop = self.history.len() - HISTORY_LIMIT;
             self.history.drain(..drop);
         }
-        save_json(&State::path(state_dir), self)
     }
 
     /// The correction to apply to predictions on hardware with `fingerprint`.
     pub fn correction_for(&self, fingerprint: &str) -> Option<f64> {
         if self.fingerprint == fingerprint {
-            self.correction.filter(|c| c.is_finite() && *c > 0.0)
+            self.correction_ratio.filter(|c| c.is_finite() && *c > 0.0)
         } else {
             None
         }
+    }
+}
+
+/// The stored benchmark of this machine (`<state_dir>/bench.json`); `Ok(None)` when there is none.
+/// The one place that reads it.
+pub fn load_bench(state_dir: &Path) -> Result<Option<BenchResult>, StateError> {
+    load_json(&bench_path(state_dir))
+}
+
+/// Store the benchmark of this machine, atomically. The one place that writes it.
+pub fn save_bench(state_dir: &Path, bench: &BenchResult) -> Result<PathBuf, StateError> {
+    let path = bench_path(state_dir);
+    save_json(&path, bench)?;
+    Ok(path)
+}
+
+pub fn bench_path(state_dir: &Path) -> PathBuf {
+    state_dir.join(BENCH_FILE)
+}
+
+#[cfg(test)]
+mod history_tests {
+    use super::*;
+
+    fn entry(n: usize) -> HistoryEntry {
+        HistoryEntry {
+            at: Timestamp::from_second(1_795_391_655 + n as i64).unwrap(),
+            action: Action::Verify,
+            tier: Some("t".into()),
+            model_id: Some(format!("m{n}")),
+            outcome: Outcome::Passed,
+            turn_s: Some(n as f64),
+        }
+    }
+
+    #[test]
+    fn history_keeps_the_newest_entries_in_order() {
+        let hw: HardwareProfile = serde_json::from_str(include_str!(
+            "../tests/fixtures/profiles/xeon-e5-2660v3.json"
+        ))
+        .unwrap();
+        let mut st = State::new(&hw);
+        for n in 0..HISTORY_LIMIT + 7 {
+            st.push_history(entry(n));
+        }
+        assert_eq!(st.history.len(), HISTORY_LIMIT);
+        assert_eq!(st.history[0].model_id.as_deref(), Some("m7"));
+        assert_eq!(
+            st.history.last().unwrap().model_id.as_deref(),
+            Some(format!("m{}", HISTORY_LIMIT + 6).as_str())
+        );
+        // Entries pushed directly are trimmed on save.
+        for n in 0..3 {
+            st.history.push(entry(100 + n));
+        }
+        let dir = tempfile::tempdir().unwrap();
+        st.save(dir.path()).unwrap();
+        let back = State::load(dir.path()).unwrap().unwrap();
+        assert_eq!(back.history.len(), HISTORY_LIMIT);
+        assert_eq!(
+            back.history.last().unwrap().model_id.as_deref(),
+            Some("m102")
+        );
+        assert_eq!(back.history[0].model_id.as_deref(), Some("m10"));
+    }
+
+    #[test]
+    fn old_history_strings_still_load() {
+        let v = serde_json::json!({
+            "at": "2026-11-22T23:54:15Z", "action": "verify", "tier": null, "model_id": null,
+            "outcome": "missed, kept (warn)", "turn_s": 1.0
+        });
+        let e: HistoryEntry = serde_json::from_value(v).unwrap();
+        assert_eq!(e.outcome, Outcome::KeptDespiteMiss);
+        let v = serde_json::json!({
+            "at": "2026-11-22T23:54:15Z", "action": "install", "tier": null, "model_id": null,
+            "outcome": "something new"
+        });
+        let e: HistoryEntry = serde_json::from_value(v).unwrap();
+        assert_eq!(e.outcome, Outcome::Other);
     }
 }

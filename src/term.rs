@@ -41,18 +41,6 @@ impl TermProgress {
     }
 }
 
-/// Bytes in the largest binary unit that keeps the number at or above 1 (`1.1 MiB`, `4.7 GiB`).
-pub(crate) fn human_bytes(b: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
-    let mut v = b as f64;
-    let mut i = 0;
-    while v >= 1024.0 && i < UNITS.len() - 1 {
-        v /= 1024.0;
-        i += 1;
-    }
-    format!("{v:.1} {}", UNITS[i])
-}
-
 impl Progress for TermProgress {
     fn phase(&self, label: &str, total: Option<u64>) {
         self.phase_counting(label, total, Unit::Bytes);
@@ -104,7 +92,7 @@ impl Progress for TermProgress {
             g.last_line = Instant::now();
             let secs = g.started.elapsed().as_secs_f64().max(1e-3);
             let amount = |n: u64| match g.unit {
-                Unit::Bytes => human_bytes(n),
+                Unit::Bytes => indicatif::HumanBytes(n).to_string(),
                 Unit::Tokens => format!("{n} tokens"),
             };
             let rate = amount((pos as f64 / secs) as u64);

@@ -1,9 +1,9 @@
 //! The llama.cpp session the benchmark measures with: rewinding to the end of the prompt gives
 //! the same greedy continuation, so repeated decode runs measure the same work.
 
-use minerva_setup::bench::llama;
 use minerva_setup::gguf::writer::{self, ModelSpec, WeightLayout};
 use minerva_setup::gguf::GgmlType;
+use minerva_setup::llama;
 
 #[test]
 fn rewind_replays_the_same_computation_at_the_same_positions() {

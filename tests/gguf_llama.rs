@@ -1,9 +1,9 @@
 //! Generated models load in real llama.cpp and generate tokens with finite logits, in every
 //! tensor type the writer supports and in the mixed Q4_K_M / Q5_K_M layouts.
 
-use minerva_setup::bench::llama;
 use minerva_setup::gguf::writer::{self, ModelSpec, WeightLayout};
 use minerva_setup::gguf::{FileType, GgmlType};
+use minerva_setup::llama;
 
 fn generate(layout: WeightLayout) {
     let dir = tempfile::tempdir().unwrap();

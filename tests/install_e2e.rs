@@ -188,9 +188,9 @@ fn on_miss_downgrade_moves_one_tier_down_and_fail_exits_5_leaving_the_config() {
     let state_file = w.state_dir().join("state.json");
     let state: Value = serde_json::from_slice(&std::fs::read(&state_file).unwrap()).unwrap();
     assert!(
-        state["correction"].as_f64().unwrap() > 10.0,
+        state["correction_ratio"].as_f64().unwrap() > 10.0,
         "{}",
-        state["correction"]
+        state["correction_ratio"]
     );
     let out = w.run(&["--hardware", hw, "--json", "plan"]);
     ok(&out);
@@ -225,9 +225,9 @@ fn on_miss_downgrade_moves_one_tier_down_and_fail_exits_5_leaving_the_config() {
     let state: Value =
         serde_json::from_slice(&std::fs::read(w.state_dir().join("state.json")).unwrap()).unwrap();
     assert!(
-        state["correction"].as_f64().unwrap() > 10.0,
+        state["correction_ratio"].as_f64().unwrap() > 10.0,
         "{}",
-        state["correction"]
+        state["correction_ratio"]
     );
 
     // verify with an impossible budget and --on-miss fail: exit 5, config byte-for-byte unchanged.

@@ -9,7 +9,7 @@ fn settings() -> VerifySettings {
     VerifySettings {
         threads: 2,
         gpu_layers: 0,
-        context_length: 512,
+        context_tokens: 512,
         prompt_tokens: 120,
         response_tokens: 16,
     }

@@ -2,10 +2,9 @@
 //!
 //! Knows nothing about the registry or the network.
 
-pub mod cpu;
-pub mod llama;
 pub mod models;
-pub mod result;
 pub mod runner;
 
-pub use result::{BenchBackend, BenchResult, QuantBench, Stat, ThreadTrial, BENCH_SCHEMA_VERSION};
+pub use crate::types::bench::{
+    BenchBackend, BenchResult, QuantBench, Stat, ThreadTrial, BENCH_SCHEMA_VERSION,
+};

@@ -8,17 +8,17 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use super::cpu::{self, CpuUnsupported};
-use super::llama::{self, LlamaError};
 use super::models::{
     self, BenchModel, ModelError, CONVERGENCE_TYPE, DEFAULT_TYPES, LARGE_LAYERS, SECOND_LAYERS,
 };
-use super::result::{
-    BenchBackend, BenchResult, QuantBench, Stat, ThreadTrial, BENCH_SCHEMA_VERSION,
-};
 use crate::gguf::GgmlType;
+use crate::llama::cpu::{self, CpuUnsupported};
+use crate::llama::{self, LlamaError};
 use crate::profile::HardwareProfile;
 use crate::progress::Progress;
+use crate::types::bench::{
+    BenchBackend, BenchResult, QuantBench, Stat, ThreadTrial, BENCH_SCHEMA_VERSION,
+};
 
 /// How to run the benchmark.
 #[derive(Debug, Clone)]

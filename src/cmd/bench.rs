@@ -6,11 +6,12 @@ use std::path::PathBuf;
 
 use clap::Args;
 
-use crate::bench::runner::{self, BenchError, BenchOptions};
-use crate::bench::{BenchBackend, BenchResult};
-use crate::cli::{Ctx, Human};
+use crate::app::failure::bench_failure;
+use crate::app::{Ctx, Human};
+use crate::bench::runner::{self, BenchOptions};
 use crate::exit::{Exit, Failure, ResultExt};
 use crate::gguf::GgmlType;
+use crate::types::bench::{BenchBackend, BenchResult, Stat};
 
 #[derive(Debug, Args)]
 pub struct BenchArgs {
@@ -81,11 +82,9 @@ pub fn run(ctx: &Ctx, args: &BenchArgs) -> Result<(), Failure> {
     opts.llama_logs = args.llama_logs;
     let progress = ctx.progress();
     let result =
-        runner::run_bench(&profile, &opts, progress.as_ref()).map_err(|e| failure(ctx, e))?;
+        runner::run_bench(&profile, &opts, progress.as_ref()).map_err(|e| bench_failure(ctx, e))?;
     if !args.no_save {
-        let json = serde_json::to_vec_pretty(&result)?;
-        let path = ctx.paths.state_dir.join(crate::state::BENCH_FILE);
-        crate::fsutil::write_atomic(&path, &json)
+        crate::state::save_bench(&ctx.paths.state_dir, &result)
             .exit(Exit::Failure)
             .map_err(|f| {
                 f.hint(format!(
@@ -97,28 +96,11 @@ pub fn run(ctx: &Ctx, args: &BenchArgs) -> Result<(), Failure> {
     ctx.emit(&result)
 }
 
-/// Map a benchmark error to its exit code and a hint.
-pub fn failure(ctx: &Ctx, e: BenchError) -> Failure {
-    match e {
-        BenchError::Unsupported(_) => Failure::new(Exit::Unsupported, e).hint(
-            "this build needs AVX2, FMA and F16C; build minerva-setup on and for this CPU, or run it on a newer server",
-        ),
-        BenchError::Model(crate::bench::models::ModelError::Read(_)) => {
-            Failure::new(Exit::BadInput, e).hint("check that --bench-model names a complete GGUF file")
-        }
-        BenchError::Model(_) => Failure::new(Exit::Failure, e).hint(format!(
-            "benchmark models are written under `{}`; check free space and permissions there",
-            ctx.paths.cache_dir.join("bench").display()
-        )),
-        BenchError::Llama(_) => Failure::new(Exit::Failure, e),
-    }
-}
-
 fn mib(b: u64) -> String {
     format!("{:.0}", b as f64 / (1u64 << 20) as f64)
 }
 
-fn spread(s: &crate::bench::Stat) -> String {
+fn spread(s: &Stat) -> String {
     if s.samples < 2 {
         "(n=1)".to_string()
     } else {

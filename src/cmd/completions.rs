@@ -1,9 +1,9 @@
 //! `minerva-setup completions SHELL` and `minerva-setup man`: generated from the clap definitions,
 //! so they never drift from the real flags.
 
-use clap::{Args, CommandFactory};
+use clap::Args;
 
-use crate::cli::{Cli, Ctx};
+use crate::app::Ctx;
 use crate::exit::Failure;
 
 #[derive(Debug, Args)]
@@ -13,8 +13,12 @@ pub struct CompletionsArgs {
     pub shell: clap_complete::Shell,
 }
 
-pub fn completions(_ctx: &Ctx, args: &CompletionsArgs) -> Result<(), Failure> {
-    let mut cmd = Cli::command();
+/// Completions for `cmd`, the whole command tree (`Cli::command()`).
+pub fn completions(
+    _ctx: &Ctx,
+    args: &CompletionsArgs,
+    mut cmd: clap::Command,
+) -> Result<(), Failure> {
     clap_complete::generate(
         args.shell,
         &mut cmd,
@@ -25,8 +29,7 @@ pub fn completions(_ctx: &Ctx, args: &CompletionsArgs) -> Result<(), Failure> {
 }
 
 /// Write the roff man page to stdout.
-pub fn man(_ctx: &Ctx) -> Result<(), Failure> {
-    let cmd = Cli::command();
+pub fn man(_ctx: &Ctx, cmd: clap::Command) -> Result<(), Failure> {
     clap_mangen::Man::new(cmd).render(&mut std::io::stdout())?;
     Ok(())
 }

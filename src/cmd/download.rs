@@ -2,19 +2,16 @@
 //! verify its sha256, and print the `FetchReport`.
 
 use std::fmt::Write as _;
-use std::time::Duration;
 
 use clap::Args;
 
-use crate::cli::{Ctx, Human};
-use crate::env_vars::{
-    MINERVA_DOWNLOAD_RETRIES, MINERVA_MIRROR, MINERVA_NO_HF_CACHE, MINERVA_RETRY_BASE_MS,
-    MINERVA_STALL_TIMEOUT_S,
-};
+use crate::app::args::TransferArgs;
+use crate::app::failure::fetch_failure;
+use crate::app::settings::fetch_options;
+use crate::app::{Ctx, Human};
+use crate::env_vars::MINERVA_MIRROR;
 use crate::exit::{Exit, Failure};
-use crate::fetch::{
-    self, FetchError, FetchErrorKind, FetchOptions, FetchReport, FetchRequest, HfFile, Obtained,
-};
+use crate::fetch::{self, FetchOptions, FetchReport, FetchRequest, HfFile, Obtained};
 
 #[derive(Debug, Args)]
 pub struct DownloadArgs {
@@ -54,63 +51,6 @@ pub struct DownloadArgs {
     pub transfer: TransferArgs,
 }
 
-/// How a transfer behaves; shared by `download`, `install`, `retier` and the wizard.
-#[derive(Debug, Clone, Args)]
-pub struct TransferArgs {
-    /// Do not reuse a copy from the local Hugging Face cache.
-    #[arg(long, env = MINERVA_NO_HF_CACHE, value_parser = clap::builder::FalseyValueParser::new())]
-    pub no_hf_cache: bool,
-    /// Retries after consecutive transient failures (reset whenever bytes arrive).
-    #[arg(long, value_name = "N", default_value_t = 5, env = MINERVA_DOWNLOAD_RETRIES)]
-    pub retries: u32,
-    /// Seconds without any data before a transfer is abandoned and retried.
-    #[arg(long, value_name = "SECONDS", default_value_t = 30.0, env = MINERVA_STALL_TIMEOUT_S)]
-    pub stall_timeout: f64,
-    /// First retry delay in milliseconds (doubles per retry).
-    #[arg(long, value_name = "MS", default_value_t = 1000, env = MINERVA_RETRY_BASE_MS, hide = true)]
-    pub retry_base_ms: u64,
-}
-
-impl TransferArgs {
-    /// Fetch options into `dest_dir`, with the token when `gated`; refuses a bad stall timeout.
-    pub fn options(
-        &self,
-        dest_dir: std::path::PathBuf,
-        gated: bool,
-    ) -> Result<FetchOptions, Failure> {
-        let stall_timeout = Duration::try_from_secs_f64(self.stall_timeout)
-            .ok()
-            .filter(|d| !d.is_zero());
-        let Some(stall_timeout) = stall_timeout else {
-            return Err(Failure::new(
-                Exit::Usage,
-                anyhow::anyhow!(
-                    "--stall-timeout {} is not a usable number of seconds",
-                    self.stall_timeout
-                ),
-            )
-            .hint("e.g. --stall-timeout 30"));
-        };
-        Ok(FetchOptions {
-            dest_dir,
-            token: if gated {
-                fetch::hf_token_from_env()
-            } else {
-                None
-            },
-            retries: self.retries,
-            retry_base: Duration::from_millis(self.retry_base_ms),
-            stall_timeout,
-            hf_cache_dir: if self.no_hf_cache {
-                None
-            } else {
-                fetch::hf_hub_cache_from_env()
-            },
-            ..FetchOptions::default()
-        })
-    }
-}
-
 pub fn run(ctx: &Ctx, args: &DownloadArgs) -> Result<(), Failure> {
     let (req, opts) = resolve(ctx, args)?;
     let progress = ctx.progress();
@@ -120,7 +60,7 @@ pub fn run(ctx: &Ctx, args: &DownloadArgs) -> Result<(), Failure> {
              a gated model will refuse the download",
         );
     }
-    let report = fetch::fetch(&req, &opts, progress.as_ref()).map_err(failure)?;
+    let report = fetch::fetch(&req, &opts, progress.as_ref()).map_err(fetch_failure)?;
     ctx.emit(&report)
 }
 
@@ -172,16 +112,14 @@ fn resolve(ctx: &Ctx, a: &DownloadArgs) -> Result<(FetchRequest, FetchOptions), 
     if let Some(name) = &a.filename {
         req.filename = name.clone();
     }
-    let opts = a
-        .transfer
-        .options(ctx.paths.models_dir.clone(), req.gated)?;
+    let opts = fetch_options(&a.transfer, ctx.paths.models_dir.clone(), req.gated)?;
     Ok((req, opts))
 }
 
 /// `download MODEL_ID`: the registry says where the file is and what it must hash to.
 fn registry_request(ctx: &Ctx, a: &DownloadArgs) -> Result<FetchRequest, Failure> {
     let id = a.model.as_deref().unwrap_or_default();
-    let (reg, _) = crate::cmd::registry::load(ctx)?;
+    let (reg, _) = crate::app::settings::load_registry(ctx)?;
     let Some(f) = reg.get(id) else {
         return Err(Failure::new(
             Exit::Usage,
@@ -218,21 +156,6 @@ fn url_basename(url: &str) -> String {
     match after_scheme.split_once('/') {
         Some((_, p)) => p.rsplit('/').next().unwrap_or("").to_string(),
         None => String::new(),
-    }
-}
-
-/// Map a fetch error to its exit code and hint.
-pub fn failure(e: FetchError) -> Failure {
-    let exit = match e.kind() {
-        FetchErrorKind::Locked => Exit::Locked,
-        FetchErrorKind::BadFilename | FetchErrorKind::BadRequest => Exit::BadInput,
-        _ => Exit::Download,
-    };
-    let hint = e.hint();
-    let f = Failure::new(exit, e);
-    match hint {
-        Some(h) => f.hint(h),
-        None => f,
     }
 }
 

@@ -5,18 +5,22 @@ use std::fmt::Write as _;
 
 use clap::Args;
 
-use crate::bench::BenchResult;
-use crate::cli::{Ctx, Human};
-use crate::cmd::predict::WorkloadArgs;
-use crate::exit::{Exit, Failure, ResultExt};
+use indicatif::HumanBytes;
+
+use crate::app::args::{positive_f64, WorkloadArgs};
+use crate::app::failure::stored_bench_failure;
+use crate::app::settings::{correction_ratio, load_registry};
+use crate::app::{Ctx, Human};
+use crate::bench::runner::BenchOptions;
+use crate::exit::{Exit, Failure};
+use crate::pipeline::stored;
 use crate::predict::PlacementKind;
-use crate::profile::HardwareProfile;
-use crate::select::{self, Plan, SelectOptions, Verdict};
+use crate::select::{self, Plan, SelectOptions, TierOutcome};
 
 #[derive(Debug, Args)]
 pub struct PlanArgs {
     /// Seconds per turn you can accept; tightens every tier's promise.
-    #[arg(long, value_name = "SECONDS")]
+    #[arg(long, value_name = "SECONDS", value_parser = positive_f64)]
     pub max_latency: Option<f64>,
     /// Plan within this tier only (its first candidate that fits, even if it misses the promise).
     #[arg(long, value_name = "TIER")]
@@ -34,93 +38,28 @@ pub struct PlanArgs {
     pub workload: WorkloadArgs,
 }
 
-pub use crate::state::BENCH_FILE;
-
-/// The benchmark to predict from: the profile's own (a simulated server), else the stored one of
-/// this machine, else none. A stored benchmark is used only when planning for this machine: with
-/// `--hardware FILE` it would describe a different one.
-pub fn load_bench(
-    ctx: &Ctx,
-    hw: &HardwareProfile,
-) -> Result<(Option<BenchResult>, String), Failure> {
-    if let Some(b) = &hw.bench {
-        return Ok((Some(b.clone()), "hardware profile".into()));
-    }
-    if ctx.hardware_file.is_some() {
-        return Ok((
-            None,
-            "none (the --hardware profile carries no bench section): unmeasured".into(),
-        ));
-    }
-    let path = ctx.paths.state_dir.join(BENCH_FILE);
-    match std::fs::read_to_string(&path) {
-        Ok(text) => {
-            let b: BenchResult = serde_json::from_str(&text).map_err(|e| {
-                Failure::new(
-                    Exit::BadInput,
-                    anyhow::anyhow!("stored benchmark `{}` is not valid: {e}", path.display()),
-                )
-                .hint("run `minerva-setup bench` again to replace it")
-            })?;
-            Ok((Some(b), path.display().to_string()))
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok((
-            None,
-            "none (run `minerva-setup bench` to measure): unmeasured".into(),
-        )),
-        Err(e) => Err(Failure::new(
-            Exit::Failure,
-            anyhow::anyhow!(e).context(format!("cannot read `{}`", path.display())),
-        )),
-    }
-}
-
-/// The measured/predicted ratio of the last verification on this hardware, if any: later
-/// predictions on the same machine are scaled by it. An unreadable state file is ignored here
-/// (`status` reports it).
-pub fn stored_correction(ctx: &Ctx, hw: &HardwareProfile) -> Option<f64> {
-    crate::state::State::load(&ctx.paths.state_dir)
-        .ok()
-        .flatten()
-        .and_then(|s| s.correction_for(&hw.fingerprint))
-}
-
 pub fn run(ctx: &Ctx, args: &PlanArgs) -> Result<(), Failure> {
-    if let Some(m) = args.max_latency {
-        if !(m.is_finite() && m > 0.0) {
-            return Err(Failure::new(
-                Exit::Usage,
-                anyhow::anyhow!("--max-latency must be a positive number of seconds"),
-            ));
-        }
-    }
     let hw = ctx.hardware(true)?;
-    let (mut bench, mut bench_source) = load_bench(ctx, &hw)?;
-    if bench.is_none() && ctx.hardware_file.is_none() && !args.no_bench {
-        // Planning this machine without a measurement would be a guess: benchmark it now (a few
-        // seconds, once; the result is stored for later plans).
-        let progress = ctx.progress();
-        let opts = crate::bench::runner::BenchOptions::new(ctx.paths.cache_dir.clone());
-        let b = crate::bench::runner::run_bench(&hw, &opts, progress.as_ref())
-            .map_err(|e| crate::cmd::bench::failure(ctx, e))?;
-        let path = ctx.paths.state_dir.join(BENCH_FILE);
-        crate::state::save_json(&path, &b)
-            .exit(Exit::Failure)
-            .map_err(|f| f.hint("the state directory must be writable (or pass --no-bench)"))?;
-        bench_source = path.display().to_string();
-        bench = Some(b);
-    }
-    let (reg, tiers) = crate::cmd::registry::load(ctx)?;
+    // Planning this machine without a measurement would be a guess: benchmark it now (a few
+    // seconds, once; the result is stored for later plans).
+    let measure = BenchOptions::new(ctx.paths.cache_dir.clone());
+    let progress = ctx.progress();
+    let (bench, bench_source) = stored::bench_for_plan(
+        &hw,
+        &ctx.paths.state_dir,
+        ctx.machine(),
+        (!args.no_bench).then_some(&measure),
+        progress.as_ref(),
+    )
+    .map_err(|e| stored_bench_failure(ctx, e))?;
+    let (reg, tiers) = load_registry(ctx)?;
     let opts = SelectOptions {
         max_latency_s: args.max_latency,
         tier: args.tier.clone(),
         model: args.model.clone(),
         force: args.force,
         workload: args.workload.overrides(),
-        correction: args
-            .workload
-            .correction
-            .or_else(|| stored_correction(ctx, &hw)),
+        correction_ratio: correction_ratio(ctx, &hw, &args.workload),
         below_tier: None,
     };
     let plan =
@@ -149,10 +88,6 @@ pub fn run(ctx: &Ctx, args: &PlanArgs) -> Result<(), Failure> {
     failure
 }
 
-fn gib(b: u64) -> f64 {
-    b as f64 / (1u64 << 30) as f64
-}
-
 impl Human for Plan {
     fn human(&self) -> String {
         let mut s = String::new();
@@ -161,11 +96,11 @@ impl Human for Plan {
         let _ = writeln!(s, "Bench     {}", self.bench_source);
         let _ = writeln!(
             s,
-            "Headroom  {:.1} GiB of {:.1} GiB usable RAM kept back ({}); {:.1} GiB for the model",
-            gib(h.reserved_bytes),
-            gib(h.usable_ram_bytes),
+            "Headroom  {} of {} usable RAM kept back ({}); {} for the model",
+            HumanBytes(h.reserved_bytes),
+            HumanBytes(h.usable_ram_bytes),
             h.rule,
-            gib(h.available_bytes)
+            HumanBytes(h.available_bytes)
         );
         if let Some(m) = self.max_latency_s {
             let _ = writeln!(s, "Budget    --max-latency {m} s per turn");
@@ -178,10 +113,10 @@ impl Human for Plan {
         );
         for t in &self.tiers {
             let verdict = match t.verdict {
-                Verdict::Chosen => "CHOSEN",
-                Verdict::Rejected => "rejected",
-                Verdict::NotNeeded => "-",
-                Verdict::Skipped => "skipped",
+                TierOutcome::Chosen => "CHOSEN",
+                TierOutcome::Rejected => "rejected",
+                TierOutcome::NotNeeded => "-",
+                TierOutcome::Skipped => "skipped",
             };
             let _ = writeln!(s, "{:<12} {:<10} {}", t.id, verdict, t.reason);
             if !t.unmet.is_empty() {
@@ -203,7 +138,10 @@ impl Human for Plan {
                     "",
                     mark,
                     c.model,
-                    format!("{place} {:.1}G", gib(p.memory.total_bytes)),
+                    format!(
+                        "{place} {:.1}G",
+                        p.memory.total_bytes as f64 / (1u64 << 30) as f64
+                    ),
                     p.decode_tokens_per_s,
                     p.turn_s,
                     t.budget_turn_s
@@ -237,10 +175,10 @@ impl Human for Plan {
                 );
                 let _ = writeln!(
                     s,
-                    "          first token {:.1} s, cold load {:.1} s, {:.2} GiB ({})",
+                    "          first token {:.1} s, cold load {:.1} s, {} ({})",
                     p.time_to_first_token_s,
                     p.cold_load_s,
-                    gib(p.memory.total_bytes),
+                    HumanBytes(p.memory.total_bytes),
                     if p.measured {
                         "measured"
                     } else {

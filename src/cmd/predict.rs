@@ -6,10 +6,16 @@ use std::path::Path;
 
 use clap::Args;
 
-use crate::cli::{Ctx, Human};
+use indicatif::HumanBytes;
+
+use crate::app::args::WorkloadArgs;
+use crate::app::failure::state_failure;
+use crate::app::settings::{correction_ratio, load_registry};
+use crate::app::{Ctx, Human};
 use crate::exit::{Exit, Failure, ResultExt};
+use crate::pipeline::stored;
 use crate::predict::{self, ModelInput, PlacementKind, PredictOptions, Prediction};
-use crate::select::{self, WorkloadOverride, DEFAULT_WORKLOAD};
+use crate::select::{self, DEFAULT_WORKLOAD};
 
 #[derive(Debug, Args)]
 pub struct PredictArgs {
@@ -23,45 +29,16 @@ pub struct PredictArgs {
     pub cpu_only: bool,
 }
 
-/// Flags that change the turn workload; shared with `plan`.
-#[derive(Debug, Args, Clone, Copy)]
-pub struct WorkloadArgs {
-    /// Prompt tokens per turn (system prompt + history + question).
-    #[arg(long, value_name = "N")]
-    pub prompt_tokens: Option<u32>,
-    /// Tokens generated per answer.
-    #[arg(long, value_name = "N")]
-    pub response_tokens: Option<u32>,
-    /// Context length the model is loaded with.
-    #[arg(long = "ctx", value_name = "N")]
-    pub context_tokens: Option<u32>,
-    /// Measured/predicted turn-time ratio to scale predictions by (default: the one the last
-    /// verification on this hardware stored, else 1).
-    #[arg(long, value_name = "RATIO")]
-    pub correction: Option<f64>,
-}
-
-impl WorkloadArgs {
-    pub fn overrides(&self) -> WorkloadOverride {
-        WorkloadOverride {
-            prompt_tokens: self.prompt_tokens,
-            response_tokens: self.response_tokens,
-            context_tokens: self.context_tokens,
-        }
-    }
-}
-
 pub fn run(ctx: &Ctx, args: &PredictArgs) -> Result<(), Failure> {
     let hw = ctx.hardware(true)?;
-    let (bench, _source) = crate::cmd::plan::load_bench(ctx, &hw)?;
-    let (reg, tiers) = crate::cmd::registry::load(ctx)?;
+    let (bench, _source) =
+        stored::known_bench(&hw, &ctx.paths.state_dir, ctx.machine()).map_err(state_failure)?;
+    let (reg, tiers) = load_registry(ctx)?;
     let (input, base) = match reg.get(&args.model) {
         Some(f) => {
-            let base = tiers
-                .tiers
-                .iter()
-                .find(|t| t.candidates.contains(&f.id))
-                .map_or(DEFAULT_WORKLOAD, |t| t.workload);
+            // The same tier `plan --model` would use: its workload applies.
+            let base =
+                select::tier_for_model(&hw, &tiers, &f.id).map_or(DEFAULT_WORKLOAD, |t| t.workload);
             (select::model_input(f), base)
         }
         None => {
@@ -76,21 +53,9 @@ pub fn run(ctx: &Ctx, args: &PredictArgs) -> Result<(), Failure> {
             (read_gguf_model(path)?, DEFAULT_WORKLOAD)
         }
     };
-    if let Some(c) = args.workload.correction {
-        if !(c.is_finite() && c > 0.0) {
-            return Err(Failure::new(
-                Exit::Usage,
-                anyhow::anyhow!("--correction must be a positive number, got {c}"),
-            ));
-        }
-    }
     let workload = args.workload.overrides().apply(base);
     let opts = PredictOptions {
-        correction: args
-            .workload
-            .correction
-            .or_else(|| crate::cmd::plan::stored_correction(ctx, &hw))
-            .unwrap_or(1.0),
+        correction: correction_ratio(ctx, &hw, &args.workload).unwrap_or(1.0),
         cpu_only: args.cpu_only,
     };
     let p = predict::predict(&hw, bench.as_ref(), &input, &workload, &opts);
@@ -109,10 +74,6 @@ fn read_gguf_model(path: &Path) -> Result<ModelInput, Failure> {
         model.tensors,
         model.file_bytes,
     ))
-}
-
-fn gib(b: u64) -> f64 {
-    b as f64 / (1u64 << 30) as f64
 }
 
 impl Human for Prediction {
@@ -143,29 +104,37 @@ impl Human for Prediction {
         );
         let _ = writeln!(
             s,
-            "Memory    {:.2} GiB = weights {:.2} + KV cache {:.2} (F16) + buffers {:.2}",
-            gib(m.total_bytes),
-            gib(m.weights_bytes),
-            gib(m.kv_cache_bytes),
-            gib(m.compute_buffer_bytes)
+            "Memory    {} = weights {} + KV cache {} (F16) + buffers {}",
+            HumanBytes(m.total_bytes),
+            HumanBytes(m.weights_bytes),
+            HumanBytes(m.kv_cache_bytes),
+            HumanBytes(m.compute_buffer_bytes)
         );
         let pl = &self.placement;
         let place = match pl.kind {
-            PlacementKind::Cpu => format!("all {} layers on the CPU, {:.2} GiB RAM", pl.n_layers, gib(pl.ram_bytes)),
+            PlacementKind::Cpu => format!(
+                "all {} layers on the CPU, {} RAM",
+                pl.n_layers,
+                HumanBytes(pl.ram_bytes)
+            ),
             PlacementKind::Gpu => format!(
-                "all {} layers on {} GPU(s) ({}), {:.2} GiB VRAM",
+                "all {} layers on {} GPU(s) ({}), {} VRAM",
                 pl.n_layers,
                 pl.gpus.len(),
-                pl.gpus.iter().map(|g| format!("GPU {}: {} layers", g.index, g.layers)).collect::<Vec<_>>().join(", "),
-                gib(pl.vram_bytes)
+                pl.gpus
+                    .iter()
+                    .map(|g| format!("GPU {}: {} layers", g.index, g.layers))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                HumanBytes(pl.vram_bytes)
             ),
             PlacementKind::Split => format!(
-                "split: {} of {} layers on {} GPU(s) ({:.2} GiB VRAM), the rest on the CPU ({:.2} GiB RAM)",
+                "split: {} of {} layers on {} GPU(s) ({} VRAM), the rest on the CPU ({} RAM)",
                 pl.gpu_layers,
                 pl.n_layers,
                 pl.gpus.len(),
-                gib(pl.vram_bytes),
-                gib(pl.ram_bytes)
+                HumanBytes(pl.vram_bytes),
+                HumanBytes(pl.ram_bytes)
             ),
         };
         let _ = writeln!(s, "Placement {place}");

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use clap::Args;
 
-use crate::cli::{Ctx, Human};
+use crate::app::{Ctx, Human};
 use crate::exit::{Exit, Failure, ResultExt};
 use crate::profile::{GpuVendor, HardwareProfile};
 

@@ -6,9 +6,9 @@ use std::fmt::Write as _;
 use clap::{Args, Subcommand};
 use serde::Serialize;
 
-use crate::cli::{Ctx, Human};
-use crate::exit::{Exit, Failure, ResultExt};
-use crate::registry::{self, Registry, Tiers};
+use crate::app::{Ctx, Human};
+use crate::exit::Failure;
+use crate::registry::{Registry, Tiers};
 
 #[derive(Debug, Args)]
 pub struct RegistryArgs {
@@ -20,25 +20,6 @@ pub struct RegistryArgs {
 pub enum RegistryCommand {
     /// List every model file: size, quantisation, whether it can be installed, licence.
     List,
-}
-
-/// Load the registry and the tier table the flags select, validated against each other.
-pub fn load(ctx: &Ctx) -> Result<(Registry, Tiers), Failure> {
-    let hint = "fix the named field, or drop --registry/--tiers (MINERVA_REGISTRY/MINERVA_TIERS) to use the built-in files";
-    let reg = match &ctx.registry_dir {
-        Some(d) => registry::load_registry_dir(d),
-        None => Registry::embedded(),
-    }
-    .exit(Exit::BadInput)
-    .map_err(|f| f.hint(hint))?;
-    let tiers = match &ctx.tiers_file {
-        Some(f) => registry::load_tiers_file(f),
-        None => registry::parse_tiers(registry::EMBEDDED_TIERS, "tiers.json (embedded)"),
-    }
-    .and_then(|t| registry::validate_tiers(&t, &reg).map(|()| t))
-    .exit(Exit::BadInput)
-    .map_err(|f| f.hint(hint))?;
-    Ok((reg, tiers))
 }
 
 /// One row of `registry list`.
@@ -72,7 +53,7 @@ pub struct RegistryListing {
 pub fn run(ctx: &Ctx, args: &RegistryArgs) -> Result<(), Failure> {
     match args.command {
         RegistryCommand::List => {
-            let (reg, tiers) = load(ctx)?;
+            let (reg, tiers) = crate::app::settings::load_registry(ctx)?;
             ctx.emit(&listing(&reg, &tiers))
         }
     }

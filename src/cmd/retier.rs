@@ -8,11 +8,15 @@ use std::fmt::Write as _;
 use clap::Args;
 use serde::Serialize;
 
-use crate::cli::{Ctx, Human};
-use crate::cmd::install::{self, InstallArgs};
-use crate::exit::{Exit, Failure, ResultExt};
-use crate::install::{InstallReport, Run};
-use crate::state::State;
+use crate::app::args::InstallArgs;
+use crate::app::failure::{install_failure, state_failure};
+use crate::app::interactive;
+use crate::app::settings::{install_settings, require_yes_or_terminal};
+use crate::app::{Ctx, Human};
+use crate::exit::{Exit, Failure};
+use crate::pipeline::retier;
+use crate::pipeline::{InstallReport, Run};
+use crate::state::Action;
 
 #[derive(Debug, Args)]
 pub struct RetierArgs {
@@ -37,28 +41,13 @@ pub struct RetierReport {
 pub fn run(ctx: &Ctx, args: &RetierArgs) -> Result<(), Failure> {
     // Fingerprint first, without the bandwidth measurement: the common case is "unchanged".
     let quick = ctx.hardware(false)?;
-    let state = State::load(&ctx.paths.state_dir)
-        .exit(Exit::BadInput)
-        .map_err(|f| f.hint("the state file was left as it is; fix or remove it, then run `minerva-setup install`"))?;
-    let stored = state.as_ref().map(|s| s.fingerprint.clone());
-    let installed = state.as_ref().is_some_and(|s| s.installed.is_some());
-    let (due, reason) = match &stored {
-        None => (
-            true,
-            "nothing was installed on this machine yet".to_string(),
-        ),
-        Some(f) if *f != quick.fingerprint => (true, describe_change(state.as_ref(), &quick)),
-        Some(_) if !installed => (true, "no verified model is installed".to_string()),
-        Some(_) => (
-            false,
-            "the hardware is unchanged since the tier was chosen".to_string(),
-        ),
-    };
+    let d = retier::check(&ctx.paths, &quick).map_err(state_failure)?;
+    let due = d.due;
     let mut report = RetierReport {
         due,
-        reason,
-        fingerprint_stored: stored,
-        fingerprint_now: quick.fingerprint.clone(),
+        reason: d.reason,
+        fingerprint_stored: d.fingerprint_stored,
+        fingerprint_now: d.fingerprint_now,
         install: None,
     };
     if args.check || !due {
@@ -73,71 +62,24 @@ pub fn run(ctx: &Ctx, args: &RetierArgs) -> Result<(), Failure> {
             Ok(())
         };
     }
-    install::require_yes_or_terminal(args.install.yes, "retier")?;
+    require_yes_or_terminal(args.install.yes, "retier")?;
     let hw = if ctx.hardware_file.is_some() {
         quick
     } else {
         ctx.hardware(true)?
     };
-    let settings = install::settings(ctx, &hw, &args.install, "retier")?;
+    let settings = install_settings(ctx, &hw, &args.install, Action::Retier)?;
     let progress = ctx.progress();
     let mut run =
-        Run::start(&hw, &settings, progress.as_ref()).map_err(|e| install::failure(ctx, e))?;
+        Run::start(&hw, &settings, progress.as_ref()).map_err(|e| install_failure(ctx, e))?;
     if !args.install.yes {
-        crate::cmd::wizard::confirm_plan(&mut run)?;
+        interactive::confirm_plan(&mut run)?;
     }
     let done = run
         .finish(progress.as_ref())
-        .map_err(|e| install::failure(ctx, e))?;
+        .map_err(|e| install_failure(ctx, e))?;
     report.install = Some(done);
     ctx.emit(&report)
-}
-
-/// Say what changed, from the stored profile and the new one.
-fn describe_change(state: Option<&State>, now: &crate::profile::HardwareProfile) -> String {
-    let Some(old) = state.map(|s| &s.profile) else {
-        return "the hardware changed".into();
-    };
-    let mut what = Vec::new();
-    if old.cpu.brand.trim() != now.cpu.brand.trim()
-        || old.cpu.physical_cores != now.cpu.physical_cores
-    {
-        what.push(format!(
-            "CPU {} ({} cores) → {} ({} cores)",
-            old.cpu.brand.trim(),
-            old.cpu.physical_cores,
-            now.cpu.brand.trim(),
-            now.cpu.physical_cores
-        ));
-    }
-    let gib = |b: u64| (b as f64 / (1u64 << 30) as f64).round();
-    if gib(old.memory.total_bytes) != gib(now.memory.total_bytes)
-        || gib(old.memory.usable_bytes) != gib(now.memory.usable_bytes)
-    {
-        what.push(format!(
-            "RAM {:.0} GiB → {:.0} GiB usable",
-            gib(old.memory.usable_bytes),
-            gib(now.memory.usable_bytes)
-        ));
-    }
-    let names = |p: &crate::profile::HardwareProfile| {
-        p.gpus.iter().map(|g| g.name.clone()).collect::<Vec<_>>()
-    };
-    if names(old) != names(now) {
-        let show = |v: Vec<String>| {
-            if v.is_empty() {
-                "no GPU".to_string()
-            } else {
-                v.join(", ")
-            }
-        };
-        what.push(format!("GPUs {} → {}", show(names(old)), show(names(now))));
-    }
-    if what.is_empty() {
-        "the hardware fingerprint changed".into()
-    } else {
-        format!("the hardware changed: {}", what.join("; "))
-    }
 }
 
 impl Human for RetierReport {

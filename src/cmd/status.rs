@@ -8,11 +8,13 @@ use std::path::PathBuf;
 use clap::Args;
 use serde::Serialize;
 
-use crate::cli::{Ctx, Human};
+use crate::app::{Ctx, Human};
 use crate::config::RuntimeConfig;
 use crate::exit::{Exit, Failure, ResultExt};
+use crate::pipeline::retier;
 use crate::profile::HardwareProfile;
 use crate::state::{self, HistoryEntry, State};
+use crate::types::time::Timestamp;
 
 #[derive(Debug, Args)]
 pub struct StatusArgs {
@@ -43,7 +45,7 @@ pub struct StatusReport {
     pub verified_turn_s: Option<f64>,
     pub verified_load_s: Option<f64>,
     pub verified_decode_tokens_per_s: Option<f64>,
-    pub verified_at: Option<String>,
+    pub verified_at: Option<Timestamp>,
     pub llama_server_command: Option<String>,
     /// The model file is still there with its size (its sha256 is checked by `verify`).
     pub model_file_present: Option<bool>,
@@ -51,7 +53,9 @@ pub struct StatusReport {
     pub fingerprint_now: String,
     pub hardware_changed: bool,
     pub retier_due: bool,
-    pub correction: Option<f64>,
+    /// Why a re-tier is or is not due.
+    pub retier_reason: String,
+    pub correction_ratio: Option<f64>,
     pub hardware: HardwareSummary,
     pub config_path: PathBuf,
     pub state_path: PathBuf,
@@ -122,8 +126,7 @@ pub fn build(ctx: &Ctx, hw: &HardwareProfile) -> Result<StatusReport, Failure> {
     let state = State::load(&ctx.paths.state_dir)
         .exit(Exit::BadInput)
         .map_err(|f| f.hint(hint))?;
-    let stored = state.as_ref().map(|s| s.fingerprint.clone());
-    let changed = stored.as_deref().is_some_and(|f| f != hw.fingerprint);
+    let decision = retier::decide(state.as_ref(), config.is_some(), hw);
     let predicted = state
         .as_ref()
         .and_then(|s| s.plan.as_ref())
@@ -145,18 +148,19 @@ pub fn build(ctx: &Ctx, hw: &HardwareProfile) -> Result<StatusReport, Failure> {
         verified_turn_s: config.as_ref().map(|c| c.verified.turn_s),
         verified_load_s: config.as_ref().map(|c| c.verified.load_s),
         verified_decode_tokens_per_s: config.as_ref().map(|c| c.verified.decode_tokens_per_s),
-        verified_at: config.as_ref().map(|c| c.verified.at.clone()),
+        verified_at: config.as_ref().map(|c| c.verified.at),
         llama_server_command: config.as_ref().map(|c| c.llama_server.command.clone()),
         model_file_present: config.as_ref().map(|c| {
             std::fs::metadata(&c.model.path)
                 .map(|m| m.len() == c.model.size_bytes)
                 .unwrap_or(false)
         }),
-        fingerprint_stored: stored,
-        fingerprint_now: hw.fingerprint.clone(),
-        hardware_changed: changed,
-        retier_due: changed || (config.is_none() && state.is_some()),
-        correction: state.as_ref().and_then(|s| s.correction),
+        fingerprint_stored: decision.fingerprint_stored,
+        fingerprint_now: decision.fingerprint_now,
+        hardware_changed: decision.hardware_changed,
+        retier_due: decision.due,
+        retier_reason: decision.reason,
+        correction_ratio: state.as_ref().and_then(|s| s.correction_ratio),
         hardware: HardwareSummary::of(hw),
         config_path,
         state_path,
@@ -166,21 +170,37 @@ pub fn build(ctx: &Ctx, hw: &HardwareProfile) -> Result<StatusReport, Failure> {
 }
 
 /// The Ansible local facts document (`ansible_local.minerva.*`).
-fn facts(r: &StatusReport) -> serde_json::Value {
-    serde_json::json!({
-        "installed": r.installed,
-        "tier": r.tier,
-        "model": r.model,
-        "model_path": r.model_path,
-        "planned_turn_s": r.predicted_turn_s,
-        "promised_turn_s": r.promised_turn_s,
-        "verified_turn_s": r.verified_turn_s,
-        "verified_decode_tokens_per_s": r.verified_decode_tokens_per_s,
-        "verified_at": r.verified_at,
-        "retier_due": r.retier_due,
-        "fingerprint": r.fingerprint_now,
-        "hardware": r.hardware,
-    })
+#[derive(Debug, Serialize)]
+pub struct AnsibleFacts<'a> {
+    pub installed: bool,
+    pub tier: Option<&'a str>,
+    pub model: Option<&'a str>,
+    pub model_path: Option<&'a PathBuf>,
+    pub planned_turn_s: Option<f64>,
+    pub promised_turn_s: Option<f64>,
+    pub verified_turn_s: Option<f64>,
+    pub verified_decode_tokens_per_s: Option<f64>,
+    pub verified_at: Option<Timestamp>,
+    pub retier_due: bool,
+    pub fingerprint: &'a str,
+    pub hardware: &'a HardwareSummary,
+}
+
+fn facts(r: &StatusReport) -> AnsibleFacts<'_> {
+    AnsibleFacts {
+        installed: r.installed,
+        tier: r.tier.as_deref(),
+        model: r.model.as_deref(),
+        model_path: r.model_path.as_ref(),
+        planned_turn_s: r.predicted_turn_s,
+        promised_turn_s: r.promised_turn_s,
+        verified_turn_s: r.verified_turn_s,
+        verified_decode_tokens_per_s: r.verified_decode_tokens_per_s,
+        verified_at: r.verified_at,
+        retier_due: r.retier_due,
+        fingerprint: &r.fingerprint_now,
+        hardware: &r.hardware,
+    }
 }
 
 impl Human for StatusReport {
@@ -217,7 +237,8 @@ impl Human for StatusReport {
                 num(self.verified_turn_s, "s"),
                 num(self.verified_load_s, "s"),
                 num(self.verified_decode_tokens_per_s, "tok/s"),
-                self.verified_at.as_deref().unwrap_or("-")
+                self.verified_at
+                    .map_or_else(|| "-".to_string(), |t| t.to_string())
             );
             if let Some(p) = self.predicted_turn_s {
                 let _ = writeln!(s, "Predicted {p:.1} s per turn");
@@ -236,7 +257,13 @@ impl Human for StatusReport {
             "no stored fingerprint"
         };
         let _ = writeln!(s, "Hardware  {hw} [{}]", self.fingerprint_now);
-        if let Some(c) = self.correction {
+        let _ = writeln!(
+            s,
+            "Re-tier   {}: {}",
+            if self.retier_due { "due" } else { "not needed" },
+            self.retier_reason
+        );
+        if let Some(c) = self.correction_ratio {
             let _ = writeln!(s, "Correction measured/predicted = {c:.2}");
         }
         for h in &self.recent {
@@ -244,10 +271,10 @@ impl Human for StatusReport {
                 s,
                 "History   {} {} {} {}: {}",
                 h.at,
-                h.action,
+                h.action.as_str(),
                 h.tier.as_deref().unwrap_or("-"),
                 h.model_id.as_deref().unwrap_or("-"),
-                h.outcome
+                h.outcome.as_str()
             );
         }
         let _ = writeln!(s, "Config    {}", self.config_path.display());

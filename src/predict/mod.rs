@@ -2,7 +2,7 @@
 //! (shape, tensor table, file size) to memory need, placement, load time, time to first token,
 //! decode speed and seconds per turn, with the factor that limits it.
 //!
-//! The physics is DESIGN.md's "Predicting speed honestly": decode time per token is
+//! The physics: decode time per token is
 //! `overhead + max(bytes read / effective bandwidth, Σ_type weights of type / weights_per_s[type])`,
 //! summed per tensor by its own type; prefill is compute, `2 × weights` FLOP per token plus
 //! attention over the context; a turn is `prompt / prefill + response / decode`. Everything here
@@ -12,9 +12,9 @@ pub mod rates;
 
 use serde::{Deserialize, Serialize};
 
-use crate::bench::BenchResult;
 use crate::gguf::{GgmlType, ModelShape, TensorSummary};
 use crate::profile::HardwareProfile;
+use crate::types::bench::BenchResult;
 pub use rates::{CpuRates, GpuRates, TypeRate};
 
 /// Version of the `Prediction` JSON form.
@@ -31,17 +31,7 @@ pub const UBATCH_TOKENS: u64 = 512;
 /// faster, a spinning disk 2–4× slower (the seed server needed 135 s to warm up a 7.3 GiB file).
 pub const ASSUMED_DISK_READ_BYTES_PER_S: f64 = 250e6;
 
-/// What one conversational turn is: tokens in, tokens out, and the context the model runs with.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Workload {
-    /// Tokens processed before the answer starts (system prompt + history + question).
-    pub prompt_tokens: u32,
-    /// Tokens generated in the answer.
-    pub response_tokens: u32,
-    /// Context length the model is loaded with (sizes the KV cache).
-    pub context_tokens: u32,
-}
+pub use crate::types::workload::Workload;
 
 /// A model as the predictor sees it. A registry entry gives it through `tensors_for`; a local
 /// GGUF file through its header.

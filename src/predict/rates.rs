@@ -4,13 +4,14 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::bench::{BenchBackend, BenchResult};
 use crate::gguf::GgmlType;
 use crate::profile::{GpuInfo, GpuVendor, HardwareProfile, SimdLevel};
+use crate::types::bench::{BenchBackend, BenchResult};
 
 /// Share of a streaming-bandwidth figure that llama.cpp's CPU decode reaches when nothing was
 /// measured. On the seed server llama.cpp read 11.5 GB/s of weights against a 28 GB/s probe
-/// (0.41); DESIGN.md's 2-core VM reached 22 GB/s in F16. 0.5 is the middle of the 0.4–0.7 seen.
+/// (0.41); a 2-core cloud VM (Xeon, AVX-512) reached 22 GB/s in F16. 0.5 is the middle of the 0.4–0.7
+/// seen.
 pub const CPU_BANDWIDTH_EFFICIENCY: f64 = 0.5;
 
 /// Share of VRAM bandwidth llama.cpp's GPU decode reaches. llama.cpp's published CUDA results
@@ -120,7 +121,7 @@ pub fn cpu_rates(hw: &HardwareProfile, bench: Option<&BenchResult>) -> CpuRates 
             // The recorded figures include the fixed per-token overhead; take it out so that the
             // predictor, which adds it back once per token, does not count it twice.
             let overhead_s = trusted_overhead_s(b);
-            let net = |q: &crate::bench::QuantBench| -> Option<f64> {
+            let net = |q: &crate::types::bench::QuantBench| -> Option<f64> {
                 let tps = q.decode_tokens_per_s.median;
                 let s = if tps > 0.0 {
                     1.0 / tps - overhead_s
@@ -129,11 +130,11 @@ pub fn cpu_rates(hw: &HardwareProfile, bench: Option<&BenchResult>) -> CpuRates 
                 };
                 (s > 0.0).then_some(s)
             };
-            let bw_of = |q: &crate::bench::QuantBench| match net(q) {
+            let bw_of = |q: &crate::types::bench::QuantBench| match net(q) {
                 Some(s) => q.weight_bytes_per_token as f64 / s,
                 None => q.decode_bandwidth_bytes_per_s,
             };
-            let wps_of = |q: &crate::bench::QuantBench| match net(q) {
+            let wps_of = |q: &crate::types::bench::QuantBench| match net(q) {
                 Some(s) => q.params as f64 / s,
                 None => q.decode_weights_per_s,
             };
@@ -204,7 +205,7 @@ pub fn trusted_overhead_s(b: &BenchResult) -> f64 {
 }
 
 /// Per-core decode ceiling in weights/s for Q4_0/Q8_0-class kernels, by SIMD level, used only
-/// without a benchmark. DESIGN.md's 2-core Xeon VM reached ~20e9 Q4_0 weights/s (11.5 GB/s of
+/// without a benchmark. A 2-core Xeon cloud VM reached ~20e9 Q4_0 weights/s (11.5 GB/s of
 /// 0.5625-byte weights) with AVX-512; these are about half that per core so that an unmeasured
 /// machine is not promised more than it gives. Without AVX2 llama.cpp has no fast int8 dot
 /// product: a 2013 Xeon without AVX2 ran a 7B at ~5 % of its bandwidth.

@@ -1,9 +1,9 @@
 //! Table tests of the speed and memory model on synthetic benches and the reference fixtures.
 
 use super::*;
-use crate::bench::{BenchBackend, BenchResult, QuantBench, Stat};
 use crate::gguf::{tensors_for, FileType};
 use crate::profile::{GpuInfo, GpuVendor};
+use crate::types::bench::{BenchBackend, BenchResult, QuantBench, Stat};
 
 fn profile(name: &str) -> HardwareProfile {
     let text = match name {

@@ -15,8 +15,6 @@ pub mod memory;
 
 use std::path::{Path, PathBuf};
 
-use sha2::{Digest, Sha256};
-
 use crate::profile::{HardwareProfile, MemoryInfo, PROFILE_SCHEMA_VERSION};
 
 /// What and where to probe.
@@ -163,52 +161,4 @@ fn fallback_memory(live: bool) -> MemoryInfo {
     memory::memory_info(m, None)
 }
 
-/// A stable hash of what identifies the hardware: CPU model and core counts, RAM rounded to
-/// GiB (and the cgroup limit, likewise), GPU models and VRAM rounded to GiB. Free memory, load and
-/// measured speeds are left out, so it changes only when the hardware does.
-pub fn fingerprint(p: &HardwareProfile) -> String {
-    const GIB: u64 = 1 << 30;
-    let round = |b: u64| (b + GIB / 2) / GIB;
-    let mut h = Sha256::new();
-    let mut put = |s: &str| {
-        h.update(s.as_bytes());
-        h.update([0u8]);
-    };
-    put("minerva-fingerprint-v1");
-    put(&p.cpu.arch);
-    put(&p.cpu.vendor);
-    put(p.cpu.brand.trim());
-    put(&format!(
-        "{:?}/{:?}/{:?}",
-        p.cpu.family, p.cpu.model, p.cpu.stepping
-    ));
-    put(&format!(
-        "{}c{}t{}s",
-        p.cpu.physical_cores, p.cpu.logical_cores, p.cpu.sockets
-    ));
-    put(&format!("ram{}", round(p.memory.total_bytes)));
-    let limit = p.memory.cgroup.as_ref().and_then(|c| c.memory_max_bytes);
-    put(&format!("limit{:?}", limit.map(round)));
-    put(&format!(
-        "quota{:?}",
-        p.cpu.quota_cores.map(|q| (q * 10.0).round() as i64)
-    ));
-    let mut gpus: Vec<String> = p
-        .gpus
-        .iter()
-        .map(|g| {
-            format!(
-                "{:?}:{}:{}",
-                g.vendor,
-                g.name.trim(),
-                round(g.vram_total_bytes)
-            )
-        })
-        .collect();
-    gpus.sort();
-    for g in &gpus {
-        put(g);
-    }
-    let digest = h.finalize();
-    digest.iter().take(16).map(|b| format!("{b:02x}")).collect()
-}
+pub use crate::profile::fingerprint;

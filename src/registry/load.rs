@@ -446,7 +446,7 @@ pub fn parse_tiers(text: &str, file: &str) -> Result<Tiers, RegistryError> {
         let id: String = take(o, "id", file, &entry)?;
         let _: super::Requirements = take(o, "requirements", file, &entry)?;
         let w: super::Workload = take(o, "workload", file, &entry)?;
-        let p: super::Promise = take(o, "promise", file, &entry)?;
+        let p: super::TierPromise = take(o, "promise", file, &entry)?;
         let c: Vec<String> = take(o, "candidates", file, &entry)?;
         let t: Tier = serde_json::from_value(v.clone())
             .map_err(|e| field_err(file, &entry, "(entry)", e.to_string()))?;

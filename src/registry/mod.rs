@@ -13,8 +13,8 @@ pub use load::{RegistryError, EMBEDDED_REGISTRY_FILES, EMBEDDED_TIERS};
 use serde::{Deserialize, Serialize};
 
 use crate::gguf::{FileType, ModelShape};
-pub use crate::predict::Workload;
 use crate::profile::SimdLevel;
+use crate::types::workload::Workload;
 
 /// Version of the registry and tier file schemas.
 pub const REGISTRY_SCHEMA_VERSION: u32 = 1;
@@ -131,7 +131,7 @@ pub struct Requirements {
 /// What a tier promises.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct Promise {
+pub struct TierPromise {
     /// Seconds per turn with the model loaded.
     pub turn_s: f64,
     /// Seconds to load the model from disk after a restart.
@@ -147,7 +147,7 @@ pub struct Tier {
     pub description: String,
     pub requirements: Requirements,
     pub workload: Workload,
-    pub promise: Promise,
+    pub promise: TierPromise,
     /// Registry ids, most preferred first.
     pub candidates: Vec<String>,
 }

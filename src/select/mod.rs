@@ -8,11 +8,11 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::bench::BenchResult;
 use crate::gguf::tensors_for;
 use crate::predict::{self, ModelInput, PlacementKind, PredictOptions, Prediction, Workload};
 use crate::profile::HardwareProfile;
-use crate::registry::{ModelFile, Promise, Registry, Requirements, Tier, Tiers};
+use crate::registry::{ModelFile, Registry, Requirements, Tier, TierPromise, Tiers};
+use crate::types::bench::BenchResult;
 
 /// Version of the `Plan` JSON form.
 pub const PLAN_SCHEMA_VERSION: u32 = 1;
@@ -93,7 +93,7 @@ pub struct SelectOptions {
     pub force: bool,
     pub workload: WorkloadOverride,
     /// Measured/predicted ratio from an earlier verification (1.0 = none).
-    pub correction: Option<f64>,
+    pub correction_ratio: Option<f64>,
     /// Consider only tiers after this one in preference order: a verification of this tier
     /// missed its promise and the next tier down is wanted.
     pub below_tier: Option<String>,
@@ -102,7 +102,7 @@ pub struct SelectOptions {
 /// How a tier came out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
-pub enum Verdict {
+pub enum TierOutcome {
     Chosen,
     Rejected,
     /// A better tier was chosen; predictions are shown for comparison.
@@ -131,13 +131,13 @@ pub struct TierReport {
     pub description: String,
     pub requirements: Requirements,
     pub workload: Workload,
-    pub promise: Promise,
+    pub promise: TierPromise,
     /// The turn budget applied: the promise, or `--max-latency` when smaller.
     pub budget_turn_s: f64,
     /// Requirements the machine misses, with numbers.
     pub unmet: Vec<String>,
     pub candidates: Vec<CandidateReport>,
-    pub verdict: Verdict,
+    pub verdict: TierOutcome,
     pub reason: String,
 }
 
@@ -203,6 +203,21 @@ pub fn model_input(f: &ModelFile) -> ModelInput {
         file_bytes: f.size_bytes.unwrap_or(estimated),
         file_bytes_estimated: f.size_bytes.is_none(),
     }
+}
+
+/// The tier a model belongs to on `hw`: the first tier that lists it and whose requirements the
+/// machine meets, else the first that lists it; `None` when no tier lists it. The one rule for
+/// `plan --model`, `install --model` and `predict MODEL_ID`: its workload and promise apply.
+pub fn tier_for_model<'t>(hw: &HardwareProfile, tiers: &'t Tiers, model: &str) -> Option<&'t Tier> {
+    let listing = || {
+        tiers
+            .tiers
+            .iter()
+            .filter(move |t| t.candidates.iter().any(|c| c == model))
+    };
+    listing()
+        .find(|t| unmet_requirements(hw, &t.requirements).is_empty())
+        .or_else(|| listing().next())
 }
 
 /// Hard requirements the machine misses, as sentences with numbers.
@@ -274,13 +289,13 @@ fn fmt_gib0(b: u64) -> String {
 }
 
 /// Judge one predicted candidate against the machine and a tier's budget.
-fn judge(
+fn assess_candidate(
     hw: &HardwareProfile,
     head: &Headroom,
     f: &ModelFile,
     p: Prediction,
     budget_turn_s: f64,
-    promise: &Promise,
+    promise: &TierPromise,
 ) -> CandidateReport {
     let mut reasons = Vec::new();
     let mut fits = true;
@@ -374,7 +389,7 @@ pub fn plan(
     }
     let head = headroom(hw.usable_ram_bytes());
     let popts = PredictOptions {
-        correction: opts.correction.unwrap_or(1.0),
+        correction: opts.correction_ratio.unwrap_or(1.0),
         cpu_only: false,
     };
     let budget = |t: &Tier| {
@@ -405,11 +420,11 @@ pub fn plan(
             // Invariant: tiers were validated against the registry when loaded.
             let Some(f) = registry.get(id) else { continue };
             let p = predict::predict(hw, bench, &model_input(f), &workload, &popts);
-            candidates.push(judge(hw, &head, f, p, budget_turn_s, &t.promise));
+            candidates.push(assess_candidate(hw, &head, f, p, budget_turn_s, &t.promise));
         }
         let (verdict, reason) = if skipped {
             (
-                Verdict::Skipped,
+                TierOutcome::Skipped,
                 if above_floor {
                     format!(
                         "not considered: verification of `{}` missed its promise, planning below it",
@@ -423,18 +438,18 @@ pub fn plan(
                 },
             )
         } else if !unmet.is_empty() {
-            (Verdict::Rejected, unmet.join("; "))
+            (TierOutcome::Rejected, unmet.join("; "))
         } else if chosen.is_some() || opts.model.is_some() {
             let why = if opts.model.is_some() {
                 "not considered: --model given"
             } else {
                 "a better tier was chosen"
             };
-            (Verdict::NotNeeded, why.to_string())
+            (TierOutcome::NotNeeded, why.to_string())
         } else if let Some(c) = candidates.iter().find(|c| c.accepted) {
             chosen = Some(choice(registry, Some(t.id.clone()), c, false, Vec::new()));
             (
-                Verdict::Chosen,
+                TierOutcome::Chosen,
                 format!(
                     "{}: predicted {:.1} s per turn ≤ {:.0} s, fits in {}",
                     c.model,
@@ -449,7 +464,7 @@ pub fn plan(
                 .map(|c| format!("{}: {}", c.model, c.reasons.join("; ")))
                 .unwrap_or_default();
             (
-                Verdict::Rejected,
+                TierOutcome::Rejected,
                 format!("no candidate fits and keeps the promise (first candidate: {first})"),
             )
         };
@@ -489,7 +504,7 @@ pub fn plan(
                     let mut warnings = r.unmet.clone();
                     warnings.extend(c.reasons.iter().cloned());
                     chosen = Some(choice(registry, Some(r.id.clone()), c, true, warnings));
-                    r.verdict = Verdict::Chosen;
+                    r.verdict = TierOutcome::Chosen;
                     r.reason = format!("{}: chosen by --tier despite: {}", c.model, r.reason);
                 }
             }
@@ -575,19 +590,7 @@ fn override_model(
     let f = registry.get(model).expect("model was checked");
     let tier = match &opts.tier {
         Some(t) => tiers.get(t),
-        // The first tier that lists the model and whose requirements this machine meets, else
-        // the first that lists it.
-        None => {
-            let listing = || {
-                tiers
-                    .tiers
-                    .iter()
-                    .filter(|t| t.candidates.iter().any(|c| c == model))
-            };
-            listing()
-                .find(|t| unmet_requirements(hw, &t.requirements).is_empty())
-                .or_else(|| listing().next())
-        }
+        None => tier_for_model(hw, tiers, model),
     };
     let (workload, promise, budget) = match tier {
         Some(t) => {
@@ -600,7 +603,7 @@ fn override_model(
             let b = opts.max_latency_s.unwrap_or(f64::INFINITY);
             (
                 opts.workload.apply(DEFAULT_WORKLOAD),
-                Promise {
+                TierPromise {
                     turn_s: b,
                     cold_load_s: f64::INFINITY,
                 },
@@ -609,12 +612,12 @@ fn override_model(
         }
     };
     let p = predict::predict(hw, bench, &model_input(f), &workload, popts);
-    let c = judge(hw, head, f, p, budget, &promise);
+    let c = assess_candidate(hw, head, f, p, budget, &promise);
     let mut warnings = c.reasons.clone();
     if let Some(t) = tier {
         if let Some(r) = reports.iter_mut().find(|r| r.id == t.id) {
             warnings.extend(r.unmet.iter().map(|u| format!("tier {}: {u}", t.id)));
-            r.verdict = Verdict::Chosen;
+            r.verdict = TierOutcome::Chosen;
             r.reason = format!("{}: chosen by --model", model);
         }
     }
@@ -629,7 +632,7 @@ fn override_model(
 fn no_fit_reason(reports: &[TierReport]) -> String {
     let considered: Vec<&TierReport> = reports
         .iter()
-        .filter(|r| r.verdict != Verdict::Skipped)
+        .filter(|r| r.verdict != TierOutcome::Skipped)
         .collect();
     match considered.last() {
         None => "no tier was considered".into(),

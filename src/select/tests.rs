@@ -164,15 +164,15 @@ fn the_chosen_tier_is_the_first_whose_candidate_is_accepted_and_the_rest_say_why
     let idx = p
         .tiers
         .iter()
-        .position(|x| x.verdict == Verdict::Chosen)
+        .position(|x| x.verdict == TierOutcome::Chosen)
         .unwrap();
     assert_eq!(Some(p.tiers[idx].id.clone()), c.tier);
     for before in &p.tiers[..idx] {
-        assert_eq!(before.verdict, Verdict::Rejected);
+        assert_eq!(before.verdict, TierOutcome::Rejected);
         assert!(!before.reason.is_empty());
     }
     for after in &p.tiers[idx + 1..] {
-        assert_eq!(after.verdict, Verdict::NotNeeded);
+        assert_eq!(after.verdict, TierOutcome::NotNeeded);
     }
     // A tighter budget moves the choice down (or nowhere), never up.
     let tight = SelectOptions {
@@ -185,7 +185,7 @@ fn the_chosen_tier_is_the_first_whose_candidate_is_accepted_and_the_rest_say_why
             let idx2 = p2
                 .tiers
                 .iter()
-                .position(|x| x.verdict == Verdict::Chosen)
+                .position(|x| x.verdict == TierOutcome::Chosen)
                 .unwrap();
             assert!(idx2 >= idx);
             assert!(c2.prediction.turn_s <= c.prediction.turn_s * 0.5);

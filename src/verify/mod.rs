@@ -12,9 +12,10 @@ use llama_cpp_2::model::LlamaChatMessage;
 use llama_cpp_2::token::LlamaToken;
 use serde::{Deserialize, Serialize};
 
-use crate::bench::llama::{self, LlamaError};
 use crate::gguf::reader::{self, GgufError};
+use crate::llama::{self, LlamaError};
 use crate::progress::{Progress, Unit};
+use crate::types::time::{self, Timestamp};
 
 pub const VERIFY_SCHEMA_VERSION: u32 = 1;
 
@@ -23,7 +24,9 @@ pub const VERIFY_SCHEMA_VERSION: u32 = 1;
 pub struct VerifySettings {
     pub threads: u32,
     pub gpu_layers: u32,
-    pub context_length: u32,
+    /// Context the model runs with (tokens of KV cache), not the trained context.
+    #[serde(alias = "context_length")]
+    pub context_tokens: u32,
     /// Target prompt size (system prompt plus question, template included).
     pub prompt_tokens: u32,
     /// Tokens to generate (end-of-sequence is ignored: the workload defines the answer length).
@@ -55,7 +58,7 @@ pub struct VerifyReport {
     pub utf8_valid: bool,
     /// The beginning of the generated text (lossy), for a person to glance at.
     pub output_sample: String,
-    pub at: String,
+    pub at: Timestamp,
     #[serde(default)]
     pub notes: Vec<String>,
 }
@@ -107,9 +110,9 @@ pub fn run(
     let need = settings
         .prompt_tokens
         .saturating_add(settings.response_tokens);
-    if settings.context_length < need {
+    if settings.context_tokens < need {
         return Err(VerifyError::ContextTooSmall {
-            ctx: settings.context_length,
+            ctx: settings.context_tokens,
             prompt: settings.prompt_tokens,
             response: settings.response_tokens,
         });
@@ -126,7 +129,7 @@ pub fn run(
     let (tokens, chat_template_used) =
         build_prompt(&loaded.model, settings.prompt_tokens, &mut notes);
     let room = settings
-        .context_length
+        .context_tokens
         .saturating_sub(settings.response_tokens) as usize;
     let tokens: Vec<LlamaToken> = tokens.into_iter().take(room).collect();
 
@@ -134,7 +137,7 @@ pub fn run(
     let n_batch = (tokens.len() as u32).max(32);
     let start = Instant::now();
     let mut session =
-        loaded.session(backend, settings.threads, settings.context_length, n_batch)?;
+        loaded.session(backend, settings.threads, settings.context_tokens, n_batch)?;
     let load_s = model_load_s + start.elapsed().as_secs_f64();
     progress.finish();
 
@@ -206,7 +209,7 @@ pub fn run(
         logits_finite,
         utf8_valid,
         output_sample: text.chars().take(200).collect(),
-        at: crate::state::rfc3339(crate::state::now_unix()),
+        at: time::now(),
         notes,
     })
 }

@@ -1,5 +1,6 @@
-//! The install pipeline: bench → plan → fetch → verify → commit, with the policy for a verification
-//! that misses its promise. `install`, `retier` and the wizard all run through [`install`].
+//! Installing: bench → plan → fetch → verify → commit, with the policy for a verification that
+//! misses its promise. `install`, `retier`, the wizard and a `verify --on-miss downgrade` all run
+//! through [`install`] (or [`Run`], which lets a person look at the plan first).
 //!
 //! The hardware profile comes in from the caller (a live probe or a `--hardware` file). Nothing is
 //! printed here; progress goes through [`Progress`]. The runtime config is written only after a
@@ -8,33 +9,27 @@
 
 use std::path::{Path, PathBuf};
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
-use crate::bench::runner::{self, BenchError, BenchOptions};
-use crate::bench::BenchResult;
-use crate::config::{self, ModelRef, RuntimeConfig, Verified, CONFIG_SCHEMA_VERSION};
+use crate::bench::runner::{BenchError, BenchOptions};
+use crate::config::{
+    self, InstalledPromise, ModelRef, RuntimeConfig, Verified, CONFIG_SCHEMA_VERSION,
+};
 use crate::fetch::{self, FetchError, FetchOptions, FetchReport, FetchRequest, HfFile};
 use crate::paths::Paths;
 use crate::profile::HardwareProfile;
 use crate::progress::Progress;
 use crate::registry::{ModelFile, Registry, Tiers};
 use crate::select::{self, Choice, Plan, SelectError, SelectOptions};
-use crate::state::{self, HistoryEntry, Installed, RunLock, State, StateError};
+use crate::state::{self, Action, HistoryEntry, Installed, Outcome, RunLock, State, StateError};
+use crate::types::bench::BenchResult;
+use crate::types::time;
 use crate::verify::{self, Verdict, VerifyError, VerifyReport, VerifySettings};
 
-pub const INSTALL_SCHEMA_VERSION: u32 = 1;
+use super::stored::{self, StoredBenchError};
+use super::{calibration, OnMiss};
 
-/// What to do when the installed model misses its promise.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
-#[serde(rename_all = "lowercase")]
-pub enum OnMiss {
-    /// Plan again with the measured figures and install the next tier down.
-    Downgrade,
-    /// Keep the model and record the measured figures as the promise.
-    Warn,
-    /// Leave the previous config in place and fail.
-    Fail,
-}
+pub const INSTALL_SCHEMA_VERSION: u32 = 1;
 
 /// Where the benchmark comes from.
 #[derive(Debug, Clone)]
@@ -48,6 +43,7 @@ pub enum BenchSource {
 }
 
 /// Everything the pipeline needs, resolved by the CLI.
+#[derive(Clone)]
 pub struct InstallSettings {
     pub paths: Paths,
     pub registry: Registry,
@@ -66,8 +62,8 @@ pub struct InstallSettings {
     pub on_miss: OnMiss,
     /// Remove models in the models directory that the new config no longer references.
     pub prune: bool,
-    /// `install` or `retier`, for the history.
-    pub action: String,
+    /// `install`, `retier` or `verify` (a downgrade), for the history.
+    pub action: Action,
 }
 
 /// One tier tried: download, verification and what came of it.
@@ -79,14 +75,44 @@ pub struct Attempt {
     pub download: Option<FetchReport>,
     pub verify: Option<VerifyReport>,
     pub verdict: Option<Verdict>,
-    pub outcome: String,
+    pub outcome: AttemptOutcome,
+    /// What went wrong, in words (the error, or the promise's missed figures).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+}
+
+/// How one tier's attempt ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum AttemptOutcome {
+    /// Not finished (the run stopped before this attempt ended).
+    Pending,
+    Installed,
+    /// Missed its promise and kept with the measured figures (`--on-miss warn`).
+    KeptDespiteMiss,
+    Missed,
+    DownloadFailed,
+    VerificationFailed,
+}
+
+impl AttemptOutcome {
+    pub fn describe(self) -> &'static str {
+        match self {
+            AttemptOutcome::Pending => "not finished",
+            AttemptOutcome::Installed => "installed",
+            AttemptOutcome::KeptDespiteMiss => "kept despite a miss (--on-miss warn)",
+            AttemptOutcome::Missed => "missed",
+            AttemptOutcome::DownloadFailed => "download failed",
+            AttemptOutcome::VerificationFailed => "verification failed",
+        }
+    }
 }
 
 /// The result of a run that installed (or kept) a model.
 #[derive(Debug, Clone, Serialize)]
 pub struct InstallReport {
     pub schema_version: u32,
-    pub action: String,
+    pub action: Action,
     pub fingerprint: String,
     pub bench_source: String,
     pub plan: Plan,
@@ -123,12 +149,16 @@ pub enum InstallError {
         source: Box<FetchError>,
         attempts: Vec<Attempt>,
     },
-    #[error("verifying `{model}` failed; the previous config and model are unchanged")]
+    #[error("verifying `{model}` failed; the previous config and model are unchanged{}",
+        unrecorded.as_ref().map(|e| format!(" (and the failure could not be recorded: {e})")).unwrap_or_default())]
     Verify {
         model: String,
         #[source]
         source: Box<VerifyError>,
         attempts: Vec<Attempt>,
+        /// Why the failed verification is missing from the state file, when it could not be
+        /// written.
+        unrecorded: Option<Box<StateError>>,
     },
     #[error("`{model}` missed its promise: {}; the previous config is unchanged", reasons.join("; "))]
     Missed {
@@ -180,16 +210,17 @@ impl<'a> Run<'a> {
             BenchSource::Given(b, src) => (Some(b.clone()), src.clone()),
             BenchSource::None => (None, "none: unmeasured".to_string()),
             BenchSource::Run(opts) => {
-                let b = runner::run_bench(hw, opts, progress)
-                    .map_err(|e| InstallError::Bench(Box::new(e)))?;
-                let path = paths.state_dir.join(state::BENCH_FILE);
-                state::save_json(&path, &b).map_err(InstallError::State)?;
-                (Some(b), path.display().to_string())
+                let (b, src) = stored::measure_and_store(hw, opts, &paths.state_dir, progress)
+                    .map_err(|e| match e {
+                        StoredBenchError::Bench(b) => InstallError::Bench(Box::new(b)),
+                        StoredBenchError::State(s) => InstallError::State(s),
+                    })?;
+                (Some(b), src)
             }
         };
         let mut select = settings.select.clone();
-        if select.correction.is_none() {
-            select.correction = previous
+        if select.correction_ratio.is_none() {
+            select.correction_ratio = previous
                 .as_ref()
                 .and_then(|s| s.correction_for(&hw.fingerprint));
         }
@@ -268,19 +299,7 @@ impl<'a> Run<'a> {
         let paths = &settings.paths;
         let mut attempts: Vec<Attempt> = Vec::new();
         let mut warnings = Vec::new();
-        let mut state = previous.unwrap_or_else(|| State {
-            schema_version: state::STATE_SCHEMA_VERSION,
-            updated_at: String::new(),
-            fingerprint: hw.fingerprint.clone(),
-            profile: hw.clone(),
-            bench: None,
-            plan: None,
-            installed: None,
-            verify: None,
-            verdict: None,
-            correction: None,
-            history: Vec::new(),
-        });
+        let mut state = previous.unwrap_or_else(|| State::new(hw));
         loop {
             let Some(choice) = plan.chosen.clone() else {
                 let reason = plan
@@ -315,13 +334,15 @@ impl<'a> Run<'a> {
                 download: None,
                 verify: None,
                 verdict: None,
-                outcome: String::new(),
+                outcome: AttemptOutcome::Pending,
+                detail: None,
             };
 
             let fetched = match download(file, &sha256, settings, progress) {
                 Ok(r) => r,
                 Err(source) => {
-                    attempt.outcome = format!("download failed: {source}");
+                    attempt.outcome = AttemptOutcome::DownloadFailed;
+                    attempt.detail = Some(source.to_string());
                     attempts.push(attempt);
                     return Err(InstallError::Download {
                         model: file.id.clone(),
@@ -336,20 +357,22 @@ impl<'a> Run<'a> {
             let report = match verify::run(&fetched.path, &vs, progress) {
                 Ok(r) => r,
                 Err(source) => {
-                    attempt.outcome = format!("verification failed: {source}");
+                    attempt.outcome = AttemptOutcome::VerificationFailed;
+                    attempt.detail = Some(source.to_string());
                     attempts.push(attempt);
                     record(
                         &mut state,
                         settings,
                         &choice,
-                        "failed: verification error",
+                        Outcome::VerificationFailed,
                         None,
                     );
-                    let _ = state.save(&paths.state_dir);
+                    let unrecorded = state.save(&paths.state_dir).err().map(Box::new);
                     return Err(InstallError::Verify {
                         model: file.id.clone(),
                         source: Box::new(source),
                         attempts,
+                        unrecorded,
                     });
                 }
             };
@@ -368,23 +391,21 @@ impl<'a> Run<'a> {
             attempt.verdict = Some(verdict.clone());
 
             // The measured/predicted ratio corrects later predictions on this machine, whatever the
-            // outcome. It compounds with the correction the prediction already carried.
-            let correction = verdict
-                .measured_over_predicted
-                .map(|r| r * choice.prediction.correction.max(1e-9))
-                .filter(|c| c.is_finite() && *c > 0.0);
+            // outcome (see `calibration`).
+            let correction = calibration::ratio_after(report.turn_s, &choice.prediction);
             state.fingerprint = hw.fingerprint.clone();
             state.profile = hw.clone();
             state.bench = bench.clone();
-            state.correction = correction.or(state.correction);
+            state.correction_ratio = correction.or(state.correction_ratio);
 
             let accept_with_warning =
                 !verdict.passed && settings.on_miss == OnMiss::Warn && report.logits_finite;
             if verdict.passed || accept_with_warning {
                 attempt.outcome = if verdict.passed {
-                    "installed".into()
+                    AttemptOutcome::Installed
                 } else {
-                    "kept despite a miss (--on-miss warn)".into()
+                    attempt.detail = Some(verdict.reasons.join("; "));
+                    AttemptOutcome::KeptDespiteMiss
                 };
                 if accept_with_warning {
                     warnings.push(format!(
@@ -412,14 +433,14 @@ impl<'a> Run<'a> {
                     path: fetched.path.clone(),
                     sha256: fetched.sha256.clone(),
                     size_bytes: fetched.bytes,
-                    installed_at: state::rfc3339(state::now_unix()),
+                    installed_at: time::now(),
                 });
                 state.verify = Some(report.clone());
                 state.verdict = Some(verdict.clone());
                 let outcome = if verdict.passed {
-                    "installed"
+                    Outcome::Installed
                 } else {
-                    "kept (warn)"
+                    Outcome::KeptDespiteMiss
                 };
                 record(&mut state, settings, &choice, outcome, Some(report.turn_s));
                 state.save(&paths.state_dir).map_err(InstallError::State)?;
@@ -430,7 +451,7 @@ impl<'a> Run<'a> {
                 };
                 return Ok(InstallReport {
                     schema_version: INSTALL_SCHEMA_VERSION,
-                    action: settings.action.clone(),
+                    action: settings.action,
                     fingerprint: hw.fingerprint.clone(),
                     bench_source,
                     plan,
@@ -443,11 +464,18 @@ impl<'a> Run<'a> {
                 });
             }
 
-            attempt.outcome = format!("missed: {}", verdict.reasons.join("; "));
+            attempt.outcome = AttemptOutcome::Missed;
+            attempt.detail = Some(verdict.reasons.join("; "));
             attempts.push(attempt);
             state.verify = Some(report.clone());
             state.verdict = Some(verdict.clone());
-            record(&mut state, settings, &choice, "missed", Some(report.turn_s));
+            record(
+                &mut state,
+                settings,
+                &choice,
+                Outcome::Missed,
+                Some(report.turn_s),
+            );
             state.save(&paths.state_dir).map_err(InstallError::State)?;
             match (settings.on_miss, &choice.tier) {
                 (OnMiss::Downgrade, Some(tier)) if report.logits_finite => {
@@ -459,7 +487,7 @@ impl<'a> Run<'a> {
                     select.below_tier = Some(tier.clone());
                     select.tier = None;
                     select.model = None;
-                    select.correction = correction.or(select.correction);
+                    select.correction_ratio = correction.or(select.correction_ratio);
                     plan = plan_for(hw, bench.as_ref(), &bench_source, settings, &select)?;
                 }
                 _ => {
@@ -547,7 +575,7 @@ fn verify_settings(
         } else {
             0
         },
-        context_length: w.context_tokens.max(w.prompt_tokens + w.response_tokens),
+        context_tokens: w.context_tokens.max(w.prompt_tokens + w.response_tokens),
         prompt_tokens: w.prompt_tokens,
         response_tokens: w.response_tokens,
     }
@@ -579,19 +607,19 @@ fn runtime_config(
         },
         threads: st.threads,
         gpu_layers: st.gpu_layers,
-        context_length: st.context_length,
-        promise: config::Promise {
+        context_tokens: st.context_tokens,
+        promise: InstalledPromise {
             turn_s,
             cold_load_s,
             prompt_tokens: st.prompt_tokens,
             response_tokens: st.response_tokens,
         },
-        verified: Verified::from_report(report),
+        verified: verified(report),
         llama_server: config::llama_server_command(
             &fetched.path,
             st.threads,
             st.gpu_layers,
-            st.context_length,
+            st.context_tokens,
         ),
     }
 }
@@ -600,17 +628,29 @@ fn record(
     state: &mut State,
     settings: &InstallSettings,
     choice: &Choice,
-    outcome: &str,
+    outcome: Outcome,
     turn_s: Option<f64>,
 ) {
-    state.history.push(HistoryEntry {
-        at: state::rfc3339(state::now_unix()),
-        action: settings.action.clone(),
+    state.push_history(HistoryEntry {
+        at: time::now(),
+        action: settings.action,
         tier: choice.tier.clone(),
         model_id: Some(choice.model.clone()),
-        outcome: outcome.to_string(),
+        outcome,
         turn_s,
     });
+}
+
+/// The runtime config's record of a verification run.
+pub fn verified(r: &VerifyReport) -> Verified {
+    Verified {
+        at: r.at,
+        load_s: r.load_s,
+        ttft_s: r.ttft_s,
+        prefill_tokens_per_s: r.prefill_tokens_per_s,
+        decode_tokens_per_s: r.decode_tokens_per_s,
+        turn_s: r.turn_s,
+    }
 }
 
 /// Remove `*.gguf` files (and stale `.part` files) in `models_dir` other than `keep`.

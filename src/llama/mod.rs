@@ -2,8 +2,10 @@
 //! run share: one process-wide backend with its log silenced, timed model loading, and timed
 //! prefill and greedy decode on one context.
 //!
-//! Before anything here touches llama.cpp, [`crate::bench::cpu::check_build_runs_here`] must
+//! Before anything here touches llama.cpp, [`crate::llama::cpu::check_build_runs_here`] must
 //! have passed: the library is compiled for a SIMD baseline and dies with SIGILL below it.
+
+pub mod cpu;
 
 use std::num::NonZeroU32;
 use std::path::{Path, PathBuf};

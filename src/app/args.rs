@@ -1,0 +1,197 @@
+//! The argument groups that several subcommands share, and the value parsers that validate
+//! numeric flags once, at parse time. Each group is flattened into the subcommands that take it;
+//! a subcommand's own flags live in its `cmd/*` file.
+
+use std::path::PathBuf;
+
+use clap::{Args, ValueEnum};
+
+use crate::env_vars::*;
+use crate::pipeline::OnMiss;
+use crate::select::WorkloadOverride;
+
+/// Flags every subcommand accepts.
+#[derive(Debug, Args)]
+pub struct GlobalArgs {
+    /// Print one JSON document on stdout and nothing else.
+    #[arg(long, global = true, env = MINERVA_JSON, value_parser = clap::builder::FalseyValueParser::new())]
+    pub json: bool,
+    /// Print nothing but errors (and the JSON document with --json).
+    #[arg(long, short, global = true)]
+    pub quiet: bool,
+    /// No progress bars or progress lines.
+    #[arg(long, global = true, env = MINERVA_NO_PROGRESS, value_parser = clap::builder::FalseyValueParser::new())]
+    pub no_progress: bool,
+    /// Use the hardware described by a profile file (from `probe --json`) instead of probing.
+    #[arg(long, global = true, value_name = "FILE", env = MINERVA_HARDWARE)]
+    pub hardware: Option<PathBuf>,
+    /// Use the model registry in DIR (one JSON file per family) instead of the built-in one.
+    #[arg(long, global = true, value_name = "DIR", env = MINERVA_REGISTRY)]
+    pub registry: Option<PathBuf>,
+    /// Use this tier table instead of the built-in tiers.json.
+    #[arg(long, global = true, value_name = "FILE", env = MINERVA_TIERS)]
+    pub tiers: Option<PathBuf>,
+    /// Read /proc and /sys below DIR instead of / (for fixtures and chroots).
+    #[arg(long, global = true, value_name = "DIR", env = MINERVA_PROBE_ROOT)]
+    pub probe_root: Option<PathBuf>,
+    /// Directory for downloaded models.
+    #[arg(long, global = true, value_name = "DIR", env = MINERVA_MODELS_DIR)]
+    pub models_dir: Option<PathBuf>,
+    /// Directory for the runtime config.
+    #[arg(long, global = true, value_name = "DIR", env = MINERVA_CONFIG_DIR)]
+    pub config_dir: Option<PathBuf>,
+    /// Directory for state (fingerprint, benchmark, plan, verification).
+    #[arg(long, global = true, value_name = "DIR", env = MINERVA_STATE_DIR)]
+    pub state_dir: Option<PathBuf>,
+    /// Base directory for models, state and cached benchmark models (each overridable above).
+    #[arg(long, global = true, value_name = "DIR", env = MINERVA_DATA_DIR)]
+    pub data_dir: Option<PathBuf>,
+}
+
+/// Flags that change the turn workload; shared with `plan`.
+#[derive(Debug, Args, Clone, Copy)]
+pub struct WorkloadArgs {
+    /// Prompt tokens per turn (system prompt + history + question).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub prompt_tokens: Option<u32>,
+    /// Tokens generated per answer.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub response_tokens: Option<u32>,
+    /// Context length the model is loaded with.
+    #[arg(long = "ctx", value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub context_tokens: Option<u32>,
+    /// Measured/predicted turn-time ratio to scale predictions by (default: the one the last
+    /// verification on this hardware stored, else 1).
+    #[arg(long = "correction", value_name = "RATIO", value_parser = positive_f64)]
+    pub correction_ratio: Option<f64>,
+}
+
+impl WorkloadArgs {
+    pub fn overrides(&self) -> WorkloadOverride {
+        WorkloadOverride {
+            prompt_tokens: self.prompt_tokens,
+            response_tokens: self.response_tokens,
+            context_tokens: self.context_tokens,
+        }
+    }
+}
+
+/// How a transfer behaves; shared by `download`, `install`, `retier` and the wizard.
+#[derive(Debug, Clone, Args)]
+pub struct TransferArgs {
+    /// Do not reuse a copy from the local Hugging Face cache.
+    #[arg(long, env = MINERVA_NO_HF_CACHE, value_parser = clap::builder::FalseyValueParser::new())]
+    pub no_hf_cache: bool,
+    /// Retries after consecutive transient failures (reset whenever bytes arrive).
+    #[arg(long, value_name = "N", default_value_t = 5, env = MINERVA_DOWNLOAD_RETRIES)]
+    pub retries: u32,
+    /// Seconds without any data before a transfer is abandoned and retried.
+    #[arg(long, value_name = "SECONDS", default_value_t = 30.0, env = MINERVA_STALL_TIMEOUT_S, value_parser = positive_f64)]
+    pub stall_timeout: f64,
+    /// First retry delay in milliseconds (doubles per retry).
+    #[arg(long, value_name = "MS", default_value_t = 1000, env = MINERVA_RETRY_BASE_MS, hide = true)]
+    pub retry_base_ms: u64,
+}
+
+/// Everything the wizard would ask, as flags (each with a `MINERVA_*` variable; flags win).
+#[derive(Debug, Args, Clone)]
+pub struct InstallArgs {
+    /// Answer every question with the recommendation; required without a terminal.
+    #[arg(long, short = 'y', env = MINERVA_YES, value_parser = clap::builder::FalseyValueParser::new())]
+    pub yes: bool,
+    /// Install from this tier only.
+    #[arg(long, value_name = "TIER", env = MINERVA_TIER)]
+    pub tier: Option<String>,
+    /// Install this registry model, whatever the tiers prefer.
+    #[arg(long, value_name = "MODEL_ID", env = MINERVA_MODEL)]
+    pub model: Option<String>,
+    /// Install a --model even if it does not fit in memory.
+    #[arg(long)]
+    pub force: bool,
+    /// Seconds per turn you can accept; tightens every tier's promise.
+    #[arg(long, value_name = "SECONDS", env = MINERVA_MAX_LATENCY, value_parser = positive_f64)]
+    pub max_latency: Option<f64>,
+    #[command(flatten)]
+    pub workload: WorkloadArgs,
+    /// Hugging Face endpoint or mirror to download from (default: HF_ENDPOINT, else huggingface.co).
+    #[arg(long, value_name = "URL", env = MINERVA_MIRROR)]
+    pub mirror: Option<String>,
+    /// llama.cpp threads (default: the benchmark's best, else the physical cores).
+    #[arg(long, value_name = "N", env = MINERVA_THREADS, value_parser = clap::value_parser!(u32).range(1..=1024))]
+    pub threads: Option<u32>,
+    /// Run on the CPU only, even when a GPU could hold layers.
+    #[arg(long, env = MINERVA_NO_GPU, value_parser = clap::builder::FalseyValueParser::new())]
+    pub no_gpu: bool,
+    /// When the installed model misses its promise: plan again and install the next tier down,
+    /// keep it and record the real figures, or fail.
+    #[arg(long, value_enum, value_name = "POLICY", default_value = "downgrade", env = MINERVA_ON_MISS)]
+    pub on_miss: OnMissArg,
+    /// Benchmark this GGUF instead of the generated models.
+    #[arg(long, value_name = "FILE", env = MINERVA_BENCH_MODEL)]
+    pub bench_model: Option<PathBuf>,
+    /// Do not benchmark: use the stored benchmark of this machine (unmeasured without one).
+    #[arg(long)]
+    pub skip_bench: bool,
+    /// Remove other models from the models directory once the new one is verified.
+    #[arg(long)]
+    pub prune: bool,
+    #[command(flatten)]
+    pub transfer: TransferArgs,
+}
+
+impl InstallArgs {
+    /// The flags' defaults with their `MINERVA_*` variables applied (for the bare `minerva-setup`).
+    pub fn from_env() -> InstallArgs {
+        #[derive(clap::Parser)]
+        struct Defaults {
+            #[command(flatten)]
+            args: InstallArgs,
+        }
+        <Defaults as clap::Parser>::parse_from(["minerva-setup"]).args
+    }
+}
+
+/// `--on-miss`: the pipeline's [`OnMiss`] as a flag value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OnMissArg {
+    /// Plan again with the measured figures and install the next tier down.
+    Downgrade,
+    /// Keep the model and record the measured figures as the promise.
+    Warn,
+    /// Leave the previous config in place and fail.
+    Fail,
+}
+
+impl From<OnMissArg> for OnMiss {
+    fn from(a: OnMissArg) -> OnMiss {
+        match a {
+            OnMissArg::Downgrade => OnMiss::Downgrade,
+            OnMissArg::Warn => OnMiss::Warn,
+            OnMissArg::Fail => OnMiss::Fail,
+        }
+    }
+}
+
+/// A finite number above zero: seconds (`--max-latency`, `--stall-timeout`) and ratios
+/// (`--correction`). Checked once, at parse time, for every subcommand that takes the flag.
+pub fn positive_f64(s: &str) -> Result<f64, String> {
+    match s.trim().parse::<f64>() {
+        Ok(v) if v.is_finite() && v > 0.0 => Ok(v),
+        Ok(v) => Err(format!("must be a positive number, got {v}")),
+        Err(_) => Err(format!("`{s}` is not a number")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn positive_numbers_only() {
+        assert_eq!(positive_f64("2.5"), Ok(2.5));
+        assert_eq!(positive_f64(" 30 "), Ok(30.0));
+        for bad in ["0", "-1", "nan", "inf", "", "ten"] {
+            assert!(positive_f64(bad).is_err(), "{bad} was accepted");
+        }
+    }
+}

@@ -1,0 +1,129 @@
+//! Human reports that several subcommands print.
+
+use std::fmt::Write as _;
+
+use crate::pipeline::reverify::VerifyOutcome;
+use crate::pipeline::InstallReport;
+
+use super::Human;
+
+impl Human for InstallReport {
+    fn human(&self) -> String {
+        let mut s = String::new();
+        for a in &self.attempts {
+            let tier = a.tier.as_deref().unwrap_or("custom");
+            let detail = a
+                .detail
+                .as_deref()
+                .map(|d| format!(": {d}"))
+                .unwrap_or_default();
+            let _ = writeln!(
+                s,
+                "Tried     {} ({tier}): {}{detail}",
+                a.model,
+                a.outcome.describe()
+            );
+        }
+        let c = &self.config;
+        let _ = writeln!(s, "Installed {} in tier {}", c.model.id, c.tier);
+        let _ = writeln!(
+            s,
+            "Model     {} ({} bytes, sha256 {})",
+            c.model.path.display(),
+            c.model.size_bytes,
+            c.model.sha256
+        );
+        let v = &c.verified;
+        let _ = writeln!(
+            s,
+            "Verified  {:.1} s per turn (promise {:.1} s): load {:.1} s, first token {:.2} s, decode {:.1} tok/s, prefill {:.0} tok/s",
+            v.turn_s, c.promise.turn_s, v.load_s, v.ttft_s, v.decode_tokens_per_s, v.prefill_tokens_per_s
+        );
+        let _ = writeln!(
+            s,
+            "Settings  {} threads, {} GPU layers, context {}",
+            c.threads, c.gpu_layers, c.context_tokens
+        );
+        let _ = writeln!(s, "Config    {}", self.config_path.display());
+        let _ = writeln!(s, "Serve     {}", c.llama_server.command);
+        for p in &self.pruned {
+            let _ = writeln!(s, "Pruned    {}", p.display());
+        }
+        for w in &self.warnings {
+            let _ = writeln!(s, "warning: {w}");
+        }
+        s
+    }
+}
+
+impl Human for VerifyOutcome {
+    fn human(&self) -> String {
+        let r = &self.report;
+        let mut s = String::new();
+        let _ = writeln!(
+            s,
+            "Model     {} ({})",
+            r.model_path.display(),
+            r.architecture
+        );
+        let _ = writeln!(
+            s,
+            "Settings  {} threads, {} GPU layers, context {}; prompt {} tokens, answer {} tokens",
+            r.settings.threads,
+            r.settings.gpu_layers,
+            r.settings.context_tokens,
+            r.prompt_tokens,
+            r.generated_tokens
+        );
+        let _ = writeln!(
+            s,
+            "Measured  load {:.2} s, first token {:.2} s, prefill {:.0} tok/s, decode {:.1} tok/s",
+            r.load_s, r.ttft_s, r.prefill_tokens_per_s, r.decode_tokens_per_s
+        );
+        let _ = writeln!(
+            s,
+            "Turn      {:.2} s warm, {:.2} s cold",
+            r.turn_s, r.cold_turn_s
+        );
+        let _ = writeln!(
+            s,
+            "Output    {} tokens, logits {}, text {}{}",
+            r.generated_tokens,
+            if r.logits_finite {
+                "finite"
+            } else {
+                "NOT finite"
+            },
+            if r.utf8_valid {
+                "valid UTF-8"
+            } else {
+                "NOT valid UTF-8"
+            },
+            if r.chat_template_used {
+                ", model's chat template"
+            } else {
+                ", plain transcript"
+            }
+        );
+        if let Some(v) = &self.verdict {
+            let _ = writeln!(
+                s,
+                "Verdict   {} (turn {:.0}% of the promised {:.1} s)",
+                if v.passed { "PASS" } else { "MISS" },
+                v.turn_ratio * 100.0,
+                self.promised_turn_s.unwrap_or(0.0)
+            );
+            for reason in &v.reasons {
+                let _ = writeln!(s, "          - {reason}");
+            }
+        }
+        if let Some(c) = self.correction_ratio {
+            let _ = writeln!(s, "Calibrated later predictions on this machine × {c:.2}");
+        }
+        let _ = writeln!(s, "Recorded  {}", self.action.describe());
+        if let Some(d) = &self.downgrade {
+            s.push_str(&d.human());
+        }
+        s
+    }
+}

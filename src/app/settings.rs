@@ -1,0 +1,151 @@
+//! The one settings step: flags (with their `MINERVA_*` variables, which clap reads) and the
+//! stored state merge here, once per command, into the pipeline's typed settings. Numeric flags
+//! were validated by their value parsers (see [`super::args`]) before anything gets here.
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::bench::runner::BenchOptions;
+use crate::exit::{Exit, Failure, ResultExt};
+use crate::fetch::{self, FetchOptions};
+use crate::pipeline::reverify::{ReverifySettings, VerifyTarget};
+use crate::pipeline::{calibration, stored, InstallSettings};
+use crate::profile::HardwareProfile;
+use crate::registry::{self, Registry, Tiers};
+use crate::select::SelectOptions;
+use crate::state::Action;
+
+use super::args::{InstallArgs, TransferArgs, WorkloadArgs};
+use super::failure::state_failure;
+use super::Ctx;
+
+/// Load the registry and the tier table the flags select, validated against each other.
+pub fn load_registry(ctx: &Ctx) -> Result<(Registry, Tiers), Failure> {
+    let hint = "fix the named field, or drop --registry/--tiers (MINERVA_REGISTRY/MINERVA_TIERS) to use the built-in files";
+    let reg = match &ctx.registry_dir {
+        Some(d) => registry::load_registry_dir(d),
+        None => Registry::embedded(),
+    }
+    .exit(Exit::BadInput)
+    .map_err(|f| f.hint(hint))?;
+    let tiers = match &ctx.tiers_file {
+        Some(f) => registry::load_tiers_file(f),
+        None => registry::parse_tiers(registry::EMBEDDED_TIERS, "tiers.json (embedded)"),
+    }
+    .and_then(|t| registry::validate_tiers(&t, &reg).map(|()| t))
+    .exit(Exit::BadInput)
+    .map_err(|f| f.hint(hint))?;
+    Ok((reg, tiers))
+}
+
+/// Without `--yes`, a question needs a person at a terminal: never wait on a closed stdin.
+pub fn require_yes_or_terminal(yes: bool, what: &str) -> Result<(), Failure> {
+    if yes || (std::io::stdin().is_terminal() && std::io::stderr().is_terminal()) {
+        return Ok(());
+    }
+    Err(Failure::new(Exit::Usage, anyhow::anyhow!("`{what}` needs answers but no terminal is attached"))
+        .hint(format!("add --yes (or MINERVA_YES=1) to run `minerva-setup {what}` unattended with the recommendation")))
+}
+
+/// Resolve flags, environment and stored state into pipeline settings.
+pub fn install_settings(
+    ctx: &Ctx,
+    hw: &HardwareProfile,
+    a: &InstallArgs,
+    action: Action,
+) -> Result<InstallSettings, Failure> {
+    let (registry, tiers) = load_registry(ctx)?;
+    let mut run = BenchOptions::new(ctx.paths.cache_dir.clone());
+    run.threads = a.threads;
+    run.bench_model = a.bench_model.clone();
+    run.gpu = !a.no_gpu;
+    let bench = stored::bench_source(hw, &ctx.paths.state_dir, ctx.machine(), a.skip_bench, run)
+        .map_err(state_failure)?;
+    Ok(InstallSettings {
+        paths: ctx.paths.clone(),
+        registry,
+        tiers,
+        select: SelectOptions {
+            max_latency_s: a.max_latency,
+            tier: a.tier.clone(),
+            model: a.model.clone(),
+            force: a.force,
+            workload: a.workload.overrides(),
+            correction_ratio: a.workload.correction_ratio,
+            below_tier: None,
+        },
+        bench,
+        endpoint: fetch::hf_endpoint_from_env(a.mirror.as_deref()),
+        // The token goes with every request the fetch stage marks gated, to that host only.
+        fetch: fetch_options(&a.transfer, ctx.paths.models_dir.clone(), true)?,
+        threads: a.threads,
+        gpu: !a.no_gpu,
+        on_miss: a.on_miss.into(),
+        prune: a.prune,
+        action,
+    })
+}
+
+/// The correction ratio for predictions: `--correction`, else the one the last verification on
+/// this hardware stored.
+pub fn correction_ratio(ctx: &Ctx, hw: &HardwareProfile, w: &WorkloadArgs) -> Option<f64> {
+    w.correction_ratio
+        .or_else(|| calibration::stored_ratio(&ctx.paths.state_dir, hw))
+}
+
+/// `verify`'s settings: what to verify, with which overrides and which policy.
+pub fn reverify_settings(
+    ctx: &Ctx,
+    model_file: Option<PathBuf>,
+    gpu_layers: Option<u32>,
+    a: &InstallArgs,
+) -> ReverifySettings {
+    ReverifySettings {
+        paths: ctx.paths.clone(),
+        target: model_file.map_or(VerifyTarget::Installed, VerifyTarget::File),
+        threads: a.threads,
+        gpu_layers,
+        workload: a.workload.overrides(),
+        max_latency_s: a.max_latency,
+        on_miss: a.on_miss.into(),
+    }
+}
+
+/// Fetch options into `dest_dir`, with the token when `gated`.
+pub fn fetch_options(
+    t: &TransferArgs,
+    dest_dir: PathBuf,
+    gated: bool,
+) -> Result<FetchOptions, Failure> {
+    let stall_timeout = Duration::try_from_secs_f64(t.stall_timeout)
+        .ok()
+        .filter(|d| !d.is_zero());
+    let Some(stall_timeout) = stall_timeout else {
+        return Err(Failure::new(
+            Exit::Usage,
+            anyhow::anyhow!(
+                "--stall-timeout {} is not a usable number of seconds",
+                t.stall_timeout
+            ),
+        )
+        .hint("e.g. --stall-timeout 30"));
+    };
+    Ok(FetchOptions {
+        dest_dir,
+        token: if gated {
+            fetch::hf_token_from_env()
+        } else {
+            None
+        },
+        retries: t.retries,
+        retry_base: Duration::from_millis(t.retry_base_ms),
+        stall_timeout,
+        hf_cache_dir: if t.no_hf_cache {
+            None
+        } else {
+            fetch::hf_hub_cache_from_env()
+        },
+        ..FetchOptions::default()
+    })
+}

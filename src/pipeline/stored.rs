@@ -1,0 +1,111 @@
+//! Which benchmark a plan is made from, and where it is kept.
+//!
+//! A simulated profile (a fixture of another server) carries its own figures. Planning this
+//! machine uses its stored benchmark (`<state_dir>/bench.json`, read and written only through
+//! [`crate::state::load_bench`] / [`crate::state::save_bench`]), and measures one when there is
+//! none. With `--hardware FILE` the profile describes another machine, so this machine's stored
+//! benchmark would lie: it is not used.
+
+use std::path::Path;
+
+use crate::bench::runner::{self, BenchError, BenchOptions};
+use crate::profile::HardwareProfile;
+use crate::progress::Progress;
+use crate::state::{self, StateError};
+use crate::types::bench::BenchResult;
+
+use super::BenchSource;
+
+/// Where a plan's figures come from, for `hw`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Machine {
+    /// `hw` is this machine (a live probe).
+    This,
+    /// `hw` was read from a profile file and may describe another machine.
+    Other,
+}
+
+/// The benchmark to predict from without measuring: the profile's own, else the stored one of
+/// this machine, else none. The string says where it came from.
+pub fn known_bench(
+    hw: &HardwareProfile,
+    state_dir: &Path,
+    machine: Machine,
+) -> Result<(Option<BenchResult>, String), StateError> {
+    if let Some(b) = &hw.bench {
+        return Ok((Some(b.clone()), "hardware profile".into()));
+    }
+    if machine == Machine::Other {
+        return Ok((
+            None,
+            "none (the --hardware profile carries no bench section): unmeasured".into(),
+        ));
+    }
+    match state::load_bench(state_dir)? {
+        Some(b) => Ok((Some(b), state::bench_path(state_dir).display().to_string())),
+        None => Ok((
+            None,
+            "none (run `minerva-setup bench` to measure): unmeasured".into(),
+        )),
+    }
+}
+
+/// Why a benchmark could not be had.
+#[derive(Debug, thiserror::Error)]
+pub enum StoredBenchError {
+    #[error(transparent)]
+    Bench(#[from] BenchError),
+    #[error(transparent)]
+    State(#[from] StateError),
+}
+
+/// Run the benchmark on this machine and store it; returns it with the path it was stored at.
+pub fn measure_and_store(
+    hw: &HardwareProfile,
+    opts: &BenchOptions,
+    state_dir: &Path,
+    progress: &dyn Progress,
+) -> Result<(BenchResult, String), StoredBenchError> {
+    let b = runner::run_bench(hw, opts, progress)?;
+    let path = state::save_bench(state_dir, &b)?;
+    Ok((b, path.display().to_string()))
+}
+
+/// The benchmark for `plan`: the known one, else (on this machine, unless `measure` is false)
+/// a fresh measurement, stored for later plans.
+pub fn bench_for_plan(
+    hw: &HardwareProfile,
+    state_dir: &Path,
+    machine: Machine,
+    measure: Option<&BenchOptions>,
+    progress: &dyn Progress,
+) -> Result<(Option<BenchResult>, String), StoredBenchError> {
+    let (bench, source) = known_bench(hw, state_dir, machine)?;
+    match (bench, measure) {
+        (Some(b), _) => Ok((Some(b), source)),
+        (None, Some(opts)) if machine == Machine::This => {
+            let (b, src) = measure_and_store(hw, opts, state_dir, progress)?;
+            Ok((Some(b), src))
+        }
+        (None, _) => Ok((None, source)),
+    }
+}
+
+/// The benchmark source for `install`, `retier`, the wizard and a downgrade: the profile's own
+/// figures, the stored ones when told not to measure (or planning another machine), else a run
+/// on this machine (done when the run starts, and stored).
+pub fn bench_source(
+    hw: &HardwareProfile,
+    state_dir: &Path,
+    machine: Machine,
+    skip_bench: bool,
+    run: BenchOptions,
+) -> Result<BenchSource, StateError> {
+    if hw.bench.is_some() || skip_bench || machine == Machine::Other {
+        return Ok(match known_bench(hw, state_dir, machine)? {
+            (Some(b), src) => BenchSource::Given(b, src),
+            (None, _) => BenchSource::None,
+        });
+    }
+    Ok(BenchSource::Run(run))
+}
