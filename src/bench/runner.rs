@@ -134,8 +134,77 @@ pub fn run_with(
     progress: &dyn Progress,
 ) -> Result<BenchResult, BenchError> {
     // Models first: writing them is not part of the measured wall time.
+    let models = prepare_models(opts, progress)?;
+
+    let start = Instant::now();
+    let mut warnings: Vec<String> = busy_warning(profile).into_iter().collect();
+    let backends = backends(engine, profile, opts);
+    let runs = models.count() * backends.len() + usize::from(opts.threads.is_none());
+    let mut budget = Budget::new(start, opts.time_budget_s, runs);
+    let run = Run {
+        engine,
+        opts,
+        progress,
+    };
+
+    let (threads, thread_trials) = choose_threads(&run, profile, &models.entries, &mut budget)?;
+    let probe_bw = profile
+        .memory_bandwidth
+        .as_ref()
+        .map(|b| b.bytes_per_s)
+        .filter(|b| *b > 0.0);
+    let quants = measure_models(
+        &run,
+        threads,
+        &backends,
+        &models,
+        probe_bw,
+        &mut budget,
+        &mut warnings,
+    )?;
+    Ok(assemble_result(
+        opts,
+        start,
+        threads,
+        thread_trials,
+        quants,
+        probe_bw,
+        warnings,
+    ))
+}
+
+/// What every measuring step needs: the engine, the options and where progress goes.
+struct Run<'a> {
+    engine: &'a dyn Engine,
+    opts: &'a BenchOptions,
+    progress: &'a dyn Progress,
+}
+
+/// The models a run measures: one per type (or the one `bench_model`), and the second size of
+/// [`CONVERGENCE_TYPE`] when there is one.
+struct PreparedModels {
+    entries: Vec<BenchModel>,
+    second: Option<BenchModel>,
+}
+
+impl PreparedModels {
+    /// Every model, the second size last.
+    fn iter(&self) -> impl Iterator<Item = &BenchModel> {
+        self.entries.iter().chain(self.second.iter())
+    }
+
+    fn count(&self) -> usize {
+        self.entries.len() + self.second.iter().count()
+    }
+}
+
+/// Load `bench_model`, or write (or find cached) the generated models; notes the writing time
+/// when anything was written.
+fn prepare_models(
+    opts: &BenchOptions,
+    progress: &dyn Progress,
+) -> Result<PreparedModels, BenchError> {
     let write_start = Instant::now();
-    let mut warnings = Vec::new();
     let mut entries: Vec<BenchModel> = Vec::new();
     let mut second: Option<BenchModel> = None;
     match &opts.bench_model {
@@ -165,7 +234,8 @@ pub fn run_with(
             }
         }
     }
-    let wrote_any = entries.iter().chain(second.iter()).any(|m| m.written);
+    let models = PreparedModels { entries, second };
+    let wrote_any = models.iter().any(|m| m.written);
     let model_write_s = if wrote_any {
         write_start.elapsed().as_secs_f64()
     } else {
@@ -177,45 +247,82 @@ pub fn run_with(
             opts.cache_dir.join("bench").display()
         ));
     }
+    Ok(models)
+}
 
-    let start = Instant::now();
-    if let Some(load) = load_average() {
-        let cores = profile.cpu.logical_cores.max(1) as f64;
-        if load >= 0.5 * cores {
-            warnings.push(format!(
-                "the machine was busy when the benchmark started (load average {load:.1} on {} CPUs): other work competes with llama.cpp's threads and the figures may be low",
-                profile.cpu.logical_cores
-            ));
-        }
-    }
+/// A warning when the load average says other work competes for the CPUs.
+fn busy_warning(profile: &HardwareProfile) -> Option<String> {
+    let load = load_average()?;
+    let cores = profile.cpu.logical_cores.max(1) as f64;
+    (load >= 0.5 * cores).then(|| {
+        format!(
+            "the machine was busy when the benchmark started (load average {load:.1} on {} CPUs): other work competes with llama.cpp's threads and the figures may be low",
+            profile.cpu.logical_cores
+        )
+    })
+}
+
+/// The backends to measure on, each with the layers it offloads: always the CPU, and the GPU
+/// when asked for, available to the engine and listed in the profile.
+fn backends(
+    engine: &dyn Engine,
+    profile: &HardwareProfile,
+    opts: &BenchOptions,
+) -> Vec<(BenchBackend, u32)> {
     let mut backends = vec![(BenchBackend::Cpu, 0u32)];
     if opts.gpu && engine.gpu_available() && !profile.gpus.is_empty() {
         // 999 layers: llama.cpp caps at the model's count, so every layer goes to the GPU.
         backends.push((BenchBackend::Gpu, 999));
     }
-    // Each measurement gets an equal share of what is left of the budget, so one that overran
-    // (other load on the machine) shortens the rest instead of the total. Thread trials count as one.
-    let n_models = entries.len() + second.iter().count();
-    let mut runs_left = n_models * backends.len() + usize::from(opts.threads.is_none());
-    let floor = 0.2 * opts.time_budget_s / runs_left.max(1) as f64;
-    let mut next_share = || {
-        let left = (opts.time_budget_s - start.elapsed().as_secs_f64()).max(0.0);
-        let share = (left / runs_left.max(1) as f64).max(floor);
-        runs_left = runs_left.saturating_sub(1);
-        share
-    };
-    let main_job = |threads: u32, share: f64| Job {
-        threads,
-        prompt_tokens: opts.prompt_tokens,
-        measure_prefill: true,
-        gen_tokens: opts.gen_tokens,
-        min_reps: 2,
-        max_reps: 12,
-        budget_s: share,
-    };
+    backends
+}
 
-    // Threads: physical cores (capped by a quota) unless given; a neighbour count is tried on the
-    // first model with short decode-only runs and kept if faster.
+/// The time budget, shared out as the run goes.
+///
+/// Each measurement gets an equal share of what is left of the budget, so one that overran
+/// (other load on the machine) shortens the rest instead of the total. Thread trials count as one.
+struct Budget {
+    start: Instant,
+    total_s: f64,
+    runs_left: usize,
+    floor_s: f64,
+}
+
+impl Budget {
+    fn new(start: Instant, total_s: f64, runs: usize) -> Budget {
+        Budget {
+            start,
+            total_s,
+            runs_left: runs,
+            floor_s: 0.2 * total_s / runs.max(1) as f64,
+        }
+    }
+
+    /// The next measurement's share in seconds: what is left divided by the runs left, at least
+    /// a fifth of an equal share of the whole.
+    fn next_share(&mut self) -> f64 {
+        let left = (self.total_s - self.start.elapsed().as_secs_f64()).max(0.0);
+        let share = (left / self.runs_left.max(1) as f64).max(self.floor_s);
+        self.runs_left = self.runs_left.saturating_sub(1);
+        share
+    }
+}
+
+/// The thread count, and the trials that chose it.
+///
+/// Physical cores (capped by a quota) unless given; a neighbour count is tried on the first
+/// model with short decode-only runs and kept if faster.
+fn choose_threads(
+    run: &Run,
+    profile: &HardwareProfile,
+    entries: &[BenchModel],
+    budget: &mut Budget,
+) -> Result<(u32, Vec<ThreadTrial>), BenchError> {
+    let Run {
+        engine,
+        opts,
+        progress,
+    } = *run;
     let mut thread_trials = Vec::new();
     let threads = match opts.threads {
         Some(t) => t.max(1),
@@ -230,7 +337,7 @@ pub fn run_with(
                 candidates.push(base + 1);
             }
             let first = &entries[0];
-            let trial_share = next_share();
+            let trial_share = budget.next_share();
             progress.phase(
                 &format!(
                     "trying {} thread counts on {}",
@@ -276,20 +383,33 @@ pub fn run_with(
             best.threads
         }
     };
+    Ok((threads, thread_trials))
+}
 
-    let probe_bw = profile
-        .memory_bandwidth
-        .as_ref()
-        .map(|b| b.bytes_per_s)
-        .filter(|b| *b > 0.0);
+/// Measure every model on every backend, one job each, and derive the per-type figures; warns
+/// about each wide decode spread.
+fn measure_models(
+    run: &Run,
+    threads: u32,
+    backends: &[(BenchBackend, u32)],
+    models: &PreparedModels,
+    probe_bw: Option<f64>,
+    budget: &mut Budget,
+    warnings: &mut Vec<String>,
+) -> Result<Vec<QuantBench>, BenchError> {
+    let Run {
+        engine,
+        opts,
+        progress,
+    } = *run;
     let mut quants = Vec::new();
-    for (backend, gpu_layers) in &backends {
-        for m in entries.iter().chain(second.iter()) {
+    for (backend, gpu_layers) in backends {
+        for m in models.iter() {
             progress.phase(
                 &format!("measuring {} ({})", label(m), backend_name(*backend)),
                 None,
             );
-            let job = main_job(threads, next_share());
+            let job = main_job(opts, threads, budget.next_share());
             let (load_s, rates) = engine.run(&m.path, *gpu_layers, &[job])?;
             progress.finish();
             let q = derive(m, *backend, load_s, opts, &rates[0], probe_bw);
@@ -303,15 +423,67 @@ pub fn run_with(
             quants.push(q);
         }
     }
+    Ok(quants)
+}
 
-    // The two sizes of the convergence type on the CPU, if both were measured.
+/// The measuring job of one model: the full prompt, prefill measured, up to 12 repetitions.
+fn main_job(opts: &BenchOptions, threads: u32, share: f64) -> Job {
+    Job {
+        threads,
+        prompt_tokens: opts.prompt_tokens,
+        measure_prefill: true,
+        gen_tokens: opts.gen_tokens,
+        min_reps: 2,
+        max_reps: 12,
+        budget_s: share,
+    }
+}
+
+/// The result: the two-size overhead fit, the load overhead, the remaining warnings and the
+/// description of what was measured. `start` is when measuring began (the wall time's origin).
+fn assemble_result(
+    opts: &BenchOptions,
+    start: Instant,
+    threads: u32,
+    thread_trials: Vec<ThreadTrial>,
+    quants: Vec<QuantBench>,
+    probe_bw: Option<f64>,
+    mut warnings: Vec<String>,
+) -> BenchResult {
+    let (per_token_overhead_s, converged) = convergence(&quants, &mut warnings);
+    let load_overhead_s = load_overhead(&quants);
+    if probe_bw.is_none() {
+        warnings.push(
+            "the hardware profile has no memory bandwidth: bandwidth ratios not computed".into(),
+        );
+    }
+
+    BenchResult {
+        schema_version: BENCH_SCHEMA_VERSION,
+        threads,
+        thread_trials,
+        per_token_overhead_s,
+        load_overhead_s,
+        quants,
+        probe_bandwidth_bytes_per_s: probe_bw,
+        converged,
+        wall_s: start.elapsed().as_secs_f64(),
+        peak_rss_bytes: peak_rss_bytes(),
+        source: source_description(opts),
+        warnings,
+    }
+}
+
+/// The per-token overhead and whether the two sizes of [`CONVERGENCE_TYPE`] on the CPU agree,
+/// if both were measured (`(0.0, None)` otherwise); warns when they do not agree.
+fn convergence(quants: &[QuantBench], warnings: &mut Vec<String>) -> (f64, Option<bool>) {
     let sizes: Vec<&QuantBench> = quants
         .iter()
         .filter(|q| q.ggml_type == CONVERGENCE_TYPE.name() && q.backend == BenchBackend::Cpu)
         .collect();
     let smaller = sizes.iter().min_by_key(|q| q.params);
     let larger = sizes.iter().max_by_key(|q| q.params);
-    let (per_token_overhead_s, converged) = match (smaller, larger) {
+    match (smaller, larger) {
         (Some(s), Some(l)) if s.params < l.params => {
             let (overhead, conv) = overhead_fit(s, l);
             if !conv {
@@ -325,44 +497,28 @@ pub fn run_with(
             (overhead, Some(conv))
         }
         _ => (0.0, None),
-    };
-    let load_overhead_s = load_overhead(&quants);
-    if probe_bw.is_none() {
-        warnings.push(
-            "the hardware profile has no memory bandwidth: bandwidth ratios not computed".into(),
-        );
     }
+}
 
-    Ok(BenchResult {
-        schema_version: BENCH_SCHEMA_VERSION,
-        threads,
-        thread_trials,
-        per_token_overhead_s,
-        load_overhead_s,
-        quants,
-        probe_bandwidth_bytes_per_s: probe_bw,
-        converged,
-        wall_s: start.elapsed().as_secs_f64(),
-        peak_rss_bytes: peak_rss_bytes(),
-        source: match &opts.bench_model {
-            Some(p) => format!(
-                "measured with {}, {}-token prompt, {} tokens per decode repetition",
-                p.display(),
-                opts.prompt_tokens,
-                opts.gen_tokens
-            ),
-            None => format!(
-                "measured: generated llama models {} wide, {} layers ({} for the second {}), {}-token prompt, {} tokens per decode repetition",
-                opts.model_shape.n_embd,
-                opts.model_shape.n_layers,
-                opts.second_layers,
-                CONVERGENCE_TYPE,
-                opts.prompt_tokens,
-                opts.gen_tokens
-            ),
-        },
-        warnings,
-    })
+/// The result's `source`: which models, prompt and generation lengths were measured.
+fn source_description(opts: &BenchOptions) -> String {
+    match &opts.bench_model {
+        Some(p) => format!(
+            "measured with {}, {}-token prompt, {} tokens per decode repetition",
+            p.display(),
+            opts.prompt_tokens,
+            opts.gen_tokens
+        ),
+        None => format!(
+            "measured: generated llama models {} wide, {} layers ({} for the second {}), {}-token prompt, {} tokens per decode repetition",
+            opts.model_shape.n_embd,
+            opts.model_shape.n_layers,
+            opts.second_layers,
+            CONVERGENCE_TYPE,
+            opts.prompt_tokens,
+            opts.gen_tokens
+        ),
+    }
 }
 
 fn label(m: &BenchModel) -> String {
