@@ -137,8 +137,8 @@ pub fn main_exit_code() -> i32 {
         Some(Command::Man) => cmd::completions::man(&ctx),
         Some(Command::Download(a)) => cmd::download::run(&ctx, a),
         Some(Command::HelpEnv) => {
-            println!("{ENV_HELP}\n\n{EXIT_CODE_HELP}");
-            Ok(())
+            writeln!(std::io::stdout().lock(), "{ENV_HELP}\n\n{EXIT_CODE_HELP}")
+                .map_err(Failure::from)
         }
         None => cmd::wizard::run(&ctx, &cmd::install::InstallArgs::from_env()),
     };
@@ -248,8 +248,12 @@ impl Ctx {
 
     /// Render a failure on stderr; with `--json`, also print a JSON error document on stdout so
     /// that a provisioning script always gets one document.
+    ///
+    /// A closed stdout or stderr (`... | head -1`) is ignored rather than a panic as with
+    /// `println!`: the exit code still tells the failure, and there is nowhere left to report a
+    /// failed write.
     pub fn report_failure(&self, f: &Failure) {
-        eprintln!("{f}");
+        let _ = writeln!(std::io::stderr().lock(), "{f}");
         if self.json {
             let doc = serde_json::json!({
                 "error": f.error.to_string(),
@@ -257,7 +261,13 @@ impl Ctx {
                 "hint": f.hint,
                 "exit_code": f.exit.code(),
             });
-            println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
+            let mut out = std::io::stdout().lock();
+            let _ = writeln!(
+                out,
+                "{}",
+                serde_json::to_string_pretty(&doc).unwrap_or_default()
+            )
+            .and_then(|()| out.flush());
         }
     }
 }
