@@ -594,28 +594,12 @@ fn verified_copy(
 /// filesystem allows, else a copy; either way through a temporary name and a rename.
 fn place_from_cache(cached: &Path, final_path: &Path) -> Result<(), FetchError> {
     let blob = std::fs::canonicalize(cached).unwrap_or_else(|_| cached.to_path_buf());
-    let name = final_path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let tmp = final_path.with_file_name(format!(".{name}.from-cache-{}", std::process::id()));
-    let _ = std::fs::remove_file(&tmp);
-    let placed = std::fs::hard_link(&blob, &tmp).or_else(|_| {
-        std::fs::copy(&blob, &tmp)?;
-        std::fs::File::open(&tmp)?.sync_all()
-    });
-    let result = placed.and_then(|()| std::fs::rename(&tmp, final_path));
-    if let Err(source) = result {
-        let _ = std::fs::remove_file(&tmp);
-        return Err(FetchError::Io {
-            op: "copy from the Hugging Face cache to",
-            path: final_path.to_path_buf(),
-            partial: Partial::None,
-            source,
-        });
-    }
-    sync_dir(final_path);
-    Ok(())
+    crate::fsutil::link_or_copy_atomic(&blob, final_path).map_err(|source| FetchError::Io {
+        op: "copy from the Hugging Face cache to",
+        path: final_path.to_path_buf(),
+        partial: Partial::None,
+        source,
+    })
 }
 
 /// Make a rename durable: fsync the directory holding `path`.
