@@ -14,7 +14,6 @@
 mod disk;
 mod error;
 mod hf;
-mod lock;
 mod secret;
 mod sink;
 mod transfer;
@@ -31,8 +30,8 @@ pub use hf::{
 };
 pub use secret::Secret;
 
+use crate::fsutil::{FileLock, LockError};
 use crate::progress::Progress;
-use lock::{LockFailure, LockGuard};
 use sink::{hash_file, PartFile};
 use transfer::{Fatal, Transfer};
 
@@ -182,21 +181,25 @@ pub fn fetch(
     let final_path = dir.join(&req.filename);
     let part_path = dir.join(format!("{}.part", req.filename));
     let lock_path = dir.join(format!("{}.lock", req.filename));
-    let _lock = match LockGuard::acquire(&lock_path) {
+    let _lock = match FileLock::try_acquire(&lock_path) {
         Ok(l) => l,
-        Err(LockFailure::Held) => {
+        Err(LockError::Held { .. }) => {
             return Err(FetchError::Locked {
                 path: final_path,
                 lock: lock_path,
             })
         }
-        Err(LockFailure::Io(source)) => {
+        Err(e) => {
+            let source = match e {
+                LockError::Io { source, .. } => source,
+                symlink => std::io::Error::other(symlink),
+            };
             return Err(FetchError::Io {
                 op: "create the lock file",
                 path: lock_path,
                 partial: Partial::None,
                 source,
-            })
+            });
         }
     };
     let report = |path: PathBuf, bytes: u64, obtained: Obtained| FetchReport {

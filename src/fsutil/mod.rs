@@ -1,6 +1,11 @@
-//! Crash-safe file writes shared by every stage that persists something.
+//! Crash-safe file writes and the advisory file lock, shared by every stage that persists
+//! something or must keep another run out.
 //!
 //! Knows nothing about what the files hold or which stage writes them.
+
+mod lock;
+
+pub use lock::{FileLock, LockError};
 
 use std::fs::File;
 use std::io::{self, Write};
