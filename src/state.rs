@@ -6,13 +6,12 @@
 //! (`<state_dir>/minerva.lock`) keeps two runs from changing installed state at once.
 //! Knows nothing about the terminal.
 
-use std::fs::{File, OpenOptions};
 use std::path::{Path, PathBuf};
 
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use crate::fsutil::write_atomic;
+use crate::fsutil::{write_atomic, FileLock, LockError};
 use crate::profile::HardwareProfile;
 use crate::select::Plan;
 use crate::types::bench::BenchResult;
@@ -79,31 +78,27 @@ pub fn save_json<T: Serialize>(path: &Path, value: &T) -> Result<(), StateError>
 /// An exclusive lock held for the life of the value.
 #[derive(Debug)]
 pub struct RunLock {
-    _file: File,
+    _lock: FileLock,
     pub path: PathBuf,
 }
 
 impl RunLock {
     /// Take the lock in `dir` without waiting; `StateError::Locked` when another run holds it.
+    /// A symbolic link at the lock path is refused (`StateError::Lock`), never followed.
     pub fn acquire(dir: &Path) -> Result<RunLock, StateError> {
         let path = dir.join("minerva.lock");
         std::fs::create_dir_all(dir).map_err(|source| StateError::Lock {
             path: path.clone(),
             source,
         })?;
-        let file = OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&path)
-            .map_err(|source| StateError::Lock {
-                path: path.clone(),
-                source,
-            })?;
-        match file.try_lock() {
-            Ok(()) => Ok(RunLock { _file: file, path }),
-            Err(std::fs::TryLockError::WouldBlock) => Err(StateError::Locked { path }),
-            Err(std::fs::TryLockError::Error(source)) => Err(StateError::Lock { path, source }),
+        match FileLock::try_acquire(&path) {
+            Ok(lock) => Ok(RunLock { _lock: lock, path }),
+            Err(LockError::Held { .. }) => Err(StateError::Locked { path }),
+            Err(LockError::Io { source, .. }) => Err(StateError::Lock { path, source }),
+            Err(e @ LockError::Symlink { .. }) => Err(StateError::Lock {
+                path,
+                source: std::io::Error::other(e),
+            }),
         }
     }
 }
@@ -122,6 +117,22 @@ mod tests {
         ));
         drop(first);
         RunLock::acquire(dir.path()).unwrap();
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_symlink_planted_at_the_lock_path_is_refused_and_its_target_untouched() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("elsewhere");
+        let link = dir.path().join("minerva.lock");
+        std::os::unix::fs::symlink(&target, &link).unwrap();
+        let err = RunLock::acquire(dir.path()).unwrap_err();
+        assert!(matches!(err, StateError::Lock { .. }), "{err:?}");
+        let chain = format!("{:#}", anyhow::Error::new(err));
+        assert!(chain.contains("minerva.lock"), "{chain}");
+        assert!(chain.contains("symbolic link"), "{chain}");
+        assert!(!target.exists(), "the lock followed the link");
+        assert!(link.symlink_metadata().unwrap().file_type().is_symlink());
     }
 
     #[test]

@@ -60,6 +60,44 @@ fn a_bad_hardware_file_names_the_file_and_exits_7_with_one_json_document() {
 }
 
 #[test]
+fn a_closed_stdout_in_the_error_path_is_not_a_panic() {
+    let dir = tempfile::tempdir().unwrap();
+    let tiers = dir.path().join("BAD.json");
+    std::fs::write(&tiers, b"{ not a tier table").unwrap();
+    let profile =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/profiles/tiny-1g.json");
+    let args = |c: &mut Command| {
+        c.arg("--json")
+            .arg("--hardware")
+            .arg(&profile)
+            .arg("--tiers")
+            .arg(&tiers)
+            .arg("--state-dir")
+            .arg(dir.path().join("state"))
+            .args(["plan", "--no-bench"]);
+    };
+    let mut open = bin();
+    args(&mut open);
+    let expected = open.output().unwrap();
+    assert_eq!(expected.status.code(), Some(7), "{expected:?}");
+
+    let mut closed = bin();
+    args(&mut closed);
+    let mut child = closed
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The read end is gone before the child gets to write its JSON error document.
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), expected.status.code(), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert!(stderr.contains("BAD.json"), "{stderr}");
+}
+
+#[test]
 fn fixture_profiles_load_and_round_trip_through_probe_json() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/profiles");
     let mut seen = 0;

@@ -125,7 +125,9 @@ impl Ctx {
     /// Render a failure on stderr; with `--json`, also print a JSON error document on stdout so
     /// that a provisioning script always gets one document.
     pub fn report_failure(&self, f: &Failure) {
-        eprintln!("{f}");
+        // Nowhere is left to report a failed write of the report itself: a closed stdout or
+        // stderr is the reader's choice, never a panic.
+        let _ = writeln!(std::io::stderr().lock(), "{f}");
         if self.json {
             let doc = serde_json::json!({
                 "error": f.error.to_string(),
@@ -133,7 +135,13 @@ impl Ctx {
                 "hint": f.hint,
                 "exit_code": f.exit.code(),
             });
-            println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
+            let mut out = std::io::stdout().lock();
+            let _ = writeln!(
+                out,
+                "{}",
+                serde_json::to_string_pretty(&doc).unwrap_or_default()
+            )
+            .and_then(|()| out.flush());
         }
     }
 }

@@ -144,7 +144,7 @@ pub fn ensure_cached(
 /// A temporary file older than this is left over from a killed run, not one being written.
 const STALE_TEMPORARY: std::time::Duration = std::time::Duration::from_secs(3600);
 
-/// Delete `.<name>.tmp-<pid>` files a killed run left next to `path` (they are never trusted,
+/// Delete `.<name>.tmp-*` files a killed run left next to `path` (they are never trusted,
 /// but each is as large as a model).
 fn remove_stale_temporaries(path: &Path) {
     let (Some(dir), Some(name)) = (path.parent(), path.file_name()) else {

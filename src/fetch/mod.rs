@@ -14,7 +14,6 @@
 mod disk;
 mod error;
 mod hf;
-mod lock;
 mod secret;
 mod sink;
 mod transfer;
@@ -31,8 +30,8 @@ pub use hf::{
 };
 pub use secret::Secret;
 
+use crate::fsutil::{FileLock, LockError};
 use crate::progress::Progress;
-use lock::{LockFailure, LockGuard};
 use sink::{hash_file, PartFile};
 use transfer::{Fatal, Transfer};
 
@@ -182,21 +181,25 @@ pub fn fetch(
     let final_path = dir.join(&req.filename);
     let part_path = dir.join(format!("{}.part", req.filename));
     let lock_path = dir.join(format!("{}.lock", req.filename));
-    let _lock = match LockGuard::acquire(&lock_path) {
+    let _lock = match FileLock::try_acquire(&lock_path) {
         Ok(l) => l,
-        Err(LockFailure::Held) => {
+        Err(LockError::Held { .. }) => {
             return Err(FetchError::Locked {
                 path: final_path,
                 lock: lock_path,
             })
         }
-        Err(LockFailure::Io(source)) => {
+        Err(e) => {
+            let source = match e {
+                LockError::Io { source, .. } => source,
+                symlink => std::io::Error::other(symlink),
+            };
             return Err(FetchError::Io {
                 op: "create the lock file",
                 path: lock_path,
                 partial: Partial::None,
                 source,
-            })
+            });
         }
     };
     let report = |path: PathBuf, bytes: u64, obtained: Obtained| FetchReport {
@@ -594,28 +597,12 @@ fn verified_copy(
 /// filesystem allows, else a copy; either way through a temporary name and a rename.
 fn place_from_cache(cached: &Path, final_path: &Path) -> Result<(), FetchError> {
     let blob = std::fs::canonicalize(cached).unwrap_or_else(|_| cached.to_path_buf());
-    let name = final_path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let tmp = final_path.with_file_name(format!(".{name}.from-cache-{}", std::process::id()));
-    let _ = std::fs::remove_file(&tmp);
-    let placed = std::fs::hard_link(&blob, &tmp).or_else(|_| {
-        std::fs::copy(&blob, &tmp)?;
-        std::fs::File::open(&tmp)?.sync_all()
-    });
-    let result = placed.and_then(|()| std::fs::rename(&tmp, final_path));
-    if let Err(source) = result {
-        let _ = std::fs::remove_file(&tmp);
-        return Err(FetchError::Io {
-            op: "copy from the Hugging Face cache to",
-            path: final_path.to_path_buf(),
-            partial: Partial::None,
-            source,
-        });
-    }
-    sync_dir(final_path);
-    Ok(())
+    crate::fsutil::link_or_copy_atomic(&blob, final_path).map_err(|source| FetchError::Io {
+        op: "copy from the Hugging Face cache to",
+        path: final_path.to_path_buf(),
+        partial: Partial::None,
+        source,
+    })
 }
 
 /// Make a rename durable: fsync the directory holding `path`.

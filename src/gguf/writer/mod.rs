@@ -18,7 +18,6 @@
 mod tokenizer;
 mod weights;
 
-use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
@@ -227,19 +226,9 @@ pub fn write_model_with_progress(
     let data_offset = (header.bytes.len() as u64).div_ceil(align) * align;
     let file_bytes = data_offset + header.data_bytes;
 
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    std::fs::create_dir_all(&dir).map_err(io)?;
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
     progress.phase(&format!("writing {}", path.display()), Some(file_bytes));
-    let result = (|| -> std::io::Result<()> {
-        let mut w = BufWriter::with_capacity(1 << 20, File::create(&tmp)?);
+    let result = crate::fsutil::write_atomic_with(path, |file| {
+        let mut w = BufWriter::with_capacity(1 << 20, file);
         w.write_all(&header.bytes)?;
         pad(&mut w, data_offset - header.bytes.len() as u64)?;
         let mut written = data_offset;
@@ -262,17 +251,10 @@ pub fn write_model_with_progress(
             pad(&mut w, padded - t.n_bytes)?;
             written += padded - t.n_bytes;
         }
-        let f = w.into_inner().map_err(|e| e.into_error())?;
-        f.sync_all()?;
-        drop(f);
-        std::fs::rename(&tmp, path)?;
-        Ok(())
-    })();
+        w.flush()
+    });
     progress.finish();
-    if let Err(e) = result {
-        let _ = std::fs::remove_file(&tmp);
-        return Err(io(e));
-    }
+    result.map_err(io)?;
     Ok(WrittenModel {
         path: path.to_path_buf(),
         tensors,
