@@ -28,4 +28,5 @@ pub mod select;
 pub mod state;
 #[allow(clippy::print_stdout, clippy::print_stderr)]
 pub mod term;
+pub mod validate;
 pub mod verify;
