@@ -15,28 +15,49 @@ pub enum ValidationError {
     #[error("the value is empty; {expected}", expected = .kind.expected())]
     Empty { kind: Kind },
 
-    #[error("`{}` is an absolute path; {FILE_EXPECTED}", .value.escape_debug())]
-    AbsolutePath { value: String },
-    #[error("`{}` contains a backslash; {FILE_EXPECTED}", .value.escape_debug())]
-    Backslash { value: String },
-    #[error("`{}` contains a control character; {FILE_EXPECTED}", .value.escape_debug())]
-    ControlCharacter { value: String },
-    #[error("`{}` contains `..`; {FILE_EXPECTED}", .value.escape_debug())]
-    DotDot { value: String },
-    #[error("`{}` has an empty path segment (`//`, or a `/` at the start or end); {FILE_EXPECTED}", .value.escape_debug())]
-    EmptySegment { value: String },
-    #[error("`{}` has a name starting with `.` (a hidden file); {FILE_EXPECTED}", .value.escape_debug())]
-    HiddenName { value: String },
-    #[error("`{}` contains `/`; this must be a plain file name without directories, e.g. `qwen2.5-3b-instruct-q4_k_m.gguf`", .value.escape_debug())]
+    #[error("`{}` is an absolute path; {expected}", .value.escape_debug())]
+    AbsolutePath {
+        value: String,
+        expected: &'static str,
+    },
+    #[error("`{}` contains a backslash; {expected}", .value.escape_debug())]
+    Backslash {
+        value: String,
+        expected: &'static str,
+    },
+    #[error("`{}` contains a control character; {expected}", .value.escape_debug())]
+    ControlCharacter {
+        value: String,
+        expected: &'static str,
+    },
+    #[error("`{}` contains `..`; {expected}", .value.escape_debug())]
+    DotDot {
+        value: String,
+        expected: &'static str,
+    },
+    #[error("`{}` has an empty path segment (`//`, or a `/` at the start or end); {expected}", .value.escape_debug())]
+    EmptySegment {
+        value: String,
+        expected: &'static str,
+    },
+    #[error("`{}` has a name starting with `.` (a hidden file); {expected}", .value.escape_debug())]
+    HiddenName {
+        value: String,
+        expected: &'static str,
+    },
+    #[error("`{}` contains `/`; {NAME_EXPECTED}", .value.escape_debug())]
     Directory { value: String },
-    #[error("`{}` does not end in `.gguf`; {FILE_EXPECTED}", .value.escape_debug())]
-    NotGguf { value: String },
+    #[error("`{}` does not end in `.gguf`; {expected}", .value.escape_debug())]
+    NotGguf {
+        value: String,
+        expected: &'static str,
+    },
 
     #[error("`{}` contains `{}`, which is not a hex digit; {SHA256_EXPECTED}", .value.escape_debug(), .found.escape_debug())]
     Sha256NotHex { value: String, found: char },
     #[error("`{}` has {len} characters, not 64; {SHA256_EXPECTED}", .value.escape_debug())]
     Sha256Length { value: String, len: usize },
-    #[error("`{value}` has upper-case hex digits; {SHA256_EXPECTED}: `{}`", .value.to_ascii_lowercase())]
+    #[error("`{value}` has upper-case hex digits; write it in lower case, `{}`: {SHA256_EXPECTED}", .value.to_ascii_lowercase())]
     Sha256UpperCase { value: String },
 
     #[error("`{}` is not of the form ORG/NAME (exactly one `/` between two non-empty parts); {REPO_EXPECTED}", .value.escape_debug())]
@@ -68,7 +89,8 @@ pub enum ValidationError {
 /// Which kind of value an [`ValidationError::Empty`] was meant to be.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
-    ModelFile,
+    ModelFileName,
+    ModelFilePath,
     Sha256,
     RepoId,
     Endpoint,
@@ -77,7 +99,8 @@ pub enum Kind {
 impl Kind {
     fn expected(self) -> &'static str {
         match self {
-            Kind::ModelFile => FILE_EXPECTED,
+            Kind::ModelFileName => NAME_EXPECTED,
+            Kind::ModelFilePath => PATH_EXPECTED,
             Kind::Sha256 => SHA256_EXPECTED,
             Kind::RepoId => REPO_EXPECTED,
             Kind::Endpoint => ENDPOINT_EXPECTED,
@@ -85,7 +108,9 @@ impl Kind {
     }
 }
 
-const FILE_EXPECTED: &str = "a model file is a relative path of plain names ending in `.gguf`, e.g. `qwen2.5-3b-instruct-q4_k_m.gguf` or `Q4_K_M/model-00001-of-00002.gguf`";
+const NAME_EXPECTED: &str =
+    "a model file name is one plain name ending in `.gguf`, e.g. `qwen2.5-3b-instruct-q4_k_m.gguf`";
+const PATH_EXPECTED: &str = "a model file's path in a repository is plain names joined by `/`, ending in `.gguf`, e.g. `qwen2.5-3b-instruct-q4_k_m.gguf` or `Q4_K_M/model-00001-of-00002.gguf`";
 const SHA256_EXPECTED: &str =
     "a sha256 is 64 lowercase hex digits (0-9, a-f), as `sha256sum FILE` prints it";
 const REPO_EXPECTED: &str = "a Hugging Face repository id is ORG/NAME of letters, digits, `-`, `_` and `.`, e.g. `Qwen/Qwen2.5-3B-Instruct-GGUF`";
@@ -112,41 +137,50 @@ pub fn model_file_path(value: &str) -> Result<(), ValidationError> {
 }
 
 fn check_model_file(value: &str, allow_dirs: bool) -> Result<(), ValidationError> {
+    let (kind, expected) = if allow_dirs {
+        (Kind::ModelFilePath, PATH_EXPECTED)
+    } else {
+        (Kind::ModelFileName, NAME_EXPECTED)
+    };
     let value_owned = || value.to_string();
     if value.is_empty() {
-        return Err(ValidationError::Empty {
-            kind: Kind::ModelFile,
-        });
+        return Err(ValidationError::Empty { kind });
     }
     if value.starts_with('/') {
         return Err(ValidationError::AbsolutePath {
             value: value_owned(),
+            expected,
         });
     }
     if value.contains('\\') {
         return Err(ValidationError::Backslash {
             value: value_owned(),
+            expected,
         });
     }
     // `char::is_control` covers NUL, the rest of C0, DEL and C1.
     if value.chars().any(char::is_control) {
         return Err(ValidationError::ControlCharacter {
             value: value_owned(),
+            expected,
         });
     }
     if value.contains("..") {
         return Err(ValidationError::DotDot {
             value: value_owned(),
+            expected,
         });
     }
     if value.split('/').any(str::is_empty) {
         return Err(ValidationError::EmptySegment {
             value: value_owned(),
+            expected,
         });
     }
     if value.split('/').any(|s| s.starts_with('.')) {
         return Err(ValidationError::HiddenName {
             value: value_owned(),
+            expected,
         });
     }
     if !allow_dirs && value.contains('/') {
@@ -157,6 +191,7 @@ fn check_model_file(value: &str, allow_dirs: bool) -> Result<(), ValidationError
     if !value.ends_with(".gguf") {
         return Err(ValidationError::NotGguf {
             value: value_owned(),
+            expected,
         });
     }
     Ok(())
@@ -334,7 +369,7 @@ mod tests {
                         matches!(
                             e,
                             E::Empty {
-                                kind: Kind::ModelFile
+                                kind: Kind::ModelFilePath
                             }
                         )
                     }),
@@ -382,6 +417,17 @@ mod tests {
             model_file_name,
             &[
                 ("tinyllama-1.1b-chat-v1.0.Q4_K_M.gguf", None),
+                (
+                    "",
+                    Some(|e| {
+                        matches!(
+                            e,
+                            E::Empty {
+                                kind: Kind::ModelFileName
+                            }
+                        )
+                    }),
+                ),
                 ("sub/m.gguf", Some(|e| matches!(e, E::Directory { .. }))),
                 ("/tmp/m.gguf", Some(|e| matches!(e, E::AbsolutePath { .. }))),
                 ("../m.gguf", Some(|e| matches!(e, E::DotDot { .. }))),
