@@ -9,11 +9,10 @@ use clap::Args;
 
 use crate::bench::runner::BenchOptions;
 use crate::cli::{Ctx, Human};
-use crate::cmd::download::TransferArgs;
+use crate::cmd::download::{self, TransferArgs};
 use crate::cmd::predict::WorkloadArgs;
 use crate::env_vars::*;
 use crate::exit::{Exit, Failure};
-use crate::fetch;
 use crate::install::{
     self, BenchSource, InstallError, InstallReport, InstallSettings, OnMiss, Run,
 };
@@ -145,7 +144,7 @@ pub fn settings(
             below_tier: None,
         },
         bench,
-        endpoint: fetch::hf_endpoint_from_env(a.mirror.as_deref()),
+        endpoint: download::endpoint(a.mirror.as_deref())?,
         // The token goes with every request the fetch stage marks gated, to that host only.
         fetch: a.transfer.options(ctx.paths.models_dir.clone(), true)?,
         threads: a.threads,
