@@ -324,13 +324,10 @@ mod tests {
     use super::*;
 
     type E = ValidationError;
+    /// A value, and the variant it must be refused with (`None`: it is valid).
+    type Case<'a> = (&'a str, Option<fn(&E) -> bool>);
 
-    /// `(value, the variant it must be refused with)`; `None` means valid.
-    fn check<T>(
-        rule: fn(&str) -> Result<T, E>,
-        cases: &[(&str, Option<fn(&E) -> bool>)],
-        name: &str,
-    ) {
+    fn check<T>(rule: fn(&str) -> Result<T, E>, cases: &[Case<'_>], name: &str) {
         for (value, expect) in cases {
             match (rule(value), expect) {
                 (Ok(_), None) => {}

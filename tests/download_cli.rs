@@ -380,7 +380,7 @@ fn the_registry_and_download_refuse_the_same_values() {
             );
         }
 
-        let mut args = vec![
+        let mut args = [
             ("--repo", "org/model"),
             ("--file", "m.gguf"),
             ("--sha256", sha.as_str()),
