@@ -34,4 +34,5 @@ pub mod state;
 #[allow(clippy::print_stdout, clippy::print_stderr)]
 pub mod term;
 pub mod types;
+pub mod validate;
 pub mod verify;

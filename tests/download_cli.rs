@@ -295,3 +295,146 @@ fn the_token_is_sent_for_gated_files_and_never_printed() {
         Some("Bearer hf_right_token")
     );
 }
+
+/// A registry directory: the shipped files, plus `zz-custom.json` holding a copy of the TinyLlama
+/// entry as `custom-tiny` with `field` set to `value`.
+fn registry_with(field: &str, value: &str) -> tempfile::TempDir {
+    use minerva_setup::registry::EMBEDDED_REGISTRY_FILES;
+    let dir = tempfile::tempdir().unwrap();
+    for (name, text) in EMBEDDED_REGISTRY_FILES {
+        std::fs::write(dir.path().join(name), text).unwrap();
+    }
+    let tiny = EMBEDDED_REGISTRY_FILES
+        .iter()
+        .find(|(n, _)| *n == "tinyllama.json")
+        .unwrap()
+        .1;
+    let mut family: serde_json::Value = serde_json::from_str(tiny).unwrap();
+    family["files"][0]["id"] = "custom-tiny".into();
+    family["files"][0][field] = value.into();
+    std::fs::write(dir.path().join("zz-custom.json"), family.to_string()).unwrap();
+    dir
+}
+
+/// Values that one of the old rules took and another refused: an upper-case sha256 (the registry
+/// refused it, `download` lowered it), a file not ending in `.gguf` or hidden behind a leading `.`
+/// and a `./` repository (the registry refused them, `download --file` / `--repo` took them). The
+/// registry and `download` now refuse each alike, the registry naming file, entry and field and
+/// `download` the flag, both saying what is wrong.
+#[test]
+fn the_registry_and_download_refuse_the_same_values() {
+    let data = content(1000, 1);
+    let sha = sha256_hex(&data);
+    let upper = sha.to_ascii_uppercase();
+    let server = TestServer::start();
+    server.add_file("/org/model/resolve/main/m.gguf", data);
+    let env = Env::new();
+    let mirror = server.url("");
+    // (registry field, value, the download flag, its exit code, what both messages say)
+    let cases = [
+        (
+            "sha256",
+            upper.as_str(),
+            "--sha256",
+            7,
+            "upper-case hex digits",
+        ),
+        (
+            "filename",
+            "model.bin",
+            "--file",
+            7,
+            "does not end in `.gguf`",
+        ),
+        ("filename", ".m.gguf", "--file", 7, "starting with `.`"),
+        (
+            "repo",
+            "./model",
+            "--repo",
+            2,
+            "starts or ends with `-` or `.`",
+        ),
+    ];
+    for (field, value, flag, code, says) in cases {
+        let dir = registry_with(field, value);
+        let out = env
+            .cmd(&["custom-tiny"])
+            .env("MINERVA_REGISTRY", dir.path())
+            .output()
+            .unwrap();
+        let err = text(&out.stderr);
+        assert_eq!(
+            out.status.code(),
+            Some(7),
+            "registry {field} {value:?}: {err}"
+        );
+        for needle in [
+            "zz-custom.json",
+            "`custom-tiny`",
+            &format!("field `{field}`"),
+            says,
+        ] {
+            assert!(
+                err.contains(needle),
+                "registry {field} {value:?}: `{needle}` not in {err}"
+            );
+        }
+
+        let mut args = [
+            ("--repo", "org/model"),
+            ("--file", "m.gguf"),
+            ("--sha256", sha.as_str()),
+            ("--mirror", mirror.as_str()),
+        ];
+        args.iter_mut().find(|(f, _)| *f == flag).unwrap().1 = value;
+        let args: Vec<&str> = args.iter().flat_map(|(f, v)| [*f, *v]).collect();
+        let out = env.run(&args);
+        let err = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(code), "{flag} {value:?}: {err}");
+        for needle in [&format!("refusing {flag}"), says, "hint:"] {
+            assert!(
+                err.contains(needle),
+                "{flag} {value:?}: `{needle}` not in {err}"
+            );
+        }
+    }
+    assert_eq!(server.request_count(), 0);
+    assert!(!env.models().join("m.gguf").exists());
+}
+
+/// A mirror that is not an http(s) base URL is refused before anything is requested, naming the
+/// setting it came from; a trailing `/` is fine.
+#[test]
+fn a_bad_endpoint_is_refused_naming_its_setting() {
+    let data = content(1000, 1);
+    let sha = sha256_hex(&data);
+    let server = TestServer::start();
+    server.add_file("/org/model/resolve/main/m.gguf", data);
+    let env = Env::new();
+    let args = |mirror: Option<&str>| {
+        let mut a = vec!["--repo", "org/model", "--file", "m.gguf", "--sha256", &sha];
+        if let Some(m) = mirror {
+            a.extend(["--mirror", m]);
+        }
+        env.cmd(&a)
+    };
+    let query = server.url("/?token=x");
+    for (mut cmd, setting, says) in [
+        (
+            args(Some("ftp://mirror.example")),
+            "--mirror",
+            "not http or https",
+        ),
+        (args(Some(query.as_str())), "--mirror", "query"),
+        (args(None), "HF_ENDPOINT", "not a URL"),
+    ] {
+        let out = cmd.env("HF_ENDPOINT", "mirror.example").output().unwrap();
+        let err = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{err}");
+        assert!(err.contains(setting) && err.contains(says), "{err}");
+    }
+    assert_eq!(server.request_count(), 0);
+    let with_slash = server.url("/");
+    let out = args(Some(&with_slash)).output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+}

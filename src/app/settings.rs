@@ -76,7 +76,7 @@ pub fn install_settings(
             below_tier: None,
         },
         bench,
-        endpoint: fetch::hf_endpoint_from_env(a.mirror.as_deref()),
+        endpoint: endpoint(a.mirror.as_deref())?,
         // The token goes with every request the fetch stage marks gated, to that host only.
         fetch: fetch_options(&a.transfer, ctx.paths.models_dir.clone(), true)?,
         threads: a.threads,
@@ -147,5 +147,16 @@ pub fn fetch_options(
             fetch::hf_hub_cache_from_env()
         },
         ..FetchOptions::default()
+    })
+}
+
+/// The Hugging Face endpoint from `--mirror` or `HF_ENDPOINT`, refused (exit 2) when it is not a
+/// usable base URL. Shared by `download`, `install`, `retier` and the wizard.
+pub fn endpoint(mirror: Option<&str>) -> Result<String, Failure> {
+    fetch::hf_endpoint_from_env(mirror).map_err(|e| {
+        Failure::new(Exit::Usage, e).hint(format!(
+            "give the mirror's base URL, e.g. --mirror https://hf-mirror.example, or leave --mirror, MINERVA_MIRROR and HF_ENDPOINT unset to use {}",
+            fetch::DEFAULT_ENDPOINT
+        ))
     })
 }

@@ -7,11 +7,12 @@ use clap::Args;
 
 use crate::app::args::TransferArgs;
 use crate::app::failure::fetch_failure;
-use crate::app::settings::fetch_options;
+use crate::app::settings::{endpoint, fetch_options};
 use crate::app::{Ctx, Human};
 use crate::env_vars::MINERVA_MIRROR;
 use crate::exit::{Exit, Failure};
 use crate::fetch::{self, FetchOptions, FetchReport, FetchRequest, HfFile, Obtained};
+use crate::validate::{self, ValidationError};
 
 #[derive(Debug, Args)]
 pub struct DownloadArgs {
@@ -25,7 +26,7 @@ pub struct DownloadArgs {
     /// Hugging Face repository, e.g. `Qwen/Qwen2.5-3B-Instruct-GGUF`.
     #[arg(long, value_name = "ORG/NAME", requires_all = ["file", "sha256"])]
     pub repo: Option<String>,
-    /// Path of the file in the repository.
+    /// Path of the GGUF file in the repository, e.g. `Q4_K_M/model-00001-of-00002.gguf`.
     #[arg(long, value_name = "PATH", requires = "repo")]
     pub file: Option<String>,
     /// Branch, tag or commit of the repository [default: main].
@@ -35,7 +36,7 @@ pub struct DownloadArgs {
     /// huggingface.co); not used with --url.
     #[arg(long, value_name = "URL", env = MINERVA_MIRROR)]
     pub mirror: Option<String>,
-    /// Expected sha256 of the file (64 hex digits).
+    /// Expected sha256 of the file (64 lowercase hex digits, as `sha256sum` prints it).
     #[arg(long, value_name = "HEX")]
     pub sha256: Option<String>,
     /// Expected size in bytes (checked against the server before downloading).
@@ -69,7 +70,21 @@ fn resolve(ctx: &Ctx, a: &DownloadArgs) -> Result<(FetchRequest, FetchOptions), 
     let bad = |msg: String, hint: &str| {
         Failure::new(Exit::Usage, anyhow::anyhow!(msg)).hint(hint.to_string())
     };
+    // The same rules as the registry's (`validate`), checked here to name the flag.
+    let refuse = |exit: Exit, flag: &str, e: ValidationError, hint: &str| {
+        Failure::new(exit, anyhow::anyhow!("refusing {flag}: {e}")).hint(hint.to_string())
+    };
     let sha256 = a.sha256.clone().unwrap_or_default();
+    if a.sha256.is_some() {
+        validate::sha256(&sha256).map_err(|e| {
+            refuse(
+                Exit::BadInput,
+                "--sha256",
+                e,
+                "pass the file's sha256 as `sha256sum FILE` prints it, or as the model page lists it",
+            )
+        })?;
+    }
     let mut req = match (&a.url, &a.repo, &a.file) {
         _ if a.model.is_some() => registry_request(ctx, a)?,
         (Some(url), _, _) => FetchRequest {
@@ -81,21 +96,24 @@ fn resolve(ctx: &Ctx, a: &DownloadArgs) -> Result<(FetchRequest, FetchOptions), 
             hf: None,
         },
         (None, Some(repo), Some(file)) => {
-            if let Err(why) = fetch::check_repo_path(file) {
-                return Err(Failure::new(
+            validate::model_file_path(file).map_err(|e| {
+                refuse(
                     Exit::BadInput,
-                    anyhow::anyhow!("refusing --file {file:?}: {why}"),
+                    "--file",
+                    e,
+                    "give the file's path inside the repository, e.g. `model-q4_k_m.gguf`",
                 )
-                .hint("give the file's path inside the repository, e.g. `model-q4_k_m.gguf`"));
-            }
-            if repo.split('/').count() != 2 || repo.split('/').any(|p| p.is_empty() || p == "..") {
-                return Err(bad(
-                    format!("--repo {repo:?} is not of the form ORG/NAME"),
+            })?;
+            validate::hf_repo_id(repo).map_err(|e| {
+                refuse(
+                    Exit::Usage,
+                    "--repo",
+                    e,
                     "e.g. --repo Qwen/Qwen2.5-3B-Instruct-GGUF",
-                ));
-            }
+                )
+            })?;
             let hf = HfFile {
-                endpoint: fetch::hf_endpoint_from_env(a.mirror.as_deref()),
+                endpoint: endpoint(a.mirror.as_deref())?,
                 repo: repo.clone(),
                 revision: a.revision.clone().unwrap_or_else(|| "main".into()),
                 path: file.clone(),
@@ -109,12 +127,26 @@ fn resolve(ctx: &Ctx, a: &DownloadArgs) -> Result<(FetchRequest, FetchOptions), 
             ))
         }
     };
-    if let Some(name) = &a.filename {
-        req.filename = name.clone();
-    }
+    let name_from = match &a.filename {
+        Some(name) => {
+            req.filename = name.clone();
+            "given with --filename"
+        }
+        None if a.url.is_some() => "taken from --url (choose one with --filename)",
+        None => "taken from the file's path (choose another with --filename)",
+    };
+    validate::model_file_name(&req.filename).map_err(|e| {
+        refuse(
+            Exit::BadInput,
+            &format!("file name {name_from}"),
+            e,
+            "the models directory holds plain `.gguf` names, e.g. --filename model-q4_k_m.gguf",
+        )
+    })?;
     let opts = fetch_options(&a.transfer, ctx.paths.models_dir.clone(), req.gated)?;
     Ok((req, opts))
 }
+
 
 /// `download MODEL_ID`: the registry says where the file is and what it must hash to.
 fn registry_request(ctx: &Ctx, a: &DownloadArgs) -> Result<FetchRequest, Failure> {
@@ -141,7 +173,7 @@ fn registry_request(ctx: &Ctx, a: &DownloadArgs) -> Result<FetchRequest, Failure
         }
     };
     let hf = HfFile {
-        endpoint: fetch::hf_endpoint_from_env(a.mirror.as_deref()),
+        endpoint: endpoint(a.mirror.as_deref())?,
         repo: f.repo.clone(),
         revision: a.revision.clone().unwrap_or_else(|| f.revision.clone()),
         path: f.filename.clone(),

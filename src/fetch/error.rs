@@ -5,6 +5,8 @@ use std::path::PathBuf;
 
 use serde::Serialize;
 
+use crate::validate::ValidationError;
+
 /// The failure classes a caller branches on (exit codes, retry decisions, JSON).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
@@ -65,11 +67,23 @@ impl fmt::Display for Partial {
 /// which may carry signed query parameters), the file, and the fate of the partial file.
 #[derive(Debug, thiserror::Error)]
 pub enum FetchError {
-    #[error("refusing file name {name:?}: {reason}")]
-    BadFilename { name: String, reason: &'static str },
+    /// The local file name breaks [`crate::validate::model_file_name`].
+    #[error("refusing file name: {reason}")]
+    BadFilename {
+        name: String,
+        reason: ValidationError,
+    },
 
     #[error("invalid download request: {reason}")]
     BadRequest { reason: String },
+
+    /// A value of the request (`what`: "sha256", "Hugging Face repository", ...) breaks its rule
+    /// in [`crate::validate`].
+    #[error("invalid download request: {what}: {reason}")]
+    BadValue {
+        what: &'static str,
+        reason: ValidationError,
+    },
 
     #[error("{} is already being downloaded by another process (lock {} is held)", path.display(), lock.display())]
     Locked { path: PathBuf, lock: PathBuf },
@@ -170,7 +184,9 @@ impl FetchError {
     pub fn kind(&self) -> FetchErrorKind {
         match self {
             FetchError::BadFilename { .. } => FetchErrorKind::BadFilename,
-            FetchError::BadRequest { .. } => FetchErrorKind::BadRequest,
+            FetchError::BadRequest { .. } | FetchError::BadValue { .. } => {
+                FetchErrorKind::BadRequest
+            }
             FetchError::Locked { .. } => FetchErrorKind::Locked,
             FetchError::DiskFull { .. } => FetchErrorKind::DiskFull,
             FetchError::NotFound { .. } => FetchErrorKind::NotFound,
@@ -211,7 +227,7 @@ impl FetchError {
     /// What the user can do about it.
     pub fn hint(&self) -> Option<String> {
         Some(match self {
-            FetchError::BadFilename { .. } => "a file name must be a single path component: no `/`, `\\` or `..`".into(),
+            FetchError::BadFilename { .. } => "a file name must be one plain name ending in `.gguf`: no `/`, `\\`, `..` or leading `.`".into(),
             FetchError::Locked { lock, .. } => format!(
                 "wait for the other run to finish; if none is running, the lock is released already and {} can be removed",
                 lock.display()

@@ -8,6 +8,7 @@
 use std::path::{Path, PathBuf};
 
 use super::Secret;
+use crate::validate::{self, ValidationError};
 
 /// Where files are fetched from unless `HF_ENDPOINT` or `--mirror` says otherwise.
 pub const DEFAULT_ENDPOINT: &str = "https://huggingface.co";
@@ -34,15 +35,27 @@ pub fn hf_model_page(endpoint: &str, repo: &str) -> String {
     )
 }
 
-/// The endpoint: `mirror` (from `--mirror`) if given, else `HF_ENDPOINT`, else huggingface.co.
-pub fn hf_endpoint_from_env(mirror: Option<&str>) -> String {
+/// The endpoint: `mirror` (from `--mirror`) if given, else `HF_ENDPOINT`, else huggingface.co;
+/// checked by [`validate::hf_endpoint`] and without trailing `/`. An empty setting counts as
+/// unset.
+pub fn hf_endpoint_from_env(mirror: Option<&str>) -> Result<String, BadEndpoint> {
     let from_env = std::env::var("HF_ENDPOINT").ok();
-    let e = mirror
-        .or(from_env.as_deref())
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .unwrap_or(DEFAULT_ENDPOINT);
-    e.trim_end_matches('/').to_string()
+    let (value, setting) = match mirror {
+        Some(m) => (m, "--mirror (MINERVA_MIRROR)"),
+        None => (from_env.as_deref().unwrap_or(""), "HF_ENDPOINT"),
+    };
+    match value.trim() {
+        "" => Ok(DEFAULT_ENDPOINT.to_string()),
+        v => validate::hf_endpoint(v).map_err(|reason| BadEndpoint { setting, reason }),
+    }
+}
+
+/// The endpoint setting is not a usable URL. `setting` names where it came from.
+#[derive(Debug, thiserror::Error)]
+#[error("refusing the Hugging Face endpoint from {setting}: {reason}")]
+pub struct BadEndpoint {
+    pub setting: &'static str,
+    pub reason: ValidationError,
 }
 
 /// The access token, looked up as Hugging Face's own tools do: `HF_TOKEN` (or its older name
@@ -121,27 +134,6 @@ pub fn hf_cache_candidates(hub: &Path, repo: &str, revision: &str, path: &str) -
     out
 }
 
-/// Check a path inside a repository (`--file`): relative, `/`-separated, no empty, `.` or `..`
-/// segments. Returns why it is refused.
-pub fn check_repo_path(path: &str) -> Result<(), &'static str> {
-    if path.is_empty() {
-        return Err("it is empty");
-    }
-    if path.starts_with('/') || path.contains('\\') {
-        return Err("it is absolute or contains a backslash");
-    }
-    if path
-        .split('/')
-        .any(|s| s.is_empty() || s == "." || s == "..")
-    {
-        return Err("it has an empty, `.` or `..` segment");
-    }
-    if path.chars().any(char::is_control) {
-        return Err("it contains a control character");
-    }
-    Ok(())
-}
-
 /// Percent-encode everything but RFC 3986 unreserved characters (and `/` when `keep_slash`).
 fn percent_encode(s: &str, keep_slash: bool) -> String {
     let mut out = String::with_capacity(s.len());
@@ -172,14 +164,6 @@ mod tests {
             hf_url("http://m", "o/r", "refs/pr/1", "Q4/a b.gguf"),
             "http://m/o/r/resolve/refs%2Fpr%2F1/Q4/a%20b.gguf"
         );
-    }
-
-    #[test]
-    fn repo_paths() {
-        assert!(check_repo_path("Q4_K_M/model-00001-of-00002.gguf").is_ok());
-        for bad in ["", "/etc/passwd", "a/../b", "a//b", "..", "a\\b", "./a"] {
-            assert!(check_repo_path(bad).is_err(), "{bad}");
-        }
     }
 
     #[test]

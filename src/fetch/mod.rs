@@ -25,13 +25,14 @@ use serde::Serialize;
 
 pub use error::{FetchError, FetchErrorKind, Partial};
 pub use hf::{
-    check_repo_path, hf_cache_candidates, hf_endpoint_from_env, hf_hub_cache_from_env,
-    hf_model_page, hf_token_from_env, hf_url, DEFAULT_ENDPOINT,
+    hf_cache_candidates, hf_endpoint_from_env, hf_hub_cache_from_env, hf_model_page,
+    hf_token_from_env, hf_url, BadEndpoint, DEFAULT_ENDPOINT,
 };
 pub use secret::Secret;
 
 use crate::fsutil::{FileLock, LockError};
 use crate::progress::Progress;
+use crate::validate;
 use sink::{hash_file, PartFile};
 use transfer::{Fatal, Transfer};
 
@@ -40,11 +41,12 @@ use transfer::{Fatal, Transfer};
 pub struct FetchRequest {
     /// Where the bytes come from (build it with [`hf_url`] for Hugging Face).
     pub url: String,
-    /// Local file name inside `FetchOptions::dest_dir`: one path component.
+    /// Local file name inside `FetchOptions::dest_dir`: one plain name ending in `.gguf`
+    /// ([`validate::model_file_name`]).
     pub filename: String,
     /// Exact size in bytes, when known: checked against the server before downloading.
     pub expected_size: Option<u64>,
-    /// Expected sha256, 64 hex digits.
+    /// Expected sha256, 64 lowercase hex digits ([`validate::sha256`]).
     pub sha256: String,
     /// Send the access token (to the URL's own host only).
     pub gated: bool,
@@ -163,8 +165,8 @@ pub fn fetch(
     progress: &dyn Progress,
 ) -> Result<FetchReport, FetchError> {
     let started = Instant::now();
-    check_filename(&req.filename)?;
-    let expected_sha = normalise_sha256(&req.sha256)?;
+    check_request(req)?;
+    let expected_sha = req.sha256.clone();
     let url = reqwest::Url::parse(&req.url)
         .ok()
         .filter(|u| matches!(u.scheme(), "http" | "https"))
@@ -614,70 +616,115 @@ fn sync_dir(path: &Path) {
     }
 }
 
-/// A local file name must be one plain path component.
-pub fn check_filename(name: &str) -> Result<(), FetchError> {
-    let reason = if name.is_empty() {
-        Some("it is empty")
-    } else if name.contains('/') || name.contains('\\') {
-        Some("it contains a path separator")
-    } else if name == "." || name == ".." || name.contains("..") {
-        Some("it contains `..`")
-    } else if Path::new(name).is_absolute() {
-        Some("it is an absolute path")
-    } else if name.chars().any(char::is_control) {
-        Some("it contains a control character")
-    } else {
-        None
-    };
-    match reason {
-        Some(reason) => Err(FetchError::BadFilename {
-            name: name.to_string(),
-            reason,
-        }),
-        None => Ok(()),
+/// Refuse a request whose file name, checksum or Hugging Face location breaks the rules in
+/// [`validate`], before anything is created or requested. The registry and the CLI check the
+/// same rules earlier, with their own context; this guards every other caller, and the hub
+/// cache lookup that joins the repository path onto a directory.
+fn check_request(req: &FetchRequest) -> Result<(), FetchError> {
+    validate::model_file_name(&req.filename).map_err(|reason| FetchError::BadFilename {
+        name: req.filename.clone(),
+        reason,
+    })?;
+    let bad = |what| move |reason| FetchError::BadValue { what, reason };
+    validate::sha256(&req.sha256).map_err(bad("sha256"))?;
+    if let Some(hf) = &req.hf {
+        validate::hf_endpoint(&hf.endpoint).map_err(bad("Hugging Face endpoint"))?;
+        validate::hf_repo_id(&hf.repo).map_err(bad("Hugging Face repository"))?;
+        validate::model_file_path(&hf.path).map_err(bad("path in the repository"))?;
     }
-}
-
-/// Lowercase 64-digit hex, or a `BadRequest`.
-fn normalise_sha256(s: &str) -> Result<String, FetchError> {
-    let t = s.trim().to_ascii_lowercase();
-    if t.len() == 64 && t.bytes().all(|b| b.is_ascii_hexdigit()) {
-        Ok(t)
-    } else {
-        Err(FetchError::BadRequest {
-            reason: format!("sha256 {s:?} is not 64 hexadecimal digits"),
-        })
-    }
+    Ok(())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::progress::NoProgress;
 
-    #[test]
-    fn filenames() {
-        assert!(check_filename("qwen2.5-3b-instruct-q4_k_m.gguf").is_ok());
-        for bad in [
-            "",
-            "a/b",
-            "a\\b",
-            "..",
-            "../x",
-            "x..gguf",
-            "/etc/passwd",
-            "a\nb",
-        ] {
-            assert!(
-                matches!(check_filename(bad), Err(FetchError::BadFilename { .. })),
-                "{bad:?}"
-            );
-        }
+    const SHA: &str = "9fecc3b3cd76bba89d504f29b616eedf7da85b96540e490ca5824d3f7d2776a0";
+
+    fn hf_request() -> FetchRequest {
+        let file = HfFile {
+            endpoint: "http://127.0.0.1:9".into(),
+            repo: "org/model".into(),
+            revision: "main".into(),
+            path: "sub/m.gguf".into(),
+        };
+        FetchRequest::hugging_face(file, SHA, None, false)
     }
 
+    /// Each bad value is refused with its kind, before the directory is created or anything is
+    /// requested (port 9 would refuse the connection anyway).
     #[test]
-    fn sha256_is_normalised() {
-        let up = "AB".repeat(32);
-        assert_eq!(normalise_sha256(&up).unwrap(), "ab".repeat(32));
-        assert!(normalise_sha256("abc").is_err());
+    fn bad_requests_are_refused_before_anything_happens() {
+        let dir = tempfile::tempdir().unwrap();
+        let opts = FetchOptions {
+            dest_dir: dir.path().join("models"),
+            ..FetchOptions::default()
+        };
+        type Patch = fn(&mut FetchRequest);
+        let cases: [(&str, Patch, FetchErrorKind, &str); 9] = [
+            (
+                "dotdot name",
+                |r| r.filename = "x..gguf".into(),
+                FetchErrorKind::BadFilename,
+                "`..`",
+            ),
+            (
+                "directory",
+                |r| r.filename = "a/m.gguf".into(),
+                FetchErrorKind::BadFilename,
+                "`/`",
+            ),
+            (
+                "not gguf",
+                |r| r.filename = "m.bin".into(),
+                FetchErrorKind::BadFilename,
+                ".gguf",
+            ),
+            (
+                "hidden",
+                |r| r.filename = ".m.gguf".into(),
+                FetchErrorKind::BadFilename,
+                "`.`",
+            ),
+            (
+                "upper-case sha",
+                |r| r.sha256 = SHA.to_ascii_uppercase(),
+                FetchErrorKind::BadRequest,
+                "sha256",
+            ),
+            (
+                "short sha",
+                |r| r.sha256 = "abc".into(),
+                FetchErrorKind::BadRequest,
+                "sha256",
+            ),
+            (
+                "repo",
+                |r| r.hf.as_mut().unwrap().repo = "./model".into(),
+                FetchErrorKind::BadRequest,
+                "repository",
+            ),
+            (
+                "repo path",
+                |r| r.hf.as_mut().unwrap().path = "a/../m.gguf".into(),
+                FetchErrorKind::BadRequest,
+                "path in the repository",
+            ),
+            (
+                "endpoint",
+                |r| r.hf.as_mut().unwrap().endpoint = "http://m/?x".into(),
+                FetchErrorKind::BadRequest,
+                "endpoint",
+            ),
+        ];
+        for (what, patch, kind, needle) in cases {
+            let mut req = hf_request();
+            patch(&mut req);
+            let e = fetch(&req, &opts, &NoProgress).unwrap_err();
+            assert_eq!(e.kind(), kind, "{what}: {e}");
+            assert!(e.to_string().contains(needle), "{what}: {e}");
+            assert!(!opts.dest_dir.exists(), "{what}: nothing was created");
+        }
     }
 }

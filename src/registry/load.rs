@@ -10,6 +10,7 @@ use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 
 use super::{ModelFile, Registry, Tier, Tiers, REGISTRY_SCHEMA_VERSION};
+use crate::validate;
 
 /// The tier table compiled into the binary.
 pub const EMBEDDED_TIERS: &str = include_str!("../../tiers.json");
@@ -265,33 +266,19 @@ fn parse_model_file(v: &Value, file: &str, entry: &str) -> Result<ModelFile, Reg
             format!("`{id}` must be non-empty lowercase letters, digits, `.`, `_`, `-`"),
         ));
     }
-    let parts: Vec<&str> = repo.split('/').collect();
-    if parts.len() != 2
-        || parts
-            .iter()
-            .any(|p| p.is_empty() || *p == "." || *p == "..")
-    {
-        return Err(field_err(
-            file,
-            entry,
-            "repo",
-            format!("`{repo}` is not a Hugging Face `owner/name`"),
-        ));
-    }
-    check_filename(&filename).map_err(|d| field_err(file, entry, "filename", d))?;
+    validate::hf_repo_id(&repo).map_err(|e| field_err(file, entry, "repo", e.to_string()))?;
+    // A plain name, no directories: it is also the file's name in the models directory.
+    validate::model_file_name(&filename)
+        .map_err(|e| field_err(file, entry, "filename", e.to_string()))?;
     if let Some(s) = &sha256 {
-        if s.len() != 64
-            || !s
-                .chars()
-                .all(|c| c.is_ascii_digit() || ('a'..='f').contains(&c))
-        {
-            return Err(field_err(
+        validate::sha256(s).map_err(|e| {
+            field_err(
                 file,
                 entry,
                 "sha256",
-                format!("`{s}` is not 64 lowercase hex characters (or null)"),
-            ));
-        }
+                format!("{e} (or null when no source gives one)"),
+            )
+        })?;
     }
     if f.size_bytes == Some(0) {
         return Err(field_err(
@@ -336,34 +323,6 @@ fn parse_model_file(v: &Value, file: &str, entry: &str) -> Result<ModelFile, Reg
         ));
     }
     Ok(f)
-}
-
-/// A registry file name must be a plain file name: a path separator or `..` could make a
-/// download write outside the models directory.
-fn check_filename(name: &str) -> Result<(), String> {
-    if name.is_empty() {
-        return Err("is empty".into());
-    }
-    if name.contains('/') || name.contains('\\') {
-        return Err(format!(
-            "`{name}` contains a path separator; it must be a plain file name"
-        ));
-    }
-    if name.contains("..") || name.starts_with('.') {
-        return Err(format!(
-            "`{name}` contains `..` or starts with `.`; it must be a plain file name"
-        ));
-    }
-    if name.chars().any(|c| c.is_control()) {
-        return Err(format!(
-            "`{}` contains a control character",
-            name.escape_debug()
-        ));
-    }
-    if !name.ends_with(".gguf") {
-        return Err(format!("`{name}` does not end in `.gguf`"));
-    }
-    Ok(())
 }
 
 fn take<T: DeserializeOwned>(
@@ -583,10 +542,29 @@ mod tests {
             r#""a\\b.gguf""#,
             r#""x..gguf""#,
             r#""model.bin""#,
+            r#"".hidden.gguf""#,
+            r#""""#,
         ] {
             let e = err(&with("filename", bad));
             assert!(
                 e.contains("field `filename`") && e.contains("`tiny-q4_k_m`"),
+                "{bad}: {e}"
+            );
+        }
+    }
+
+    #[test]
+    fn repos_must_be_hugging_face_ids() {
+        for bad in [
+            r#""tiny-GGUF""#,
+            r#""someone/tiny/GGUF""#,
+            r#""./tiny-GGUF""#,
+            r#""someone/tiny--GGUF""#,
+            r#""someone/tiny GGUF""#,
+        ] {
+            let e = err(&with("repo", bad));
+            assert!(
+                e.contains("field `repo`") && e.contains("ORG/NAME"),
                 "{bad}: {e}"
             );
         }
