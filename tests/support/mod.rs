@@ -1,8 +1,12 @@
-//! Helpers shared by the integration tests.
+//! Helpers shared by the integration tests. Every test that starts the binary does so through
+//! [`TestCtx`] (context.rs); [`world::World`] builds a registry, tiers and a mirror on one.
 #![allow(dead_code)]
 
+pub mod context;
 pub mod http_server;
 pub mod world;
+
+pub use context::*;
 
 use sha2::{Digest, Sha256};
 
