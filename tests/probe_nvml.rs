@@ -10,13 +10,16 @@ mod support;
 use std::path::Path;
 use std::process::Command;
 
-use minerva_setup::profile::{GpuVendor, HardwareProfile};
+use minerva_setup::profile::GpuVendor;
+use support::TestCtx;
 
 #[test]
 fn nvidia_gpus_through_nvml() {
-    let dir = tempfile::tempdir().unwrap();
+    let ctx = TestCtx::new();
+    let lib_dir = ctx.path("nvml");
+    std::fs::create_dir_all(&lib_dir).unwrap();
     let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/fake-nvml/fake_nvml.c");
-    let lib = dir.path().join("libnvidia-ml.so.1");
+    let lib = lib_dir.join("libnvidia-ml.so.1");
     let cc = std::env::var("CC").unwrap_or_else(|_| "cc".to_string());
     match Command::new(&cc)
         .args(["-shared", "-fPIC", "-O1", "-o"])
@@ -32,19 +35,13 @@ fn nvidia_gpus_through_nvml() {
             return;
         }
     }
-    let out = support::minerva()
-        .env_remove("MINERVA_HARDWARE")
-        .env_remove("MINERVA_PROBE_ROOT")
-        .env("LD_LIBRARY_PATH", dir.path())
+    let out = ctx
+        .command()
+        .env("LD_LIBRARY_PATH", &lib_dir)
         .args(["probe", "--json", "--no-bandwidth"])
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let p = HardwareProfile::from_json(&String::from_utf8(out.stdout).unwrap(), "stdout").unwrap();
+    let p = support::profile(&out);
 
     let nvidia: Vec<_> = p
         .gpus
