@@ -199,3 +199,9 @@ pub fn profile(out: &Output) -> HardwareProfile {
     let text = ok(out);
     HardwareProfile::from_json(&text, "stdout").unwrap_or_else(|e| panic!("{e}\n{text}"))
 }
+
+/// Whether the tests run under CI (`CI` set, and not to `false`, `0` or nothing), where a tool
+/// CI provides being missing is a failure rather than a reason to skip.
+pub fn in_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| !matches!(v.trim(), "" | "0" | "false"))
+}
