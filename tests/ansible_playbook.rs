@@ -10,10 +10,11 @@
 mod support;
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 
 use serde_json::{json, Value};
 use support::world::{llama_turn, Promises, World};
+use support::{ok, TestCtx};
 
 fn playbook() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("installers/ansible/site.yml")
@@ -35,9 +36,10 @@ fn ansible_playbook() -> Option<PathBuf> {
     found
 }
 
-/// `ansible-playbook` with its home, temporary files and config confined to `scratch`.
-fn ansible(bin: &Path, scratch: &Path) -> Command {
-    let mut c = Command::new(bin);
+/// `ansible-playbook` with the environment of `ctx`, and its home, temporary files and config
+/// confined to `scratch`.
+fn ansible(ctx: &TestCtx, bin: &Path, scratch: &Path) -> Command {
+    let mut c = ctx.command_for(bin);
     for d in ["home", "local-tmp", "remote-tmp"] {
         std::fs::create_dir_all(scratch.join(d)).unwrap();
     }
@@ -50,22 +52,8 @@ fn ansible(bin: &Path, scratch: &Path) -> Command {
         .env("ANSIBLE_NOCOLOR", "1")
         .env("ANSIBLE_RETRY_FILES_ENABLED", "0")
         // Ansible refuses to run without a UTF-8 locale; C.UTF-8 is always there on glibc.
-        .env("LC_ALL", "C.UTF-8")
-        .env_remove("MINERVA_YES")
-        .env_remove("MINERVA_JSON")
-        .env_remove("MINERVA_HARDWARE");
+        .env("LC_ALL", "C.UTF-8");
     c
-}
-
-fn ok(what: &str, out: &Output) -> String {
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(
-        out.status.success(),
-        "{what}: exit {:?}\nstdout:\n{stdout}\nstderr:\n{}",
-        out.status.code(),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    stdout
 }
 
 fn read_json(path: &Path) -> Value {
@@ -79,13 +67,13 @@ fn the_playbook_passes_syntax_check() {
     let Some(bin) = ansible_playbook() else {
         return;
     };
-    let scratch = tempfile::tempdir().unwrap();
-    let out = ansible(&bin, scratch.path())
+    let ctx = TestCtx::new();
+    let out = ansible(&ctx, &bin, &ctx.path("ansible"))
         .args(["--syntax-check", "-i", "localhost,"])
         .arg(playbook())
         .output()
         .unwrap();
-    ok("ansible-playbook --syntax-check", &out);
+    ok(&out);
 }
 
 /// Run the playbook against localhost for `w` with the extra variables `vars` (plus the test
@@ -106,13 +94,13 @@ fn run_playbook(bin: &Path, w: &World, install: bool) -> Fleet {
     let global = format!(
         "--hardware {} --data-dir {} --config-dir {} --registry {} --tiers {}",
         hw.display(),
-        w.path("data").display(),
-        w.path("config").display(),
+        w.ctx.data_dir().display(),
+        w.ctx.config_dir().display(),
         w.registry_dir().display(),
         w.tiers_file().display()
     );
     let vars = json!({
-        "minerva_binary": env!("CARGO_BIN_EXE_minerva-setup"),
+        "minerva_binary": support::BIN,
         "minerva_prefix": prefix,
         "minerva_install": install,
         "minerva_global_args": global,
@@ -120,7 +108,7 @@ fn run_playbook(bin: &Path, w: &World, install: bool) -> Fleet {
         "minerva_environment": {
             "MINERVA_MIRROR": w.server.url(""),
             "MINERVA_RETRY_BASE_MS": "10",
-            "HF_HOME": w.path("hf-home"),
+            "HF_HOME": w.ctx.hf_home(),
         },
         "minerva_facts_dir": facts_dir,
         "minerva_plans_dir": plans_dir,
@@ -128,7 +116,7 @@ fn run_playbook(bin: &Path, w: &World, install: bool) -> Fleet {
     std::fs::create_dir_all(&scratch).unwrap();
     let vars_file = scratch.join("vars.json");
     std::fs::write(&vars_file, serde_json::to_vec_pretty(&vars).unwrap()).unwrap();
-    let out = ansible(bin, &scratch)
+    let out = ansible(&w.ctx, bin, &scratch)
         .args(["-i", "localhost,", "-c", "local"])
         // Modules run with ansible's own Python: no interpreter discovery, no warning.
         .args([
@@ -140,7 +128,7 @@ fn run_playbook(bin: &Path, w: &World, install: bool) -> Fleet {
         .arg(playbook())
         .output()
         .unwrap();
-    let stdout = ok("ansible-playbook against localhost", &out);
+    let stdout = ok(&out);
     Fleet {
         prefix,
         facts_dir,

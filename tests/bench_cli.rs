@@ -8,33 +8,32 @@ use std::process::Output;
 
 use minerva_setup::gguf::writer::{self, ModelSpec, WeightLayout};
 use minerva_setup::gguf::GgmlType;
+use support::TestCtx;
 
 const FIXTURE: &str = "tests/fixtures/bench-2core-avx512.json";
 
-fn bench(data: &Path, hardware: &Path, extra: &[&str]) -> Output {
-    support::minerva()
+/// `bench` in `ctx` for the machine `hardware` describes.
+fn bench(ctx: &TestCtx, hardware: &Path, extra: &[&str]) -> Output {
+    ctx.command()
         .arg("--hardware")
         .arg(hardware)
-        .arg("--data-dir")
-        .arg(data)
         .arg("bench")
         .args(extra)
-        .env_remove("MINERVA_JSON")
         .output()
         .unwrap()
 }
 
 #[test]
 fn bench_model_json_reports_the_measurement_and_saves_it_in_the_state() {
-    let dir = tempfile::tempdir().unwrap();
-    let model = dir.path().join("tiny.gguf");
+    let ctx = TestCtx::new();
+    let model = ctx.path("tiny.gguf");
     writer::write_model(
         &model,
         &ModelSpec::tiny(WeightLayout::Uniform(GgmlType::Q6_K)),
     )
     .unwrap();
     let out = bench(
-        &dir.path().join("data"),
+        &ctx,
         Path::new(FIXTURE),
         &[
             "--json",
@@ -77,22 +76,22 @@ fn bench_model_json_reports_the_measurement_and_saves_it_in_the_state() {
     assert!(q["decode_tokens_per_s"]["samples"].as_u64().unwrap() >= 2);
     assert!(v["peak_rss_bytes"].as_u64().unwrap() > 1 << 20);
     let saved: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(dir.path().join("data/state/bench.json")).unwrap())
+        serde_json::from_slice(&std::fs::read(ctx.state_dir().join("bench.json")).unwrap())
             .unwrap();
     assert_eq!(saved["quants"][0]["ggml_type"], "Q6_K");
 }
 
 #[test]
 fn a_cpu_below_the_build_baseline_is_refused_with_exit_8_before_llama_cpp_runs() {
-    let dir = tempfile::tempdir().unwrap();
+    let ctx = TestCtx::new();
     let text = std::fs::read_to_string(FIXTURE).unwrap();
     let mut p: serde_json::Value = serde_json::from_str(&text).unwrap();
     p["cpu"]["brand"] = "Intel(R) Xeon(R) CPU E5-2680 v2".into();
     p["cpu"]["simd"] = serde_json::json!({ "sse4_2": true, "avx": true, "f16c": true });
     p["cpu"]["simd_level"] = "avx".into();
-    let ivy = dir.path().join("ivy-bridge.json");
+    let ivy = ctx.path("ivy-bridge.json");
     std::fs::write(&ivy, serde_json::to_vec(&p).unwrap()).unwrap();
-    let out = bench(&dir.path().join("data"), &ivy, &["--types", "Q4_0"]);
+    let out = bench(&ctx, &ivy, &["--types", "Q4_0"]);
     assert_eq!(out.status.code(), Some(8));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
@@ -101,18 +100,18 @@ fn a_cpu_below_the_build_baseline_is_refused_with_exit_8_before_llama_cpp_runs()
     );
     assert!(stderr.contains("hint:"), "{stderr}");
     assert!(
-        !dir.path().join("data/cache/bench").exists(),
+        !ctx.cache_dir().join("bench").exists(),
         "nothing written before refusing"
     );
 }
 
 #[test]
 fn a_bench_model_that_is_not_gguf_is_bad_input_naming_the_file() {
-    let dir = tempfile::tempdir().unwrap();
-    let bad = dir.path().join("not-a-model.gguf");
+    let ctx = TestCtx::new();
+    let bad = ctx.path("not-a-model.gguf");
     std::fs::write(&bad, b"<html>404</html>").unwrap();
     let out = bench(
-        &dir.path().join("data"),
+        &ctx,
         Path::new(FIXTURE),
         &["--bench-model", bad.to_str().unwrap()],
     );

@@ -7,10 +7,7 @@ use std::path::Path;
 use std::process::Command;
 
 use clap::CommandFactory;
-
-fn bin() -> Command {
-    support::minerva()
-}
+use support::TestCtx;
 
 #[test]
 fn clap_definitions_are_consistent() {
@@ -19,12 +16,13 @@ fn clap_definitions_are_consistent() {
 
 #[test]
 fn help_lists_exit_codes_and_version_matches_the_crate() {
-    let out = bin().arg("--help").output().unwrap();
+    let ctx = TestCtx::new();
+    let out = ctx.run(&["--help"]);
     assert!(out.status.success());
     let help = String::from_utf8(out.stdout).unwrap();
     assert!(help.contains("3 no tier fits"), "{help}");
     assert!(help.contains("6 lock held"), "{help}");
-    let out = bin().arg("--version").output().unwrap();
+    let out = ctx.run(&["--version"]);
     let v = String::from_utf8(out.stdout).unwrap();
     assert_eq!(
         v.trim(),
@@ -34,17 +32,18 @@ fn help_lists_exit_codes_and_version_matches_the_crate() {
 
 #[test]
 fn unknown_flag_is_a_usage_error() {
-    let out = bin().arg("--no-such-flag").output().unwrap();
+    let out = TestCtx::new().run(&["--no-such-flag"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("--no-such-flag"));
 }
 
 #[test]
 fn a_bad_hardware_file_names_the_file_and_exits_7_with_one_json_document() {
-    let dir = tempfile::tempdir().unwrap();
-    let f = dir.path().join("broken-profile.json");
+    let ctx = TestCtx::new();
+    let f = ctx.path("broken-profile.json");
     std::fs::write(&f, r#"{"schema_version": 1, "cpu": {"arch": "x86_64"}}"#).unwrap();
-    let out = bin()
+    let out = ctx
+        .command()
         .args(["--json", "probe", "--hardware"])
         .arg(&f)
         .output()
@@ -100,13 +99,15 @@ fn a_closed_stdout_in_the_error_path_is_not_a_panic() {
 #[test]
 fn fixture_profiles_load_and_round_trip_through_probe_json() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/profiles");
+    let ctx = TestCtx::new();
     let mut seen = 0;
     for entry in std::fs::read_dir(&dir).unwrap() {
         let path = entry.unwrap().path();
         if path.extension().and_then(|e| e.to_str()) != Some("json") {
             continue;
         }
-        let out = bin()
+        let out = ctx
+            .command()
             .args(["--json", "probe", "--hardware"])
             .arg(&path)
             .output()
@@ -152,14 +153,17 @@ fn install_sh_installs_into_a_temporary_prefix_without_root_and_is_idempotent() 
     } else {
         eprintln!("shellcheck not installed: lint step skipped (.ci/run installs it)");
     }
-    let prefix = tempfile::tempdir().unwrap();
+    let ctx = TestCtx::new();
+    let prefix = ctx.path("prefix");
+    std::fs::create_dir_all(&prefix).unwrap();
     for _ in 0..2 {
-        let out = Command::new("bash")
+        let out = ctx
+            .command_for("bash")
             .arg(&script)
             .args(["--no-apt", "--prefix"])
-            .arg(prefix.path())
+            .arg(&prefix)
             .arg("--binary")
-            .arg(env!("CARGO_BIN_EXE_minerva-setup"))
+            .arg(support::BIN)
             .output()
             .unwrap();
         assert!(
@@ -168,31 +172,30 @@ fn install_sh_installs_into_a_temporary_prefix_without_root_and_is_idempotent() 
             String::from_utf8_lossy(&out.stderr)
         );
     }
-    let installed = prefix.path().join("bin/minerva-setup");
-    let v = Command::new(&installed).arg("--version").output().unwrap();
+    let installed = prefix.join("bin/minerva-setup");
+    let v = ctx
+        .command_for(&installed)
+        .arg("--version")
+        .output()
+        .unwrap();
     assert!(String::from_utf8_lossy(&v.stdout).starts_with("minerva-setup "));
-    let bash = std::fs::read_to_string(
-        prefix
-            .path()
-            .join("share/bash-completion/completions/minerva-setup"),
-    )
-    .unwrap();
+    let bash =
+        std::fs::read_to_string(prefix.join("share/bash-completion/completions/minerva-setup"))
+            .unwrap();
     assert!(
         bash.contains("--hardware"),
         "bash completion covers the real flags"
     );
-    let man =
-        std::fs::read_to_string(prefix.path().join("share/man/man1/minerva-setup.1")).unwrap();
+    let man = std::fs::read_to_string(prefix.join("share/man/man1/minerva-setup.1")).unwrap();
     assert!(man.contains(".TH minerva-setup 1"));
     assert!(prefix
-        .path()
         .join("share/zsh/site-functions/_minerva-setup")
         .is_file());
     assert!(prefix
-        .path()
         .join("share/fish/vendor_completions.d/minerva-setup.fish")
         .is_file());
-    let help = Command::new("bash")
+    let help = ctx
+        .command_for("bash")
         .arg(&script)
         .arg("--help")
         .output()

@@ -3,50 +3,25 @@
 
 mod support;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use support::http_server::{Faults, TestServer};
-use support::{content, sha256_hex};
+use support::{content, sha256_hex, stderr, stdout, TestCtx};
 
-/// A temporary home for one test: models directory, an empty Hugging Face home, and an
-/// environment without the caller's tokens, mirrors or caches.
-struct Env {
-    dir: tempfile::TempDir,
+/// `download ARGS` in `ctx`: fast retries, a short stall timeout, no terminal.
+fn download(ctx: &TestCtx, args: &[&str]) -> Command {
+    let mut c = ctx.command();
+    c.arg("download")
+        .args(args)
+        .env("MINERVA_RETRY_BASE_MS", "1")
+        .env("MINERVA_STALL_TIMEOUT_S", "2");
+    c
 }
 
-impl Env {
-    fn new() -> Env {
-        Env {
-            dir: tempfile::tempdir().unwrap(),
-        }
-    }
-
-    fn models(&self) -> PathBuf {
-        self.dir.path().join("models")
-    }
-
-    fn cmd(&self, args: &[&str]) -> Command {
-        let mut c = support::minerva();
-        c.arg("download").args(args);
-        c.env_remove("XDG_CACHE_HOME");
-        c.env("HF_HOME", self.dir.path().join("hf-home"))
-            .env("MINERVA_MODELS_DIR", self.models())
-            .env("MINERVA_RETRY_BASE_MS", "1")
-            .env("MINERVA_STALL_TIMEOUT_S", "2")
-            .env("NO_COLOR", "1")
-            .stdin(Stdio::null());
-        c
-    }
-
-    fn run(&self, args: &[&str]) -> Output {
-        self.cmd(args).output().unwrap()
-    }
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
+fn run(ctx: &TestCtx, args: &[&str]) -> Output {
+    download(ctx, args).output().unwrap()
 }
 
 fn len(p: &Path) -> u64 {
@@ -64,7 +39,7 @@ fn killed_download_resumes_from_the_part_file() {
         throttle: Some((64 << 10, Duration::from_millis(20))),
         ..Faults::default()
     });
-    let env = Env::new();
+    let ctx = TestCtx::new();
     let sha = sha256_hex(&data);
     let url = server.url("/m.gguf");
     let args = [
@@ -75,10 +50,9 @@ fn killed_download_resumes_from_the_part_file() {
         "--size",
         &size.to_string(),
     ];
-    let part = env.models().join("m.gguf.part");
+    let part = ctx.models_dir().join("m.gguf.part");
 
-    let mut child = env
-        .cmd(&args)
+    let mut child = download(&ctx, &args)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -100,13 +74,16 @@ fn killed_download_resumes_from_the_part_file() {
     child.wait().unwrap();
     let kept = len(&part);
     assert!(kept > 0 && kept < size as u64, "kept {kept} bytes");
-    assert!(!env.models().join("m.gguf").exists());
+    assert!(!ctx.models_dir().join("m.gguf").exists());
 
     server.set_faults(Faults::default());
     server.reset_counters();
-    let out = env.run(&[&args[..], &["--json"]].concat());
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
-    assert_eq!(std::fs::read(env.models().join("m.gguf")).unwrap(), data);
+    let out = run(&ctx, &[&args[..], &["--json"]].concat());
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(
+        std::fs::read(ctx.models_dir().join("m.gguf")).unwrap(),
+        data
+    );
     assert!(!part.exists());
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(report["resumed_from"], kept);
@@ -127,31 +104,34 @@ fn killed_download_resumes_from_the_part_file() {
 fn bad_file_names_exit_7_before_any_request() {
     let server = TestServer::start();
     server.add_file("/m.gguf", content(1000, 1));
-    let env = Env::new();
+    let ctx = TestCtx::new();
     let sha = sha256_hex(&content(1000, 1));
     let url = server.url("/m.gguf");
     for name in ["../evil.gguf", "sub/evil.gguf", "..", "/tmp/evil.gguf"] {
-        let out = env.run(&["--url", &url, "--sha256", &sha, "--filename", name]);
-        assert_eq!(out.status.code(), Some(7), "{name}: {}", text(&out.stderr));
+        let out = run(&ctx, &["--url", &url, "--sha256", &sha, "--filename", name]);
+        assert_eq!(out.status.code(), Some(7), "{name}: {}", stderr(&out));
         assert!(
-            text(&out.stderr).contains("refusing file name"),
+            stderr(&out).contains("refusing file name"),
             "{}",
-            text(&out.stderr)
+            stderr(&out)
         );
     }
-    let out = env.run(&[
-        "--repo",
-        "org/model",
-        "--file",
-        "../../etc/passwd",
-        "--sha256",
-        &sha,
-        "--mirror",
-        &server.url(""),
-    ]);
-    assert_eq!(out.status.code(), Some(7), "{}", text(&out.stderr));
-    let out = env.run(&["--url", &url, "--sha256", "not-a-hash"]);
-    assert_eq!(out.status.code(), Some(7), "{}", text(&out.stderr));
+    let out = run(
+        &ctx,
+        &[
+            "--repo",
+            "org/model",
+            "--file",
+            "../../etc/passwd",
+            "--sha256",
+            &sha,
+            "--mirror",
+            &server.url(""),
+        ],
+    );
+    assert_eq!(out.status.code(), Some(7), "{}", stderr(&out));
+    let out = run(&ctx, &["--url", &url, "--sha256", "not-a-hash"]);
+    assert_eq!(out.status.code(), Some(7), "{}", stderr(&out));
     assert_eq!(server.request_count(), 0);
 }
 
@@ -159,32 +139,38 @@ fn bad_file_names_exit_7_before_any_request() {
 fn a_held_lock_exits_6() {
     let server = TestServer::start();
     server.add_file("/m.gguf", content(1000, 1));
-    let env = Env::new();
-    std::fs::create_dir_all(env.models()).unwrap();
-    let lock = std::fs::File::create(env.models().join("m.gguf.lock")).unwrap();
+    let ctx = TestCtx::new();
+    std::fs::create_dir_all(ctx.models_dir()).unwrap();
+    let lock = std::fs::File::create(ctx.models_dir().join("m.gguf.lock")).unwrap();
     lock.try_lock().unwrap();
-    let out = env.run(&[
-        "--url",
-        &server.url("/m.gguf"),
-        "--sha256",
-        &sha256_hex(&content(1000, 1)),
-    ]);
-    assert_eq!(out.status.code(), Some(6), "{}", text(&out.stderr));
-    assert!(text(&out.stderr).contains("another process"));
+    let out = run(
+        &ctx,
+        &[
+            "--url",
+            &server.url("/m.gguf"),
+            "--sha256",
+            &sha256_hex(&content(1000, 1)),
+        ],
+    );
+    assert_eq!(out.status.code(), Some(6), "{}", stderr(&out));
+    assert!(stderr(&out).contains("another process"));
     assert_eq!(server.request_count(), 0);
 }
 
 #[test]
 fn failures_exit_4_with_a_json_error_document() {
     let server = TestServer::start();
-    let env = Env::new();
-    let out = env.run(&[
-        "--url",
-        &server.url("/missing.gguf"),
-        "--sha256",
-        &"0".repeat(64),
-        "--json",
-    ]);
+    let ctx = TestCtx::new();
+    let out = run(
+        &ctx,
+        &[
+            "--url",
+            &server.url("/missing.gguf"),
+            "--sha256",
+            &"0".repeat(64),
+            "--json",
+        ],
+    );
     assert_eq!(out.status.code(), Some(4));
     let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(doc["exit_code"], 4);
@@ -196,10 +182,11 @@ fn hugging_face_scheme_with_mirror_and_human_report() {
     let data = content(300_000, 1);
     let server = TestServer::start();
     server.add_file("/org/model/resolve/v1.0/sub/m.gguf", data.clone());
-    let env = Env::new();
+    let ctx = TestCtx::new();
     let sha = sha256_hex(&data);
-    let out = env
-        .cmd(&[
+    let out = download(
+        &ctx,
+        &[
             "--repo",
             "org/model",
             "--file",
@@ -208,45 +195,52 @@ fn hugging_face_scheme_with_mirror_and_human_report() {
             "v1.0",
             "--sha256",
             &sha,
-        ])
-        .env("HF_ENDPOINT", server.url(""))
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
-    assert_eq!(std::fs::read(env.models().join("m.gguf")).unwrap(), data);
-    let human = text(&out.stdout);
+        ],
+    )
+    .env("HF_ENDPOINT", server.url(""))
+    .output()
+    .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(
+        std::fs::read(ctx.models_dir().join("m.gguf")).unwrap(),
+        data
+    );
+    let human = stdout(&out);
     assert!(
         human.contains(&sha) && human.contains("downloaded 300000 bytes"),
         "{human}"
     );
     // Not a terminal: plain progress lines on stderr, nothing else on stdout.
     assert!(
-        text(&out.stderr).contains("downloading m.gguf"),
+        stderr(&out).contains("downloading m.gguf"),
         "{}",
-        text(&out.stderr)
+        stderr(&out)
     );
 
     // Again: already present, nothing requested.
     server.reset_counters();
-    let out = env.run(&[
-        "--repo",
-        "org/model",
-        "--file",
-        "sub/m.gguf",
-        "--mirror",
-        &server.url(""),
-        "--sha256",
-        &sha,
-        "--json",
-    ]);
+    let out = run(
+        &ctx,
+        &[
+            "--repo",
+            "org/model",
+            "--file",
+            "sub/m.gguf",
+            "--mirror",
+            &server.url(""),
+            "--sha256",
+            &sha,
+            "--json",
+        ],
+    );
     assert_eq!(out.status.code(), Some(0));
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(report["obtained"], "already-present");
     assert_eq!(server.request_count(), 0);
     assert!(
-        text(&out.stderr).is_empty(),
+        stderr(&out).is_empty(),
         "--json prints nothing else: {}",
-        text(&out.stderr)
+        stderr(&out)
     );
 }
 
@@ -256,7 +250,7 @@ fn the_token_is_sent_for_gated_files_and_never_printed() {
     let server = TestServer::start();
     server.add_file("/org/gated/resolve/main/m.gguf", data.clone());
     server.require_bearer("hf_right_token");
-    let env = Env::new();
+    let ctx = TestCtx::new();
     let sha = sha256_hex(&data);
     let args = [
         "--repo",
@@ -270,13 +264,12 @@ fn the_token_is_sent_for_gated_files_and_never_printed() {
         "--gated",
     ];
 
-    let out = env
-        .cmd(&args)
+    let out = download(&ctx, &args)
         .env("HF_TOKEN", "hf_wrong_token")
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(4));
-    let all = text(&out.stderr) + &text(&out.stdout);
+    let all = stderr(&out) + &stdout(&out);
     assert!(
         all.contains("licence") && all.contains(&format!("{}/org/gated", server.url(""))),
         "{all}"
@@ -284,12 +277,12 @@ fn the_token_is_sent_for_gated_files_and_never_printed() {
     assert!(!all.contains("hf_wrong_token"), "{all}");
 
     // The token file Hugging Face's tools write is read too.
-    let home = env.dir.path().join("hf-home");
+    let home = ctx.hf_home();
     std::fs::create_dir_all(&home).unwrap();
     std::fs::write(home.join("token"), "hf_right_token\n").unwrap();
-    let out = env.cmd(&args).output().unwrap();
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
-    assert!(!(text(&out.stderr) + &text(&out.stdout)).contains("hf_right_token"));
+    let out = download(&ctx, &args).output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(!(stderr(&out) + &stdout(&out)).contains("hf_right_token"));
     assert_eq!(
         server.requests().last().unwrap().authorization.as_deref(),
         Some("Bearer hf_right_token")

@@ -6,19 +6,16 @@ use std::path::Path;
 use std::process::Output;
 
 use serde_json::Value;
+use support::TestCtx;
 
+/// The binary in a fresh context of its own: no state carries over from one run to the next.
 fn run(args: &[&str]) -> Output {
-    let state = tempfile::tempdir().unwrap();
-    let mut cmd = support::minerva();
-    for (k, _) in std::env::vars() {
-        if k.starts_with("MINERVA_") {
-            cmd.env_remove(k);
-        }
-    }
-    cmd.env("MINERVA_STATE_DIR", state.path())
-        .env("NO_COLOR", "1")
-        .current_dir(env!("CARGO_MANIFEST_DIR"));
-    cmd.args(args).output().unwrap()
+    TestCtx::new()
+        .command()
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .args(args)
+        .output()
+        .unwrap()
 }
 
 fn fixture(name: &str) -> String {
@@ -323,8 +320,8 @@ fn predict_reports_a_registry_model_and_a_local_gguf_file() {
     assert_eq!(p["measured"], true);
     assert!(p["decode_tokens_per_s"].as_f64().unwrap() > 1.0);
 
-    let dir = tempfile::tempdir().unwrap();
-    let f = dir.path().join("model.gguf");
+    let inputs = TestCtx::new();
+    let f = inputs.path("model.gguf");
     std::fs::write(&f, b"GGUF").unwrap();
     let out = run(&["--hardware", &hw, "predict", f.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(7));
@@ -334,7 +331,7 @@ fn predict_reports_a_registry_model_and_a_local_gguf_file() {
     // A real GGUF's header gives the predictor the shape and the tensor table.
     use minerva_setup::gguf::writer::{write_model, ModelSpec, WeightLayout};
     use minerva_setup::gguf::FileType;
-    let g = dir.path().join("tiny-q4km.gguf");
+    let g = inputs.path("tiny-q4km.gguf");
     let written = write_model(
         &g,
         &ModelSpec::tiny(WeightLayout::FileType(FileType::Q4_K_M)),

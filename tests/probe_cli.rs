@@ -4,35 +4,12 @@
 mod support;
 
 use std::path::{Path, PathBuf};
-use std::process::Output;
 
 use minerva_setup::profile::{HardwareProfile, SimdLevel, PROFILE_SCHEMA_VERSION};
+use support::{ok, profile, TestCtx};
 
 fn roots() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/roots")
-}
-
-fn minerva(args: &[&str]) -> Output {
-    let mut c = support::minerva();
-    support::isolate(&mut c);
-    c.env(
-        "MINERVA_MODELS_DIR",
-        std::env::temp_dir().join("minerva-probe-cli-models"),
-    );
-    let out = c.args(args).output().expect("run minerva-setup");
-    assert!(
-        out.status.success(),
-        "{args:?}: exit {:?}\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
-}
-
-fn json(args: &[&str]) -> HardwareProfile {
-    let out = minerva(args);
-    let text = String::from_utf8(out.stdout).unwrap();
-    HardwareProfile::from_json(&text, "stdout").unwrap_or_else(|e| panic!("{e}\n{text}"))
 }
 
 #[test]
@@ -49,9 +26,10 @@ fn every_fixture_root_probes_end_to_end() {
         ("docker-v1", "Skylake-SP", SimdLevel::Avx512, 2, 2 << 30),
         ("epyc-mi300x", "Zen 4", SimdLevel::Avx512Vnni, 4, 256 << 30),
     ];
+    let ctx = TestCtx::new();
     for &(name, micro, level, physical, usable) in expect {
         let root = roots().join(name);
-        let p = json(&["--probe-root", root.to_str().unwrap(), "probe", "--json"]);
+        let p = profile(&ctx.run(&["--probe-root", root.to_str().unwrap(), "probe", "--json"]));
         assert_eq!(p.schema_version, PROFILE_SCHEMA_VERSION);
         assert_eq!(p.source, format!("probe root {}", root.display()), "{name}");
         assert_eq!(p.cpu.microarchitecture, micro, "{name}");
@@ -69,23 +47,21 @@ fn every_fixture_root_probes_end_to_end() {
 #[test]
 fn probe_root_from_the_environment() {
     let root = roots().join("docker-v1");
-    let out = support::minerva()
-        .env_remove("MINERVA_HARDWARE")
+    let out = TestCtx::new()
+        .command()
         .env("MINERVA_PROBE_ROOT", &root)
         .env("MINERVA_JSON", "1")
         .arg("probe")
         .output()
         .unwrap();
-    assert!(out.status.success());
-    let p = HardwareProfile::from_json(&String::from_utf8(out.stdout).unwrap(), "stdout").unwrap();
+    let p = profile(&out);
     assert_eq!(p.memory.usable_bytes, 2 << 30);
 }
 
 #[test]
 fn human_report_of_a_container_shows_both_memory_figures() {
     let root = roots().join("epyc-mi300x");
-    let out = minerva(&["--probe-root", root.to_str().unwrap(), "probe"]);
-    let text = String::from_utf8(out.stdout).unwrap();
+    let text = ok(&TestCtx::new().run(&["--probe-root", root.to_str().unwrap(), "probe"]));
     for want in [
         "CPU        AMD EPYC 9654 96-Core Processor (AuthenticAMD, x86_64)",
         "           Zen 4, 2022 [family 0x19 model 0x11 stepping 1]",
@@ -105,30 +81,31 @@ fn human_report_of_a_container_shows_both_memory_figures() {
 
 #[test]
 fn saved_profile_reloads_with_the_same_fingerprint() {
-    let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("profile.json");
+    let ctx = TestCtx::new();
+    let file = ctx.path("profile.json");
     let root = roots().join("haswell-ep-2s");
-    let p = json(&[
+    let p = profile(&ctx.run(&[
         "--probe-root",
         root.to_str().unwrap(),
         "probe",
         "--json",
         "--save",
         file.to_str().unwrap(),
-    ]);
+    ]));
     let saved = HardwareProfile::from_file(&file).unwrap();
     assert_eq!(saved, p);
-    let again = json(&["--hardware", file.to_str().unwrap(), "probe", "--json"]);
+    let again = profile(&ctx.run(&["--hardware", file.to_str().unwrap(), "probe", "--json"]));
     assert_eq!(again.fingerprint, p.fingerprint);
 }
 
 #[test]
 fn a_probe_root_without_proc_is_a_usage_error() {
-    let dir = tempfile::tempdir().unwrap();
-    for root in [dir.path().join("missing"), dir.path().to_path_buf()] {
-        let out = support::minerva()
-            .env_remove("MINERVA_HARDWARE")
-            .env_remove("MINERVA_PROBE_ROOT")
+    let ctx = TestCtx::new();
+    let empty = ctx.path("empty-root");
+    std::fs::create_dir_all(&empty).unwrap();
+    for root in [ctx.path("missing"), empty] {
+        let out = ctx
+            .command()
             .arg("--probe-root")
             .arg(&root)
             .arg("probe")

@@ -10,33 +10,18 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use minerva_setup::profile::HardwareProfile;
+use support::TestCtx;
 
-fn minerva() -> Command {
-    let mut c = support::minerva();
-    support::isolate(&mut c);
-    c.env(
-        "MINERVA_MODELS_DIR",
-        std::env::temp_dir().join("minerva-probe-live-models"),
-    );
-    c
-}
-
+/// Run `cmd` to the end; it must succeed and print a hardware profile.
 fn run_json(cmd: &mut Command) -> HardwareProfile {
-    let out = cmd.output().expect("run minerva-setup");
-    assert!(
-        out.status.success(),
-        "exit {:?}\nstderr: {}",
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let text = String::from_utf8(out.stdout).expect("utf-8 stdout");
-    HardwareProfile::from_json(&text, "stdout").unwrap_or_else(|e| panic!("{e}\n{text}"))
+    support::profile(&cmd.output().expect("run minerva-setup"))
 }
 
 #[cfg(target_os = "linux")]
 #[test]
 fn live_probe_agrees_with_lscpu_cpuinfo_and_meminfo() {
-    let p = run_json(minerva().args(["probe", "--json"]));
+    let ctx = TestCtx::new();
+    let p = run_json(ctx.command().args(["probe", "--json"]));
     assert_eq!(p.source, "probe");
     assert_eq!(p.fingerprint, minerva_setup::probe::fingerprint(&p));
 
@@ -151,8 +136,9 @@ fn live_probe_agrees_with_lscpu_cpuinfo_and_meminfo() {
 
 #[test]
 fn live_fingerprint_is_stable_across_runs() {
-    let a = run_json(minerva().args(["probe", "--json", "--no-bandwidth"]));
-    let b = run_json(minerva().args(["probe", "--json"]));
+    let ctx = TestCtx::new();
+    let a = run_json(ctx.command().args(["probe", "--json", "--no-bandwidth"]));
+    let b = run_json(ctx.command().args(["probe", "--json"]));
     assert_eq!(a.fingerprint, b.fingerprint);
     assert!(a.memory_bandwidth.is_none());
 }
@@ -168,9 +154,10 @@ fn usable_memory_is_the_cgroup_limit() {
         v2: ("memory.max", &limit),
         v1: ("memory.limit_in_bytes", &limit),
     };
-    match LiveCgroup::create(&setting) {
+    let ctx = TestCtx::new();
+    match LiveCgroup::create(&ctx, &setting) {
         Ok(cg) => {
-            let p = cg.probe();
+            let p = cg.probe(&ctx);
             drop(cg);
             let max = p.memory.cgroup.as_ref().and_then(|c| c.memory_max_bytes);
             assert_eq!(max, Some(LIMIT), "{:?}", p.memory.cgroup);
@@ -178,7 +165,7 @@ fn usable_memory_is_the_cgroup_limit() {
         }
         Err(why) => {
             eprintln!("note: live cgroup test skipped ({why}); checking a fixture root instead");
-            let p = probe_fixture("docker-v1");
+            let p = probe_fixture(&ctx, "docker-v1");
             assert_eq!(p.memory.usable_bytes, 2 << 30);
             assert!(p.memory.total_bytes > p.memory.usable_bytes);
         }
@@ -193,9 +180,10 @@ fn cpu_quota_is_the_cgroup_quota() {
         v2: ("cpu.max", "50000 100000"),
         v1: ("cpu.cfs_quota_us", "50000"),
     };
-    match LiveCgroup::create(&setting) {
+    let ctx = TestCtx::new();
+    match LiveCgroup::create(&ctx, &setting) {
         Ok(cg) => {
-            let p = cg.probe();
+            let p = cg.probe(&ctx);
             drop(cg);
             let quota = p.memory.cgroup.as_ref().and_then(|c| c.cpu_quota_cores);
             assert_eq!(quota, Some(0.5), "{:?}", p.memory.cgroup);
@@ -204,18 +192,18 @@ fn cpu_quota_is_the_cgroup_quota() {
         }
         Err(why) => {
             eprintln!("note: live cgroup test skipped ({why}); checking a fixture root instead");
-            let p = probe_fixture("docker-v1");
+            let p = probe_fixture(&ctx, "docker-v1");
             assert_eq!(p.cpu.quota_cores, Some(1.5));
         }
     }
 }
 
-fn probe_fixture(name: &str) -> HardwareProfile {
+fn probe_fixture(ctx: &TestCtx, name: &str) -> HardwareProfile {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/fixtures/roots")
         .join(name);
     run_json(
-        minerva()
+        ctx.command()
             .arg("--probe-root")
             .arg(root)
             .args(["probe", "--json"]),
@@ -229,26 +217,16 @@ struct Setting<'a> {
     v1: (&'a str, &'a str),
 }
 
-/// `sh`, with the same environment as [`minerva`]: `sh -c SCRIPT BIN` moves the shell into
-/// the cgroup, then execs the binary (`$0`) there.
-fn shell() -> Command {
-    let mut c = Command::new("sh");
-    support::isolate(&mut c);
-    c.env(
-        "MINERVA_MODELS_DIR",
-        std::env::temp_dir().join("minerva-probe-live-models"),
-    );
-    c
-}
-
 /// A cgroup created for one test, removed on drop (it is empty again once the child exits).
+/// Its processes are started by `sh` with the context's environment: `sh -c SCRIPT BIN` moves
+/// the shell into the cgroup, then execs the binary (`$0`) there.
 struct LiveCgroup {
     dir: PathBuf,
     procs: PathBuf,
 }
 
 impl LiveCgroup {
-    fn create(setting: &Setting) -> Result<LiveCgroup, String> {
+    fn create(ctx: &TestCtx, setting: &Setting) -> Result<LiveCgroup, String> {
         let own = std::fs::read_to_string("/proc/self/cgroup")
             .map_err(|e| format!("no /proc/self/cgroup: {e}"))?;
         let name = format!(
@@ -294,7 +272,8 @@ impl LiveCgroup {
         };
         std::fs::write(cg.dir.join(file), value).map_err(|e| format!("cannot set {file}: {e}"))?;
         // Prove a process can be moved in before relying on it.
-        let ok = shell()
+        let ok = ctx
+            .command_for("sh")
             .arg("-c")
             .arg(format!("echo $$ > '{}'", cg.procs.display()))
             .status()
@@ -306,13 +285,17 @@ impl LiveCgroup {
     }
 
     /// `probe --json` started inside this cgroup: the shell moves itself in, then execs.
-    fn probe(&self) -> HardwareProfile {
-        let bin = env!("CARGO_BIN_EXE_minerva-setup");
+    fn probe(&self, ctx: &TestCtx) -> HardwareProfile {
         let script = format!(
             "echo $$ > '{}' && exec \"$0\" probe --json --no-bandwidth",
             self.procs.display()
         );
-        run_json(shell().arg("-c").arg(script).arg(bin))
+        run_json(
+            ctx.command_for("sh")
+                .arg("-c")
+                .arg(script)
+                .arg(support::BIN),
+        )
     }
 }
 

@@ -8,29 +8,19 @@ use std::process::Output;
 
 use minerva_setup::registry::{Registry, Tiers, EMBEDDED_REGISTRY_FILES};
 use serde_json::Value;
+use support::{stderr, TestCtx};
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-fn run(args: &[&str], envs: &[(&str, &str)]) -> Output {
-    let state = tempfile::tempdir().unwrap();
-    let mut cmd = support::minerva();
-    for (k, _) in std::env::vars() {
-        if k.starts_with("MINERVA_") {
-            cmd.env_remove(k);
-        }
-    }
-    cmd.env("MINERVA_STATE_DIR", state.path())
-        .current_dir(root());
+fn run(ctx: &TestCtx, args: &[&str], envs: &[(&str, &str)]) -> Output {
+    let mut cmd = ctx.command();
+    cmd.current_dir(root());
     for (k, v) in envs {
         cmd.env(k, v);
     }
     cmd.args(args).output().unwrap()
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
 #[test]
@@ -167,7 +157,8 @@ fn shapes_reproduce_every_published_file_size() {
 
 #[test]
 fn registry_list_marks_files_without_checksum_as_not_installable() {
-    let out = run(&["registry", "list", "--json"], &[]);
+    let ctx = TestCtx::new();
+    let out = run(&ctx, &["registry", "list", "--json"], &[]);
     assert!(out.status.success(), "{}", stderr(&out));
     let v: Value = serde_json::from_slice(&out.stdout).unwrap();
     let files = v["files"].as_array().unwrap();
@@ -183,7 +174,7 @@ fn registry_list_marks_files_without_checksum_as_not_installable() {
     assert!(seed["size_bytes"].is_null());
     let est = seed["estimated_size_bytes"].as_u64().unwrap() as f64;
     assert!((est / 7.87e9 - 1.0).abs() < 0.01, "{est}");
-    let human = run(&["registry", "list"], &[]);
+    let human = run(&ctx, &["registry", "list"], &[]);
     let text = String::from_utf8_lossy(&human.stdout);
     let line = text
         .lines()
@@ -195,13 +186,14 @@ fn registry_list_marks_files_without_checksum_as_not_installable() {
     );
 }
 
-/// A registry directory holding the shipped files plus `extra` written as `name`.
-fn registry_dir_with(name: &str, extra: &str) -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
+/// A registry directory in `ctx` holding the shipped files plus `extra` written as `name`.
+fn registry_dir_with(ctx: &TestCtx, name: &str, extra: &str) -> PathBuf {
+    let dir = ctx.path("registry");
+    std::fs::create_dir_all(&dir).unwrap();
     for (n, text) in EMBEDDED_REGISTRY_FILES {
-        std::fs::write(dir.path().join(n), text).unwrap();
+        std::fs::write(dir.join(n), text).unwrap();
     }
-    std::fs::write(dir.path().join(name), extra).unwrap();
+    std::fs::write(dir.join(name), extra).unwrap();
     dir
 }
 
@@ -255,11 +247,12 @@ fn overridden_registry_errors_name_file_entry_and_field_and_exit_7() {
     ];
     for (what, text, needles) in cases {
         // `zz-` sorts after the shipped files, so a duplicate is found in the custom one.
-        let dir = registry_dir_with("zz-custom.json", &text);
-        let d = dir.path().to_str().unwrap();
+        let ctx = TestCtx::new();
+        let dir = registry_dir_with(&ctx, "zz-custom.json", &text);
+        let d = dir.to_str().unwrap();
         for out in [
-            run(&["--registry", d, "registry", "list"], &[]),
-            run(&["registry", "list"], &[("MINERVA_REGISTRY", d)]),
+            run(&ctx, &["--registry", d, "registry", "list"], &[]),
+            run(&ctx, &["registry", "list"], &[("MINERVA_REGISTRY", d)]),
         ] {
             assert_eq!(out.status.code(), Some(7), "{what}: {}", stderr(&out));
             let err = stderr(&out);
@@ -272,11 +265,13 @@ fn overridden_registry_errors_name_file_entry_and_field_and_exit_7() {
 
 #[test]
 fn a_good_override_registry_is_used() {
-    let dir = registry_dir_with("zz-custom.json", &family(|_| {}));
+    let ctx = TestCtx::new();
+    let dir = registry_dir_with(&ctx, "zz-custom.json", &family(|_| {}));
     let out = run(
+        &ctx,
         &[
             "--registry",
-            dir.path().to_str().unwrap(),
+            dir.to_str().unwrap(),
             "registry",
             "list",
             "--json",
@@ -292,20 +287,24 @@ fn a_good_override_registry_is_used() {
         .any(|f| f["id"] == "custom-tiny"));
 }
 
-fn tiers_with(patch: impl Fn(&mut Value)) -> tempfile::NamedTempFile {
+/// The shipped tier table changed by `patch`, written as `NAME.json` in `ctx`.
+fn tiers_with(ctx: &TestCtx, name: &str, patch: impl Fn(&mut Value)) -> PathBuf {
     let mut v: Value = serde_json::from_str(minerva_setup::registry::EMBEDDED_TIERS).unwrap();
     patch(&mut v);
-    let f = tempfile::Builder::new().suffix(".json").tempfile().unwrap();
-    std::fs::write(f.path(), v.to_string()).unwrap();
+    let f = ctx.path(format!("{name}.json"));
+    std::fs::write(&f, v.to_string()).unwrap();
     f
 }
 
 #[test]
 fn overridden_tiers_are_checked_against_the_registry() {
-    let cases: Vec<(&str, tempfile::NamedTempFile, &[&str])> = vec![
+    let ctx = TestCtx::new();
+    let cases: Vec<(&str, PathBuf, &[&str])> = vec![
         (
             "unknown model id",
-            tiers_with(|v| v["tiers"][2]["candidates"][1] = "no-such-model-q4_k_m".into()),
+            tiers_with(&ctx, "unknown-model-id", |v| {
+                v["tiers"][2]["candidates"][1] = "no-such-model-q4_k_m".into()
+            }),
             &[
                 "tier `gpu-medium`",
                 "field `candidates[1]`",
@@ -314,30 +313,37 @@ fn overridden_tiers_are_checked_against_the_registry() {
         ),
         (
             "duplicate tier",
-            tiers_with(|v| v["tiers"][1]["id"] = "gpu-xl".into()),
+            tiers_with(&ctx, "duplicate-tier", |v| {
+                v["tiers"][1]["id"] = "gpu-xl".into()
+            }),
             &["tier `gpu-xl`", "field `id`", "duplicate"],
         ),
         (
             "context too small",
-            tiers_with(|v| v["tiers"][0]["workload"]["context_tokens"] = 100.into()),
+            tiers_with(&ctx, "context-too-small", |v| {
+                v["tiers"][0]["workload"]["context_tokens"] = 100.into()
+            }),
             &["tier `gpu-xl`", "field `workload.context_tokens`"],
         ),
         (
             "missing promise",
-            tiers_with(|v| {
+            tiers_with(&ctx, "missing-promise", |v| {
                 v["tiers"][0].as_object_mut().unwrap().remove("promise");
             }),
             &["field `promise`"],
         ),
         (
             "bad SIMD level",
-            tiers_with(|v| v["tiers"][4]["requirements"]["min_simd"][0] = "avx3".into()),
+            tiers_with(&ctx, "bad-simd-level", |v| {
+                v["tiers"][4]["requirements"]["min_simd"][0] = "avx3".into()
+            }),
             &["field `requirements`"],
         ),
     ];
     for (what, f, needles) in cases {
-        let p = f.path().to_str().unwrap();
+        let p = f.to_str().unwrap();
         let out = run(
+            &ctx,
             &[
                 "--tiers",
                 p,
@@ -362,7 +368,8 @@ fn overridden_tiers_are_checked_against_the_registry() {
 #[test]
 fn a_custom_tier_table_changes_the_plan() {
     // A single lenient tier: the 4 GiB container now gets it.
-    let f = tiers_with(|v| {
+    let ctx = TestCtx::new();
+    let f = tiers_with(&ctx, "only-one-tier", |v| {
         let mut t = v["tiers"][7].clone();
         t["id"] = "only".into();
         t["promise"]["turn_s"] = 600.into();
@@ -370,9 +377,10 @@ fn a_custom_tier_table_changes_the_plan() {
         v["tiers"] = serde_json::json!([t]);
     });
     let out = run(
+        &ctx,
         &[
             "--tiers",
-            f.path().to_str().unwrap(),
+            f.to_str().unwrap(),
             "--hardware",
             "tests/fixtures/profiles/container-4g.json",
             "plan",

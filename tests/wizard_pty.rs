@@ -8,7 +8,6 @@
 
 mod support;
 
-use std::ffi::OsStr;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
@@ -17,6 +16,7 @@ use rexpect::process::WaitStatus;
 use rexpect::reader::Options;
 use rexpect::session::{spawn_with_options, PtySession};
 use support::world::{llama_turn, Promises, World};
+use support::TestCtx;
 
 /// Long enough for a slow, busy CI machine to download and verify a tiny model.
 const EXPECT_TIMEOUT_MS: u64 = 180_000;
@@ -52,7 +52,7 @@ impl Wizard {
         let mut c = w.cmd();
         c.arg("--hardware").arg(hardware).args(args);
         let session = spawn_with_options(
-            in_terminal(c, stdout),
+            in_terminal(&w.ctx, c, stdout),
             Options::new()
                 .timeout_ms(Some(EXPECT_TIMEOUT_MS))
                 .strip_ansi_escape_codes(true),
@@ -91,15 +91,15 @@ impl Wizard {
     }
 }
 
-/// Run `c` through `sh` so that the terminal has a fixed size before the program starts (the
-/// pty starts as 0x0, which terminal libraries treat as "unknown"), optionally with standard
-/// output sent to a file.
-fn in_terminal(c: Command, stdout: Option<&Path>) -> Command {
+/// Run `c` (a command of `ctx`) through `sh` so that the terminal has a fixed size before the
+/// program starts (the pty starts as 0x0, which terminal libraries treat as "unknown"),
+/// optionally with standard output sent to a file.
+fn in_terminal(ctx: &TestCtx, c: Command, stdout: Option<&Path>) -> Command {
     let script = format!(
         "out=$1; shift; stty rows {ROWS} cols {COLS} || exit 99; \
          if [ -n \"$out\" ]; then exec \"$@\" >\"$out\"; else exec \"$@\"; fi"
     );
-    let mut t = Command::new("sh");
+    let mut t = ctx.command_for("sh");
     t.arg("-c")
         .arg(script)
         .arg("sh")
@@ -116,10 +116,8 @@ fn in_terminal(c: Command, stdout: Option<&Path>) -> Command {
         .env("NO_COLOR", "1")
         .env("COLUMNS", COLS.to_string())
         .env("LINES", ROWS.to_string())
-        .env_remove("CI")
         // A person at a terminal sees progress bars; let them draw.
         .env_remove("MINERVA_NO_PROGRESS")
-        .env_remove(OsStr::new("MINERVA_JSON"))
         // rexpect wires the pty to stdin, stdout and stderr; keep them.
         .stdin(Stdio::inherit())
         .stdout(Stdio::inherit())
@@ -278,7 +276,7 @@ fn ctrl_c_at_a_question_shows_the_cursor_again_and_changes_nothing() {
     c.arg("--hardware").arg(&hw);
     // Escape codes kept: the test looks at the cursor.
     let mut s = spawn_with_options(
-        in_terminal(c, None),
+        in_terminal(&w.ctx, c, None),
         Options::new().timeout_ms(Some(EXPECT_TIMEOUT_MS)),
     )
     .expect("start the wizard in a pseudo-terminal");

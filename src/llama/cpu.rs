@@ -162,6 +162,7 @@ fn check(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::profile::SimdFeatures;
 
     fn f(name: &'static str, present: bool) -> Feature {
         Feature { name, present }
@@ -198,13 +199,165 @@ mod tests {
         );
     }
 
+    /// Every level a profile can report, in order.
+    const LEVELS: [SimdLevel; 10] = [
+        SimdLevel::None,
+        SimdLevel::Sse42,
+        SimdLevel::Avx,
+        SimdLevel::Avx2,
+        SimdLevel::Avx512,
+        SimdLevel::Avx512Vnni,
+        SimdLevel::Amx,
+        SimdLevel::Neon,
+        SimdLevel::NeonDotprod,
+        SimdLevel::Sve,
+    ];
+
+    /// What ggml-cpu itself was compiled for, named as `build_features` names them. The
+    /// `ggml_cpu_has_*` functions return the compiler's target macros (`__AVX2__`, ...) as seen
+    /// by ggml-cpu.c, so they describe the build, whatever CPU runs it.
+    #[cfg(target_arch = "x86_64")]
+    fn ggml_compiled_features() -> Vec<&'static str> {
+        use std::ffi::c_int;
+        // ggml-cpu is linked statically through llama-cpp-sys-2 (ggml/include/ggml-cpu.h).
+        extern "C" {
+            fn ggml_cpu_has_avx() -> c_int;
+            fn ggml_cpu_has_avx2() -> c_int;
+            fn ggml_cpu_has_bmi2() -> c_int;
+            fn ggml_cpu_has_fma() -> c_int;
+            fn ggml_cpu_has_f16c() -> c_int;
+            fn ggml_cpu_has_avx_vnni() -> c_int;
+            fn ggml_cpu_has_avx512() -> c_int;
+            fn ggml_cpu_has_avx512_vbmi() -> c_int;
+            fn ggml_cpu_has_avx512_vnni() -> c_int;
+            fn ggml_cpu_has_avx512_bf16() -> c_int;
+            fn ggml_cpu_has_amx_int8() -> c_int;
+        }
+        let has: [(&'static str, unsafe extern "C" fn() -> c_int); 11] = [
+            ("avx", ggml_cpu_has_avx),
+            ("avx2", ggml_cpu_has_avx2),
+            ("bmi2", ggml_cpu_has_bmi2),
+            ("fma", ggml_cpu_has_fma),
+            ("f16c", ggml_cpu_has_f16c),
+            ("avxvnni", ggml_cpu_has_avx_vnni),
+            ("avx512f", ggml_cpu_has_avx512),
+            ("avx512vbmi", ggml_cpu_has_avx512_vbmi),
+            ("avx512vnni", ggml_cpu_has_avx512_vnni),
+            ("avx512bf16", ggml_cpu_has_avx512_bf16),
+            ("amx-int8", ggml_cpu_has_amx_int8),
+        ];
+        has.iter()
+            // SAFETY: argument-less functions that return a compile-time constant.
+            .filter(|(_, f)| unsafe { f() } != 0)
+            .map(|(name, _)| *name)
+            .collect()
+    }
+
+    #[cfg(target_arch = "x86_64")]
     #[test]
-    fn this_test_machine_runs_the_build() {
-        // The tests themselves load llama.cpp; if they run at all, the baseline is met.
+    fn the_checked_features_cover_everything_ggml_was_compiled_for() {
+        let compiled = ggml_compiled_features();
+        let checked: Vec<&str> = build_features().iter().map(|f| f.name).collect();
+        // A kernel compiled for a feature the check does not ask for passes the check on a CPU
+        // without it, and then dies there with SIGILL.
+        for f in &compiled {
+            assert!(
+                checked.contains(f),
+                "ggml-cpu was compiled for {f}, which check_build_runs_here does not check \
+                 (ggml: {compiled:?}, checked: {checked:?})"
+            );
+        }
+        // ggml's own x86 defaults with GGML_NATIVE=OFF, which make AVX2 the baseline.
+        for f in ["avx", "avx2", "bmi2", "fma", "f16c"] {
+            assert!(compiled.contains(&f), "ggml-cpu lacks {f}: {compiled:?}");
+        }
+        assert!(
+            !compiled.contains(&"amx-int8"),
+            "ggml-cpu was built with AMX (target-cpu=native?): {compiled:?}"
+        );
+    }
+
+    #[test]
+    fn the_reported_baseline_is_the_level_of_exactly_the_checked_features() {
+        let mut simd = SimdFeatures::default();
+        for f in build_features() {
+            match f.name {
+                "sse4.2" => simd.sse4_2 = true,
+                "avx" => simd.avx = true,
+                "avx2" => simd.avx2 = true,
+                "fma" => simd.fma = true,
+                "f16c" => simd.f16c = true,
+                "avxvnni" => simd.avx_vnni = true,
+                "avx512f" => simd.avx512f = true,
+                "avx512vnni" => simd.avx512_vnni = true,
+                "avx512bf16" => simd.avx512_bf16 = true,
+                // Part of no level; the live check alone asks for it.
+                "bmi2" => {}
+                other => panic!("{other} is a build feature no SIMD level knows"),
+            }
+        }
+        // aarch64 builds need no feature beyond armv8-a, which includes NEON.
+        simd.neon = cfg!(target_arch = "aarch64");
+        assert_eq!(
+            simd.level(),
+            build_baseline_level(),
+            "{:?}",
+            build_features()
+        );
+        if cfg!(target_arch = "x86_64") {
+            assert!(
+                build_baseline_level().satisfies(SimdLevel::Avx2),
+                "{:?}",
+                build_baseline_level()
+            );
+        }
+    }
+
+    #[test]
+    fn this_machine_passes_the_check_and_a_profile_below_the_baseline_is_refused() {
+        let mut p = crate::probe::probe(&crate::probe::ProbeOptions {
+            root: "/".into(),
+            disk_path: ".".into(),
+            measure_bandwidth: false,
+        });
+        let baseline = build_baseline_level();
+        // The test machines have what the build needs (AVX2 on x86): llama.cpp runs in the tests.
         assert!(
             build_features().iter().all(|f| f.present),
             "{:?}",
             build_features()
         );
+        assert!(
+            p.cpu.simd_level.satisfies(baseline),
+            "probed {:?}, baseline {baseline:?}",
+            p.cpu.simd_level
+        );
+        assert_eq!(check_build_runs_here(&p), Ok(()));
+
+        // The same machine described at every other level: refused exactly below the baseline.
+        for level in LEVELS {
+            p.cpu.simd_level = level;
+            let got = check_build_runs_here(&p);
+            if level == SimdLevel::None || level.satisfies(baseline) {
+                assert_eq!(got, Ok(()), "{level:?}");
+            } else {
+                assert_eq!(
+                    got,
+                    Err(CpuUnsupported::ProfileBelowBaseline {
+                        level: level.as_str().to_string(),
+                        baseline: baseline.as_str().to_string(),
+                    }),
+                    "{level:?}"
+                );
+            }
+        }
+        if cfg!(target_arch = "x86_64") {
+            // An Ivy Bridge Xeon: AVX and F16C, no AVX2.
+            p.cpu.simd_level = SimdLevel::Avx;
+            assert!(matches!(
+                check_build_runs_here(&p),
+                Err(CpuUnsupported::ProfileBelowBaseline { .. })
+            ));
+        }
     }
 }

@@ -1,9 +1,9 @@
 //! A complete little world for end-to-end tests: generated models published in a test registry
-//! with its own tiers, served by a loopback HTTP server in Hugging Face's URL scheme, and
-//! scratch directories for config, state, models and caches.
+//! with its own tiers, served by a loopback HTTP server in Hugging Face's URL scheme, all in one
+//! [`TestCtx`] whose directories the binary uses for config, state, models and caches.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 use std::sync::{Mutex, MutexGuard};
 
 use minerva_setup::bench::{BenchBackend, BenchResult, QuantBench, Stat, BENCH_SCHEMA_VERSION};
@@ -12,7 +12,7 @@ use minerva_setup::gguf::{FileType, GgmlType};
 use serde_json::{json, Value};
 
 use super::http_server::TestServer;
-use super::sha256_hex;
+use super::{ok, sha256_hex, TestCtx};
 
 pub const REPO: &str = "test-org/tiny-GGUF";
 
@@ -33,7 +33,7 @@ pub struct Published {
 }
 
 pub struct World {
-    pub dir: tempfile::TempDir,
+    pub ctx: TestCtx,
     pub server: TestServer,
     pub large: Published,
     pub small: Published,
@@ -47,8 +47,8 @@ pub struct Promises {
 
 impl World {
     pub fn new(p: Promises) -> World {
-        let dir = tempfile::tempdir().unwrap();
-        let publish = dir.path().join("publish");
+        let ctx = TestCtx::new();
+        let publish = ctx.path("publish");
         std::fs::create_dir_all(&publish).unwrap();
         let server = TestServer::start();
         let large = publish_model(
@@ -66,7 +66,7 @@ impl World {
             2,
         );
         let w = World {
-            dir,
+            ctx,
             server,
             large,
             small,
@@ -77,7 +77,7 @@ impl World {
     }
 
     pub fn path(&self, rel: &str) -> PathBuf {
-        self.dir.path().join(rel)
+        self.ctx.path(rel)
     }
 
     pub fn registry_dir(&self) -> PathBuf {
@@ -89,15 +89,15 @@ impl World {
     }
 
     pub fn config_file(&self) -> PathBuf {
-        self.path("config/config.json")
+        self.ctx.config_file()
     }
 
     pub fn models_dir(&self) -> PathBuf {
-        self.path("data/models")
+        self.ctx.models_dir()
     }
 
     pub fn state_dir(&self) -> PathBuf {
-        self.path("data/state")
+        self.ctx.state_dir()
     }
 
     pub fn config(&self) -> Value {
@@ -163,22 +163,16 @@ impl World {
         std::fs::write(self.tiers_file(), serde_json::to_vec_pretty(&doc).unwrap()).unwrap();
     }
 
-    /// The binary with this world's registry, tiers, mirror and directories; no terminal.
+    /// The context's binary with this world's registry, tiers and mirror; no terminal.
     pub fn cmd(&self) -> Command {
-        let mut c = super::minerva();
-        c.arg("--data-dir")
-            .arg(self.path("data"))
-            .arg("--config-dir")
-            .arg(self.path("config"))
-            .arg("--registry")
+        let mut c = self.ctx.command();
+        c.arg("--registry")
             .arg(self.registry_dir())
             .arg("--tiers")
             .arg(self.tiers_file())
             .env("MINERVA_MIRROR", self.server.url(""))
             .env("MINERVA_NO_PROGRESS", "1")
-            .env("MINERVA_RETRY_BASE_MS", "10")
-            .env("HF_HOME", self.path("hf-home"))
-            .stdin(Stdio::null());
+            .env("MINERVA_RETRY_BASE_MS", "10");
         c
     }
 
@@ -193,18 +187,8 @@ impl World {
         decode_tokens_per_s: f64,
         extra_ram_gib: u64,
     ) -> PathBuf {
-        let out = super::minerva()
-            .args(["--json", "probe", "--no-bandwidth"])
-            .arg("--models-dir")
-            .arg(self.models_dir())
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let mut p: Value = serde_json::from_slice(&out.stdout).unwrap();
+        let out = self.ctx.run(&["--json", "probe", "--no-bandwidth"]);
+        let mut p: Value = serde_json::from_str(&ok(&out)).unwrap();
         let add = extra_ram_gib << 30;
         for k in ["total_bytes", "usable_bytes", "available_bytes"] {
             let v = p["memory"][k].as_u64().unwrap();
