@@ -75,12 +75,13 @@ fn a_closed_stdout_in_the_error_path_is_not_a_panic() {
             .arg(dir.path().join("state"))
             .args(["plan", "--no-bench"]);
     };
-    let mut open = bin();
+    let ctx = TestCtx::new();
+    let mut open = ctx.command();
     args(&mut open);
     let expected = open.output().unwrap();
     assert_eq!(expected.status.code(), Some(7), "{expected:?}");
 
-    let mut closed = bin();
+    let mut closed = ctx.command();
     args(&mut closed);
     let mut child = closed
         .stdout(std::process::Stdio::piped())

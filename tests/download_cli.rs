@@ -321,7 +321,7 @@ fn the_registry_and_download_refuse_the_same_values() {
     let upper = sha.to_ascii_uppercase();
     let server = TestServer::start();
     server.add_file("/org/model/resolve/main/m.gguf", data);
-    let env = Env::new();
+    let ctx = TestCtx::new();
     let mirror = server.url("");
     // (registry field, value, the download flag, its exit code, what both messages say)
     let cases = [
@@ -350,12 +350,11 @@ fn the_registry_and_download_refuse_the_same_values() {
     ];
     for (field, value, flag, code, says) in cases {
         let dir = registry_with(field, value);
-        let out = env
-            .cmd(&["custom-tiny"])
+        let out = download(&ctx, &["custom-tiny"])
             .env("MINERVA_REGISTRY", dir.path())
             .output()
             .unwrap();
-        let err = text(&out.stderr);
+        let err = stderr(&out);
         assert_eq!(
             out.status.code(),
             Some(7),
@@ -381,8 +380,8 @@ fn the_registry_and_download_refuse_the_same_values() {
         ];
         args.iter_mut().find(|(f, _)| *f == flag).unwrap().1 = value;
         let args: Vec<&str> = args.iter().flat_map(|(f, v)| [*f, *v]).collect();
-        let out = env.run(&args);
-        let err = text(&out.stderr);
+        let out = run(&ctx, &args);
+        let err = stderr(&out);
         assert_eq!(out.status.code(), Some(code), "{flag} {value:?}: {err}");
         for needle in [&format!("refusing {flag}"), says, "hint:"] {
             assert!(
@@ -392,7 +391,7 @@ fn the_registry_and_download_refuse_the_same_values() {
         }
     }
     assert_eq!(server.request_count(), 0);
-    assert!(!env.models().join("m.gguf").exists());
+    assert!(!ctx.models_dir().join("m.gguf").exists());
 }
 
 /// A mirror that is not an http(s) base URL is refused before anything is requested, naming the
@@ -403,13 +402,13 @@ fn a_bad_endpoint_is_refused_naming_its_setting() {
     let sha = sha256_hex(&data);
     let server = TestServer::start();
     server.add_file("/org/model/resolve/main/m.gguf", data);
-    let env = Env::new();
+    let ctx = TestCtx::new();
     let args = |mirror: Option<&str>| {
         let mut a = vec!["--repo", "org/model", "--file", "m.gguf", "--sha256", &sha];
         if let Some(m) = mirror {
             a.extend(["--mirror", m]);
         }
-        env.cmd(&a)
+        download(&ctx, &a)
     };
     let query = server.url("/?token=x");
     for (mut cmd, setting, says) in [
@@ -422,12 +421,12 @@ fn a_bad_endpoint_is_refused_naming_its_setting() {
         (args(None), "HF_ENDPOINT", "not a URL"),
     ] {
         let out = cmd.env("HF_ENDPOINT", "mirror.example").output().unwrap();
-        let err = text(&out.stderr);
+        let err = stderr(&out);
         assert_eq!(out.status.code(), Some(2), "{err}");
         assert!(err.contains(setting) && err.contains(says), "{err}");
     }
     assert_eq!(server.request_count(), 0);
     let with_slash = server.url("/");
     let out = args(Some(&with_slash)).output().unwrap();
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
 }

@@ -14,25 +14,11 @@ use minerva_setup::select::{SelectOptions, WorkloadOverride};
 use minerva_setup::state::Action;
 use serde_json::Value;
 use support::world::{bench, llama_turn, Promises, World};
+use support::{json, TestCtx};
 
-fn json(out: &std::process::Output) -> Value {
-    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-        panic!(
-            "stdout is not one JSON document ({e}):\n{}\nstderr:\n{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        )
-    })
-}
-
+/// Success, and stdout as its one JSON document.
 fn ok(out: &std::process::Output) -> Value {
-    assert!(
-        out.status.success(),
-        "exit {:?}\nstdout:\n{}\nstderr:\n{}",
-        out.status.code(),
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    support::ok(out);
     json(out)
 }
 
@@ -111,7 +97,7 @@ fn a_fresh_machine_gets_one_answer_to_is_a_retier_due() {
 /// (the first whose requirements hold), so they predict the same workload.
 #[test]
 fn predict_and_plan_take_the_same_tier_for_a_model() {
-    let dir = tempfile::tempdir().unwrap();
+    let ctx = TestCtx::new();
     let mut tiers: Value =
         serde_json::from_str(&std::fs::read_to_string("tiers.json").unwrap()).unwrap();
     let model = "llama-3.1-8b-instruct-q4_k_m";
@@ -121,13 +107,11 @@ fn predict_and_plan_take_the_same_tier_for_a_model() {
             t["workload"]["prompt_tokens"] = Value::from(1000);
         }
     }
-    let tiers_file = dir.path().join("tiers.json");
+    let tiers_file = ctx.path("tiers.json");
     std::fs::write(&tiers_file, serde_json::to_vec(&tiers).unwrap()).unwrap();
     // A server without a GPU: gpu-light's requirements do not hold, cpu-heavy's do.
     let run = |args: &[&str]| {
-        support::minerva()
-            .arg("--data-dir")
-            .arg(dir.path().join("data"))
+        ctx.command()
             .arg("--tiers")
             .arg(&tiers_file)
             .arg("--hardware")
@@ -157,10 +141,10 @@ fn a_failed_verification_that_cannot_be_recorded_says_so() {
     w.republish("large", &good[..good.len() / 2]);
     let hw = HardwareProfile::from_file(&w.profile_with_bench("fast", 1000.0, 0)).unwrap();
     let paths = Paths::resolve(&PathOverrides {
-        config_dir: Some(w.path("config")),
-        state_dir: None,
-        models_dir: None,
-        data_dir: Some(w.path("data")),
+        config_dir: Some(w.ctx.config_dir()),
+        state_dir: Some(w.state_dir()),
+        models_dir: Some(w.models_dir()),
+        data_dir: Some(w.ctx.data_dir()),
     });
     let reg = registry::load_registry_dir(&w.registry_dir()).unwrap();
     let tiers = registry::load_tiers_file(&w.tiers_file()).unwrap();

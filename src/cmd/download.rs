@@ -147,7 +147,6 @@ fn resolve(ctx: &Ctx, a: &DownloadArgs) -> Result<(FetchRequest, FetchOptions), 
     Ok((req, opts))
 }
 
-
 /// `download MODEL_ID`: the registry says where the file is and what it must hash to.
 fn registry_request(ctx: &Ctx, a: &DownloadArgs) -> Result<FetchRequest, Failure> {
     let id = a.model.as_deref().unwrap_or_default();
