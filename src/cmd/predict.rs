@@ -55,7 +55,7 @@ pub fn run(ctx: &Ctx, args: &PredictArgs) -> Result<(), Failure> {
     };
     let workload = args.workload.overrides().apply(base);
     let opts = PredictOptions {
-        correction: correction_ratio(ctx, &hw, &args.workload).unwrap_or(1.0),
+        correction_ratio: correction_ratio(ctx, &hw, &args.workload).unwrap_or(1.0),
         cpu_only: args.cpu_only,
     };
     let p = predict::predict(&hw, bench.as_ref(), &input, &workload, &opts);

@@ -90,15 +90,15 @@ pub enum FetchError {
 
     #[error(
         "not enough free disk in {} for {url}: {} needed ({} still to download plus a {} margin), {} available, {} short; {partial}",
-        dir.display(), size(*needed), size(*missing), size(*margin), size(*available), size(needed.saturating_sub(*available))
+        dir.display(), size(*needed_bytes), size(*missing_bytes), size(*margin_bytes), size(*available_bytes), size(needed_bytes.saturating_sub(*available_bytes))
     )]
     DiskFull {
         url: String,
         dir: PathBuf,
-        missing: u64,
-        margin: u64,
-        needed: u64,
-        available: u64,
+        missing_bytes: u64,
+        margin_bytes: u64,
+        needed_bytes: u64,
+        available_bytes: u64,
         partial: Partial,
     },
 
@@ -130,12 +130,12 @@ pub enum FetchError {
         partial: Partial,
     },
 
-    #[error("size mismatch for {} from {url}: expected {expected} bytes, the server has {actual}; {partial}", path.display())]
+    #[error("size mismatch for {} from {url}: expected {expected_bytes} bytes, the server has {actual_bytes}; {partial}", path.display())]
     SizeMismatch {
         url: String,
         path: PathBuf,
-        expected: u64,
-        actual: u64,
+        expected_bytes: u64,
+        actual_bytes: u64,
         partial: Partial,
     },
 

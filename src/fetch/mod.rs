@@ -354,8 +354,8 @@ fn download(
             Some(expected) if expected != bytes => FetchError::SizeMismatch {
                 url: req.url.clone(),
                 path: final_path.to_path_buf(),
-                expected,
-                actual: bytes,
+                expected_bytes: expected,
+                actual_bytes: bytes,
                 partial,
             },
             _ => FetchError::ChecksumMismatch {
@@ -446,11 +446,11 @@ fn to_fetch_error(
     drop(part);
     let url = req.url.clone();
     match f {
-        Fatal::SizeMismatch { actual } => FetchError::SizeMismatch {
+        Fatal::SizeMismatch { actual_bytes } => FetchError::SizeMismatch {
             url,
             path: final_path.to_path_buf(),
-            expected: req.expected_size.unwrap_or(0),
-            actual,
+            expected_bytes: req.expected_size.unwrap_or(0),
+            actual_bytes,
             partial: delete_part(&path),
         },
         Fatal::NotFound => FetchError::NotFound {
@@ -471,16 +471,16 @@ fn to_fetch_error(
         },
         Fatal::DiskFull {
             dir,
-            missing,
-            margin,
-            available,
+            missing_bytes,
+            margin_bytes,
+            available_bytes,
         } => FetchError::DiskFull {
             url,
             dir,
-            missing,
-            margin,
-            needed: missing.saturating_add(margin),
-            available,
+            missing_bytes,
+            margin_bytes,
+            needed_bytes: missing_bytes.saturating_add(margin_bytes),
+            available_bytes,
             partial: kept_or_none(&path),
         },
         Fatal::Io { op, source } => FetchError::Io {

@@ -42,13 +42,13 @@ pub(crate) enum Fatal {
     },
     /// The server's size differs from the expected one.
     SizeMismatch {
-        actual: u64,
+        actual_bytes: u64,
     },
     DiskFull {
         dir: std::path::PathBuf,
-        missing: u64,
-        margin: u64,
-        available: u64,
+        missing_bytes: u64,
+        margin_bytes: u64,
+        available_bytes: u64,
     },
     Io {
         op: &'static str,
@@ -177,7 +177,9 @@ impl Transfer<'_> {
         };
         if let (Some(expected), Some(actual)) = (self.expected_size, total) {
             if expected != actual {
-                return Err(AttemptError::Fatal(Fatal::SizeMismatch { actual }));
+                return Err(AttemptError::Fatal(Fatal::SizeMismatch {
+                    actual_bytes: actual,
+                }));
             }
         }
         let total = total.or(self.expected_size);
@@ -206,7 +208,9 @@ impl Transfer<'_> {
             Err(CopyError::Write(e)) => return Err(io_fatal("write the partial file", e)),
             Err(CopyError::TooLong) => {
                 let actual = total.unwrap_or(0).max(part.len());
-                return Err(AttemptError::Fatal(Fatal::SizeMismatch { actual }));
+                return Err(AttemptError::Fatal(Fatal::SizeMismatch {
+                    actual_bytes: actual,
+                }));
             }
             Err(CopyError::Read(e)) => {
                 let stalled = is_timeout(&e) || body.last_data.elapsed() >= self.opts.stall_timeout;
@@ -250,9 +254,9 @@ impl Transfer<'_> {
     fn disk_full(&self, missing: u64) -> Fatal {
         Fatal::DiskFull {
             dir: self.opts.dest_dir.clone(),
-            missing,
-            margin: self.opts.disk_margin_bytes,
-            available: available_bytes(&self.opts.dest_dir).unwrap_or(0),
+            missing_bytes: missing,
+            margin_bytes: self.opts.disk_margin_bytes,
+            available_bytes: available_bytes(&self.opts.dest_dir).unwrap_or(0),
         }
     }
 

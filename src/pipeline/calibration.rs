@@ -27,8 +27,8 @@ pub fn stored_ratio(state_dir: &Path, hw: &HardwareProfile) -> Option<f64> {
 /// The ratio to store after a turn of `measured_turn_s` that `predicted` had predicted.
 /// `None` when either figure is unusable.
 pub fn ratio_after(measured_turn_s: f64, predicted: &Prediction) -> Option<f64> {
-    let applied = if predicted.correction.is_finite() && predicted.correction > 0.0 {
-        predicted.correction
+    let applied = if predicted.correction_ratio.is_finite() && predicted.correction_ratio > 0.0 {
+        predicted.correction_ratio
     } else {
         1.0
     };
@@ -47,10 +47,7 @@ mod tests {
     use crate::types::workload::Workload;
 
     fn hw() -> HardwareProfile {
-        serde_json::from_str(include_str!(
-            "../../tests/fixtures/profiles/xeon-e5-2660v3.json"
-        ))
-        .unwrap()
+        crate::profile::fixture("xeon-e5-2660v3")
     }
 
     fn predicted(ratio: f64) -> Prediction {
@@ -63,7 +60,7 @@ mod tests {
             context_tokens: 4096,
         };
         let opts = PredictOptions {
-            correction: ratio,
+            correction_ratio: ratio,
             ..PredictOptions::default()
         };
         predict(&hw, hw.bench.as_ref(), &model_input(f), &w, &opts)

@@ -89,7 +89,7 @@ pub struct PredictOptions {
     /// Measured/predicted ratio of turn time from an earlier verification run on this machine;
     /// multiplies the predicted prefill and decode times (1.0 = no correction); load time, which
     /// depends on the disk, is not scaled.
-    pub correction: f64,
+    pub correction_ratio: f64,
     /// Keep everything on the CPU even when a GPU could take layers.
     pub cpu_only: bool,
 }
@@ -97,7 +97,7 @@ pub struct PredictOptions {
 impl Default for PredictOptions {
     fn default() -> Self {
         PredictOptions {
-            correction: 1.0,
+            correction_ratio: 1.0,
             cpu_only: false,
         }
     }
@@ -132,7 +132,7 @@ pub struct Prediction {
     /// First turn after a restart: load plus one turn.
     pub cold_turn_s: f64,
     pub limited_by: Limit,
-    pub correction: f64,
+    pub correction_ratio: f64,
     /// How each figure was obtained, stand-ins and assumptions.
     pub notes: Vec<String>,
 }
@@ -194,7 +194,7 @@ pub fn predict(
         cold_load_s,
         cold_turn_s: cold_load_s + turn.turn_s,
         limited_by: decode.limited_by,
-        correction: c,
+        correction_ratio: c,
         notes,
     }
 }
@@ -210,8 +210,8 @@ struct Inputs<'a> {
 
 /// The correction factor to apply: the option when it is a positive number, else 1.
 fn correction_factor(opts: &PredictOptions) -> f64 {
-    if opts.correction.is_finite() && opts.correction > 0.0 {
-        opts.correction
+    if opts.correction_ratio.is_finite() && opts.correction_ratio > 0.0 {
+        opts.correction_ratio
     } else {
         1.0
     }

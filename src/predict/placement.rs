@@ -1,6 +1,7 @@
 //! Where the layers go: on GPUs as far as they fit, the rest on the CPU, and which tensors that
 //! puts on which device.
 
+use indicatif::HumanBytes;
 use serde::{Deserialize, Serialize};
 
 use super::{GpuRates, MemoryNeed};
@@ -177,21 +178,21 @@ pub fn place(
         kind: PlacementKind::Split,
         n_layers,
         gpu_layers: offloaded,
-        ram_bytes: if unified { need.total_bytes } else { embd + head + cpu_layers_bytes + need.compute_buffer_bytes },
+        ram_bytes: if unified {
+            need.total_bytes
+        } else {
+            embd + head + cpu_layers_bytes + need.compute_buffer_bytes
+        },
         vram_bytes,
         split_reason: Some(format!(
-            "{:.1} GiB needed in GPU memory, {:.1} GiB usable over {} GPU(s) after {} MiB reserved each",
-            gib(need.total_bytes - embd),
-            gib(total_cap),
+            "{} needed in GPU memory, {} usable over {} GPU(s) after {} reserved each",
+            HumanBytes(need.total_bytes - embd),
+            HumanBytes(total_cap),
             order.len(),
-            GPU_RESERVED_BYTES >> 20
+            HumanBytes(GPU_RESERVED_BYTES)
         )),
         gpus: shares,
     }
-}
-
-fn gib(b: u64) -> f64 {
-    b as f64 / (1u64 << 30) as f64
 }
 
 /// The model's tensors by the device that reads them while decoding.

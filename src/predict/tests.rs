@@ -263,13 +263,13 @@ fn turn_is_prefill_plus_decode_and_correction_scales_it() {
         &m,
         &w,
         &PredictOptions {
-            correction: 1.5,
+            correction_ratio: 1.5,
             cpu_only: false,
         },
     );
     assert!((p2.turn_s / p1.turn_s - 1.5).abs() < 1e-9);
     assert!((p2.decode_tokens_per_s * 1.5 / p1.decode_tokens_per_s - 1.0).abs() < 1e-9);
-    assert_eq!(p2.correction, 1.5);
+    assert_eq!(p2.correction_ratio, 1.5);
     assert_eq!(
         p2.cold_load_s, p1.cold_load_s,
         "loading depends on the disk, not the turn's correction"
@@ -419,7 +419,7 @@ fn a_model_too_big_for_vram_is_split_and_the_cpu_share_dominates() {
         &m,
         &workload(550, 150, 4096),
         &PredictOptions {
-            correction: 1.0,
+            correction_ratio: 1.0,
             cpu_only: true,
         },
     );

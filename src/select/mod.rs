@@ -6,6 +6,7 @@
 //! A pure function of its inputs ([`plan`]): hardware, benchmark, registry, tiers, options.
 //! Knows nothing about files, the terminal or the network.
 
+use indicatif::HumanBytes;
 use serde::{Deserialize, Serialize};
 
 use crate::gguf::tensors_for;
@@ -32,7 +33,8 @@ pub const DEFAULT_WORKLOAD: Workload = Workload {
 
 const GIB: f64 = (1u64 << 30) as f64;
 
-fn gib(b: u64) -> f64 {
+/// Bytes as GiB, for comparing with the tier table's `min_*_gib` figures.
+fn as_gib(b: u64) -> f64 {
     b as f64 / GIB
 }
 
@@ -224,11 +226,11 @@ pub fn tier_for_model<'t>(hw: &HardwareProfile, tiers: &'t Tiers, model: &str) -
 pub fn unmet_requirements(hw: &HardwareProfile, r: &Requirements) -> Vec<String> {
     let mut out = Vec::new();
     let ram = hw.usable_ram_bytes();
-    if gib(ram) < r.min_ram_gib {
+    if as_gib(ram) < r.min_ram_gib {
         out.push(format!(
             "needs {:.1} GiB RAM, has {:.1} GiB usable",
             r.min_ram_gib,
-            gib(ram)
+            as_gib(ram)
         ));
     }
     let gpus = predict::rates::usable_gpus(hw);
@@ -236,11 +238,15 @@ pub fn unmet_requirements(hw: &HardwareProfile, r: &Requirements) -> Vec<String>
         out.push(format!("needs {} GPU(s), has {}", r.min_gpus, gpus.len()));
     }
     let vram: u64 = gpus.iter().map(|g| g.vram_total_bytes).sum();
-    if r.min_vram_gib > 0.0 && gib(vram) < r.min_vram_gib {
+    if r.min_vram_gib > 0.0 && as_gib(vram) < r.min_vram_gib {
         out.push(format!(
             "needs {:.0} GiB VRAM, has {}",
             r.min_vram_gib,
-            fmt_gib0(vram)
+            if vram == 0 {
+                "0".to_string()
+            } else {
+                HumanBytes(vram).to_string()
+            }
         ));
     }
     if hw.compute_cores() < r.min_cores {
@@ -251,11 +257,11 @@ pub fn unmet_requirements(hw: &HardwareProfile, r: &Requirements) -> Vec<String>
         ));
     }
     if let Some(d) = &hw.disk {
-        if gib(d.free_bytes) < r.min_disk_gib {
+        if as_gib(d.free_bytes) < r.min_disk_gib {
             out.push(format!(
                 "needs {:.0} GiB free disk, has {:.1} GiB at {}",
                 r.min_disk_gib,
-                gib(d.free_bytes),
+                as_gib(d.free_bytes),
                 d.path
             ));
         }
@@ -280,14 +286,6 @@ fn secs(s: f64) -> String {
     }
 }
 
-fn fmt_gib0(b: u64) -> String {
-    if b == 0 {
-        "0".into()
-    } else {
-        format!("{:.1} GiB", gib(b))
-    }
-}
-
 /// Judge one predicted candidate against the machine and a tier's budget.
 fn assess_candidate(
     hw: &HardwareProfile,
@@ -302,23 +300,27 @@ fn assess_candidate(
     if p.placement.ram_bytes > head.available_bytes {
         fits = false;
         reasons.push(format!(
-            "needs {:.1} GiB RAM (weights {:.1} + KV cache {:.1} + buffers {:.1}{}), has {:.1} GiB after {:.1} GiB headroom",
-            gib(p.placement.ram_bytes),
-            gib(p.memory.weights_bytes),
-            gib(p.memory.kv_cache_bytes),
-            gib(p.memory.compute_buffer_bytes),
-            if p.placement.kind == PlacementKind::Split { ", less the GPU layers" } else { "" },
-            gib(head.available_bytes),
-            gib(head.reserved_bytes)
+            "needs {} RAM (weights {} + KV cache {} + buffers {}{}), has {} after {} headroom",
+            HumanBytes(p.placement.ram_bytes),
+            HumanBytes(p.memory.weights_bytes),
+            HumanBytes(p.memory.kv_cache_bytes),
+            HumanBytes(p.memory.compute_buffer_bytes),
+            if p.placement.kind == PlacementKind::Split {
+                ", less the GPU layers"
+            } else {
+                ""
+            },
+            HumanBytes(head.available_bytes),
+            HumanBytes(head.reserved_bytes)
         ));
     }
     if let Some(d) = &hw.disk {
         if p.file_bytes > d.free_bytes {
             fits = false;
             reasons.push(format!(
-                "needs {:.1} GiB disk, has {:.1} GiB free",
-                gib(p.file_bytes),
-                gib(d.free_bytes)
+                "needs {} disk, has {} free",
+                HumanBytes(p.file_bytes),
+                HumanBytes(d.free_bytes)
             ));
         }
     }
@@ -389,7 +391,7 @@ pub fn plan(
     }
     let head = headroom(hw.usable_ram_bytes());
     let popts = PredictOptions {
-        correction: opts.correction_ratio.unwrap_or(1.0),
+        correction_ratio: opts.correction_ratio.unwrap_or(1.0),
         cpu_only: false,
     };
     let budget = |t: &Tier| {
@@ -534,11 +536,11 @@ pub fn plan(
 
 fn where_text(p: &Prediction) -> String {
     match p.placement.kind {
-        PlacementKind::Cpu => format!("RAM ({:.1} GiB)", gib(p.placement.ram_bytes)),
+        PlacementKind::Cpu => format!("RAM ({})", HumanBytes(p.placement.ram_bytes)),
         PlacementKind::Gpu => format!(
-            "VRAM of {} GPU(s) ({:.1} GiB, all {} layers)",
+            "VRAM of {} GPU(s) ({}, all {} layers)",
             p.placement.gpus.len(),
-            gib(p.placement.vram_bytes),
+            HumanBytes(p.placement.vram_bytes),
             p.placement.n_layers
         ),
         PlacementKind::Split => format!(
