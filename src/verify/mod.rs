@@ -325,3 +325,6 @@ pub fn judge(
         reasons,
     }
 }
+
+#[cfg(test)]
+mod judge_tests;
