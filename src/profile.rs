@@ -414,3 +414,12 @@ pub fn fingerprint(p: &HardwareProfile) -> String {
     let digest = h.finalize();
     digest.iter().take(16).map(|b| format!("{b:02x}")).collect()
 }
+
+/// A fixture profile from `tests/fixtures/profiles/NAME.json`, for unit tests.
+#[cfg(test)]
+pub(crate) fn fixture(name: &str) -> HardwareProfile {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/profiles")
+        .join(format!("{name}.json"));
+    HardwareProfile::from_file(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}

@@ -353,10 +353,7 @@ mod history_tests {
 
     #[test]
     fn history_keeps_the_newest_entries_in_order() {
-        let hw: HardwareProfile = serde_json::from_str(include_str!(
-            "../tests/fixtures/profiles/xeon-e5-2660v3.json"
-        ))
-        .unwrap();
+        let hw = crate::profile::fixture("xeon-e5-2660v3");
         let mut st = State::new(&hw);
         for n in 0..HISTORY_LIMIT + 7 {
             st.push_history(entry(n));

@@ -12,10 +12,7 @@ use support::{exits, json, ok};
 
 /// Generous promises: whatever this machine is, the tiny models keep them.
 fn relaxed() -> Promises {
-    Promises {
-        large_turn_s: 60.0,
-        small_turn_s: 60.0,
-    }
+    Promises::relaxed(60.0)
 }
 
 #[test]

@@ -23,10 +23,7 @@ fn ok(out: &std::process::Output) -> Value {
 }
 
 fn relaxed() -> Promises {
-    Promises {
-        large_turn_s: 600.0,
-        small_turn_s: 600.0,
-    }
+    Promises::relaxed(600.0)
 }
 
 /// After any sequence of install and verify, `predict MODEL_ID` lands on the last verified turn:

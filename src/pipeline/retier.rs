@@ -112,10 +112,7 @@ mod tests {
     use crate::types::time;
 
     fn hw() -> HardwareProfile {
-        serde_json::from_str(include_str!(
-            "../../tests/fixtures/profiles/xeon-e5-2660v3.json"
-        ))
-        .unwrap()
+        crate::profile::fixture("xeon-e5-2660v3")
     }
 
     fn installed_state(hw: &HardwareProfile) -> State {

@@ -45,6 +45,16 @@ pub struct Promises {
     pub small_turn_s: f64,
 }
 
+impl Promises {
+    /// Both tiers promise `turn_s`: generous enough that the tiny models keep it anywhere.
+    pub fn relaxed(turn_s: f64) -> Promises {
+        Promises {
+            large_turn_s: turn_s,
+            small_turn_s: turn_s,
+        }
+    }
+}
+
 impl World {
     pub fn new(p: Promises) -> World {
         let ctx = TestCtx::new();
