@@ -11,13 +11,19 @@
 //!   "threads": 2, "gpu_layers": 0, "context_tokens": 4096,
 //!   "promise": { "turn_s": 15.0, "cold_load_s": 30.0, "prompt_tokens": 500, "response_tokens": 150 },
 //!   "verified": { "at": "2026-11-22T23:54:15Z", "load_s": 1.2, "ttft_s": 3.4, ... },
+//!   "capabilities": { "stopping": { ... }, "answer": { "kind": "normal", ... },
+//!                     "chat_template": { "source": "gguf", ... }, "tool_call": { ... }, ... },
 //!   "llama_server": { "argv": ["llama-server", "-m", "..."], "command": "llama-server -m ..." } }
 //! ```
+//!
+//! Fields added after the first release (`capabilities`, `promise.requires`) default when absent,
+//! so configs written before them keep loading.
 
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use crate::types::capabilities::{Capabilities, Capability};
 use crate::types::time::Timestamp;
 
 pub const CONFIG_SCHEMA_VERSION: u32 = 1;
@@ -40,6 +46,10 @@ pub struct InstalledPromise {
     pub cold_load_s: f64,
     pub prompt_tokens: u32,
     pub response_tokens: u32,
+    /// Capabilities every later verification must find too (the tier's `requires` and the
+    /// `--require` flags of the install).
+    #[serde(default)]
+    pub requires: Vec<Capability>,
 }
 
 /// What the verification run measured.
@@ -74,6 +84,9 @@ pub struct RuntimeConfig {
     pub context_tokens: u32,
     pub promise: InstalledPromise,
     pub verified: Verified,
+    /// What the verification's capability checks found; absent in configs written before them.
+    #[serde(default)]
+    pub capabilities: Option<Capabilities>,
     pub llama_server: ServerCommand,
 }
 
@@ -128,6 +141,20 @@ fn shell_quote(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_config_written_before_the_capability_checks_still_loads() {
+        let old = r#"{ "schema_version": 1, "tier": "cpu-light",
+          "model": { "id": "m", "path": "/m.gguf", "sha256": "00", "size_bytes": 1 },
+          "threads": 2, "gpu_layers": 0, "context_tokens": 4096,
+          "promise": { "turn_s": 15.0, "cold_load_s": 30.0, "prompt_tokens": 500, "response_tokens": 150 },
+          "verified": { "at": "2026-11-22T23:54:15Z", "load_s": 1.2, "ttft_s": 3.4,
+                        "prefill_tokens_per_s": 100.0, "decode_tokens_per_s": 10.0, "turn_s": 12.0 },
+          "llama_server": { "argv": ["llama-server"], "command": "llama-server" } }"#;
+        let c: RuntimeConfig = serde_json::from_str(old).unwrap();
+        assert_eq!(c.capabilities, None);
+        assert!(c.promise.requires.is_empty());
+    }
 
     #[test]
     fn server_command_carries_the_verified_settings_and_quotes_odd_paths() {

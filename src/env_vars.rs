@@ -25,6 +25,7 @@ pub const MINERVA_MIRROR: &str = "MINERVA_MIRROR";
 pub const MINERVA_THREADS: &str = "MINERVA_THREADS";
 pub const MINERVA_NO_GPU: &str = "MINERVA_NO_GPU";
 pub const MINERVA_ON_MISS: &str = "MINERVA_ON_MISS";
+pub const MINERVA_REQUIRE: &str = "MINERVA_REQUIRE";
 pub const MINERVA_BENCH_MODEL: &str = "MINERVA_BENCH_MODEL";
 
 /// Shown at the end of `--help`.
@@ -52,6 +53,7 @@ Environment:
   MINERVA_THREADS=N            same as install --threads
   MINERVA_NO_GPU=1             same as install --no-gpu
   MINERVA_ON_MISS=POLICY       same as install --on-miss (downgrade, warn, fail)
+  MINERVA_REQUIRE=CAP,...      same as install --require (tool-call, chat-template)
   MINERVA_BENCH_MODEL=FILE     same as install --bench-model
   HF_HUB_CACHE, HF_HOME    Hugging Face cache to reuse verified files from
   HF_TOKEN_PATH            token file (default $HF_HOME/token)

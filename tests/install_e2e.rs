@@ -215,6 +215,107 @@ fn on_miss_downgrade_moves_one_tier_down_and_fail_exits_5_leaving_the_config() {
 }
 
 #[test]
+fn capabilities_are_recorded_everywhere_and_a_looping_answer_or_a_required_tool_call_misses() {
+    let _turn = llama_turn();
+    let w = World::new(relaxed());
+    let profile = w.profile_with_bench("p", 1000.0, 0);
+    let hw = profile.to_str().unwrap();
+    ok(&w.run(&["--hardware", hw, "--json", "install", "--yes"]));
+
+    // The config carries what the checks found: random weights do not write a tool call, the
+    // grammar makes them.
+    let cfg = w.config();
+    let caps = &cfg["capabilities"];
+    assert_eq!(caps["chat_template"]["source"], "gguf", "{caps:#}");
+    assert_eq!(caps["stopping"]["budget_tokens"], 8);
+    assert_eq!(caps["tool_call"]["constrained"]["matches_schema"], true);
+    assert_eq!(caps["tool_call"]["unconstrained"]["matches_schema"], false);
+    assert!(caps["checks_s"].as_f64().unwrap() > 0.0);
+    // status (JSON and human) and the Ansible facts show it.
+    let st = json(&w.run(&["--hardware", hw, "--json", "status"]));
+    assert_eq!(st["capabilities"], *caps);
+    let human = ok(&w.run(&["--hardware", hw, "status"]));
+    assert!(human.contains("Tool call get_disk_usage("), "{human}");
+    assert!(human.contains("grammar-constrained matches"), "{human}");
+    let facts_dir = w.path("facts");
+    let facts_arg = facts_dir.to_str().unwrap();
+    ok(&w.run(&[
+        "--hardware",
+        hw,
+        "status",
+        "--ansible-facts",
+        "--facts-dir",
+        facts_arg,
+    ]));
+    let facts: Value =
+        serde_json::from_slice(&std::fs::read(facts_dir.join("minerva.fact")).unwrap()).unwrap();
+    assert_eq!(facts["capabilities"]["constrained_tool_call_matches"], true);
+    assert_eq!(facts["capabilities"]["tool_call_matches"], false);
+    assert_eq!(facts["capabilities"]["chat_template"], "gguf");
+
+    // A long answer loops under greedy decoding: degenerate, and a miss that `--on-miss fail`
+    // turns into the verification exit code, config untouched, however fast the turn was.
+    let before = std::fs::read(w.config_file()).unwrap();
+    let out = w.run(&[
+        "--hardware",
+        hw,
+        "verify",
+        "--response-tokens",
+        "128",
+        "--on-miss",
+        "fail",
+    ]);
+    exits(&out, 5);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("Answer    DEGENERATE: loops"), "{text}");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("the answer loops"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(std::fs::read(w.config_file()).unwrap(), before);
+
+    // The tool call fails nothing by default, but does with --require tool-call.
+    ok(&w.run(&["--hardware", hw, "verify", "--on-miss", "fail"]));
+    let out = w.run(&[
+        "--hardware",
+        hw,
+        "verify",
+        "--require",
+        "tool-call",
+        "--on-miss",
+        "fail",
+    ]);
+    exits(&out, 5);
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("`tool-call` is required"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    // A tier that declares it in tiers.json is held to it by install too, and installs nothing.
+    let mut tiers: Value = serde_json::from_slice(&std::fs::read(w.tiers_file()).unwrap()).unwrap();
+    for t in tiers["tiers"].as_array_mut().unwrap() {
+        t["requires"] = serde_json::json!(["tool-call"]);
+    }
+    std::fs::write(w.tiers_file(), serde_json::to_vec(&tiers).unwrap()).unwrap();
+    std::fs::remove_file(w.config_file()).unwrap();
+    let out = w.run(&[
+        "--hardware",
+        hw,
+        "--json",
+        "install",
+        "--yes",
+        "--on-miss",
+        "fail",
+    ]);
+    exits(&out, 5);
+    let err = json(&out)["error"].as_str().unwrap().to_string();
+    assert!(err.contains("`tool-call` is required"), "{err}");
+    assert!(!w.config_file().exists());
+}
+
+#[test]
 fn broken_models_fail_verification_clearly_and_leave_the_config() {
     let _turn = llama_turn();
     let w = World::new(relaxed());

@@ -215,6 +215,16 @@ fn picking_another_tier_installs_that_tier_and_only_the_summary_goes_to_stdout()
         summary.contains("Installed tiny-small in tier test-small"),
         "{summary}"
     );
+    // The summary carries what the capability checks found.
+    for line in [
+        "Stopping  ",
+        "Answer    normal",
+        "Template  the model's own",
+        "Tool call get_disk_usage(",
+        "Checks    ",
+    ] {
+        assert!(summary.contains(line), "{line:?} missing from:\n{summary}");
+    }
     for shown in [
         "This server:",
         "TIER",

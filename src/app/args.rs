@@ -9,6 +9,7 @@ use clap::{Args, ValueEnum};
 use crate::env_vars::*;
 use crate::pipeline::OnMiss;
 use crate::select::WorkloadOverride;
+use crate::types::capabilities::Capability;
 
 /// Flags every subcommand accepts.
 #[derive(Debug, Args)]
@@ -126,6 +127,12 @@ pub struct InstallArgs {
     /// keep it and record the real figures, or fail.
     #[arg(long, value_enum, value_name = "POLICY", default_value = "downgrade", env = MINERVA_ON_MISS)]
     pub on_miss: OnMissArg,
+    /// A capability the verification must find, else it is a miss (repeatable): the model's own
+    /// tool call matches the schema (`tool-call`), or it has a usable chat template
+    /// (`chat-template`). Without it both are checked and shown but fail nothing, unless the
+    /// tier requires them. A degenerate answer is always a miss.
+    #[arg(long, value_enum, value_name = "CAPABILITY", env = MINERVA_REQUIRE, value_delimiter = ',')]
+    pub require: Vec<RequireArg>,
     /// Benchmark this GGUF instead of the generated models.
     #[arg(long, value_name = "FILE", env = MINERVA_BENCH_MODEL)]
     pub bench_model: Option<PathBuf>,
@@ -169,6 +176,31 @@ impl From<OnMissArg> for OnMiss {
             OnMissArg::Warn => OnMiss::Warn,
             OnMissArg::Fail => OnMiss::Fail,
         }
+    }
+}
+
+/// `--require`: a [`Capability`] as a flag value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum RequireArg {
+    /// The model's own answer to a tool-call request is JSON matching the schema.
+    ToolCall,
+    /// The model has a chat template llama.cpp can apply.
+    ChatTemplate,
+}
+
+impl From<RequireArg> for Capability {
+    fn from(a: RequireArg) -> Capability {
+        match a {
+            RequireArg::ToolCall => Capability::ToolCall,
+            RequireArg::ChatTemplate => Capability::ChatTemplate,
+        }
+    }
+}
+
+impl InstallArgs {
+    /// `--require` as the pipeline's capabilities.
+    pub fn required(&self) -> Vec<Capability> {
+        self.require.iter().map(|r| Capability::from(*r)).collect()
     }
 }
 

@@ -4,6 +4,7 @@ use std::fmt::Write as _;
 
 use crate::pipeline::reverify::VerifyOutcome;
 use crate::pipeline::InstallReport;
+use crate::types::capabilities::{AnswerKind, Capabilities, JsonAttempt, TemplateSource};
 
 use super::Human;
 
@@ -44,6 +45,9 @@ impl Human for InstallReport {
             "Settings  {} threads, {} GPU layers, context {}",
             c.threads, c.gpu_layers, c.context_tokens
         );
+        if let Some(caps) = &c.capabilities {
+            s.push_str(&capability_lines(caps));
+        }
         let _ = writeln!(s, "Config    {}", self.config_path.display());
         let _ = writeln!(s, "Serve     {}", c.llama_server.command);
         for p in &self.pruned {
@@ -105,6 +109,12 @@ impl Human for VerifyOutcome {
                 ", plain transcript"
             }
         );
+        if let Some(c) = &r.capabilities {
+            s.push_str(&capability_lines(c));
+        }
+        for reason in &self.capability_reasons {
+            let _ = writeln!(s, "Miss      {reason}");
+        }
         if let Some(v) = &self.verdict {
             let _ = writeln!(
                 s,
@@ -126,4 +136,89 @@ impl Human for VerifyOutcome {
         }
         s
     }
+}
+
+/// The capability checks' lines, shared by `verify`, `install` (and the wizard) and `status`.
+pub fn capability_lines(c: &Capabilities) -> String {
+    let mut s = String::new();
+    let st = &c.stopping;
+    let _ = if st.stopped_at_end_token {
+        writeln!(
+            s,
+            "Stopping  ended at an end-of-generation token after {} of {} tokens",
+            st.answer_tokens, st.budget_tokens
+        )
+    } else {
+        writeln!(
+            s,
+            "Stopping  did not stop within the {}-token budget",
+            st.budget_tokens
+        )
+    };
+    let a = &c.answer;
+    let _ = match a.kind {
+        AnswerKind::Normal => writeln!(
+            s,
+            "Answer    normal ({:.0}% repeats)",
+            a.repeated_ratio * 100.0
+        ),
+        AnswerKind::Loop => writeln!(
+            s,
+            "Answer    DEGENERATE: loops, {:.0}% repeats {:?}",
+            a.repeated_ratio * 100.0,
+            a.repeated_unit.as_deref().unwrap_or("")
+        ),
+        AnswerKind::Empty => writeln!(s, "Answer    DEGENERATE: empty (no visible text)"),
+        AnswerKind::Blank => writeln!(s, "Answer    DEGENERATE: only whitespace"),
+    };
+    let t = &c.chat_template;
+    let _ =
+        match (t.source, t.builtin_name.as_deref()) {
+            (TemplateSource::Gguf, _) => {
+                writeln!(s, "Template  the model's own (GGUF metadata), applied")
+            }
+            (TemplateSource::BuiltIn, name) => {
+                writeln!(
+            s,
+            "Template  llama.cpp's built-in `{}` for its family (none in the file{}), applied",
+            name.unwrap_or("?"),
+            if t.found_in_file { " that llama.cpp understands" } else { "" }
+        )
+            }
+            (TemplateSource::None, _) => {
+                writeln!(s, "Template  NONE usable: a plain transcript was sent")
+            }
+        };
+    match &c.tool_call {
+        Some(tc) => {
+            let _ = writeln!(
+                s,
+                "Tool call {}: own answer {}; grammar-constrained {}",
+                tc.schema,
+                attempt(&tc.unconstrained),
+                attempt(&tc.constrained)
+            );
+        }
+        None => {
+            let _ = writeln!(s, "Tool call not checked");
+        }
+    }
+    let _ = writeln!(
+        s,
+        "Checks    {:.2} s after the timed turn (not part of its timing)",
+        c.checks_s
+    );
+    for w in &c.warnings {
+        let _ = writeln!(s, "warning: {w}");
+    }
+    s
+}
+
+fn attempt(a: &JsonAttempt) -> String {
+    let verdict = if a.matches_schema {
+        "matches".to_string()
+    } else {
+        format!("does not match ({})", a.detail)
+    };
+    format!("{verdict} [{} tokens, {:.2} s]", a.tokens, a.seconds)
 }

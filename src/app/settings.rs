@@ -82,6 +82,7 @@ pub fn install_settings(
         threads: a.threads,
         gpu: !a.no_gpu,
         on_miss: a.on_miss.into(),
+        require: a.required(),
         prune: a.prune,
         action,
     })
@@ -109,6 +110,7 @@ pub fn reverify_settings(
         workload: a.workload.overrides(),
         max_latency_s: a.max_latency,
         on_miss: a.on_miss.into(),
+        require: a.required(),
     }
 }
 

@@ -1,6 +1,7 @@
 //! `minerva-setup status`: what is installed, what it promised, what it really did, when it was
 //! verified, and whether the hardware still matches (a re-tier is due when it does not).
-//! `--ansible-facts` also writes the summary as Ansible local facts.
+//! what its verification found it capable of (stopping, a usable answer, chat template, tool
+//! call). `--ansible-facts` also writes the summary as Ansible local facts.
 
 use std::fmt::Write as _;
 use std::path::PathBuf;
@@ -8,12 +9,14 @@ use std::path::PathBuf;
 use clap::Args;
 use serde::Serialize;
 
+use crate::app::render::capability_lines;
 use crate::app::{Ctx, Human};
 use crate::config::RuntimeConfig;
 use crate::exit::{Exit, Failure, ResultExt};
 use crate::pipeline::retier;
 use crate::profile::HardwareProfile;
 use crate::state::{self, HistoryEntry, State};
+use crate::types::capabilities::{AnswerKind, Capabilities, Capability, TemplateSource};
 use crate::types::time::Timestamp;
 
 #[derive(Debug, Args)]
@@ -47,6 +50,10 @@ pub struct StatusReport {
     pub verified_decode_tokens_per_s: Option<f64>,
     pub verified_at: Option<Timestamp>,
     pub llama_server_command: Option<String>,
+    /// What the last accepted verification's capability checks found (absent before they existed).
+    pub capabilities: Option<Capabilities>,
+    /// Capabilities every verification of the installed model must find.
+    pub requires: Vec<Capability>,
     /// The model file is still there with its size (its sha256 is checked by `verify`).
     pub model_file_present: Option<bool>,
     pub fingerprint_stored: Option<String>,
@@ -150,6 +157,11 @@ pub fn build(ctx: &Ctx, hw: &HardwareProfile) -> Result<StatusReport, Failure> {
         verified_decode_tokens_per_s: config.as_ref().map(|c| c.verified.decode_tokens_per_s),
         verified_at: config.as_ref().map(|c| c.verified.at),
         llama_server_command: config.as_ref().map(|c| c.llama_server.command.clone()),
+        capabilities: config.as_ref().and_then(|c| c.capabilities.clone()),
+        requires: config
+            .as_ref()
+            .map(|c| c.promise.requires.clone())
+            .unwrap_or_default(),
         model_file_present: config.as_ref().map(|c| {
             std::fs::metadata(&c.model.path)
                 .map(|m| m.len() == c.model.size_bytes)
@@ -184,6 +196,52 @@ pub struct AnsibleFacts<'a> {
     pub retier_due: bool,
     pub fingerprint: &'a str,
     pub hardware: &'a HardwareSummary,
+    /// Absent until a verification with capability checks is recorded.
+    pub capabilities: Option<CapabilityFacts>,
+}
+
+/// The capability checks in flat fields a playbook can test
+/// (`ansible_local.minerva.capabilities.tool_call_matches`).
+#[derive(Debug, Serialize)]
+pub struct CapabilityFacts {
+    pub stopped_at_end_token: bool,
+    pub answer_tokens: u32,
+    /// `normal`, `empty`, `blank` or `loop`.
+    pub answer: &'static str,
+    pub degenerate: bool,
+    pub repeated_ratio: f64,
+    /// `gguf`, `built-in` or `none`.
+    pub chat_template: &'static str,
+    /// The model's own tool call matched the schema; `None` when it was not checked.
+    pub tool_call_matches: Option<bool>,
+    /// A grammar-constrained tool call matched the schema; `None` when it was not checked.
+    pub constrained_tool_call_matches: Option<bool>,
+    pub requires: Vec<&'static str>,
+    pub warnings: Vec<String>,
+}
+
+impl CapabilityFacts {
+    fn of(c: &Capabilities, requires: &[Capability]) -> CapabilityFacts {
+        CapabilityFacts {
+            stopped_at_end_token: c.stopping.stopped_at_end_token,
+            answer_tokens: c.stopping.answer_tokens,
+            answer: c.answer.kind.as_str(),
+            degenerate: c.answer.kind != AnswerKind::Normal,
+            repeated_ratio: c.answer.repeated_ratio,
+            chat_template: match c.chat_template.source {
+                TemplateSource::Gguf => "gguf",
+                TemplateSource::BuiltIn => "built-in",
+                TemplateSource::None => "none",
+            },
+            tool_call_matches: c.tool_call.as_ref().map(|t| t.unconstrained.matches_schema),
+            constrained_tool_call_matches: c
+                .tool_call
+                .as_ref()
+                .map(|t| t.constrained.matches_schema),
+            requires: requires.iter().map(|r| r.as_str()).collect(),
+            warnings: c.warnings.clone(),
+        }
+    }
 }
 
 fn facts(r: &StatusReport) -> AnsibleFacts<'_> {
@@ -200,6 +258,10 @@ fn facts(r: &StatusReport) -> AnsibleFacts<'_> {
         retier_due: r.retier_due,
         fingerprint: &r.fingerprint_now,
         hardware: &r.hardware,
+        capabilities: r
+            .capabilities
+            .as_ref()
+            .map(|c| CapabilityFacts::of(c, &r.requires)),
     }
 }
 
@@ -242,6 +304,19 @@ impl Human for StatusReport {
             );
             if let Some(p) = self.predicted_turn_s {
                 let _ = writeln!(s, "Predicted {p:.1} s per turn");
+            }
+            match &self.capabilities {
+                Some(c) => s.push_str(&capability_lines(c)),
+                None => {
+                    let _ = writeln!(
+                        s,
+                        "Checks    none recorded (verified before capability checks; run `minerva-setup verify`)"
+                    );
+                }
+            }
+            if !self.requires.is_empty() {
+                let r: Vec<&str> = self.requires.iter().map(|r| r.as_str()).collect();
+                let _ = writeln!(s, "Requires  {}", r.join(", "));
             }
             if let Some(c) = &self.llama_server_command {
                 let _ = writeln!(s, "Serve     {c}");

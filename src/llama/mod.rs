@@ -1,6 +1,7 @@
 //! The thin layer over llama.cpp (through `llama-cpp-2`) that the benchmark and the verification
-//! run share: one process-wide backend with its log silenced, timed model loading, and timed
-//! prefill and greedy decode on one context.
+//! run share: one process-wide backend with its log silenced, timed model loading, timed
+//! prefill and greedy decode on one context, and greedy completion until an end-of-generation
+//! token, optionally constrained by a GBNF grammar (llama.cpp's grammar sampler).
 //!
 //! Before anything here touches llama.cpp, [`crate::llama::cpu::check_build_runs_here`] must
 //! have passed: the library is compiled for a SIMD baseline and dies with SIGILL below it.
@@ -18,6 +19,7 @@ use llama_cpp_2::llama_backend::LlamaBackend;
 use llama_cpp_2::llama_batch::LlamaBatch;
 use llama_cpp_2::model::params::LlamaModelParams;
 use llama_cpp_2::model::LlamaModel;
+use llama_cpp_2::sampling::LlamaSampler;
 use llama_cpp_2::token::LlamaToken;
 
 /// What went wrong inside llama.cpp.
@@ -33,6 +35,8 @@ pub enum LlamaError {
     Decode { path: PathBuf, detail: String },
     #[error("`{path}` produced non-finite logits (NaN or infinity)")]
     NonFiniteLogits { path: PathBuf },
+    #[error("llama.cpp refused the grammar for `{path}`: {detail}")]
+    Grammar { path: PathBuf, detail: String },
 }
 
 static BACKEND: OnceLock<Result<LlamaBackend, String>> = OnceLock::new();
@@ -88,6 +92,7 @@ pub fn load(
 pub struct Session<'m> {
     ctx: LlamaContext<'m>,
     batch: LlamaBatch<'static>,
+    model: &'m LlamaModel,
     path: &'m Path,
     n_vocab: i32,
     /// Position of the next token in the KV cache.
@@ -126,6 +131,7 @@ impl LoadedModel {
         Ok(Session {
             ctx,
             batch: LlamaBatch::new(n_batch as usize, 1),
+            model: &self.model,
             path: &self.path,
             n_vocab: self.model.n_vocab(),
             pos: 0,
@@ -138,6 +144,42 @@ impl LoadedModel {
     pub fn n_vocab(&self) -> i32 {
         self.model.n_vocab()
     }
+
+    /// Whether `t` ends a generation (end of sequence, end of turn, ...), as the model's
+    /// vocabulary says.
+    pub fn is_end_of_generation(&self, t: LlamaToken) -> bool {
+        self.model.vocab().is_eog(t)
+    }
+
+    /// The text of `t`, as bytes (a piece may be part of a multi-byte character); control
+    /// tokens render as nothing.
+    pub fn piece(&self, t: LlamaToken) -> Vec<u8> {
+        self.model.vocab().token_to_piece(t, false, None)
+    }
+
+    /// A sampler that admits only text matching the GBNF grammar `gbnf` (root rule `root`).
+    pub fn grammar(&self, gbnf: &str) -> Result<Grammar, LlamaError> {
+        LlamaSampler::grammar(&self.model, gbnf, "root")
+            .map(Grammar)
+            .map_err(|e| LlamaError::Grammar {
+                path: self.path.clone(),
+                detail: e.to_string(),
+            })
+    }
+}
+
+/// llama.cpp's grammar sampler for one generation (it tracks how much of the grammar the text so
+/// far has matched; make a new one for each generation).
+pub struct Grammar(LlamaSampler);
+
+/// What [`Session::complete`] generated.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Completion {
+    /// The tokens before the end-of-generation token (which is not included).
+    pub tokens: Vec<LlamaToken>,
+    /// An end-of-generation token ended it (else the token budget did).
+    pub ended: bool,
+    pub seconds: f64,
 }
 
 impl Session<'_> {
@@ -212,6 +254,69 @@ impl Session<'_> {
             }
         }
         Ok((done, start.elapsed().as_secs_f64()))
+    }
+
+    /// After a prefill, generate greedily until the model emits an end-of-generation token or
+    /// `max` tokens were generated. With `grammar`, each token is the most likely one the grammar
+    /// admits (llama.cpp's grammar sampler masks the rest), so the text always matches it.
+    pub fn complete(
+        &mut self,
+        max: u32,
+        mut grammar: Option<&mut Grammar>,
+    ) -> Result<Completion, LlamaError> {
+        let start = Instant::now();
+        let mut tokens = Vec::new();
+        let mut ended = false;
+        while (tokens.len() as u32) < max {
+            let i = self.batch.n_tokens() - 1;
+            let t = match grammar.as_deref_mut() {
+                Some(g) => self.grammar_choice(i, g)?,
+                None => self.argmax(i)?,
+            };
+            if self.model.vocab().is_eog(t) {
+                ended = true;
+                break;
+            }
+            tokens.push(t);
+            self.batch.clear();
+            self.batch
+                .add(t, self.pos, &[0], true)
+                .map_err(|e| self.decode_err(e.to_string()))?;
+            self.ctx
+                .decode(&mut self.batch)
+                .map_err(|e| self.decode_err(e.to_string()))?;
+            self.pos += 1;
+            self.last = t;
+        }
+        Ok(Completion {
+            tokens,
+            ended,
+            seconds: start.elapsed().as_secs_f64(),
+        })
+    }
+
+    /// The most likely token of output `i` that `g` admits; `g` then accepts it. Only admitted
+    /// tokens are passed to `accept` (llama.cpp aborts the process on any other).
+    fn grammar_choice(&self, i: i32, g: &mut Grammar) -> Result<LlamaToken, LlamaError> {
+        let mut candidates = self.ctx.token_data_array_ith(i);
+        candidates.data.truncate(self.n_vocab.max(0) as usize);
+        if candidates.data.iter().any(|d| !d.logit().is_finite()) {
+            return Err(LlamaError::NonFiniteLogits {
+                path: self.path.to_path_buf(),
+            });
+        }
+        g.0.apply(&mut candidates);
+        let best = candidates
+            .data
+            .iter()
+            .filter(|d| d.logit().is_finite())
+            .max_by(|a, b| a.logit().total_cmp(&b.logit()))
+            .map(|d| d.id())
+            .ok_or_else(|| {
+                self.decode_err("the grammar admits no token of this vocabulary here".into())
+            })?;
+        g.0.accept(best);
+        Ok(best)
     }
 
     /// Position of the next token: prompt plus generated tokens.

@@ -23,6 +23,7 @@ use crate::registry::{ModelFile, Registry, Tiers};
 use crate::select::{self, Choice, Plan, SelectError, SelectOptions};
 use crate::state::{self, Action, HistoryEntry, Installed, Outcome, RunLock, State, StateError};
 use crate::types::bench::BenchResult;
+use crate::types::capabilities::Capability;
 use crate::types::time;
 use crate::verify::{self, Verdict, VerifyError, VerifyReport, VerifySettings};
 
@@ -60,6 +61,8 @@ pub struct InstallSettings {
     /// Offload to a GPU when the plan places layers there.
     pub gpu: bool,
     pub on_miss: OnMiss,
+    /// Capabilities the verification must find (`--require`), on top of the tier's `requires`.
+    pub require: Vec<Capability>,
     /// Remove models in the models directory that the new config no longer references.
     pub prune: bool,
     /// `install`, `retier` or `verify` (a downgrade), for the history.
@@ -381,11 +384,13 @@ impl<'a> Run<'a> {
             let promised_load = tier.map_or(choice.prediction.cold_load_s.max(1.0) * 2.0, |t| {
                 t.promise.cold_load_s
             });
+            let required = required(&settings.require, tier.map_or(&[], |t| &t.requires));
             let verdict = verify::judge(
                 &report,
                 promised_turn,
                 promised_load,
                 Some(choice.prediction.turn_s),
+                &required,
             );
             attempt.verify = Some(report.clone());
             attempt.verdict = Some(verdict.clone());
@@ -420,8 +425,8 @@ impl<'a> Run<'a> {
                     file,
                     &fetched,
                     &report,
-                    promised_turn,
-                    promised_load,
+                    (promised_turn, promised_load),
+                    required,
                     accept_with_warning,
                 );
                 let config_path = RuntimeConfig::path(&paths.config_dir);
@@ -586,8 +591,8 @@ fn runtime_config(
     file: &ModelFile,
     fetched: &FetchReport,
     report: &VerifyReport,
-    promised_turn: f64,
-    promised_load: f64,
+    (promised_turn, promised_load): (f64, f64),
+    requires: Vec<Capability>,
     measured_as_promise: bool,
 ) -> RuntimeConfig {
     let st = &report.settings;
@@ -613,8 +618,10 @@ fn runtime_config(
             cold_load_s,
             prompt_tokens: st.prompt_tokens,
             response_tokens: st.response_tokens,
+            requires,
         },
         verified: verified(report),
+        capabilities: report.capabilities.clone(),
         llama_server: config::llama_server_command(
             &fetched.path,
             st.threads,
@@ -639,6 +646,14 @@ fn record(
         outcome,
         turn_s,
     });
+}
+
+/// The capabilities a verification must find: the flags' and the tier's, each once, in order.
+pub fn required(flags: &[Capability], tier: &[Capability]) -> Vec<Capability> {
+    let mut all: Vec<Capability> = flags.iter().chain(tier).copied().collect();
+    all.sort();
+    all.dedup();
+    all
 }
 
 /// The runtime config's record of a verification run.

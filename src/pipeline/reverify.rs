@@ -1,8 +1,9 @@
 //! `verify`'s policy: run the installed model (or any file) one turn, judge it against the
 //! promise, record the result, and act on a miss as `--on-miss` says: `downgrade` installs the
 //! next tier down, `warn` records the measured figures as the promise, `fail` keeps the previous
-//! config. The config changes only after a run that is accepted; a file given with `--model-file`
-//! is measured and judged but nothing is recorded.
+//! config. A degenerate answer, or a capability that `--require` or the installed tier demands
+//! and that is missing, is a miss like a broken promise. The config changes only after a run that
+//! is accepted; a file given with `--model-file` is measured and judged but nothing is recorded.
 
 use std::path::PathBuf;
 
@@ -14,6 +15,7 @@ use crate::profile::HardwareProfile;
 use crate::progress::Progress;
 use crate::select::{WorkloadOverride, DEFAULT_WORKLOAD};
 use crate::state::{self, Action, HistoryEntry, Outcome, RunLock, State, StateError};
+use crate::types::capabilities::Capability;
 use crate::verify::{self, Verdict, VerifyError, VerifyReport, VerifySettings};
 
 use super::install::{self, verified, InstallError, InstallReport, InstallSettings};
@@ -41,6 +43,9 @@ pub struct ReverifySettings {
     /// Tightens the promise (or, for a file, is the promise).
     pub max_latency_s: Option<f64>,
     pub on_miss: OnMiss,
+    /// Capabilities the verification must find (`--require`), on top of those the installed
+    /// model's config records.
+    pub require: Vec<Capability>,
 }
 
 /// What was done with a verification's result.
@@ -79,6 +84,10 @@ pub struct VerifyOutcome {
     pub promised_turn_s: Option<f64>,
     /// Whether the run kept its promise and produced usable output.
     pub passed: bool,
+    /// Why the answer or a required capability failed, for a run judged without a promise
+    /// (with one, these are among the verdict's reasons).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub capability_reasons: Vec<String>,
     pub action: Recorded,
     /// The measured/uncorrected-predicted ratio stored for later predictions, when one was.
     pub correction_ratio: Option<f64>,
@@ -104,11 +113,10 @@ pub enum ReverifyError {
 }
 
 fn reasons(o: &VerifyOutcome) -> String {
-    let r = o
-        .verdict
-        .as_ref()
-        .map(|v| v.reasons.join("; "))
-        .unwrap_or_default();
+    let r = match &o.verdict {
+        Some(v) => v.reasons.join("; "),
+        None => o.capability_reasons.join("; "),
+    };
     if r.is_empty() {
         "the output failed its sanity checks".to_string()
     } else {
@@ -137,13 +145,20 @@ pub fn reverify(
     let report = verify::run(&path, &settings, progress).map_err(ReverifyError::Verify)?;
 
     let Some(mut cfg) = installed else {
-        let verdict = promise.map(|(turn, load)| verify::judge(&report, turn, load, None));
-        let passed = passed(&report, verdict.as_ref());
+        let verdict =
+            promise.map(|(turn, load)| verify::judge(&report, turn, load, None, &s.require));
+        let passed = passed(&report, verdict.as_ref(), &s.require);
+        let capability_reasons = if verdict.is_none() {
+            verify::capability_reasons(&report, &s.require)
+        } else {
+            Vec::new()
+        };
         let outcome = VerifyOutcome {
             report,
             verdict,
             promised_turn_s: promise.map(|p| p.0),
             passed,
+            capability_reasons,
             action: Recorded::NotRecorded,
             correction_ratio: None,
             downgrade: None,
@@ -169,8 +184,15 @@ pub fn reverify(
                 && p.workload.response_tokens == settings.response_tokens
         });
     let (turn, load) = promise.expect("an installed model has a promise");
-    let verdict = verify::judge(&report, turn, load, predicted.as_ref().map(|p| p.turn_s));
-    let passed = passed(&report, Some(&verdict));
+    let required = install::required(&s.require, &cfg.promise.requires);
+    let verdict = verify::judge(
+        &report,
+        turn,
+        load,
+        predicted.as_ref().map(|p| p.turn_s),
+        &required,
+    );
+    let passed = passed(&report, Some(&verdict), &required);
     let correction = predicted
         .as_ref()
         .and_then(|p| calibration::ratio_after(report.turn_s, p));
@@ -179,6 +201,7 @@ pub fn reverify(
         verdict: Some(verdict.clone()),
         promised_turn_s: Some(turn),
         passed,
+        capability_reasons: Vec::new(),
         action: Recorded::MissRecorded,
         correction_ratio: correction,
         downgrade: None,
@@ -205,6 +228,7 @@ pub fn reverify(
     let state_dir = &s.paths.state_dir;
     if passed || s.on_miss == OnMiss::Warn {
         cfg.verified = verified(&report);
+        cfg.capabilities = report.capabilities.clone();
         if !passed {
             cfg.promise.turn_s = report.turn_s;
             cfg.promise.cold_load_s = cfg.promise.cold_load_s.max(report.load_s);
@@ -258,9 +282,14 @@ fn finish(outcome: VerifyOutcome) -> Result<VerifyOutcome, ReverifyError> {
     }
 }
 
-/// Passed: kept the promise (when there is one) and produced finite logits and tokens.
-fn passed(report: &VerifyReport, verdict: Option<&Verdict>) -> bool {
-    verdict.is_none_or(|v| v.passed) && report.logits_finite && report.generated_tokens > 0
+/// Passed: kept the promise (when there is one), produced finite logits and tokens, a usable
+/// answer and the `required` capabilities.
+fn passed(report: &VerifyReport, verdict: Option<&Verdict>, required: &[Capability]) -> bool {
+    let usable = match verdict {
+        Some(v) => v.passed,
+        None => verify::capability_reasons(report, required).is_empty(),
+    };
+    usable && report.logits_finite && report.generated_tokens > 0
 }
 
 /// The file, the llama.cpp settings and the promise (turn, cold load) of this verification:

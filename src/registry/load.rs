@@ -10,6 +10,7 @@ use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 
 use super::{ModelFile, Registry, Tier, Tiers, REGISTRY_SCHEMA_VERSION};
+use crate::types::capabilities::Capability;
 use crate::validate;
 
 /// The tier table compiled into the binary.
@@ -359,6 +360,7 @@ const TIER_FIELDS: &[&str] = &[
     "workload",
     "promise",
     "candidates",
+    "requires",
 ];
 
 /// Parse a tier table. `file` names it in errors.
@@ -407,6 +409,17 @@ pub fn parse_tiers(text: &str, file: &str) -> Result<Tiers, RegistryError> {
         let w: super::Workload = take(o, "workload", file, &entry)?;
         let p: super::TierPromise = take(o, "promise", file, &entry)?;
         let c: Vec<String> = take(o, "candidates", file, &entry)?;
+        if o.contains_key("requires") {
+            let r: Vec<Capability> = take(o, "requires", file, &entry)?;
+            if let Some(dup) = r.iter().enumerate().find(|(i, x)| r[..*i].contains(x)) {
+                return Err(field_err(
+                    file,
+                    &entry,
+                    "requires",
+                    format!("lists `{}` twice", dup.1.as_str()),
+                ));
+            }
+        }
         let t: Tier = serde_json::from_value(v.clone())
             .map_err(|e| field_err(file, &entry, "(entry)", e.to_string()))?;
         if id.is_empty() {
@@ -610,6 +623,42 @@ mod tests {
         v["files"][0]["shape"]["n_kv_heads"] = 5.into();
         let e = err(&v.to_string());
         assert!(e.contains("shape.n_kv_heads"), "{e}");
+    }
+
+    #[test]
+    fn tier_requirements_parse_and_bad_ones_name_the_field() {
+        let tier = |requires: &str| {
+            format!(
+                r#"{{"schema_version": 1, "tiers": [{{"id": "t", "requirements": {{}},
+                  "workload": {{"prompt_tokens": 8, "response_tokens": 8, "context_tokens": 64}},
+                  "promise": {{"turn_s": 1, "cold_load_s": 1}}, "candidates": ["m"]{requires}}}]}}"#
+            )
+        };
+        let t = parse_tiers(&tier(""), "tiers.json").unwrap();
+        assert!(t.tiers[0].requires.is_empty());
+        let t = parse_tiers(
+            &tier(r#", "requires": ["tool-call", "chat-template"]"#),
+            "tiers.json",
+        )
+        .unwrap();
+        assert_eq!(
+            t.tiers[0].requires,
+            [Capability::ToolCall, Capability::ChatTemplate]
+        );
+        let e = parse_tiers(&tier(r#", "requires": ["json-mode"]"#), "tiers.json")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("tiers.json") && e.contains("field `requires`") && e.contains("tool-call"),
+            "{e}"
+        );
+        let e = parse_tiers(
+            &tier(r#", "requires": ["tool-call", "tool-call"]"#),
+            "tiers.json",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("field `requires`") && e.contains("twice"), "{e}");
     }
 
     #[test]

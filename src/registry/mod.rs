@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::gguf::{FileType, ModelShape};
 use crate::profile::SimdLevel;
+use crate::types::capabilities::Capability;
 use crate::types::workload::Workload;
 
 /// Version of the registry and tier file schemas.
@@ -150,6 +151,10 @@ pub struct Tier {
     pub promise: TierPromise,
     /// Registry ids, most preferred first.
     pub candidates: Vec<String>,
+    /// Capabilities a verification must find besides the promise (`tool-call`,
+    /// `chat-template`); without them their results are recorded but fail nothing.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub requires: Vec<Capability>,
 }
 
 /// The ordered tier table, best first.

@@ -28,12 +28,13 @@ fn report(turn_s: f64, load_s: f64) -> VerifyReport {
         output_sample: "ok".into(),
         at: crate::types::time::now(),
         notes: Vec::new(),
+        capabilities: None,
     }
 }
 
 #[test]
 fn within_the_promise_passes_with_its_ratios() {
-    let v = judge(&report(8.0, 2.0), 10.0, 4.0, Some(16.0));
+    let v = judge(&report(8.0, 2.0), 10.0, 4.0, Some(16.0), &[]);
     assert!(v.passed, "{v:?}");
     assert!(v.reasons.is_empty());
     assert!((v.turn_ratio - 0.8).abs() < 1e-12);
@@ -43,14 +44,14 @@ fn within_the_promise_passes_with_its_ratios() {
 
 #[test]
 fn exactly_at_the_promise_still_passes() {
-    let v = judge(&report(10.0, 4.0), 10.0, 4.0, None);
+    let v = judge(&report(10.0, 4.0), 10.0, 4.0, None, &[]);
     assert!(v.passed, "{v:?}");
     assert_eq!(v.measured_over_predicted, None);
 }
 
 #[test]
 fn a_slow_turn_misses_and_says_by_how_much() {
-    let v = judge(&report(12.5, 1.0), 10.0, 4.0, None);
+    let v = judge(&report(12.5, 1.0), 10.0, 4.0, None, &[]);
     assert!(!v.passed);
     assert_eq!(v.reasons.len(), 1, "{:?}", v.reasons);
     assert!(v.reasons[0].contains("12.50 s"), "{}", v.reasons[0]);
@@ -59,7 +60,7 @@ fn a_slow_turn_misses_and_says_by_how_much() {
 
 #[test]
 fn a_slow_load_misses_on_its_own() {
-    let v = judge(&report(5.0, 9.0), 10.0, 4.0, None);
+    let v = judge(&report(5.0, 9.0), 10.0, 4.0, None, &[]);
     assert!(!v.passed);
     assert!(v.reasons.iter().any(|r| r.contains("loading took 9.00 s")));
     assert!((v.load_ratio - 2.25).abs() < 1e-12);
@@ -71,13 +72,13 @@ fn broken_output_misses_however_fast_it_was() {
     r.logits_finite = false;
     r.generated_tokens = 0;
     r.utf8_valid = false;
-    let v = judge(&r, 10.0, 10.0, None);
+    let v = judge(&r, 10.0, 10.0, None, &[]);
     assert!(!v.passed);
     assert_eq!(v.reasons.len(), 3, "{:?}", v.reasons);
 }
 
 #[test]
 fn an_unusable_prediction_gives_no_ratio() {
-    let v = judge(&report(5.0, 1.0), 10.0, 4.0, Some(0.0));
+    let v = judge(&report(5.0, 1.0), 10.0, 4.0, Some(0.0), &[]);
     assert_eq!(v.measured_over_predicted, None);
 }

@@ -1,20 +1,30 @@
 //! The verification run: load the installed GGUF the way the application will, run one turn of the
-//! tier's workload through the model's own chat template, and measure what really happened.
+//! tier's workload through the model's own chat template, and measure what really happened. After
+//! the timed turn, untimed checks look at what the model can do: where it stopped, whether the
+//! answer is degenerate (`repetition`), and whether it emits a tool call as JSON matching a small
+//! schema, on its own and under a grammar (`tool_call`).
 //!
-//! `run` produces a [`VerifyReport`]; `judge` compares it with the tier's promise. The decision of
-//! what to do on a miss (downgrade, warn, fail) belongs to the caller. Knows nothing about the
-//! network, the registry or the terminal.
+//! `run` produces a [`VerifyReport`]; `judge` compares it with the tier's promise and the
+//! capabilities it requires. The decision of what to do on a miss (downgrade, warn, fail) belongs
+//! to the caller. Knows nothing about the network, the registry or the terminal.
+
+pub mod repetition;
+pub mod tool_call;
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use llama_cpp_2::model::LlamaChatMessage;
+use llama_cpp_2::model::{LlamaChatMessage, LlamaChatTemplate};
 use llama_cpp_2::token::LlamaToken;
 use serde::{Deserialize, Serialize};
 
 use crate::gguf::reader::{self, GgufError};
-use crate::llama::{self, LlamaError};
+use crate::llama::{self, LlamaError, LoadedModel};
 use crate::progress::{Progress, Unit};
+use crate::types::capabilities::{
+    AnswerKind, Capabilities, Capability, ChatTemplateCheck, JsonAttempt, Stopping, TemplateSource,
+    ToolCallCheck,
+};
 use crate::types::time::{self, Timestamp};
 
 pub const VERIFY_SCHEMA_VERSION: u32 = 1;
@@ -29,7 +39,8 @@ pub struct VerifySettings {
     pub context_tokens: u32,
     /// Target prompt size (system prompt plus question, template included).
     pub prompt_tokens: u32,
-    /// Tokens to generate (end-of-sequence is ignored: the workload defines the answer length).
+    /// Tokens to generate (end-of-generation is recorded but does not stop the timed turn: the
+    /// workload defines the answer length).
     pub response_tokens: u32,
 }
 
@@ -61,6 +72,10 @@ pub struct VerifyReport {
     pub at: Timestamp,
     #[serde(default)]
     pub notes: Vec<String>,
+    /// What the untimed checks after the turn found; absent in reports written before they
+    /// existed.
+    #[serde(default)]
+    pub capabilities: Option<Capabilities>,
 }
 
 /// Why a verification could not be completed.
@@ -94,7 +109,12 @@ const QUESTION: &str =
     "Our nightly backup job on the database server took twice as long as usual. \
 What are the first three things I should check, and how?";
 
-/// Load `path` with `settings`, run one turn, and measure it.
+/// Tokens the model's own tool call may take before it is cut off: a call of the schema is about
+/// 30 tokens with a real tokenizer, so this leaves room for a sentence around it.
+const TOOL_CALL_MAX_TOKENS: u32 = 96;
+
+/// Load `path` with `settings`, run one timed turn and measure it, then run the untimed
+/// capability checks.
 pub fn run(
     path: &Path,
     settings: &VerifySettings,
@@ -126,8 +146,14 @@ pub fn run(
     let model_load_s = start.elapsed().as_secs_f64();
 
     // Tokenising is not part of loading: it is timed neither as load nor as the turn.
-    let (tokens, chat_template_used) =
-        build_prompt(&loaded.model, settings.prompt_tokens, &mut notes);
+    let chat = ChatFormat::of(&loaded.model, &architecture);
+    if chat.check.source == TemplateSource::None {
+        notes.push(
+            "the model has no chat template llama.cpp understands: a plain transcript was used"
+                .into(),
+        );
+    }
+    let tokens = build_prompt(&loaded.model, &chat, settings.prompt_tokens);
     let room = settings
         .context_tokens
         .saturating_sub(settings.response_tokens) as usize;
@@ -147,6 +173,21 @@ pub fn run(
         Unit::Tokens,
     );
     let mut out_bytes = Vec::new();
+    // The answer is the text before the first end-of-generation token; generation goes on past
+    // it only so that the turn is timed for the workload's full answer length.
+    let mut answer_bytes = Vec::new();
+    let mut answer_tokens: Option<u32> = None;
+    let mut take = |t: LlamaToken, generated: u32, out: &mut Vec<u8>| {
+        let piece = loaded.piece(t);
+        if answer_tokens.is_none() {
+            if loaded.is_end_of_generation(t) {
+                answer_tokens = Some(generated - 1);
+            } else {
+                answer_bytes.extend_from_slice(&piece);
+            }
+        }
+        out.extend_from_slice(&piece);
+    };
     let mut logits_finite = true;
     let turn_start = Instant::now();
     let prefill = session.prefill(&tokens);
@@ -156,12 +197,12 @@ pub fn run(
         Ok(_) => {
             ttft_s = turn_start.elapsed().as_secs_f64();
             generated = 1;
-            push_piece(&loaded.model, session.last_token(), &mut out_bytes);
+            take(session.last_token(), generated, &mut out_bytes);
             while generated < settings.response_tokens {
                 match session.generate(1) {
                     Ok(_) => {
                         generated += 1;
-                        push_piece(&loaded.model, session.last_token(), &mut out_bytes);
+                        take(session.last_token(), generated, &mut out_bytes);
                         progress.position(generated as u64);
                     }
                     Err(LlamaError::NonFiniteLogits { .. }) => {
@@ -188,12 +229,62 @@ pub fn run(
     let decode_s = (turn_s - ttft_s).max(1e-9);
     let utf8_valid = std::str::from_utf8(&out_bytes).is_ok();
     let text = String::from_utf8_lossy(&out_bytes);
+    drop(session);
+
+    // Everything below runs after the timed turn and is timed on its own.
+    let checks_start = Instant::now();
+    let stopping = Stopping {
+        stopped_at_end_token: answer_tokens.is_some(),
+        answer_tokens: answer_tokens.unwrap_or(generated),
+        budget_tokens: settings.response_tokens,
+    };
+    let answer = repetition::assess(&String::from_utf8_lossy(&answer_bytes));
+    let mut warnings = Vec::new();
+    if chat.check.source == TemplateSource::None {
+        warnings.push(
+            "no usable chat template (none in the GGUF file, no built-in one for its family): \
+             an instruct model answers badly without its chat format"
+                .to_string(),
+        );
+    }
+    let tool_call = if logits_finite {
+        progress.phase("checking a tool call", None);
+        let r = tool_call_check(backend, &loaded, &chat, settings.threads);
+        progress.finish();
+        match r {
+            Ok(t) => {
+                if !t.constrained.matches_schema {
+                    warnings.push(format!(
+                        "a grammar-constrained tool call did not match its schema ({}): the \
+                         application cannot rely on this runtime to enforce JSON output",
+                        t.constrained.detail
+                    ));
+                }
+                Some(t)
+            }
+            Err(e) => {
+                warnings.push(format!("the tool-call check could not run: {e}"));
+                None
+            }
+        }
+    } else {
+        None
+    };
+    let capabilities = Capabilities {
+        stopping,
+        answer,
+        chat_template: chat.check.clone(),
+        tool_call,
+        checks_s: checks_start.elapsed().as_secs_f64(),
+        warnings,
+    };
+
     Ok(VerifyReport {
         schema_version: VERIFY_SCHEMA_VERSION,
         model_path: path.to_path_buf(),
         architecture,
         settings: settings.clone(),
-        chat_template_used,
+        chat_template_used: chat.check.applied,
         prompt_tokens: tokens.len() as u32,
         generated_tokens: generated,
         load_s,
@@ -211,37 +302,157 @@ pub fn run(
         output_sample: text.chars().take(200).collect(),
         at: time::now(),
         notes,
+        capabilities: Some(capabilities),
     })
 }
 
-fn push_piece(model: &llama_cpp_2::model::LlamaModel, t: LlamaToken, out: &mut Vec<u8>) {
-    out.extend_from_slice(&model.vocab().token_to_piece(t, false, None));
+/// Ask for one tool call twice on a fresh context: once as the model likes, once under the
+/// schema's grammar.
+fn tool_call_check(
+    backend: &llama_cpp_2::llama_backend::LlamaBackend,
+    loaded: &LoadedModel,
+    chat: &ChatFormat,
+    threads: u32,
+) -> Result<ToolCallCheck, LlamaError> {
+    let system = tool_call::system_prompt();
+    let text = chat
+        .render(&loaded.model, &system, tool_call::REQUEST)
+        .unwrap_or_else(|| plain_transcript(&system, tool_call::REQUEST));
+    let prompt = loaded.model.vocab().tokenize(text.as_bytes(), true, true);
+    let constrained_max = tool_call::CONSTRAINED_MAX_CHARS as u32;
+    let n_ctx = prompt.len() as u32 + TOOL_CALL_MAX_TOKENS.max(constrained_max) + 8;
+    let mut session = loaded.session(backend, threads, n_ctx, (prompt.len() as u32).max(32))?;
+
+    let attempt = |c: llama::Completion, loaded: &LoadedModel| {
+        let bytes: Vec<u8> = c.tokens.iter().flat_map(|t| loaded.piece(*t)).collect();
+        let text = String::from_utf8_lossy(&bytes).into_owned();
+        let (matches_schema, detail) = match tool_call::check(&text) {
+            Ok(d) => (true, d),
+            Err(d) => (false, d),
+        };
+        JsonAttempt {
+            matches_schema,
+            detail,
+            tokens: c.tokens.len() as u32,
+            seconds: c.seconds,
+            sample: text.chars().take(160).collect(),
+        }
+    };
+    session.prefill(&prompt)?;
+    let own = session.complete(TOOL_CALL_MAX_TOKENS, None)?;
+    let unconstrained = attempt(own, loaded);
+
+    let mut grammar = loaded.grammar(&tool_call::grammar())?;
+    session.prefill(&prompt)?;
+    let forced = session.complete(constrained_max, Some(&mut grammar))?;
+    let mut constrained = attempt(forced, loaded);
+    if constrained.matches_schema && constrained.tokens >= constrained_max {
+        // Cannot happen with a bounded grammar; said rather than hidden if it ever does.
+        constrained.detail.push_str(" (the token budget ran out)");
+    }
+    Ok(ToolCallCheck {
+        schema: tool_call::signature(),
+        unconstrained,
+        constrained,
+    })
 }
 
-/// Tokens of a chat prompt of about `target` tokens: the model's chat template applied to a system
-/// prompt (the paragraph repeated, cut to size) and a question. Falls back to a plain transcript
-/// when the model has no template llama.cpp understands, and says so in `notes`.
-fn build_prompt(
-    model: &llama_cpp_2::model::LlamaModel,
-    target: u32,
-    notes: &mut Vec<String>,
-) -> (Vec<LlamaToken>, bool) {
-    let template = model.chat_template(None).ok();
-    let render = |system: &str| -> Option<String> {
-        let tmpl = template.as_ref()?;
+/// The chat format a model's prompts are rendered with: its own template, llama.cpp's built-in
+/// one for its family, or none (a plain transcript).
+struct ChatFormat {
+    template: Option<LlamaChatTemplate>,
+    check: ChatTemplateCheck,
+}
+
+impl ChatFormat {
+    fn of(model: &llama_cpp_2::model::LlamaModel, architecture: &str) -> ChatFormat {
+        let from_file = model.chat_template(None).ok();
+        let found_in_file = from_file.is_some();
+        let mut f = ChatFormat {
+            template: from_file,
+            check: ChatTemplateCheck {
+                found_in_file,
+                applied: false,
+                source: TemplateSource::Gguf,
+                builtin_name: None,
+            },
+        };
+        if f.render(model, "x", "y").is_some() {
+            f.check.applied = true;
+            return f;
+        }
+        let name = ["general.name", "general.basename"]
+            .iter()
+            .filter_map(|k| model.meta_val_str(k).ok())
+            .collect::<Vec<_>>()
+            .join(" ");
+        if let Some(builtin) = builtin_template(architecture, &name) {
+            f.template = LlamaChatTemplate::new(builtin).ok();
+            if f.render(model, "x", "y").is_some() {
+                f.check.applied = true;
+                f.check.source = TemplateSource::BuiltIn;
+                f.check.builtin_name = Some(builtin.to_string());
+                return f;
+            }
+        }
+        f.template = None;
+        f.check.source = TemplateSource::None;
+        f
+    }
+
+    /// `system` and `user` rendered with the template, ending where the assistant's answer
+    /// starts; `None` without a usable template.
+    fn render(
+        &self,
+        model: &llama_cpp_2::model::LlamaModel,
+        system: &str,
+        user: &str,
+    ) -> Option<String> {
+        let tmpl = self.template.as_ref()?;
         let msgs = [
             LlamaChatMessage::new("system".into(), system.to_string()).ok()?,
-            LlamaChatMessage::new("user".into(), QUESTION.into()).ok()?,
+            LlamaChatMessage::new("user".into(), user.to_string()).ok()?,
         ];
         model.apply_chat_template(tmpl, &msgs, true).ok()
-    };
-    let used = render("x").is_some();
-    if !used {
-        notes.push(
-            "the model has no chat template llama.cpp understands: a plain transcript was used"
-                .into(),
-        );
     }
+}
+
+/// llama.cpp's built-in template (by its llama.cpp name) for a model family the registry lists,
+/// recognised from the GGUF architecture and `general.name`; used only when the file has none.
+pub fn builtin_template(architecture: &str, name: &str) -> Option<&'static str> {
+    let n = name.to_ascii_lowercase().replace([' ', '_'], "-");
+    let a = architecture.to_ascii_lowercase();
+    let has = |s: &str| n.contains(s);
+    Some(if has("tinyllama") {
+        "zephyr"
+    } else if has("llama-3") || has("llama3") {
+        "llama3"
+    } else if has("llama-2") || has("llama2") {
+        "llama2-sys"
+    } else if has("mistral") {
+        "mistral-v3"
+    } else if has("qwen") || a.starts_with("qwen2") || has("smollm") {
+        "chatml"
+    } else if has("gemma") || a.starts_with("gemma") {
+        "gemma"
+    } else if has("phi-3") || has("phi3") || a == "phi3" {
+        "phi3"
+    } else {
+        return None;
+    })
+}
+
+fn plain_transcript(system: &str, user: &str) -> String {
+    format!("System: {system}\nUser: {user}\nAssistant:")
+}
+
+/// Tokens of a chat prompt of about `target` tokens: the chat format applied to a system prompt
+/// (the paragraph repeated, cut to size) and a question; a plain transcript without a template.
+fn build_prompt(
+    model: &llama_cpp_2::model::LlamaModel,
+    chat: &ChatFormat,
+    target: u32,
+) -> Vec<LlamaToken> {
     // The template already contains the special tokens as text: parse them; add BOS as the model says.
     let tokens_for = |words: usize| {
         let system: Vec<&str> = SYSTEM_PARAGRAPH
@@ -250,8 +461,9 @@ fn build_prompt(
             .take(words)
             .collect();
         let system = system.join(" ");
-        let text = render(&system)
-            .unwrap_or_else(|| format!("System: {system}\nUser: {QUESTION}\nAssistant:"));
+        let text = chat
+            .render(model, &system, QUESTION)
+            .unwrap_or_else(|| plain_transcript(&system, QUESTION));
         model.vocab().tokenize(text.as_bytes(), true, true)
     };
     // Token count grows with the number of system-prompt words: find the largest count that fits
@@ -265,7 +477,7 @@ fn build_prompt(
             hi = mid - 1;
         }
     }
-    (tokens_for(lo), used)
+    tokens_for(lo)
 }
 
 /// How a verification compares with the promise.
@@ -282,14 +494,16 @@ pub struct Verdict {
     pub reasons: Vec<String>,
 }
 
-/// Compare `report` with a promise of `turn_s` per warm turn and `cold_load_s` to load.
+/// Compare `report` with a promise of `turn_s` per warm turn and `cold_load_s` to load, and with
+/// the capabilities in `required` (a degenerate answer always misses).
 pub fn judge(
     report: &VerifyReport,
     promised_turn_s: f64,
     promised_cold_load_s: f64,
     predicted_turn_s: Option<f64>,
+    required: &[Capability],
 ) -> Verdict {
-    let mut reasons = Vec::new();
+    let mut reasons = capability_reasons(report, required);
     if !report.logits_finite {
         reasons.push("the model produced non-finite logits".to_string());
     }
@@ -324,6 +538,54 @@ pub fn judge(
             .map(|p| report.turn_s / p),
         reasons,
     }
+}
+
+/// Why the answer or a required capability fails, in words; empty when all is well. A degenerate
+/// answer (empty, blank, a loop) always fails; a missing chat template or a tool call that does
+/// not match its schema fails only when `required` names it. Reports from before the checks
+/// existed carry no capabilities and fail nothing here.
+pub fn capability_reasons(report: &VerifyReport, required: &[Capability]) -> Vec<String> {
+    let mut reasons = Vec::new();
+    let Some(c) = &report.capabilities else {
+        return reasons;
+    };
+    // Non-finite logits are their own reason; the text they left says nothing more.
+    if report.logits_finite && c.answer.kind.is_degenerate() {
+        reasons.push(match c.answer.kind {
+            AnswerKind::Loop => format!(
+                "the answer loops: {:.0}% of it repeats {:?}",
+                c.answer.repeated_ratio * 100.0,
+                c.answer.repeated_unit.as_deref().unwrap_or("")
+            ),
+            AnswerKind::Empty => format!(
+                "the answer is empty ({} tokens, none of them visible text)",
+                c.stopping.answer_tokens
+            ),
+            _ => "the answer is only whitespace".to_string(),
+        });
+    }
+    for r in required {
+        match r {
+            Capability::ChatTemplate if !c.chat_template.applied => reasons.push(
+                "`chat-template` is required but the model has no usable chat template".into(),
+            ),
+            Capability::ToolCall => match &c.tool_call {
+                None => reasons
+                    .push("`tool-call` is required but the tool-call check could not run".into()),
+                Some(t) if !t.unconstrained.matches_schema => reasons.push(format!(
+                    "`tool-call` is required but the model's own tool call does not match {}: {}",
+                    t.schema, t.unconstrained.detail
+                )),
+                Some(t) if !t.constrained.matches_schema => reasons.push(format!(
+                    "`tool-call` is required but a grammar-constrained call does not match {}: {}",
+                    t.schema, t.constrained.detail
+                )),
+                Some(_) => {}
+            },
+            Capability::ChatTemplate => {}
+        }
+    }
+    reasons
 }
 
 #[cfg(test)]

@@ -129,6 +129,8 @@ pub struct ModelSpec {
     pub seed: u64,
     /// `general.name`.
     pub name: String,
+    /// `tokenizer.chat_template`: ChatML by default; `None` writes a model without one.
+    pub chat_template: Option<String>,
     /// Extra metadata written after the standard keys (tests use it to round-trip values).
     pub extra_metadata: Vec<(String, MetaValue)>,
 }
@@ -140,6 +142,7 @@ impl ModelSpec {
             layout,
             seed: 0x006d_696e_6572_7661,
             name: "minerva-synthetic".into(),
+            chat_template: Some(CHAT_TEMPLATE.into()),
             extra_metadata: Vec::new(),
         }
     }
@@ -403,11 +406,10 @@ pub fn metadata(spec: &ModelSpec) -> Vec<(String, MetaValue)> {
         ("tokenizer.ggml.unknown_token_id".into(), V::U32(TOKEN_UNK)),
         ("tokenizer.ggml.add_bos_token".into(), V::Bool(true)),
         ("tokenizer.ggml.add_eos_token".into(), V::Bool(false)),
-        (
-            "tokenizer.chat_template".into(),
-            V::String(CHAT_TEMPLATE.into()),
-        ),
     ]);
+    if let Some(t) = &spec.chat_template {
+        m.push(("tokenizer.chat_template".into(), V::String(t.clone())));
+    }
     m.extend(spec.extra_metadata.iter().cloned());
     m
 }
