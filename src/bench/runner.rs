@@ -182,7 +182,7 @@ pub fn run_with(
         .as_ref()
         .map(|b| b.bytes_per_s)
         .filter(|b| *b > 0.0);
-    let (quants, batch_decode) = measure_models(
+    let measured = measure_models(
         &run,
         threads,
         &backends,
@@ -196,8 +196,7 @@ pub fn run_with(
         start,
         threads,
         thread_trials,
-        quants,
-        batch_decode,
+        measured,
         probe_bw,
         warnings,
     ))
@@ -511,8 +510,7 @@ fn assemble_result(
     start: Instant,
     threads: u32,
     thread_trials: Vec<ThreadTrial>,
-    quants: Vec<QuantBench>,
-    batch_decode: Vec<BatchDecode>,
+    (quants, batch_decode): (Vec<QuantBench>, Vec<BatchDecode>),
     probe_bw: Option<f64>,
     mut warnings: Vec<String>,
 ) -> BenchResult {

@@ -416,9 +416,9 @@ impl MultiSession<'_> {
             self.copy_seq(0, s, prompt.len() as u32)?;
         }
         let mut last = vec![first; n_seq as usize];
-        let mut pos = prompt.len() as i32;
         let mut out = Vec::with_capacity(steps as usize);
         for step in 0..=steps {
+            let pos = prompt.len() as i32 + step as i32;
             let batch: Vec<BatchToken> = (0..n_seq)
                 .map(|s| BatchToken {
                     token: last[s as usize],
@@ -435,7 +435,6 @@ impl MultiSession<'_> {
             if step > 0 {
                 out.push(start.elapsed().as_secs_f64());
             }
-            pos += 1;
         }
         Ok(out)
     }

@@ -184,7 +184,15 @@ pub fn predict(
         _ => BenchBackend::Gpu,
     };
     let concurrency = several_users(
-        bench, backend, model, workload, &decode, &prefill, c, &mut notes,
+        bench,
+        backend,
+        &inputs.cpu,
+        model,
+        workload,
+        &decode,
+        &prefill,
+        c,
+        &mut notes,
     );
 
     Prediction {
@@ -237,6 +245,7 @@ impl Prediction {
 fn several_users(
     bench: Option<&BenchResult>,
     backend: BenchBackend,
+    cpu: &CpuRates,
     model: &ModelInput,
     workload: &Workload,
     decode: &DecodeTime,
@@ -245,7 +254,11 @@ fn several_users(
     notes: &mut Vec<String>,
 ) -> UserLatencies {
     let users = workload.users();
-    let main_type = main_type(model);
+    // The curve of the type holding most of the weights, or of the measured type that stands
+    // in for it (a Q5_0 or Q8_0 fallback row of a Q4_K_M file).
+    let main_type = main_type(model)
+        .map(|t| cpu.for_type(t).0.ggml_type.name().to_string())
+        .unwrap_or_default();
     let batch = bench
         .and_then(|b| b.batch_curve(&main_type, backend))
         .cloned();
@@ -284,19 +297,15 @@ fn several_users(
 }
 
 /// The ggml type holding most of a model's matrix bytes (its batched-decode curve is used).
-fn main_type(model: &ModelInput) -> String {
-    let mut by_type: Vec<(&'static str, u64)> = Vec::new();
+fn main_type(model: &ModelInput) -> Option<crate::gguf::GgmlType> {
+    let mut by_type: Vec<(crate::gguf::GgmlType, u64)> = Vec::new();
     for t in model.tensors.iter().filter(|t| t.dims.len() >= 2) {
-        let name = t.ggml_type.name();
-        match by_type.iter_mut().find(|(n, _)| *n == name) {
+        match by_type.iter_mut().find(|(n, _)| *n == t.ggml_type) {
             Some(e) => e.1 += t.n_bytes,
-            None => by_type.push((name, t.n_bytes)),
+            None => by_type.push((t.ggml_type, t.n_bytes)),
         }
     }
-    by_type
-        .into_iter()
-        .max_by_key(|e| e.1)
-        .map_or_else(String::new, |e| e.0.to_string())
+    by_type.into_iter().max_by_key(|e| e.1).map(|e| e.0)
 }
 
 /// What the steps of [`predict`] share: the machine's rates and the question asked.
