@@ -8,7 +8,7 @@
 //! ```json
 //! { "schema_version": 1, "tier": "cpu-light",
 //!   "model": { "id": "...", "path": "/var/lib/minerva/models/x.gguf", "sha256": "...", "size_bytes": 1 },
-//!   "threads": 2, "gpu_layers": 0, "context_tokens": 4096,
+//!   "threads": 2, "gpu_layers": 0, "context_tokens": 4096, "concurrency": 2,
 //!   "promise": { "turn_s": 15.0, "cold_load_s": 30.0, "prompt_tokens": 500, "response_tokens": 150 },
 //!   "verified": { "at": "2026-11-22T23:54:15Z", "load_s": 1.2, "ttft_s": 3.4, ... },
 //!   "capabilities": { "stopping": { ... }, "answer": { "kind": "normal", ... },
@@ -16,8 +16,14 @@
 //!   "llama_server": { "argv": ["llama-server", "-m", "..."], "command": "llama-server -m ..." } }
 //! ```
 //!
-//! Fields added after the first release (`capabilities`, `promise.requires`) default when absent,
-//! so configs written before them keep loading.
+//! Fields added after the first release (`capabilities`, `promise.requires`, `concurrency`)
+//! default when absent, so configs written before them keep loading.
+//!
+//! Several users: `context_tokens` is the context of *one* conversation and `concurrency` the
+//! conversations in flight. llama-server's `--parallel N` divides `--ctx-size` among its N slots,
+//! so the command line carries the total, `--ctx-size context_tokens × concurrency --parallel
+//! concurrency`, and each slot gets the verified `context_tokens`. A file without `concurrency`
+//! (written before it existed) is one user.
 
 use std::path::{Path, PathBuf};
 
@@ -82,6 +88,10 @@ pub struct RuntimeConfig {
     /// Context the model runs with (tokens of KV cache), not the trained context.
     #[serde(alias = "context_length")]
     pub context_tokens: u32,
+    /// Conversations in flight at once, each with `context_tokens` of KV cache (llama-server's
+    /// `--parallel`).
+    #[serde(default = "one")]
+    pub concurrency: u32,
     pub promise: InstalledPromise,
     pub verified: Verified,
     /// What the verification's capability checks found; absent in configs written before them.
@@ -90,19 +100,27 @@ pub struct RuntimeConfig {
     pub llama_server: ServerCommand,
 }
 
+fn one() -> u32 {
+    1
+}
+
 impl RuntimeConfig {
     pub fn path(config_dir: &Path) -> PathBuf {
         config_dir.join(CONFIG_FILE)
     }
 }
 
-/// The `llama-server` invocation that reproduces the verified settings.
+/// The `llama-server` invocation that reproduces the verified settings: `ctx` tokens of context
+/// for each of `parallel` conversations, so `--ctx-size` is their total (llama-server divides it
+/// among its `--parallel` slots).
 pub fn llama_server_command(
     model: &Path,
     threads: u32,
     gpu_layers: u32,
     ctx: u32,
+    parallel: u32,
 ) -> ServerCommand {
+    let parallel = parallel.max(1);
     let argv: Vec<String> = vec![
         "llama-server".into(),
         "--model".into(),
@@ -112,7 +130,9 @@ pub fn llama_server_command(
         "--n-gpu-layers".into(),
         gpu_layers.to_string(),
         "--ctx-size".into(),
-        ctx.to_string(),
+        ctx.saturating_mul(parallel).to_string(),
+        "--parallel".into(),
+        parallel.to_string(),
         "--host".into(),
         "127.0.0.1".into(),
         "--port".into(),
@@ -158,7 +178,7 @@ mod tests {
 
     #[test]
     fn server_command_carries_the_verified_settings_and_quotes_odd_paths() {
-        let c = llama_server_command(Path::new("/srv/my models/it's.gguf"), 6, 33, 4096);
+        let c = llama_server_command(Path::new("/srv/my models/it's.gguf"), 6, 33, 4096, 1);
         assert_eq!(c.argv[2], "/srv/my models/it's.gguf");
         assert!(
             c.command.contains(r"'/srv/my models/it'\''s.gguf'"),
@@ -167,9 +187,32 @@ mod tests {
         );
         assert!(
             c.command
-                .contains("--threads 6 --n-gpu-layers 33 --ctx-size 4096"),
+                .contains("--threads 6 --n-gpu-layers 33 --ctx-size 4096 --parallel 1"),
             "{}",
             c.command
         );
+    }
+
+    #[test]
+    fn several_users_get_their_slots_and_the_total_context() {
+        let c = llama_server_command(Path::new("/m.gguf"), 4, 0, 4096, 3);
+        assert!(
+            c.command.contains("--ctx-size 12288 --parallel 3"),
+            "{}",
+            c.command
+        );
+    }
+
+    #[test]
+    fn a_config_written_before_concurrency_is_one_user() {
+        let json = r#"{"schema_version": 1, "tier": "cpu-light",
+          "model": {"id": "m", "path": "/m.gguf", "sha256": "00", "size_bytes": 1},
+          "threads": 2, "gpu_layers": 0, "context_length": 4096,
+          "promise": {"turn_s": 15.0, "cold_load_s": 30.0, "prompt_tokens": 500, "response_tokens": 150},
+          "verified": {"at": "2026-11-22T23:54:15Z", "load_s": 1.0, "ttft_s": 2.0,
+                       "prefill_tokens_per_s": 100.0, "decode_tokens_per_s": 10.0, "turn_s": 9.0},
+          "llama_server": {"argv": ["llama-server"], "command": "llama-server"}}"#;
+        let c: RuntimeConfig = serde_json::from_str(json).unwrap();
+        assert_eq!((c.concurrency, c.context_tokens), (1, 4096));
     }
 }

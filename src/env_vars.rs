@@ -27,6 +27,7 @@ pub const MINERVA_NO_GPU: &str = "MINERVA_NO_GPU";
 pub const MINERVA_ON_MISS: &str = "MINERVA_ON_MISS";
 pub const MINERVA_REQUIRE: &str = "MINERVA_REQUIRE";
 pub const MINERVA_BENCH_MODEL: &str = "MINERVA_BENCH_MODEL";
+pub const MINERVA_CONCURRENCY: &str = "MINERVA_CONCURRENCY";
 
 /// Shown at the end of `--help`.
 pub const ENV_HELP: &str = "\
@@ -55,6 +56,7 @@ Environment:
   MINERVA_ON_MISS=POLICY       same as install --on-miss (downgrade, warn, fail)
   MINERVA_REQUIRE=CAP,...      same as install --require (tool-call, chat-template)
   MINERVA_BENCH_MODEL=FILE     same as install --bench-model
+  MINERVA_CONCURRENCY=N        same as --concurrency (plan, predict, install, verify): users at once
   HF_HUB_CACHE, HF_HOME    Hugging Face cache to reuse verified files from
   HF_TOKEN_PATH            token file (default $HF_HOME/token)
   HF_ENDPOINT, HF_TOKEN    Hugging Face mirror and access token (the token is never printed)

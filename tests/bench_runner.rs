@@ -87,6 +87,12 @@ impl Engine for Fake {
                     },
                     // Three samples around the true rate: the median must be the true rate.
                     decode_tokens_per_s: vec![0.95 / t, 1.0 / t, 1.02 / t],
+                    // A step with B sequences costs (1 + (B - 1) / 4) one-sequence steps.
+                    batch_step_s: j
+                        .batch_sizes
+                        .iter()
+                        .map(|&b| (b, vec![t * (1.0 + (b - 1) as f64 / 4.0); 3]))
+                        .collect(),
                 }
             })
             .collect();
@@ -397,4 +403,45 @@ fn a_temporary_file_left_by_a_killed_run_is_removed_when_stale_and_never_trusted
         "a recent temporary may belong to a run in progress"
     );
     assert!(bench_dir.join(&key).exists());
+}
+
+#[test]
+fn batched_decode_is_measured_only_for_several_users_and_once_per_type() {
+    let dir = tempfile::tempdir().unwrap();
+    let fake = Fake::new();
+    let one = runner::run_with(&fake, &profile(2, 2), &options(dir.path()), &NoProgress).unwrap();
+    assert!(one.batch_decode.is_empty(), "one user needs no batches");
+    assert!(fake
+        .calls
+        .lock()
+        .unwrap()
+        .iter()
+        .all(|(_, _, jobs)| jobs.iter().all(|j| j.batch_sizes.is_empty())));
+
+    let fake = Fake::new();
+    let opts = options(dir.path()).with_batches_for(4);
+    let r = runner::run_with(&fake, &profile(2, 2), &opts, &NoProgress).unwrap();
+    // Three types, the second Q4_K size adds nothing to the curve.
+    let types: Vec<&str> = r
+        .batch_decode
+        .iter()
+        .map(|b| b.ggml_type.as_str())
+        .collect();
+    assert_eq!(types, ["Q4_K", "Q8_0", "F16"]);
+    for b in &r.batch_decode {
+        let sizes: Vec<u32> = b.steps.iter().map(|s| s.sequences).collect();
+        assert_eq!(sizes, runner::BATCH_SIZES);
+        assert_eq!(b.context_tokens, runner::BATCH_PROMPT_TOKENS);
+        // The fake's law: (1 + (B - 1) / 4) one-sequence steps.
+        for (bs, want) in [(1, 1.0), (2, 1.25), (4, 1.75), (8, 2.75), (16, 4.75)] {
+            assert!(close(b.step_ratio(bs).unwrap(), want, 1e-9), "{bs}: {b:?}");
+        }
+    }
+    let q4k = r.batch_curve("Q4_K", BenchBackend::Cpu).unwrap();
+    assert_eq!(
+        q4k.params,
+        r.quant("Q4_K", BenchBackend::Cpu).unwrap().params
+    );
+    // A type without its own curve borrows the one with the most weights per step.
+    assert!(r.batch_curve("Q6_K", BenchBackend::Cpu).is_some());
 }

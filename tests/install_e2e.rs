@@ -461,3 +461,51 @@ fn download_model_id_fetches_exactly_the_registry_file_and_refuses_unknown_ids()
     let out = w.run(&["download", &w.small.id, "--sha256", &w.small.sha256]);
     assert_eq!(out.status.code(), Some(2));
 }
+
+#[test]
+fn an_install_for_two_users_verifies_both_at_once_and_gives_the_server_two_slots() {
+    let _turn = llama_turn();
+    let w = World::new(relaxed());
+    let hw = w.profile_with_bench("fast", 1000.0, 0);
+    let out = w.run(&[
+        "--hardware",
+        hw.to_str().unwrap(),
+        "--json",
+        "install",
+        "--yes",
+        "--concurrency",
+        "2",
+    ]);
+    ok(&out);
+    let report = json(&out);
+    // Two conversations ran at once in one context, two turns each, and were measured.
+    let verify = &report["attempts"][0]["verify"];
+    assert_eq!(verify["settings"]["concurrency"], 2);
+    let users = &verify["concurrency"];
+    assert_eq!(users["users"], 2, "{verify}");
+    assert_eq!(users["turns"], 4, "{verify}");
+    let p95 = users["turn_p95_s"].as_f64().unwrap();
+    assert!(p95 > 0.0 && p95 >= users["turn_p50_s"].as_f64().unwrap());
+    assert_eq!(verify["turn_s"], users["turn_p95_s"], "held to the p95");
+    assert!(users["aggregate_tokens_per_s"].as_f64().unwrap() > 0.0);
+    // The plan predicted for two users too.
+    let predicted = &report["plan"]["chosen"]["prediction"];
+    assert_eq!(predicted["workload"]["concurrency"], 2);
+    assert_eq!(predicted["concurrency"]["users"], 2);
+
+    // The config: 256 tokens of context per conversation, 512 for llama-server's two slots.
+    let cfg = w.config();
+    assert_eq!(cfg["concurrency"], 2);
+    assert_eq!(cfg["context_tokens"], 256);
+    let argv: Vec<&str> = cfg["llama_server"]["argv"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a.as_str().unwrap())
+        .collect();
+    let after = |flag: &str| argv[argv.iter().position(|a| *a == flag).unwrap() + 1];
+    assert_eq!(after("--parallel"), "2", "{argv:?}");
+    assert_eq!(after("--ctx-size"), "512", "{argv:?}");
+    let command = cfg["llama_server"]["command"].as_str().unwrap();
+    assert!(command.contains("--ctx-size 512 --parallel 2"), "{command}");
+}

@@ -379,3 +379,67 @@ fn a_context_beyond_the_models_training_is_rejected_with_a_reason() {
         tiny["reasons"]
     );
 }
+
+#[test]
+fn seed_server_for_three_users_gets_no_larger_a_model_and_the_plan_says_why() {
+    let (code, one) = plan("xeon-e5-2660v3", &[]);
+    assert_eq!(code, 0, "{one}");
+    let (code, three) = plan("xeon-e5-2660v3", &["--concurrency", "3"]);
+    assert_eq!(code, 0, "{three}");
+    assert!(
+        params_of(&three) <= params_of(&one),
+        "3 users: {} vs 1 user: {}",
+        chosen(&three)["model"],
+        chosen(&one)["model"]
+    );
+    let p = &chosen(&three)["prediction"];
+    assert_eq!(p["workload"]["concurrency"], 3);
+    let users = &p["concurrency"];
+    assert_eq!(users["users"], 3);
+    let p95 = users["turn_p95_s"].as_f64().unwrap();
+    assert!(p95 >= users["turn_p50_s"].as_f64().unwrap());
+    assert!(
+        p95 > p["turn_s"].as_f64().unwrap(),
+        "three users share the cores: {users}"
+    );
+    // The promise holds for the p95 of every user's turn.
+    let budget = tier(&three, chosen(&three)["tier"].as_str().unwrap())["budget_turn_s"]
+        .as_f64()
+        .unwrap();
+    assert!(p95 <= budget, "{p95} > {budget}");
+    // Memory holds three KV caches.
+    let kv3 = p["memory"]["kv_cache_bytes"].as_u64().unwrap();
+    let same_model_one = one["tiers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|t| t["candidates"].as_array().unwrap())
+        .find(|c| c["model"] == chosen(&three)["model"])
+        .unwrap();
+    assert_eq!(
+        kv3,
+        3 * same_model_one["prediction"]["memory"]["kv_cache_bytes"]
+            .as_u64()
+            .unwrap()
+    );
+    // Every tier above the chosen one that one user would get says what three users cost.
+    if chosen(&three)["model"] != chosen(&one)["model"] {
+        let t1 = chosen(&one)["tier"].as_str().unwrap();
+        let reasons = tier(&three, t1)["reason"].to_string();
+        assert!(reasons.contains("for each of 3 users"), "{reasons}");
+    }
+    let hw = fixture("xeon-e5-2660v3");
+    let out = run(&["--hardware", &hw, "plan", "--concurrency", "3"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("3 users at once: turn p50"), "{text}");
+    assert!(text.contains("TURN p95"), "{text}");
+}
+
+#[test]
+fn a_concurrency_of_zero_is_refused_at_parse_time() {
+    let hw = fixture("xeon-e5-2660v3");
+    let out = run(&["--hardware", &hw, "plan", "--concurrency", "0"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("--concurrency"), "{err}");
+}

@@ -326,6 +326,17 @@ fn overridden_tiers_are_checked_against_the_registry() {
             &["tier `gpu-xl`", "field `workload.context_tokens`"],
         ),
         (
+            "no users",
+            tiers_with(&ctx, "no-users", |v| {
+                v["tiers"][0]["workload"]["concurrency"] = 0.into()
+            }),
+            &[
+                "tier `gpu-xl`",
+                "field `workload.concurrency`",
+                "give 1 to 64",
+            ],
+        ),
+        (
             "missing promise",
             tiers_with(&ctx, "missing-promise", |v| {
                 v["tiers"][0].as_object_mut().unwrap().remove("promise");

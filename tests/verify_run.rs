@@ -16,6 +16,7 @@ fn settings() -> VerifySettings {
         context_tokens: 512,
         prompt_tokens: 120,
         response_tokens: 16,
+        concurrency: 1,
     }
 }
 

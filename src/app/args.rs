@@ -10,6 +10,7 @@ use crate::env_vars::*;
 use crate::pipeline::OnMiss;
 use crate::select::WorkloadOverride;
 use crate::types::capabilities::Capability;
+use crate::types::workload::MAX_CONCURRENCY;
 
 /// Flags every subcommand accepts.
 #[derive(Debug, Args)]
@@ -61,6 +62,10 @@ pub struct WorkloadArgs {
     /// Context length the model is loaded with.
     #[arg(long = "ctx", value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     pub context_tokens: Option<u32>,
+    /// Conversations in flight at once: each user sends the next turn as soon as its answer is
+    /// complete, first prompts 1 s apart; the promise holds for the p95 per-user turn.
+    #[arg(long, value_name = "N", env = MINERVA_CONCURRENCY, value_parser = clap::value_parser!(u32).range(1..=MAX_CONCURRENCY as i64))]
+    pub concurrency: Option<u32>,
     /// Measured/predicted turn-time ratio to scale predictions by (default: the one the last
     /// verification on this hardware stored, else 1).
     #[arg(long = "correction", value_name = "RATIO", value_parser = positive_f64)]
@@ -73,6 +78,7 @@ impl WorkloadArgs {
             prompt_tokens: self.prompt_tokens,
             response_tokens: self.response_tokens,
             context_tokens: self.context_tokens,
+            concurrency: self.concurrency,
         }
     }
 }

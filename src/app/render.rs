@@ -5,6 +5,7 @@ use std::fmt::Write as _;
 use crate::pipeline::reverify::VerifyOutcome;
 use crate::pipeline::InstallReport;
 use crate::types::capabilities::{AnswerKind, Capabilities, JsonAttempt, TemplateSource};
+use crate::types::workload::UserLatencies;
 
 use super::Human;
 
@@ -42,11 +43,31 @@ impl Human for InstallReport {
         );
         let _ = writeln!(
             s,
-            "Settings  {} threads, {} GPU layers, context {}",
-            c.threads, c.gpu_layers, c.context_tokens
+            "Settings  {} threads, {} GPU layers, context {}{}",
+            c.threads,
+            c.gpu_layers,
+            c.context_tokens,
+            if c.concurrency > 1 {
+                format!(
+                    " per conversation, {} conversations at once (llama-server --parallel {}, --ctx-size {})",
+                    c.concurrency,
+                    c.concurrency,
+                    c.context_tokens.saturating_mul(c.concurrency)
+                )
+            } else {
+                String::new()
+            }
         );
         if let Some(caps) = &c.capabilities {
             s.push_str(&capability_lines(caps));
+        }
+        if let Some(u) = self
+            .attempts
+            .last()
+            .and_then(|a| a.verify.as_ref())
+            .and_then(|r| r.concurrency.as_ref())
+        {
+            s.push_str(&users_line(u));
         }
         let _ = writeln!(s, "Config    {}", self.config_path.display());
         let _ = writeln!(s, "Serve     {}", c.llama_server.command);
@@ -58,6 +79,14 @@ impl Human for InstallReport {
         }
         s
     }
+}
+
+/// What each of several users waited for, measured.
+fn users_line(u: &UserLatencies) -> String {
+    format!(
+        "Users     {} at once, {} turns: turn p50 {:.2} s, p95 {:.2} s; first token p50 {:.2} s, p95 {:.2} s; {:.1} tok/s in all\n",
+        u.users, u.turns, u.turn_p50_s, u.turn_p95_s, u.ttft_p50_s, u.ttft_p95_s, u.aggregate_tokens_per_s
+    )
 }
 
 impl Human for VerifyOutcome {
@@ -86,9 +115,18 @@ impl Human for VerifyOutcome {
         );
         let _ = writeln!(
             s,
-            "Turn      {:.2} s warm, {:.2} s cold",
-            r.turn_s, r.cold_turn_s
+            "Turn      {:.2} s warm, {:.2} s cold{}",
+            r.turn_s,
+            r.cold_turn_s,
+            if r.concurrency.is_some() {
+                " (p95 per user)"
+            } else {
+                ""
+            }
         );
+        if let Some(u) = &r.concurrency {
+            s.push_str(&users_line(u));
+        }
         let _ = writeln!(
             s,
             "Output    {} tokens, logits {}, text {}{}",

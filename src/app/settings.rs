@@ -56,7 +56,8 @@ pub fn install_settings(
     action: Action,
 ) -> Result<InstallSettings, Failure> {
     let (registry, tiers) = load_registry(ctx)?;
-    let mut run = BenchOptions::new(ctx.paths.cache_dir.clone());
+    let mut run = BenchOptions::new(ctx.paths.cache_dir.clone())
+        .with_batches_for(planned_concurrency(&tiers, &a.workload));
     run.threads = a.threads;
     run.bench_model = a.bench_model.clone();
     run.gpu = !a.no_gpu;
@@ -85,6 +86,19 @@ pub fn install_settings(
         require: a.required(),
         prune: a.prune,
         action,
+    })
+}
+
+/// The most conversations in flight a plan can ask for: `--concurrency`, else the largest of
+/// the tiers' (the benchmark measures batched decode only when this is above one).
+pub fn planned_concurrency(tiers: &Tiers, w: &WorkloadArgs) -> u32 {
+    w.concurrency.unwrap_or_else(|| {
+        tiers
+            .tiers
+            .iter()
+            .map(|t| t.workload.users())
+            .max()
+            .unwrap_or(1)
     })
 }
 

@@ -17,7 +17,8 @@ use crate::llama::{self, LlamaError};
 use crate::profile::HardwareProfile;
 use crate::progress::Progress;
 use crate::types::bench::{
-    BenchBackend, BenchResult, QuantBench, Stat, ThreadTrial, BENCH_SCHEMA_VERSION,
+    BatchDecode, BatchStep, BenchBackend, BenchResult, QuantBench, Stat, ThreadTrial,
+    BENCH_SCHEMA_VERSION,
 };
 
 /// How to run the benchmark.
@@ -46,6 +47,8 @@ pub struct BenchOptions {
     /// Layers of the second model of [`CONVERGENCE_TYPE`] (no second model when equal to
     /// `model_shape.n_layers`).
     pub second_layers: u32,
+    /// Batch sizes of the batched-decode measurement (several users at once); empty: none.
+    pub batch_sizes: Vec<u32>,
 }
 
 impl BenchOptions {
@@ -62,9 +65,31 @@ impl BenchOptions {
             llama_logs: false,
             model_shape: models::bench_shape(LARGE_LAYERS),
             second_layers: SECOND_LAYERS,
+            batch_sizes: Vec::new(),
         }
     }
+
+    /// Also measure decode steps with 1, 2, 4 and 8 sequences in one batch: what a plan for
+    /// `concurrency` users needs (nothing for one user).
+    pub fn with_batches_for(mut self, concurrency: u32) -> BenchOptions {
+        self.batch_sizes = if concurrency > 1 {
+            BATCH_SIZES.to_vec()
+        } else {
+            Vec::new()
+        };
+        self
+    }
 }
+
+/// Batch sizes measured for several users: a step's cost at 1, 2, 4 and 8 sequences; the
+/// predictor interpolates between them and extends the last slope beyond 8.
+pub const BATCH_SIZES: [u32; 4] = [1, 2, 4, 8];
+
+/// Prompt tokens each sequence holds while batched decode steps are timed.
+pub const BATCH_PROMPT_TOKENS: u32 = 64;
+
+/// Timed steps per batch size (after one warm-up step).
+pub const BATCH_STEPS: u32 = 6;
 
 /// Why the benchmark could not run.
 #[derive(Debug, thiserror::Error)]
@@ -90,6 +115,8 @@ pub struct Job {
     pub max_reps: u32,
     /// Stop repeating once `min_reps` are done and this much time has gone, or the figures agree.
     pub budget_s: f64,
+    /// After the repetitions, time decode steps with this many sequences in one batch each.
+    pub batch_sizes: Vec<u32>,
 }
 
 /// Raw rates of one job, one entry per repetition (warm-up excluded).
@@ -97,6 +124,8 @@ pub struct Job {
 pub struct JobRates {
     pub prefill_tokens_per_s: Vec<f64>,
     pub decode_tokens_per_s: Vec<f64>,
+    /// Per batch size of the job: the seconds of each timed step.
+    pub batch_step_s: Vec<(u32, Vec<f64>)>,
 }
 
 /// Measures models. The real one drives llama.cpp; tests use a fake.
@@ -153,7 +182,7 @@ pub fn run_with(
         .as_ref()
         .map(|b| b.bytes_per_s)
         .filter(|b| *b > 0.0);
-    let quants = measure_models(
+    let measured = measure_models(
         &run,
         threads,
         &backends,
@@ -167,7 +196,7 @@ pub fn run_with(
         start,
         threads,
         thread_trials,
-        quants,
+        measured,
         probe_bw,
         warnings,
     ))
@@ -359,6 +388,7 @@ fn choose_threads(
                     min_reps: 2,
                     max_reps: 2,
                     budget_s: trial_share / candidates.len() as f64,
+                    batch_sizes: Vec::new(),
                 })
                 .collect();
             let (_, rates) = engine.run(&first.path, 0, &jobs)?;
@@ -396,22 +426,31 @@ fn measure_models(
     probe_bw: Option<f64>,
     budget: &mut Budget,
     warnings: &mut Vec<String>,
-) -> Result<Vec<QuantBench>, BenchError> {
+) -> Result<(Vec<QuantBench>, Vec<BatchDecode>), BenchError> {
     let Run {
         engine,
         opts,
         progress,
     } = *run;
     let mut quants = Vec::new();
+    let mut batches = Vec::new();
     for (backend, gpu_layers) in backends {
         for m in models.iter() {
             progress.phase(
                 &format!("measuring {} ({})", label(m), backend_name(*backend)),
                 None,
             );
-            let job = main_job(opts, threads, budget.next_share());
+            let mut job = main_job(opts, threads, budget.next_share());
+            // Batched decode on each type's main model (the second size adds nothing to it).
+            let is_second = models.second.as_ref().is_some_and(|s| s.path == m.path);
+            if !is_second {
+                job.batch_sizes = opts.batch_sizes.clone();
+            }
             let (load_s, rates) = engine.run(&m.path, *gpu_layers, &[job])?;
             progress.finish();
+            if let Some(b) = derive_batches(m, *backend, &rates[0]) {
+                batches.push(b);
+            }
             let q = derive(m, *backend, load_s, opts, &rates[0], probe_bw);
             if q.decode_tokens_per_s.spread() > 0.10 {
                 warnings.push(format!(
@@ -423,7 +462,31 @@ fn measure_models(
             quants.push(q);
         }
     }
-    Ok(quants)
+    Ok((quants, batches))
+}
+
+/// The batched-decode curve of one model's job, when it measured one.
+fn derive_batches(m: &BenchModel, backend: BenchBackend, r: &JobRates) -> Option<BatchDecode> {
+    let steps: Vec<BatchStep> = r
+        .batch_step_s
+        .iter()
+        .filter(|(_, v)| !v.is_empty())
+        .map(|(b, v)| BatchStep {
+            sequences: *b,
+            step_s: stat(v),
+        })
+        .collect();
+    if steps.is_empty() {
+        return None;
+    }
+    let (params, _) = m.per_token();
+    Some(BatchDecode {
+        ggml_type: m.dominant_type().name().to_string(),
+        backend,
+        params,
+        context_tokens: BATCH_PROMPT_TOKENS,
+        steps,
+    })
 }
 
 /// The measuring job of one model: the full prompt, prefill measured, up to 12 repetitions.
@@ -436,6 +499,7 @@ fn main_job(opts: &BenchOptions, threads: u32, share: f64) -> Job {
         min_reps: 2,
         max_reps: 12,
         budget_s: share,
+        batch_sizes: Vec::new(),
     }
 }
 
@@ -446,7 +510,7 @@ fn assemble_result(
     start: Instant,
     threads: u32,
     thread_trials: Vec<ThreadTrial>,
-    quants: Vec<QuantBench>,
+    (quants, batch_decode): (Vec<QuantBench>, Vec<BatchDecode>),
     probe_bw: Option<f64>,
     mut warnings: Vec<String>,
 ) -> BenchResult {
@@ -471,6 +535,7 @@ fn assemble_result(
         peak_rss_bytes: peak_rss_bytes(),
         source: source_description(opts),
         warnings,
+        batch_decode,
     }
 }
 
@@ -666,6 +731,32 @@ const PROMPT_SKIP: i32 = 8;
 /// Repetitions that measure prefill (the rest measure decode only).
 const PREFILL_REPS: u32 = 2;
 
+impl LlamaEngine {
+    /// Decode steps with each of the job's batch sizes: one context holding the largest batch,
+    /// the sequences sharing a [`BATCH_PROMPT_TOKENS`] prompt.
+    fn batch_steps(
+        &self,
+        lm: &llama::LoadedModel,
+        job: &Job,
+    ) -> Result<Vec<(u32, Vec<f64>)>, BenchError> {
+        let largest = job.batch_sizes.iter().copied().max().unwrap_or(1).max(1);
+        let n_ctx = BATCH_PROMPT_TOKENS + largest * (BATCH_STEPS + 1) + 16;
+        let n_batch = BATCH_PROMPT_TOKENS.max(largest);
+        let mut ms = lm
+            .multi_session(self.backend, job.threads, n_ctx, n_batch, largest)
+            .map_err(BenchError::Llama)?;
+        let prompt = llama::prompt_tokens(BATCH_PROMPT_TOKENS, lm.n_vocab(), PROMPT_SKIP);
+        let mut out = Vec::new();
+        for &b in &job.batch_sizes {
+            let steps = ms
+                .batched_decode_steps(&prompt, b, BATCH_STEPS)
+                .map_err(BenchError::Llama)?;
+            out.push((b, steps));
+        }
+        Ok(out)
+    }
+}
+
 impl Engine for LlamaEngine {
     fn run(
         &self,
@@ -731,6 +822,10 @@ impl Engine for LlamaEngine {
                         break;
                     }
                 }
+            }
+            if !job.batch_sizes.is_empty() {
+                drop(s);
+                rates.batch_step_s = self.batch_steps(&lm, job)?;
             }
             out.push(rates);
         }

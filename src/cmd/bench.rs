@@ -41,6 +41,10 @@ pub struct BenchArgs {
     /// Show llama.cpp's own log lines on stderr.
     #[arg(long)]
     pub llama_logs: bool,
+    /// Also time decode steps with 1, 2, 4 and 8 sequences in one batch, which predictions for
+    /// N > 1 users at once need (a few seconds more).
+    #[arg(long, value_name = "N", env = crate::env_vars::MINERVA_CONCURRENCY, value_parser = clap::value_parser!(u32).range(1..=crate::types::workload::MAX_CONCURRENCY as i64))]
+    pub concurrency: Option<u32>,
     /// Do not write `bench.json` into the state directory.
     #[arg(long)]
     pub no_save: bool,
@@ -80,6 +84,7 @@ pub fn run(ctx: &Ctx, args: &BenchArgs) -> Result<(), Failure> {
     opts.gen_tokens = args.gen_tokens;
     opts.gpu = !args.no_gpu;
     opts.llama_logs = args.llama_logs;
+    opts = opts.with_batches_for(args.concurrency.unwrap_or(1));
     let progress = ctx.progress();
     let result =
         runner::run_bench(&profile, &opts, progress.as_ref()).map_err(|e| bench_failure(ctx, e))?;
@@ -191,6 +196,27 @@ impl Human for BenchResult {
             "Run       {:.1} s wall, peak RSS {rss}, {}",
             self.wall_s, self.source
         );
+        for b in &self.batch_decode {
+            let steps: Vec<String> = b
+                .steps
+                .iter()
+                .map(|st| {
+                    format!(
+                        "{} seq {:.1} ms ({:.2}×)",
+                        st.sequences,
+                        st.step_s.median * 1e3,
+                        b.step_ratio(st.sequences).unwrap_or(f64::NAN)
+                    )
+                })
+                .collect();
+            let _ = writeln!(
+                s,
+                "Batched   {} {:.0} M weights, decode step with {}",
+                b.ggml_type,
+                b.params as f64 / 1e6,
+                steps.join(", ")
+            );
+        }
         for w in &self.warnings {
             let _ = writeln!(s, "warning: {w}");
         }

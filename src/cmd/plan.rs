@@ -9,7 +9,7 @@ use indicatif::HumanBytes;
 
 use crate::app::args::{positive_f64, WorkloadArgs};
 use crate::app::failure::stored_bench_failure;
-use crate::app::settings::{correction_ratio, load_registry};
+use crate::app::settings::{correction_ratio, load_registry, planned_concurrency};
 use crate::app::{Ctx, Human};
 use crate::bench::runner::BenchOptions;
 use crate::exit::{Exit, Failure};
@@ -40,9 +40,12 @@ pub struct PlanArgs {
 
 pub fn run(ctx: &Ctx, args: &PlanArgs) -> Result<(), Failure> {
     let hw = ctx.hardware(true)?;
+    let (reg, tiers) = load_registry(ctx)?;
     // Planning this machine without a measurement would be a guess: benchmark it now (a few
-    // seconds, once; the result is stored for later plans).
-    let measure = BenchOptions::new(ctx.paths.cache_dir.clone());
+    // seconds, once; the result is stored for later plans), with batched decode when several
+    // users are planned.
+    let measure = BenchOptions::new(ctx.paths.cache_dir.clone())
+        .with_batches_for(planned_concurrency(&tiers, &args.workload));
     let progress = ctx.progress();
     let (bench, bench_source) = stored::bench_for_plan(
         &hw,
@@ -52,7 +55,6 @@ pub fn run(ctx: &Ctx, args: &PlanArgs) -> Result<(), Failure> {
         progress.as_ref(),
     )
     .map_err(|e| stored_bench_failure(ctx, e))?;
-    let (reg, tiers) = load_registry(ctx)?;
     let opts = SelectOptions {
         max_latency_s: args.max_latency,
         tier: args.tier.clone(),
@@ -108,8 +110,17 @@ impl Human for Plan {
         let _ = writeln!(s);
         let _ = writeln!(
             s,
-            "{:<12} {:<10} {:<33} {:<13} {:>9} {:>8} {:>8}",
-            "TIER", "VERDICT", "MODEL", "WHERE", "DECODE", "TURN", "PROMISE"
+            "{:<12} {:<10} {:<33} {:<13} {:>9} {:>3} {:>8} {:>8} {:>9} {:>8}",
+            "TIER",
+            "VERDICT",
+            "MODEL",
+            "WHERE",
+            "DECODE",
+            "N",
+            "TURN p50",
+            "TURN p95",
+            "ALL",
+            "PROMISE"
         );
         for t in &self.tiers {
             let verdict = match t.verdict {
@@ -132,9 +143,13 @@ impl Human for Plan {
                     }
                 };
                 let mark = if c.accepted { "ok" } else { "no" };
+                let (p50, p95, all) = match &p.concurrency {
+                    Some(u) => (u.turn_p50_s, u.turn_p95_s, u.aggregate_tokens_per_s),
+                    None => (p.turn_s, p.turn_s, p.decode_tokens_per_s),
+                };
                 let _ = writeln!(
                     s,
-                    "{:<12} {:<10} {:<33} {:<13} {:>5.1} t/s {:>6.1} s {:>6.0} s",
+                    "{:<12} {:<10} {:<33} {:<13} {:>5.1} t/s {:>3} {:>6.1} s {:>6.1} s {:>5.1} t/s {:>6.0} s",
                     "",
                     mark,
                     c.model,
@@ -143,7 +158,10 @@ impl Human for Plan {
                         p.memory.total_bytes as f64 / (1u64 << 30) as f64
                     ),
                     p.decode_tokens_per_s,
-                    p.turn_s,
+                    p.users(),
+                    p50,
+                    p95,
+                    all,
                     t.budget_turn_s
                 );
                 for r in &c.reasons {
@@ -173,6 +191,18 @@ impl Human for Plan {
                     p.decode_tokens_per_s,
                     p.limited_by.describe()
                 );
+                if let Some(u) = p.concurrency.as_ref().filter(|u| u.users > 1) {
+                    let _ = writeln!(
+                        s,
+                        "          {} users at once: turn p50 {:.1} s, p95 {:.1} s; first token p50 {:.1} s, p95 {:.1} s; {:.1} tok/s in all",
+                        u.users, u.turn_p50_s, u.turn_p95_s, u.ttft_p50_s, u.ttft_p95_s, u.aggregate_tokens_per_s
+                    );
+                    let _ = writeln!(
+                        s,
+                        "          (closed loop: each user sends its next turn when its answer is complete, first prompts {:.1} s apart; memory holds {} KV caches)",
+                        u.stagger_s, u.users
+                    );
+                }
                 let _ = writeln!(
                     s,
                     "          first token {:.1} s, cold load {:.1} s, {} ({})",

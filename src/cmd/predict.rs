@@ -89,8 +89,19 @@ impl Human for Prediction {
         );
         let _ = writeln!(
             s,
-            "Workload  {} prompt tokens, {} response tokens, context {}",
-            w.prompt_tokens, w.response_tokens, w.context_tokens
+            "Workload  {} prompt tokens, {} response tokens, context {}{}",
+            w.prompt_tokens,
+            w.response_tokens,
+            w.context_tokens,
+            if w.users() > 1 {
+                format!(
+                    " per conversation, {} conversations at once ({} in all)",
+                    w.users(),
+                    w.total_context_tokens()
+                )
+            } else {
+                String::new()
+            }
         );
         let _ = writeln!(
             s,
@@ -152,6 +163,19 @@ impl Human for Prediction {
             "Turn      {:.1} s warm (prefill {:.1} s + decode {:.1} s), first token after {:.1} s",
             self.turn_s, self.prefill_s, self.decode_s, self.time_to_first_token_s
         );
+        if let Some(u) = self.concurrency.as_ref().filter(|u| u.users > 1) {
+            let _ = writeln!(
+                s,
+                "Users     {} at once: turn p50 {:.1} s, p95 {:.1} s; first token p50 {:.1} s, p95 {:.1} s; {:.1} tok/s in all",
+                u.users, u.turn_p50_s, u.turn_p95_s, u.ttft_p50_s, u.ttft_p95_s, u.aggregate_tokens_per_s
+            );
+            let _ = writeln!(
+                s,
+                "          (closed loop, {} turns each, first prompts {:.1} s apart)",
+                u.turns / u.users.max(1),
+                u.stagger_s
+            );
+        }
         let _ = writeln!(
             s,
             "Cold      load {:.1} s, first turn {:.1} s",

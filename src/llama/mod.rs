@@ -1,7 +1,9 @@
 //! The thin layer over llama.cpp (through `llama-cpp-2`) that the benchmark and the verification
 //! run share: one process-wide backend with its log silenced, timed model loading, timed
-//! prefill and greedy decode on one context, and greedy completion until an end-of-generation
-//! token, optionally constrained by a GBNF grammar (llama.cpp's grammar sampler).
+//! prefill and greedy decode on one context, greedy completion until an end-of-generation
+//! token, optionally constrained by a GBNF grammar (llama.cpp's grammar sampler), and a context
+//! that serves several sequences at once ([`MultiSession`], llama.cpp's batch API with one
+//! sequence id per conversation).
 //!
 //! Before anything here touches llama.cpp, [`crate::llama::cpu::check_build_runs_here`] must
 //! have passed: the library is compiled for a SIMD baseline and dies with SIGILL below it.
@@ -359,6 +361,188 @@ impl Session<'_> {
             }
         }
         Ok(LlamaToken(best.0 as i32))
+    }
+
+    fn decode_err(&self, detail: String) -> LlamaError {
+        LlamaError::Decode {
+            path: self.path.to_path_buf(),
+            detail,
+        }
+    }
+}
+
+/// One token of a batch for several sequences.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BatchToken {
+    pub token: LlamaToken,
+    /// Position in its sequence.
+    pub pos: i32,
+    /// Sequence (conversation) id, below the session's `n_seq`.
+    pub seq: i32,
+    /// Whether logits are wanted for it (a decoding sequence's token, a prompt's last token).
+    pub logits: bool,
+}
+
+/// A context whose KV cache holds `n_seq` sequences at once (unified: the sequences share its
+/// cells), evaluating batches that mix one token of each decoding sequence with prompt chunks,
+/// as a continuous-batching server does.
+pub struct MultiSession<'m> {
+    ctx: LlamaContext<'m>,
+    batch: LlamaBatch<'static>,
+    path: &'m Path,
+    n_vocab: i32,
+    n_batch: u32,
+}
+
+impl LoadedModel {
+    /// A context of `n_ctx` tokens in all for `n_seq` sequences, evaluating batches of up to
+    /// `n_batch` tokens on `threads` threads.
+    pub fn multi_session(
+        &self,
+        backend: &LlamaBackend,
+        threads: u32,
+        n_ctx: u32,
+        n_batch: u32,
+        n_seq: u32,
+    ) -> Result<MultiSession<'_>, LlamaError> {
+        let threads = threads.max(1) as i32;
+        let n_seq = n_seq.max(1);
+        let params = LlamaContextParams::default()
+            .with_n_ctx(NonZeroU32::new(n_ctx.max(16)))
+            .with_n_batch(n_batch)
+            .with_n_ubatch(n_batch)
+            .with_n_seq_max(n_seq)
+            .with_kv_unified(true)
+            .with_n_threads(threads)
+            .with_n_threads_batch(threads)
+            .with_no_perf(false);
+        let ctx = self
+            .model
+            .new_context(backend, params)
+            .map_err(|e| LlamaError::Context {
+                path: self.path.clone(),
+                detail: e.to_string(),
+            })?;
+        Ok(MultiSession {
+            ctx,
+            batch: LlamaBatch::new(n_batch as usize, n_seq as i32),
+            path: &self.path,
+            n_vocab: self.model.n_vocab(),
+            n_batch,
+        })
+    }
+}
+
+impl MultiSession<'_> {
+    /// Tokens one batch may hold.
+    pub fn n_batch(&self) -> u32 {
+        self.n_batch
+    }
+
+    /// Empty the whole KV cache.
+    pub fn clear(&mut self) {
+        self.ctx.clear_kv_cache();
+    }
+
+    /// Drop everything sequence `seq` holds in the KV cache (its conversation ended).
+    pub fn clear_seq(&mut self, seq: i32) -> Result<(), LlamaError> {
+        let seq =
+            u32::try_from(seq).map_err(|_| self.decode_err(format!("bad sequence id {seq}")))?;
+        self.ctx
+            .clear_kv_cache_seq(Some(seq), None, None)
+            .map_err(|e| self.decode_err(e.to_string()))?;
+        Ok(())
+    }
+
+    /// Let sequence `dest` share what sequence `src` holds (its first `len` positions).
+    pub fn copy_seq(&mut self, src: i32, dest: i32, len: u32) -> Result<(), LlamaError> {
+        self.ctx
+            .copy_kv_cache_seq(src, dest, Some(0), Some(len))
+            .map_err(|e| self.decode_err(e.to_string()))
+    }
+
+    /// Evaluate one batch; returns the seconds llama.cpp took. Logits of the tokens that asked
+    /// for them are then read with [`MultiSession::argmax`] by their index in `tokens`.
+    pub fn decode(&mut self, tokens: &[BatchToken]) -> Result<f64, LlamaError> {
+        self.batch.clear();
+        for t in tokens {
+            self.batch
+                .add(t.token, t.pos, &[t.seq], t.logits)
+                .map_err(|e| self.decode_err(e.to_string()))?;
+        }
+        let start = Instant::now();
+        self.ctx
+            .decode(&mut self.batch)
+            .map_err(|e| self.decode_err(e.to_string()))?;
+        Ok(start.elapsed().as_secs_f64())
+    }
+
+    /// The greedy choice after the token at `index` of the last batch (which asked for logits).
+    pub fn argmax(&self, index: usize) -> Result<LlamaToken, LlamaError> {
+        let logits = self.ctx.get_logits_ith(index as i32);
+        let mut best = (0usize, f32::NEG_INFINITY);
+        for (j, &v) in logits.iter().enumerate().take(self.n_vocab.max(0) as usize) {
+            if !v.is_finite() {
+                return Err(LlamaError::NonFiniteLogits {
+                    path: self.path.to_path_buf(),
+                });
+            }
+            if v > best.1 {
+                best = (j, v);
+            }
+        }
+        Ok(LlamaToken(best.0 as i32))
+    }
+
+    /// Timed decode steps with `n_seq` sequences in one batch, one token each, after a shared
+    /// `prompt` (evaluated once into sequence 0 and shared by the others: the step's cost is
+    /// reading the weights once for all of them, not their prompts). Returns the seconds of each
+    /// of `steps` steps after one warm-up step, greedy choice of every sequence included.
+    pub fn batched_decode_steps(
+        &mut self,
+        prompt: &[LlamaToken],
+        n_seq: u32,
+        steps: u32,
+    ) -> Result<Vec<f64>, LlamaError> {
+        self.clear();
+        let n_seq = n_seq.max(1) as i32;
+        let prompt_tokens: Vec<BatchToken> = prompt
+            .iter()
+            .enumerate()
+            .map(|(i, &token)| BatchToken {
+                token,
+                pos: i as i32,
+                seq: 0,
+                logits: i + 1 == prompt.len(),
+            })
+            .collect();
+        self.decode(&prompt_tokens)?;
+        let first = self.argmax(prompt_tokens.len().saturating_sub(1))?;
+        for s in 1..n_seq {
+            self.copy_seq(0, s, prompt.len() as u32)?;
+        }
+        let mut last = vec![first; n_seq as usize];
+        let mut out = Vec::with_capacity(steps as usize);
+        for step in 0..=steps {
+            let pos = prompt.len() as i32 + step as i32;
+            let batch: Vec<BatchToken> = (0..n_seq)
+                .map(|s| BatchToken {
+                    token: last[s as usize],
+                    pos,
+                    seq: s,
+                    logits: true,
+                })
+                .collect();
+            let start = Instant::now();
+            self.decode(&batch)?;
+            for (i, l) in last.iter_mut().enumerate() {
+                *l = self.argmax(i)?;
+            }
+            if step > 0 {
+                out.push(start.elapsed().as_secs_f64());
+            }
+        }
+        Ok(out)
     }
 
     fn decode_err(&self, detail: String) -> LlamaError {

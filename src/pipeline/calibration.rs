@@ -58,6 +58,7 @@ mod tests {
             prompt_tokens: 550,
             response_tokens: 150,
             context_tokens: 4096,
+            concurrency: 1,
         };
         let opts = PredictOptions {
             correction_ratio: ratio,

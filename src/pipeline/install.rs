@@ -333,7 +333,7 @@ impl<'a> Run<'a> {
             let mut attempt = Attempt {
                 tier: choice.tier.clone(),
                 model: choice.model.clone(),
-                predicted_turn_s: choice.prediction.turn_s,
+                predicted_turn_s: choice.prediction.per_user_turn_p95_s(),
                 download: None,
                 verify: None,
                 verdict: None,
@@ -389,15 +389,18 @@ impl<'a> Run<'a> {
                 &report,
                 promised_turn,
                 promised_load,
-                Some(choice.prediction.turn_s),
+                Some(choice.prediction.per_user_turn_p95_s()),
                 &required,
             );
             attempt.verify = Some(report.clone());
             attempt.verdict = Some(verdict.clone());
 
             // The measured/predicted ratio corrects later predictions on this machine, whatever the
-            // outcome (see `calibration`).
-            let correction = calibration::ratio_after(report.turn_s, &choice.prediction);
+            // outcome (see `calibration`). It describes one user's turn: a run of several users
+            // measures the batching as well, and stores none.
+            let correction = Some(&choice.prediction)
+                .filter(|p| p.users() == 1)
+                .and_then(|p| calibration::ratio_after(report.turn_s, p));
             state.fingerprint = hw.fingerprint.clone();
             state.profile = hw.clone();
             state.bench = bench.clone();
@@ -583,6 +586,7 @@ fn verify_settings(
         context_tokens: w.context_tokens.max(w.prompt_tokens + w.response_tokens),
         prompt_tokens: w.prompt_tokens,
         response_tokens: w.response_tokens,
+        concurrency: w.users(),
     }
 }
 
@@ -613,6 +617,7 @@ fn runtime_config(
         threads: st.threads,
         gpu_layers: st.gpu_layers,
         context_tokens: st.context_tokens,
+        concurrency: st.concurrency.max(1),
         promise: InstalledPromise {
             turn_s,
             cold_load_s,
@@ -627,6 +632,7 @@ fn runtime_config(
             st.threads,
             st.gpu_layers,
             st.context_tokens,
+            st.concurrency,
         ),
     }
 }

@@ -182,6 +182,7 @@ pub fn reverify(
         .filter(|p| {
             p.workload.prompt_tokens == settings.prompt_tokens
                 && p.workload.response_tokens == settings.response_tokens
+                && p.users() == settings.concurrency.max(1)
         });
     let (turn, load) = promise.expect("an installed model has a promise");
     let required = install::required(&s.require, &cfg.promise.requires);
@@ -189,12 +190,14 @@ pub fn reverify(
         &report,
         turn,
         load,
-        predicted.as_ref().map(|p| p.turn_s),
+        predicted.as_ref().map(|p| p.per_user_turn_p95_s()),
         &required,
     );
     let passed = passed(&report, Some(&verdict), &required);
+    // The correction describes one user's turn; a run of several users measures batching too.
     let correction = predicted
         .as_ref()
+        .filter(|p| p.users() == 1)
         .and_then(|p| calibration::ratio_after(report.turn_s, p));
     let mut outcome = VerifyOutcome {
         report: report.clone(),
@@ -263,6 +266,8 @@ pub fn reverify(
     drop(lock);
     let mut settings = downgrade.clone();
     settings.select.below_tier = Some(cfg.tier.clone());
+    // The next tier down is held to the same number of users as the one that missed.
+    settings.select.workload.concurrency = Some(report.settings.concurrency.max(1));
     settings.on_miss = OnMiss::Downgrade;
     settings.action = Action::Verify;
     let done = install::install(hw, &settings, progress).map_err(Box::new)?;
@@ -308,6 +313,7 @@ fn run_settings(
                 context_tokens: w.context_tokens.unwrap_or(c.context_tokens),
                 prompt_tokens: w.prompt_tokens.unwrap_or(c.promise.prompt_tokens),
                 response_tokens: w.response_tokens.unwrap_or(c.promise.response_tokens),
+                concurrency: w.concurrency.unwrap_or(c.concurrency).max(1),
             };
             let turn = s
                 .max_latency_s
@@ -326,6 +332,7 @@ fn run_settings(
                 context_tokens: wl.context_tokens,
                 prompt_tokens: wl.prompt_tokens,
                 response_tokens: wl.response_tokens,
+                concurrency: wl.users(),
             };
             (
                 f.clone(),

@@ -71,8 +71,10 @@ pub fn measure_and_store(
     Ok((b, path.display().to_string()))
 }
 
-/// The benchmark for `plan`: the known one, else (on this machine, unless `measure` is false)
-/// a fresh measurement, stored for later plans.
+/// The benchmark for `plan`: the known one, else (on this machine, unless `measure` is `None`)
+/// a fresh measurement, stored for later plans. A stored benchmark of this machine without the
+/// batched-decode curve is measured again when `measure` asks for the curve (a plan for several
+/// users); a profile's figures are used as they are.
 pub fn bench_for_plan(
     hw: &HardwareProfile,
     state_dir: &Path,
@@ -81,6 +83,9 @@ pub fn bench_for_plan(
     progress: &dyn Progress,
 ) -> Result<(Option<BenchResult>, String), StoredBenchError> {
     let (bench, source) = known_bench(hw, state_dir, machine)?;
+    let from_profile = hw.bench.is_some();
+    let wants_batches = measure.is_some_and(|m| !m.batch_sizes.is_empty());
+    let bench = bench.filter(|b| from_profile || !wants_batches || !b.batch_decode.is_empty());
     match (bench, measure) {
         (Some(b), _) => Ok((Some(b), source)),
         (None, Some(opts)) if machine == Machine::This => {

@@ -13,6 +13,7 @@
 //! the limit); `rates` turns the profile and the benchmark into per-device rates. Their public
 //! items are re-exported here.
 
+pub mod concurrency;
 mod memory;
 mod placement;
 pub mod rates;
@@ -22,7 +23,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::gguf::{ModelShape, TensorSummary};
 use crate::profile::HardwareProfile;
-use crate::types::bench::BenchResult;
+use crate::types::bench::{BenchBackend, BenchResult};
+use crate::types::workload::{UserLatencies, DEFAULT_STAGGER_S, TURNS_PER_USER};
 // tests.rs names ggml types through `use super::*`.
 #[cfg(test)]
 use crate::gguf::GgmlType;
@@ -133,6 +135,10 @@ pub struct Prediction {
     pub cold_turn_s: f64,
     pub limited_by: Limit,
     pub correction_ratio: f64,
+    /// What each user waits for with `workload.concurrency` conversations in flight, from the
+    /// simulated server loop (`concurrency`); for one user it equals the figures above.
+    #[serde(default)]
+    pub concurrency: Option<UserLatencies>,
     /// How each figure was obtained, stand-ins and assumptions.
     pub notes: Vec<String>,
 }
@@ -155,7 +161,8 @@ pub fn predict(
         cpu: rates::cpu_rates(hw, bench),
         gpus: rates::gpu_rates(hw, bench),
     };
-    let need = memory_need(shape, &model.tensors, workload.context_tokens);
+    // One KV cache per conversation in flight.
+    let need = memory_need(shape, &model.tensors, workload.total_context_tokens());
     let placement = place(&inputs.gpus, shape, &model.tensors, &need, opts.cpu_only);
     let split = split_tensors(&placement, &model.tensors, tied);
 
@@ -172,6 +179,21 @@ pub fn predict(
     let effective_bandwidth_bytes_per_s = effective_bandwidth(&inputs, &placement, &decode);
     let measured = is_measured(&inputs, &placement);
     push_notes(&inputs, &placement, c, &turn, &mut notes);
+    let backend = match placement.kind {
+        PlacementKind::Cpu => BenchBackend::Cpu,
+        _ => BenchBackend::Gpu,
+    };
+    let concurrency = several_users(
+        bench,
+        backend,
+        &inputs.cpu,
+        model,
+        workload,
+        &decode,
+        &prefill,
+        c,
+        &mut notes,
+    );
 
     Prediction {
         schema_version: PREDICTION_SCHEMA_VERSION,
@@ -195,8 +217,95 @@ pub fn predict(
         cold_turn_s: cold_load_s + turn.turn_s,
         limited_by: decode.limited_by,
         correction_ratio: c,
+        concurrency: Some(concurrency),
         notes,
     }
+}
+
+impl Prediction {
+    /// The per-user turn a promise is held to: the p95 over the users' turns when several are
+    /// in flight, else the one-user turn.
+    pub fn per_user_turn_p95_s(&self) -> f64 {
+        match &self.concurrency {
+            Some(c) if c.users > 1 => c.turn_p95_s,
+            _ => self.turn_s,
+        }
+    }
+
+    /// Conversations in flight this prediction is for.
+    pub fn users(&self) -> u32 {
+        self.workload.users()
+    }
+}
+
+/// The users' latencies from the simulated server loop, with step costs from this prediction's
+/// one-user rates (correction applied) and the benchmark's batched-decode curve for the model's
+/// main type; notes where the curve came from.
+#[allow(clippy::too_many_arguments)]
+fn several_users(
+    bench: Option<&BenchResult>,
+    backend: BenchBackend,
+    cpu: &CpuRates,
+    model: &ModelInput,
+    workload: &Workload,
+    decode: &DecodeTime,
+    prefill: &PrefillTime,
+    c: f64,
+    notes: &mut Vec<String>,
+) -> UserLatencies {
+    let users = workload.users();
+    // The curve of the type holding most of the weights, or of the measured type that stands
+    // in for it (a Q5_0 or Q8_0 fallback row of a Q4_K_M file).
+    let main_type = main_type(model)
+        .map(|t| cpu.for_type(t).0.ggml_type.name().to_string())
+        .unwrap_or_default();
+    let batch = bench
+        .and_then(|b| b.batch_curve(&main_type, backend))
+        .cloned();
+    if users > 1 {
+        match &batch {
+            Some(b) => notes.push(format!(
+                "{users} users: batched decode measured on {} ({}), a step with {users} sequences costs {:.2}× one",
+                b.ggml_type,
+                b.steps
+                    .iter()
+                    .map(|s| format!("{} seq {:.0} ms", s.sequences, s.step_s.median * 1e3))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                b.step_ratio(users).unwrap_or(users as f64)
+            )),
+            None => notes.push(format!(
+                "{users} users: batched decode not measured, each sequence assumed to cost a whole step (an upper bound; `bench --concurrency {users}` measures it)"
+            )),
+        }
+    }
+    let cost = concurrency::MeasuredStepCost {
+        decode_token_s: decode.token_s * c,
+        prefill_token_s: prefill.token_s * c,
+        prefill_once_s: prefill.once_s * c,
+        batch,
+    };
+    let sc = concurrency::Scenario {
+        users,
+        prompt_tokens: workload.prompt_tokens,
+        response_tokens: workload.response_tokens,
+        turns_per_user: TURNS_PER_USER,
+        stagger_s: DEFAULT_STAGGER_S,
+        n_batch: UBATCH_TOKENS as u32,
+    };
+    concurrency::simulate(&sc, &cost).latencies(&sc)
+}
+
+/// The ggml type holding most of a model's matrix bytes (its batched-decode curve is used).
+fn main_type(model: &ModelInput) -> Option<crate::gguf::GgmlType> {
+    let mut by_type: Vec<(crate::gguf::GgmlType, u64)> = Vec::new();
+    for t in model.tensors.iter().filter(|t| t.dims.len() >= 2) {
+        match by_type.iter_mut().find(|(n, _)| *n == t.ggml_type) {
+            Some(e) => e.1 += t.n_bytes,
+            None => by_type.push((t.ggml_type, t.n_bytes)),
+        }
+    }
+    by_type.into_iter().max_by_key(|e| e.1).map(|e| e.0)
 }
 
 /// What the steps of [`predict`] share: the machine's rates and the question asked.

@@ -107,6 +107,7 @@ fn bench(quants: Vec<QuantBench>, overhead: f64) -> BenchResult {
         peak_rss_bytes: None,
         source: "test".into(),
         warnings: vec![],
+        batch_decode: vec![],
     }
 }
 
@@ -115,6 +116,7 @@ fn workload(prompt: u32, response: u32, ctx: u32) -> Workload {
         prompt_tokens: prompt,
         response_tokens: response,
         context_tokens: ctx,
+        concurrency: 1,
     }
 }
 
@@ -582,4 +584,76 @@ fn prefill_multiplies_the_output_matrix_for_the_last_prompt_token_only() {
     );
     // Decode still reads the whole output matrix for every token.
     assert!(pl.decode_tokens_per_s < ps.decode_tokens_per_s * 0.9);
+}
+
+#[test]
+fn one_user_in_the_server_loop_is_the_one_user_prediction_and_more_users_cost_more() {
+    let hw = profile("xeon");
+    let m = input("8b", llama3_8b(), FileType::Q4_K_M);
+    for correction_ratio in [1.0, 1.3] {
+        let opts = PredictOptions {
+            correction_ratio,
+            cpu_only: false,
+        };
+        let p = predict(&hw, hw.bench.as_ref(), &m, &workload(550, 150, 4096), &opts);
+        let u = p.concurrency.as_ref().unwrap();
+        assert_eq!(u.users, 1);
+        for (sim, formula) in [
+            (u.turn_p50_s, p.turn_s),
+            (u.turn_p95_s, p.turn_s),
+            (u.ttft_p50_s, p.time_to_first_token_s),
+            (u.ttft_p95_s, p.time_to_first_token_s),
+        ] {
+            assert!((sim - formula).abs() < 1e-9 * formula, "{sim} vs {formula}");
+        }
+        assert_eq!(p.per_user_turn_p95_s(), p.turn_s);
+    }
+
+    // Three users, no batched-decode curve in the fixture's bench: each sequence is assumed to
+    // cost a whole step, so every user waits longer and memory holds three KV caches.
+    let one = predict(
+        &hw,
+        hw.bench.as_ref(),
+        &m,
+        &workload(550, 150, 4096),
+        &PredictOptions::default(),
+    );
+    let w3 = Workload {
+        concurrency: 3,
+        ..workload(550, 150, 4096)
+    };
+    let p3 = predict(&hw, hw.bench.as_ref(), &m, &w3, &PredictOptions::default());
+    let u3 = p3.concurrency.as_ref().unwrap();
+    assert_eq!((u3.users, u3.turns), (3, 6));
+    assert!(u3.turn_p50_s > 2.0 * one.turn_s, "{u3:?} vs {}", one.turn_s);
+    assert_eq!(p3.per_user_turn_p95_s(), u3.turn_p95_s);
+    assert_eq!(p3.memory.kv_cache_bytes, 3 * one.memory.kv_cache_bytes);
+    assert!(p3
+        .notes
+        .iter()
+        .any(|n| n.contains("batched decode not measured")));
+    // With a measured curve where a step of three costs 1.5× one, users wait less than that.
+    let mut b = hw.bench.clone().unwrap();
+    b.batch_decode = vec![crate::types::bench::BatchDecode {
+        ggml_type: "Q4_K".into(),
+        backend: crate::types::bench::BenchBackend::Cpu,
+        params: 1,
+        context_tokens: 64,
+        steps: [(1, 0.1), (2, 0.125), (4, 0.175)]
+            .iter()
+            .map(|&(s, t)| crate::types::bench::BatchStep {
+                sequences: s,
+                step_s: Stat::single(t),
+            })
+            .collect(),
+    }];
+    let pb = predict(&hw, Some(&b), &m, &w3, &PredictOptions::default());
+    let ub = pb.concurrency.as_ref().unwrap();
+    assert!(ub.turn_p50_s < u3.turn_p50_s, "{ub:?} vs {u3:?}");
+    assert!(ub.aggregate_tokens_per_s > u3.aggregate_tokens_per_s);
+    assert!(
+        pb.notes.iter().any(|n| n.contains("1.50× one")),
+        "{:?}",
+        pb.notes
+    );
 }

@@ -436,6 +436,18 @@ pub fn parse_tiers(text: &str, file: &str) -> Result<Tiers, RegistryError> {
                 "prompt_tokens and response_tokens must be positive",
             ));
         }
+        if w.concurrency == 0 || w.concurrency > crate::types::workload::MAX_CONCURRENCY {
+            return Err(field_err(
+                file,
+                &entry,
+                "workload.concurrency",
+                format!(
+                    "{} is not a number of conversations in flight: give 1 to {} (or leave it out for 1)",
+                    w.concurrency,
+                    crate::types::workload::MAX_CONCURRENCY
+                ),
+            ));
+        }
         if w.prompt_tokens as u64 + w.response_tokens as u64 > w.context_tokens as u64 {
             return Err(field_err(
                 file,

@@ -29,6 +29,7 @@ pub const DEFAULT_WORKLOAD: Workload = Workload {
     prompt_tokens: 550,
     response_tokens: 150,
     context_tokens: 4096,
+    concurrency: 1,
 };
 
 const GIB: f64 = (1u64 << 30) as f64;
@@ -65,6 +66,8 @@ pub struct WorkloadOverride {
     pub prompt_tokens: Option<u32>,
     pub response_tokens: Option<u32>,
     pub context_tokens: Option<u32>,
+    /// Conversations in flight at once (`--concurrency`).
+    pub concurrency: Option<u32>,
 }
 
 impl WorkloadOverride {
@@ -73,6 +76,7 @@ impl WorkloadOverride {
             prompt_tokens: self.prompt_tokens.unwrap_or(w.prompt_tokens),
             response_tokens: self.response_tokens.unwrap_or(w.response_tokens),
             context_tokens: self.context_tokens.unwrap_or(w.context_tokens),
+            concurrency: self.concurrency.unwrap_or(w.concurrency).max(1),
         };
         // The context must hold the turn; grow it rather than predict an impossible run.
         out.context_tokens = out
@@ -300,10 +304,15 @@ fn assess_candidate(
     if p.placement.ram_bytes > head.available_bytes {
         fits = false;
         reasons.push(format!(
-            "needs {} RAM (weights {} + KV cache {} + buffers {}{}), has {} after {} headroom",
+            "needs {} RAM (weights {} + KV cache {}{} + buffers {}{}), has {} after {} headroom",
             HumanBytes(p.placement.ram_bytes),
             HumanBytes(p.memory.weights_bytes),
             HumanBytes(p.memory.kv_cache_bytes),
+            if p.users() > 1 {
+                format!(" for {} conversations", p.users())
+            } else {
+                String::new()
+            },
             HumanBytes(p.memory.compute_buffer_bytes),
             if p.placement.kind == PlacementKind::Split {
                 ", less the GPU layers"
@@ -325,18 +334,40 @@ fn assess_candidate(
         }
     }
     let mut meets = true;
-    if p.turn_s > budget_turn_s {
+    // With several users in flight the promise holds for (nearly) every user's turn: the p95.
+    let turn_s = p.per_user_turn_p95_s();
+    if turn_s > budget_turn_s {
         meets = false;
-        reasons.push(format!(
-            "predicted {:.1} s per turn > {} {} s (prefill {:.1} s at {:.0} tok/s, decode {:.1} tok/s, limited by {})",
-            p.turn_s,
-            if budget_turn_s < promise.turn_s { "budget" } else { "promised" },
-            secs(budget_turn_s),
-            p.prefill_s,
-            p.prefill_tokens_per_s,
-            p.decode_tokens_per_s,
-            p.limited_by.describe()
-        ));
+        let label = if budget_turn_s < promise.turn_s {
+            "budget"
+        } else {
+            "promised"
+        };
+        match p.concurrency.as_ref().filter(|c| c.users > 1) {
+            Some(c) => reasons.push(format!(
+                "predicted p95 {:.1} s per turn for each of {} users > {} {} s (one user alone: {:.1} s; p50 {:.1} s, first token p95 {:.1} s, {:.1} tok/s in all, decode {:.1} tok/s for one, limited by {})",
+                c.turn_p95_s,
+                c.users,
+                label,
+                secs(budget_turn_s),
+                p.turn_s,
+                c.turn_p50_s,
+                c.ttft_p95_s,
+                c.aggregate_tokens_per_s,
+                p.decode_tokens_per_s,
+                p.limited_by.describe()
+            )),
+            None => reasons.push(format!(
+                "predicted {:.1} s per turn > {} {} s (prefill {:.1} s at {:.0} tok/s, decode {:.1} tok/s, limited by {})",
+                p.turn_s,
+                label,
+                secs(budget_turn_s),
+                p.prefill_s,
+                p.prefill_tokens_per_s,
+                p.decode_tokens_per_s,
+                p.limited_by.describe()
+            )),
+        }
     }
     if p.cold_load_s > promise.cold_load_s {
         meets = false;
@@ -453,9 +484,9 @@ pub fn plan(
             (
                 TierOutcome::Chosen,
                 format!(
-                    "{}: predicted {:.1} s per turn ≤ {:.0} s, fits in {}",
+                    "{}: predicted {} ≤ {:.0} s, fits in {}",
                     c.model,
-                    c.prediction.turn_s,
+                    turn_text(&c.prediction),
                     budget_turn_s,
                     where_text(&c.prediction)
                 ),
@@ -532,6 +563,17 @@ pub fn plan(
         chosen,
         no_fit,
     })
+}
+
+/// The turn a promise is held to, in words: one user's, or the p95 of several users'.
+fn turn_text(p: &Prediction) -> String {
+    match p.concurrency.as_ref().filter(|c| c.users > 1) {
+        Some(c) => format!(
+            "p95 {:.1} s per turn for each of {} users (p50 {:.1} s, {:.1} tok/s in all)",
+            c.turn_p95_s, c.users, c.turn_p50_s, c.aggregate_tokens_per_s
+        ),
+        None => format!("{:.1} s per turn", p.turn_s),
+    }
 }
 
 fn where_text(p: &Prediction) -> String {

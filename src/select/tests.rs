@@ -97,6 +97,7 @@ fn workload_overrides_apply_and_the_context_grows_to_hold_the_turn() {
         prompt_tokens: 550,
         response_tokens: 150,
         context_tokens: 4096,
+        concurrency: 1,
     };
     let cases = [
         (WorkloadOverride::default(), base),
@@ -119,6 +120,7 @@ fn workload_overrides_apply_and_the_context_grows_to_hold_the_turn() {
                 prompt_tokens: 8000,
                 response_tokens: 150,
                 context_tokens: 8150,
+                concurrency: 1,
             },
         ),
         (
@@ -128,6 +130,16 @@ fn workload_overrides_apply_and_the_context_grows_to_hold_the_turn() {
             },
             Workload {
                 context_tokens: 700,
+                ..base
+            },
+        ),
+        (
+            WorkloadOverride {
+                concurrency: Some(3),
+                ..Default::default()
+            },
+            Workload {
+                concurrency: 3,
                 ..base
             },
         ),

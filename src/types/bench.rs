@@ -109,6 +109,64 @@ pub struct BenchResult {
     pub source: String,
     #[serde(default)]
     pub warnings: Vec<String>,
+    /// Decode steps with several sequences in one batch (continuous batching), per benchmark
+    /// model; empty when not measured (only a plan for several users asks for it).
+    #[serde(default)]
+    pub batch_decode: Vec<BatchDecode>,
+}
+
+/// Decode steps with 1, 2, 4, 8 … sequences in one llama.cpp batch on one benchmark model: what
+/// a step of a continuous-batching server costs with B conversations decoding at once.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BatchDecode {
+    /// ggml type name of the bulk of the model's weights.
+    pub ggml_type: String,
+    pub backend: BenchBackend,
+    /// Parameters in the weight matrices read per step.
+    pub params: u64,
+    /// Tokens already in each sequence's KV cache when the steps were timed.
+    pub context_tokens: u32,
+    /// One entry per batch size, smallest first.
+    pub steps: Vec<BatchStep>,
+}
+
+/// The time of one decode step with `sequences` sequences (one token each) in the batch.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BatchStep {
+    pub sequences: u32,
+    pub step_s: Stat,
+}
+
+impl BatchDecode {
+    /// Step time with `b` sequences over the step time with one: the measured points, linear
+    /// between them and, beyond the largest, along the last segment's slope (never below the
+    /// last point). `None` without a one-sequence measurement.
+    pub fn step_ratio(&self, b: u32) -> Option<f64> {
+        let base = self.steps.iter().find(|s| s.sequences == 1)?.step_s.median;
+        if base <= 0.0 {
+            return None;
+        }
+        let pts: Vec<(f64, f64)> = self
+            .steps
+            .iter()
+            .filter(|s| s.step_s.median > 0.0)
+            .map(|s| (s.sequences as f64, s.step_s.median / base))
+            .collect();
+        let x = b.max(1) as f64;
+        for w in pts.windows(2) {
+            let ((x0, y0), (x1, y1)) = (w[0], w[1]);
+            if x <= x1 {
+                return Some(y0 + (y1 - y0) * (x - x0) / (x1 - x0).max(1e-9));
+            }
+        }
+        let n = pts.len();
+        if n < 2 {
+            return Some(1.0);
+        }
+        let ((x0, y0), (x1, y1)) = (pts[n - 2], pts[n - 1]);
+        let slope = ((y1 - y0) / (x1 - x0).max(1e-9)).max(0.0);
+        Some(y1 + slope * (x - x1))
+    }
 }
 
 /// One thread count tried.
@@ -125,5 +183,50 @@ impl BenchResult {
             .iter()
             .filter(|q| q.backend == backend && q.ggml_type.eq_ignore_ascii_case(ggml_type))
             .max_by_key(|q| q.params)
+    }
+
+    /// The batched-decode curve measured for a ggml type on a backend (the largest model), else
+    /// the one of the type with the most weights per step, else `None`.
+    pub fn batch_curve(&self, ggml_type: &str, backend: BenchBackend) -> Option<&BatchDecode> {
+        let on = || self.batch_decode.iter().filter(|c| c.backend == backend);
+        on().filter(|c| c.ggml_type.eq_ignore_ascii_case(ggml_type))
+            .max_by_key(|c| c.params)
+            .or_else(|| on().max_by_key(|c| c.params))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn curve(points: &[(u32, f64)]) -> BatchDecode {
+        BatchDecode {
+            ggml_type: "Q4_K".into(),
+            backend: BenchBackend::Cpu,
+            params: 1,
+            context_tokens: 128,
+            steps: points
+                .iter()
+                .map(|&(b, s)| BatchStep {
+                    sequences: b,
+                    step_s: Stat::single(s),
+                })
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn step_ratio_interpolates_the_measured_points_and_extends_the_last_slope() {
+        // The 0.5B Q4_K_M shape on the 2-core VM (DESIGN.md): 46, 48, 71, 117 ms.
+        let c = curve(&[(1, 0.046), (2, 0.048), (4, 0.071), (8, 0.117)]);
+        let r = |b| c.step_ratio(b).unwrap();
+        assert!((r(1) - 1.0).abs() < 1e-12);
+        assert!((r(2) - 0.048 / 0.046).abs() < 1e-12);
+        // Halfway between 2 and 4.
+        assert!((r(3) - (0.048 + 0.071) / 2.0 / 0.046).abs() < 1e-12);
+        assert!((r(8) - 0.117 / 0.046).abs() < 1e-12);
+        // Beyond 8: the 4→8 slope, 11.5 ms per sequence.
+        assert!((r(12) - (0.117 + 4.0 * 0.0115) / 0.046).abs() < 1e-9);
+        assert_eq!(curve(&[(2, 0.05)]).step_ratio(2), None);
     }
 }

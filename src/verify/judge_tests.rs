@@ -13,6 +13,7 @@ fn report(turn_s: f64, load_s: f64) -> VerifyReport {
             context_tokens: 1024,
             prompt_tokens: 500,
             response_tokens: 150,
+            concurrency: 1,
         },
         chat_template_used: true,
         prompt_tokens: 500,
@@ -29,6 +30,7 @@ fn report(turn_s: f64, load_s: f64) -> VerifyReport {
         at: crate::types::time::now(),
         notes: Vec::new(),
         capabilities: None,
+        concurrency: None,
     }
 }
 

@@ -251,6 +251,7 @@ pub fn bench(decode_tokens_per_s: f64) -> BenchResult {
         peak_rss_bytes: None,
         source: "test figures".into(),
         warnings: Vec::new(),
+        batch_decode: Vec::new(),
     }
 }
 
