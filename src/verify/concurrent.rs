@@ -12,11 +12,9 @@ use std::time::{Duration, Instant};
 
 use llama_cpp_2::token::LlamaToken;
 
-use super::{build_prompt, ChatFormat, VerifyError, VerifyReport, VerifySettings};
-use crate::gguf::reader;
+use super::{prepare, Prepared, VerifyError, VerifyReport, VerifySettings};
 use crate::llama::{self, BatchToken, LlamaError};
 use crate::progress::{Progress, Unit};
-use crate::types::capabilities::TemplateSource;
 use crate::types::time;
 use crate::types::workload::{UserLatencies, DEFAULT_STAGGER_S, TURNS_PER_USER};
 
@@ -52,41 +50,17 @@ pub fn run_concurrent(
     settings: &VerifySettings,
     progress: &dyn Progress,
 ) -> Result<VerifyReport, VerifyError> {
-    let header = reader::read_model(path).map_err(|source| VerifyError::Header {
-        path: path.to_path_buf(),
-        source,
-    })?;
     let users = settings.concurrency.max(1);
-    let need = settings
-        .prompt_tokens
-        .saturating_add(settings.response_tokens);
-    if settings.context_tokens < need {
-        return Err(VerifyError::ContextTooSmall {
-            ctx: settings.context_tokens,
-            prompt: settings.prompt_tokens,
-            response: settings.response_tokens,
-        });
-    }
-    let mut notes = Vec::new();
-    let backend = llama::backend(false)?;
-
-    progress.phase("loading model", None);
-    let start = Instant::now();
-    let loaded = llama::load(backend, path, settings.gpu_layers)?;
-    let model_load_s = start.elapsed().as_secs_f64();
-    let chat = ChatFormat::of(&loaded.model, &header.shape.architecture);
+    let Prepared {
+        architecture,
+        backend,
+        loaded,
+        model_load_s,
+        chat,
+        prompt,
+        mut notes,
+    } = prepare(path, settings, progress)?;
     let chat_template_used = chat.check.applied;
-    if chat.check.source == TemplateSource::None {
-        notes.push(
-            "the model has no chat template llama.cpp understands: a plain transcript was used"
-                .into(),
-        );
-    }
-    let tokens = build_prompt(&loaded.model, &chat, settings.prompt_tokens);
-    let room = settings
-        .context_tokens
-        .saturating_sub(settings.response_tokens) as usize;
-    let prompt: Vec<LlamaToken> = tokens.into_iter().take(room).collect();
     let start = Instant::now();
     // One KV cache for all conversations: `users × context_tokens` cells, as llama-server's
     // `--ctx-size` with `--parallel users`.
@@ -301,7 +275,7 @@ pub fn run_concurrent(
     Ok(VerifyReport {
         schema_version: super::VERIFY_SCHEMA_VERSION,
         model_path: path.to_path_buf(),
-        architecture: header.shape.architecture.clone(),
+        architecture,
         settings: settings.clone(),
         chat_template_used,
         prompt_tokens: prompt_len,

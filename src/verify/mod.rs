@@ -138,44 +138,15 @@ pub fn run(
     if settings.concurrency > 1 {
         return run_concurrent(path, settings, progress);
     }
-    // Our own header check first: a truncated file or a wrong magic gets a precise error here
-    // instead of an opaque load failure inside llama.cpp.
-    let header = reader::read_model(path).map_err(|source| VerifyError::Header {
-        path: path.to_path_buf(),
-        source,
-    })?;
-    let architecture = header.shape.architecture.clone();
-    let need = settings
-        .prompt_tokens
-        .saturating_add(settings.response_tokens);
-    if settings.context_tokens < need {
-        return Err(VerifyError::ContextTooSmall {
-            ctx: settings.context_tokens,
-            prompt: settings.prompt_tokens,
-            response: settings.response_tokens,
-        });
-    }
-    let mut notes = Vec::new();
-    let backend = llama::backend(false)?;
-
-    progress.phase("loading model", None);
-    let start = Instant::now();
-    let loaded = llama::load(backend, path, settings.gpu_layers)?;
-    let model_load_s = start.elapsed().as_secs_f64();
-
-    // Tokenising is not part of loading: it is timed neither as load nor as the turn.
-    let chat = ChatFormat::of(&loaded.model, &architecture);
-    if chat.check.source == TemplateSource::None {
-        notes.push(
-            "the model has no chat template llama.cpp understands: a plain transcript was used"
-                .into(),
-        );
-    }
-    let tokens = build_prompt(&loaded.model, &chat, settings.prompt_tokens);
-    let room = settings
-        .context_tokens
-        .saturating_sub(settings.response_tokens) as usize;
-    let tokens: Vec<LlamaToken> = tokens.into_iter().take(room).collect();
+    let Prepared {
+        architecture,
+        backend,
+        loaded,
+        model_load_s,
+        chat,
+        prompt: tokens,
+        notes,
+    } = prepare(path, settings, progress)?;
 
     // The whole prompt is evaluated as one batch, as a server does for a prompt of this size.
     let n_batch = (tokens.len() as u32).max(32);
@@ -463,6 +434,73 @@ pub fn builtin_template(architecture: &str, name: &str) -> Option<&'static str> 
 
 fn plain_transcript(system: &str, user: &str) -> String {
     format!("System: {system}\nUser: {user}\nAssistant:")
+}
+
+/// What every verification starts from: the checked header's architecture, the loaded model
+/// (with how long loading took), its chat format and the prompt's tokens, cut to leave room for
+/// the answer. Shared by the one-user run and [`concurrent::run_concurrent`].
+struct Prepared {
+    architecture: String,
+    backend: &'static llama_cpp_2::llama_backend::LlamaBackend,
+    loaded: llama::LoadedModel,
+    model_load_s: f64,
+    chat: ChatFormat,
+    prompt: Vec<LlamaToken>,
+    notes: Vec<String>,
+}
+
+fn prepare(
+    path: &Path,
+    settings: &VerifySettings,
+    progress: &dyn Progress,
+) -> Result<Prepared, VerifyError> {
+    // Our own header check first: a truncated file or a wrong magic gets a precise error here
+    // instead of an opaque load failure inside llama.cpp.
+    let header = reader::read_model(path).map_err(|source| VerifyError::Header {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let architecture = header.shape.architecture.clone();
+    let need = settings
+        .prompt_tokens
+        .saturating_add(settings.response_tokens);
+    if settings.context_tokens < need {
+        return Err(VerifyError::ContextTooSmall {
+            ctx: settings.context_tokens,
+            prompt: settings.prompt_tokens,
+            response: settings.response_tokens,
+        });
+    }
+    let mut notes = Vec::new();
+    let backend = llama::backend(false)?;
+
+    progress.phase("loading model", None);
+    let start = Instant::now();
+    let loaded = llama::load(backend, path, settings.gpu_layers)?;
+    let model_load_s = start.elapsed().as_secs_f64();
+
+    // Tokenising is not part of loading: it is timed neither as load nor as the turn.
+    let chat = ChatFormat::of(&loaded.model, &architecture);
+    if chat.check.source == TemplateSource::None {
+        notes.push(
+            "the model has no chat template llama.cpp understands: a plain transcript was used"
+                .into(),
+        );
+    }
+    let tokens = build_prompt(&loaded.model, &chat, settings.prompt_tokens);
+    let room = settings
+        .context_tokens
+        .saturating_sub(settings.response_tokens) as usize;
+    let prompt: Vec<LlamaToken> = tokens.into_iter().take(room).collect();
+    Ok(Prepared {
+        architecture,
+        backend,
+        loaded,
+        model_load_s,
+        chat,
+        prompt,
+        notes,
+    })
 }
 
 /// Tokens of a chat prompt of about `target` tokens: the chat format applied to a system prompt
