@@ -102,6 +102,7 @@ fn predict_from_the_remote_header_equals_predict_of_the_file_and_reads_under_5_p
     let out = w.run(&["--hardware", hw, "--json", "predict", &spec]);
     let remote = json(&out);
     let read = w.server.body_bytes_sent();
+    eprintln!("header of a {size}-byte file: {read} bytes read");
     assert!(read > 0, "nothing was read");
     assert!(
         (read as f64) < 0.05 * size as f64,
@@ -381,4 +382,91 @@ fn plan_and_install_a_model_that_is_not_in_the_registry() {
     assert_eq!(status["installed"], true, "{status}");
     assert_eq!(status["model_file_present"], true, "{status}");
     assert!(ok(&w.run(&["--hardware", hw, "status"])).contains(spec));
+}
+
+#[test]
+fn registry_pin_fills_missing_checksums_from_the_metadata_and_reports_mismatches() {
+    let w = World::new(Promises::relaxed(1000.0));
+    let dir = w.path("pin-registry");
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut doc: Value =
+        serde_json::from_slice(&std::fs::read(w.registry_dir().join("test.json")).unwrap())
+            .unwrap();
+    for f in doc["files"].as_array_mut().unwrap() {
+        if f["id"] == json!(w.small.id) {
+            f["sha256"] = Value::Null;
+            f["size_bytes"] = Value::Null;
+            f["checksum_source"] = Value::Null;
+        } else {
+            // Pinned, but not to what the server has.
+            f["size_bytes"] = json!(w.large.size + 1);
+        }
+    }
+    let family = dir.join("test.json");
+    let original = serde_json::to_string_pretty(&doc).unwrap() + "\n";
+    std::fs::write(&family, &original).unwrap();
+    let resolve = format!(
+        "/{}/resolve/main/{}",
+        support::world::REPO,
+        w.small.filename
+    );
+    let size = w.small.size.to_string();
+    let etag = format!("\"{}\"", w.small.sha256);
+    w.server.add_headers(
+        &resolve,
+        &[("X-Linked-Etag", &etag), ("X-Linked-Size", &size)],
+    );
+    let d = dir.to_str().unwrap();
+
+    let dry = w.run(&["--json", "registry", "pin", d, "--dry-run"]);
+    exits(&dry, 4);
+    assert_eq!(std::fs::read_to_string(&family).unwrap(), original);
+
+    let out = w.run(&["--json", "registry", "pin", d]);
+    exits(&out, 4);
+    let report = json(&out);
+    let outcome = |id: &str| {
+        report["entries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["id"] == json!(id))
+            .unwrap()
+            .clone()
+    };
+    assert_eq!(outcome(&w.small.id)["outcome"], "pinned", "{report}");
+    assert_eq!(outcome(&w.large.id)["outcome"], "mismatch", "{report}");
+    assert!(outcome(&w.large.id)["detail"]
+        .as_str()
+        .unwrap()
+        .contains("size"));
+
+    // The small model is installable now, with the server's checksum; only its three lines changed.
+    let tiers = w.tiers_file();
+    let listed = json(&w.ctx.run(&[
+        "--registry",
+        d,
+        "--tiers",
+        tiers.to_str().unwrap(),
+        "--json",
+        "registry",
+        "list",
+    ]));
+    let small = listed["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["id"] == json!(w.small.id))
+        .unwrap()
+        .clone();
+    assert_eq!(small["installable"], true);
+    assert_eq!(small["sha256"], json!(w.small.sha256));
+    assert_eq!(small["size_bytes"], json!(w.small.size));
+    let now = std::fs::read_to_string(&family).unwrap();
+    let changed = original
+        .lines()
+        .zip(now.lines())
+        .filter(|(a, b)| a != b)
+        .count();
+    assert_eq!(changed, 3, "{now}");
 }

@@ -7,8 +7,10 @@
 //! Knows nothing about hardware, predictions or the network.
 
 mod load;
+mod pin;
 
 pub use load::{RegistryError, EMBEDDED_REGISTRY_FILES, EMBEDDED_TIERS};
+pub use pin::{pin_family_text, Pin};
 
 use serde::{Deserialize, Serialize};
 
