@@ -6,6 +6,9 @@
 //! tiers or the registry. It never prints: it reports through [`Progress`] and returns a
 //! [`FetchReport`] or a [`FetchError`] whose kind and message say what happened to the partial
 //! file.
+//!
+//! [`fetch_set`] (`set.rs`) fetches files that are only of use together, a split model's parts,
+//! with [`fetch`] one by one into a staging directory and puts them in place all or none.
 
 // A FetchError carries the URL, paths and both hashes its message needs; it is returned once
 // per fetch, so its size does not matter.
@@ -15,6 +18,7 @@ mod disk;
 mod error;
 mod hf;
 mod secret;
+mod set;
 mod sink;
 mod transfer;
 
@@ -29,6 +33,7 @@ pub use hf::{
     hf_token_from_env, hf_url, BadEndpoint, DEFAULT_ENDPOINT,
 };
 pub use secret::Secret;
+pub use set::{fetch_set, staging_dir, SetError, SetReport, STAGING_DIR};
 
 use crate::fsutil::{FileLock, LockError};
 use crate::progress::Progress;
