@@ -162,10 +162,13 @@ pub fn build(ctx: &Ctx, hw: &HardwareProfile) -> Result<StatusReport, Failure> {
             .as_ref()
             .map(|c| c.promise.requires.clone())
             .unwrap_or_default(),
+        // Every file of the model, all parts of a split one, with its size.
         model_file_present: config.as_ref().map(|c| {
-            std::fs::metadata(&c.model.path)
-                .map(|m| m.len() == c.model.size_bytes)
-                .unwrap_or(false)
+            c.model.files().iter().all(|(path, bytes)| {
+                std::fs::metadata(path)
+                    .map(|m| m.len() == *bytes)
+                    .unwrap_or(false)
+            })
         }),
         fingerprint_stored: decision.fingerprint_stored,
         fingerprint_now: decision.fingerprint_now,
