@@ -16,8 +16,13 @@
 //!   "llama_server": { "argv": ["llama-server", "-m", "..."], "command": "llama-server -m ..." } }
 //! ```
 //!
-//! Fields added after the first release (`capabilities`, `promise.requires`, `concurrency`)
-//! default when absent, so configs written before them keep loading.
+//! A model split in parts (llama.cpp's gguf-split) has `model.path` and `model.sha256` of its
+//! first part, the file llama.cpp and llama-server are given, `model.size_bytes` of all parts
+//! together, and `model.parts`: `[{"path": ..., "sha256": ..., "size_bytes": ...}, ...]`, every
+//! part in order. A model in one file has no `parts`.
+//!
+//! Fields added after the first release (`capabilities`, `promise.requires`, `concurrency`,
+//! `model.parts`) default when absent, so configs written before them keep loading.
 //!
 //! Several users: `context_tokens` is the context of *one* conversation and `concurrency` the
 //! conversations in flight. llama-server's `--parallel N` divides `--ctx-size` among its N slots,
@@ -39,9 +44,37 @@ pub const CONFIG_FILE: &str = "config.json";
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ModelRef {
     pub id: String,
+    /// The file llama.cpp is given: for a split model, its first part.
+    pub path: PathBuf,
+    /// The sha256 of the file at `path`.
+    pub sha256: String,
+    /// The model's size: for a split model, all parts together.
+    pub size_bytes: u64,
+    /// A split model's parts, the first (`path`) first; empty for a model in one file.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub parts: Vec<PartRef>,
+}
+
+/// One installed part of a split model.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PartRef {
     pub path: PathBuf,
     pub sha256: String,
     pub size_bytes: u64,
+}
+
+impl ModelRef {
+    /// Every file of the model with its size: the parts of a split model, else the one file.
+    pub fn files(&self) -> Vec<(&Path, u64)> {
+        if self.parts.is_empty() {
+            vec![(self.path.as_path(), self.size_bytes)]
+        } else {
+            self.parts
+                .iter()
+                .map(|p| (p.path.as_path(), p.size_bytes))
+                .collect()
+        }
+    }
 }
 
 /// What the installed model is promised to deliver for one turn (the tier's promise, tightened

@@ -162,10 +162,15 @@ pub const BENCH_FILE: &str = "bench.json";
 pub struct Installed {
     pub tier: Option<String>,
     pub model_id: String,
+    /// The file llama.cpp is given (a split model's first part) and its sha256.
     pub path: PathBuf,
     pub sha256: String,
+    /// All files of the model together.
     pub size_bytes: u64,
     pub installed_at: Timestamp,
+    /// A split model's parts, first first; empty for a model in one file.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub parts: Vec<crate::config::PartRef>,
 }
 
 /// What a run of the history was.

@@ -470,3 +470,66 @@ fn registry_pin_fills_missing_checksums_from_the_metadata_and_reports_mismatches
         .count();
     assert_eq!(changed, 3, "{now}");
 }
+
+#[test]
+fn a_split_model_on_hugging_face_is_predicted_across_its_parts_and_installed_whole() {
+    let mut w = World::new(Promises::relaxed(60.0));
+    let parts: Vec<(String, PathBuf, String)> = w
+        .split_large(3)
+        .iter()
+        .map(|p| (p.filename.clone(), p.path.clone(), p.sha256.clone()))
+        .collect();
+    // In a subfolder of the repository, as many publishers keep split models.
+    for (name, path, sha) in &parts {
+        publish(
+            &w,
+            "split-org/Split-GGUF",
+            &format!("F16/{name}"),
+            path,
+            sha,
+            false,
+        );
+    }
+    let hw = w.profile_with_bench("fast", 1000.0, 0);
+    let hw = hw.to_str().unwrap();
+    let spec = format!("hf:split-org/Split-GGUF/F16/{}", parts[0].0);
+
+    let local = json(&w.run(&[
+        "--hardware",
+        hw,
+        "--json",
+        "predict",
+        parts[0].1.to_str().unwrap(),
+    ]));
+    let remote = json(&w.run(&["--hardware", hw, "--json", "predict", &spec]));
+    assert_eq!(without_model(remote), without_model(local));
+
+    // A later part is not a model on its own.
+    let later = format!("hf:split-org/Split-GGUF/F16/{}", parts[1].0);
+    let out = w.run(&["--hardware", hw, "predict", &later]);
+    exits(&out, 2);
+    assert!(stderr(&out).contains("first part"), "{}", stderr(&out));
+
+    // Installed whole: every part downloaded and verified against its own metadata.
+    let _turn = llama_turn();
+    ok(&w.run(&[
+        "--hardware",
+        hw,
+        "install",
+        "--yes",
+        "--model",
+        &spec,
+        "--tier",
+        "test-large",
+    ]));
+    for (name, path, _) in &parts {
+        assert_eq!(
+            std::fs::read(w.models_dir().join(name)).unwrap(),
+            std::fs::read(path).unwrap(),
+            "{name}"
+        );
+    }
+    let cfg = w.config();
+    assert_eq!(cfg["model"]["id"], json!(spec));
+    assert_eq!(cfg["model"]["parts"].as_array().unwrap().len(), 3, "{cfg}");
+}

@@ -26,11 +26,17 @@ pub fn install_failure(ctx: &Ctx, e: InstallError) -> Failure {
             .hint("run `minerva-setup plan` for every tier's reason; add memory or a GPU, or accept a longer turn"),
         InstallError::NotInstallable { .. } => Failure::new(Exit::Usage, e)
             .hint("pick a model with a known sha256 (`minerva-setup registry list`)"),
-        InstallError::Download { model, source, .. } => {
+        InstallError::Download {
+            model,
+            part,
+            source,
+            ..
+        } => {
             // The fetch error keeps its own exit code and hint; say what it meant for the install.
             let f = fetch_failure(*source);
+            let part = part.map(|p| format!(" ({p})")).unwrap_or_default();
             Failure {
-                error: f.error.context(format!("downloading `{model}` failed; the previous config and model are unchanged")),
+                error: f.error.context(format!("downloading `{model}` failed{part}; the previous config and model are unchanged")),
                 ..f
             }
         }
@@ -79,7 +85,6 @@ pub fn resolve_failure(e: ResolveError) -> Failure {
         ResolveError::NoMatch { .. } | ResolveError::Ambiguous { .. } | ResolveError::NotFirstPart { .. } => {
             Failure::new(Exit::Usage, e)
         }
-        ResolveError::Split { .. } => Failure::new(Exit::Usage, e),
     }
 }
 

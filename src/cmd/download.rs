@@ -1,5 +1,6 @@
 //! `minerva-setup download`: fetch one GGUF file by URL or by Hugging Face repository and file,
-//! verify its sha256, and print the `FetchReport`.
+//! verify its sha256, and print the `FetchReport`. A registry model split in parts is fetched
+//! whole (every part verified, all put in place or none) and reported as a `SetReport`.
 
 use std::fmt::Write as _;
 
@@ -11,7 +12,7 @@ use crate::app::settings::{endpoint, fetch_options, remote_model};
 use crate::app::{Ctx, Human};
 use crate::env_vars::MINERVA_MIRROR;
 use crate::exit::{Exit, Failure};
-use crate::fetch::{self, FetchOptions, FetchReport, FetchRequest, HfFile, Obtained};
+use crate::fetch::{self, FetchOptions, FetchReport, FetchRequest, HfFile, Obtained, SetReport};
 use crate::validate::{self, ValidationError};
 
 #[derive(Debug, Args)]
@@ -55,20 +56,39 @@ pub struct DownloadArgs {
 }
 
 pub fn run(ctx: &Ctx, args: &DownloadArgs) -> Result<(), Failure> {
-    let (req, opts) = resolve(ctx, args)?;
+    let (reqs, opts) = resolve(ctx, args)?;
     let progress = ctx.progress();
-    if req.gated && opts.token.is_none() {
+    if reqs[0].gated && opts.token.is_none() {
         progress.note(
             "no Hugging Face token found (HF_TOKEN, HF_TOKEN_PATH or $HF_HOME/token): \
              a gated model will refuse the download",
         );
     }
-    let report = fetch::fetch(&req, &opts, progress.as_ref()).map_err(fetch_failure)?;
+    if let [req] = &reqs[..] {
+        let report = fetch::fetch(req, &opts, progress.as_ref()).map_err(fetch_failure)?;
+        return ctx.emit(&report);
+    }
+    let report = fetch::fetch_set(&reqs, &opts, progress.as_ref()).map_err(|e| {
+        let f = fetch_failure(e.source);
+        let which = format!(
+            "part {} of {}, `{}`, failed; no part was put in place (the verified parts stay in {} \
+             for the next run)",
+            e.part,
+            e.count,
+            e.filename,
+            fetch::staging_dir(&opts.dest_dir, &reqs[0].filename).display()
+        );
+        Failure {
+            error: f.error.context(which),
+            ..f
+        }
+    })?;
     ctx.emit(&report)
 }
 
-/// Flags and environment to a request and options; refuses bad input before any request.
-fn resolve(ctx: &Ctx, a: &DownloadArgs) -> Result<(FetchRequest, FetchOptions), Failure> {
+/// Flags and environment to requests (several for a split model: its parts, first first) and
+/// options; refuses bad input before any request.
+fn resolve(ctx: &Ctx, a: &DownloadArgs) -> Result<(Vec<FetchRequest>, FetchOptions), Failure> {
     let bad = |msg: String, hint: &str| {
         Failure::new(Exit::Usage, anyhow::anyhow!(msg)).hint(hint.to_string())
     };
@@ -87,8 +107,25 @@ fn resolve(ctx: &Ctx, a: &DownloadArgs) -> Result<(FetchRequest, FetchOptions), 
             )
         })?;
     }
+    if a.model.is_some() {
+        let reqs = registry_requests(ctx, a)?;
+        if reqs.len() > 1 && a.filename.is_some() {
+            return Err(bad(
+                "--filename cannot rename a model split in parts: llama.cpp finds the parts by \
+                 their names"
+                    .into(),
+                "leave out --filename",
+            ));
+        }
+        let mut reqs = reqs;
+        if let (Some(name), [req]) = (&a.filename, &mut reqs[..]) {
+            req.filename = name.clone();
+        }
+        check_local_name(&reqs[0].filename, a)?;
+        let opts = fetch_options(&a.transfer, ctx.paths.models_dir.clone(), reqs[0].gated)?;
+        return Ok((reqs, opts));
+    }
     let mut req = match (&a.url, &a.repo, &a.file) {
-        _ if a.model.is_some() => registry_request(ctx, a)?,
         (Some(url), _, _) => FetchRequest {
             url: url.clone(),
             filename: url_basename(url),
@@ -129,28 +166,33 @@ fn resolve(ctx: &Ctx, a: &DownloadArgs) -> Result<(FetchRequest, FetchOptions), 
             ))
         }
     };
+    if let Some(name) = &a.filename {
+        req.filename = name.clone();
+    }
+    check_local_name(&req.filename, a)?;
+    let opts = fetch_options(&a.transfer, ctx.paths.models_dir.clone(), req.gated)?;
+    Ok((vec![req], opts))
+}
+
+/// The local file name must be a plain `.gguf` name; the error says where it came from.
+fn check_local_name(name: &str, a: &DownloadArgs) -> Result<(), Failure> {
     let name_from = match &a.filename {
-        Some(name) => {
-            req.filename = name.clone();
-            "given with --filename"
-        }
+        Some(_) => "given with --filename",
         None if a.url.is_some() => "taken from --url (choose one with --filename)",
         None => "taken from the file's path (choose another with --filename)",
     };
-    validate::model_file_name(&req.filename).map_err(|e| {
-        refuse(
+    validate::model_file_name(name).map_err(|e| {
+        Failure::new(
             Exit::BadInput,
-            &format!("file name {name_from}"),
-            e,
-            "the models directory holds plain `.gguf` names, e.g. --filename model-q4_k_m.gguf",
+            anyhow::anyhow!("refusing file name {name_from}: {e}"),
         )
-    })?;
-    let opts = fetch_options(&a.transfer, ctx.paths.models_dir.clone(), req.gated)?;
-    Ok((req, opts))
+        .hint("the models directory holds plain `.gguf` names, e.g. --filename model-q4_k_m.gguf")
+    })
 }
 
-/// `download MODEL_ID`: the registry says where the file is and what it must hash to.
-fn registry_request(ctx: &Ctx, a: &DownloadArgs) -> Result<FetchRequest, Failure> {
+/// `download MODEL_ID`: the registry says where the file (or each part of a split model) is and
+/// what it must hash to.
+fn registry_requests(ctx: &Ctx, a: &DownloadArgs) -> Result<Vec<FetchRequest>, Failure> {
     let id = a.model.as_deref().unwrap_or_default();
     if let Some(r) = remote_model(ctx, id, a.mirror.as_deref(), a.revision.as_deref())? {
         let sha = match (&a.sha256, &r.info.sha256) {
@@ -171,12 +213,12 @@ fn registry_request(ctx: &Ctx, a: &DownloadArgs) -> Result<FetchRequest, Failure
             revision: r.file.revision.clone(),
             ..r.hf
         };
-        return Ok(FetchRequest::hugging_face(
+        return Ok(vec![FetchRequest::hugging_face(
             hf,
             &sha,
             Some(r.info.size_bytes),
             r.file.gated,
-        ));
+        )]);
     }
     if a.sha256.is_some() {
         return Err(Failure::new(
@@ -193,26 +235,19 @@ fn registry_request(ctx: &Ctx, a: &DownloadArgs) -> Result<FetchRequest, Failure
         )
         .hint("see `minerva-setup registry list` for the ids"));
     };
-    let sha = match (&f.sha256, f.not_installable_reason()) {
-        (Some(s), None) => s.clone(),
-        (_, reason) => {
-            return Err(Failure::new(
-                Exit::BadInput,
-                anyhow::anyhow!(
-                    "`{id}` is not installable: {}",
-                    reason.unwrap_or_else(|| "no sha256".into())
-                ),
-            )
-            .hint("pick a model with a known sha256, or pass --repo/--file/--sha256 yourself"))
-        }
+    let not_installable = |reason: String| {
+        Failure::new(
+            Exit::BadInput,
+            anyhow::anyhow!("`{id}` is not installable: {reason}"),
+        )
+        .hint("pick a model with a known sha256, or pass --repo/--file/--sha256 yourself")
     };
-    let hf = HfFile {
-        endpoint: endpoint(a.mirror.as_deref())?,
-        repo: f.repo.clone(),
-        revision: a.revision.clone().unwrap_or_else(|| f.revision.clone()),
-        path: f.filename.clone(),
-    };
-    Ok(FetchRequest::hugging_face(hf, &sha, f.size_bytes, f.gated))
+    if let Some(reason) = f.not_installable_reason() {
+        return Err(not_installable(reason));
+    }
+    let revision = a.revision.clone().unwrap_or_else(|| f.revision.clone());
+    crate::pipeline::install::fetch_requests(f, &endpoint(a.mirror.as_deref())?, &revision)
+        .ok_or_else(|| not_installable("no sha256".into()))
 }
 
 /// The last path segment of a URL, without query or fragment (validated later as a file name).
@@ -253,6 +288,43 @@ impl Human for FetchReport {
         let _ = writeln!(s, "sha256    {} (verified)", self.sha256);
         let _ = writeln!(s, "Source    {}", self.source_url);
         let _ = writeln!(s, "Obtained  {how} in {:.1} s{rate}", self.elapsed_s);
+        s
+    }
+}
+
+impl Human for SetReport {
+    fn human(&self) -> String {
+        let mut s = String::new();
+        let _ = writeln!(
+            s,
+            "Model     {} ({} parts, {} bytes, every part verified)",
+            self.path.display(),
+            self.parts.len(),
+            self.bytes
+        );
+        for (i, p) in self.parts.iter().enumerate() {
+            let how = match p.obtained {
+                Obtained::Downloaded if p.resumed_from > 0 => {
+                    format!("downloaded, resumed from byte {}", p.resumed_from)
+                }
+                Obtained::Downloaded => "downloaded".to_string(),
+                Obtained::AlreadyPresent => "already present".to_string(),
+                Obtained::HfCache => "from the Hugging Face cache".to_string(),
+            };
+            let _ = writeln!(
+                s,
+                "Part {}   {} ({} bytes, sha256 {}, {how})",
+                i + 1,
+                p.path.display(),
+                p.bytes,
+                p.sha256
+            );
+        }
+        let _ = writeln!(
+            s,
+            "Obtained  {} bytes downloaded in {:.1} s",
+            self.bytes_downloaded, self.elapsed_s
+        );
         s
     }
 }

@@ -66,7 +66,7 @@ pub fn run(ctx: &Ctx, args: &PredictArgs) -> Result<(), Failure> {
                 r.file.id.clone(),
                 r.model.shape,
                 r.model.tensors,
-                r.info.size_bytes,
+                r.model.file_bytes,
             );
             (input, DEFAULT_WORKLOAD)
         }
@@ -102,8 +102,9 @@ pub fn run(ctx: &Ctx, args: &PredictArgs) -> Result<(), Failure> {
 
 /// The single place where a local GGUF file becomes the predictor's input: its header gives
 /// `(ModelShape, Vec<TensorSummary>)` and the file its size, passed to [`ModelInput::from_gguf`].
+/// A split model's first part stands for the model: the header is read across its parts.
 fn read_gguf_model(path: &Path) -> Result<ModelInput, Failure> {
-    let model = crate::gguf::reader::read_model(path)
+    let model = crate::gguf::split::read_model(path)
         .exit(Exit::BadInput)
         .map_err(|f| f.hint("check that the file is a complete GGUF model (llama.cpp's format)"))?;
     Ok(ModelInput::from_gguf(

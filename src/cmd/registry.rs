@@ -84,6 +84,9 @@ pub struct ListedFile {
     /// The tensor-table estimate, given when no size is published.
     pub estimated_size_bytes: Option<u64>,
     pub sha256: Option<String>,
+    /// A split model's parts (file name, sha256, size), first first; empty for one file.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub parts: Vec<crate::registry::ModelPart>,
     pub installable: bool,
     pub not_installable_reason: Option<String>,
     pub gated: bool,
@@ -312,6 +315,7 @@ pub fn listing(reg: &Registry, tiers: &Tiers) -> RegistryListing {
                 size_bytes: f.size_bytes,
                 estimated_size_bytes: estimated,
                 sha256: f.sha256.clone(),
+                parts: f.parts.clone(),
                 installable: f.installable(),
                 not_installable_reason: f.not_installable_reason(),
                 gated: f.gated,

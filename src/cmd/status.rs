@@ -247,10 +247,13 @@ pub fn build(ctx: &Ctx, hw: &HardwareProfile) -> Result<StatusReport, Failure> {
             .as_ref()
             .map(|c| c.promise.requires.clone())
             .unwrap_or_default(),
+        // Every file of the model, all parts of a split one, with its size.
         model_file_present: config.as_ref().map(|c| {
-            std::fs::metadata(&c.model.path)
-                .map(|m| m.len() == c.model.size_bytes)
-                .unwrap_or(false)
+            c.model.files().iter().all(|(path, bytes)| {
+                std::fs::metadata(path)
+                    .map(|m| m.len() == *bytes)
+                    .unwrap_or(false)
+            })
         }),
         fingerprint_stored: decision.fingerprint_stored,
         fingerprint_now: decision.fingerprint_now,
@@ -351,25 +354,6 @@ fn facts(r: &StatusReport) -> AnsibleFacts<'_> {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::label_value;
-
-    #[test]
-    fn label_values_follow_kubernetes_syntax() {
-        assert_eq!(label_value("cpu-light").as_deref(), Some("cpu-light"));
-        assert_eq!(label_value("12.5").as_deref(), Some("12.5"));
-        assert_eq!(
-            label_value("hf:org/m_Q4.gguf").as_deref(),
-            Some("hf-org-m_Q4.gguf")
-        );
-        assert_eq!(label_value("-x-").as_deref(), Some("x"));
-        assert_eq!(label_value("::"), None);
-        let long = "a".repeat(62) + "-b";
-        assert_eq!(label_value(&long).unwrap(), "a".repeat(62));
-    }
-}
-
 impl Human for StatusReport {
     fn human(&self) -> String {
         let mut s = String::new();
@@ -465,5 +449,24 @@ impl Human for StatusReport {
             let _ = writeln!(s, "Features  {} (Node Feature Discovery)", f.display());
         }
         s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::label_value;
+
+    #[test]
+    fn label_values_follow_kubernetes_syntax() {
+        assert_eq!(label_value("cpu-light").as_deref(), Some("cpu-light"));
+        assert_eq!(label_value("12.5").as_deref(), Some("12.5"));
+        assert_eq!(
+            label_value("hf:org/m_Q4.gguf").as_deref(),
+            Some("hf-org-m_Q4.gguf")
+        );
+        assert_eq!(label_value("-x-").as_deref(), Some("x"));
+        assert_eq!(label_value("::"), None);
+        let long = "a".repeat(62) + "-b";
+        assert_eq!(label_value(&long).unwrap(), "a".repeat(62));
     }
 }

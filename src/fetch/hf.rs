@@ -210,16 +210,11 @@ pub fn files_for_quant<'a>(paths: impl IntoIterator<Item = &'a str>, quant: &str
     out
 }
 
-/// `(k, n)` of a gguf-split part name `NAME-0000k-of-0000n.gguf`.
+/// `(k, n)` when the last component of `path` is a gguf-split part name
+/// (`NAME-0000k-of-0000n.gguf`, see [`crate::gguf::split::parse_split_name`]).
 pub fn split_part(path: &str) -> Option<(u32, u32)> {
-    let stem = path.strip_suffix(".gguf")?;
-    let (head, n) = stem.rsplit_once("-of-")?;
-    let (_, k) = head.rsplit_once('-')?;
-    let digits = |s: &str| s.len() == 5 && s.bytes().all(|b| b.is_ascii_digit());
-    if !digits(k) || !digits(n) {
-        return None;
-    }
-    Some((k.parse().ok()?, n.parse().ok()?))
+    let name = path.rsplit('/').next().unwrap_or(path);
+    crate::gguf::split::parse_split_name(name).map(|s| (u32::from(s.number), u32::from(s.count)))
 }
 
 /// Percent-encode everything but RFC 3986 unreserved characters (and `/` when `keep_slash`).

@@ -6,6 +6,9 @@
 //! tiers or the registry. It never prints: it reports through [`Progress`] and returns a
 //! [`FetchReport`] or a [`FetchError`] whose kind and message say what happened to the partial
 //! file.
+//!
+//! [`fetch_set`] (`set.rs`) fetches files that are only of use together, a split model's parts,
+//! with [`fetch`] one by one into a staging directory and puts them in place all or none.
 
 // A FetchError carries the URL, paths and both hashes its message needs; it is returned once
 // per fetch, so its size does not matter.
@@ -16,6 +19,7 @@ mod error;
 mod hf;
 pub mod remote;
 mod secret;
+mod set;
 mod sink;
 mod transfer;
 
@@ -31,6 +35,7 @@ pub use hf::{
     DEFAULT_ENDPOINT, HF_SPEC_PREFIX,
 };
 pub use secret::Secret;
+pub use set::{fetch_set, staging_dir, SetError, SetReport, STAGING_DIR};
 
 use crate::fsutil::{FileLock, LockError};
 use crate::progress::Progress;

@@ -170,6 +170,10 @@ pub enum GgufError {
     Malformed { path: PathBuf, detail: String },
     #[error("`{path}` lacks metadata key `{key}` needed for the model shape")]
     MissingKey { path: PathBuf, key: String },
+    /// A model split in parts (llama.cpp's gguf-split) whose parts are missing or disagree; see
+    /// [`super::split`].
+    #[error("`{path}` is part of a split model that cannot be read whole: {detail}")]
+    Split { path: PathBuf, detail: String },
 }
 
 /// Read the header of the GGUF at `path`: metadata and tensor table, not the data.

@@ -13,7 +13,7 @@ use serde::Serialize;
 
 use crate::bench::runner::{BenchError, BenchOptions};
 use crate::config::{
-    self, InstalledPromise, ModelRef, RuntimeConfig, Verified, CONFIG_SCHEMA_VERSION,
+    self, InstalledPromise, ModelRef, PartRef, RuntimeConfig, Verified, CONFIG_SCHEMA_VERSION,
 };
 use crate::fetch::{self, FetchError, FetchOptions, FetchReport, FetchRequest, HfFile};
 use crate::paths::Paths;
@@ -75,7 +75,12 @@ pub struct Attempt {
     pub tier: Option<String>,
     pub model: String,
     pub predicted_turn_s: f64,
+    /// The download of the model's file (a split model's first part).
     pub download: Option<FetchReport>,
+    /// A split model's parts, each downloaded and verified (the first is `download`); empty for
+    /// a model in one file.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub parts: Vec<FetchReport>,
     pub verify: Option<VerifyReport>,
     pub verdict: Option<Verdict>,
     pub outcome: AttemptOutcome,
@@ -145,9 +150,12 @@ pub enum InstallError {
     },
     #[error("`{model}` is not installable: {reason}")]
     NotInstallable { model: String, reason: String },
-    #[error("downloading `{model}` failed; the previous config and model are unchanged")]
+    #[error("downloading `{model}` failed{}; the previous config and model are unchanged",
+        part.as_ref().map(|p| format!(" ({p})")).unwrap_or_default())]
     Download {
         model: String,
+        /// Which part of a split model failed (`part 2 of 3, `NAME``).
+        part: Option<String>,
         #[source]
         source: Box<FetchError>,
         attempts: Vec<Attempt>,
@@ -319,42 +327,43 @@ impl<'a> Run<'a> {
                 .registry
                 .get(&choice.model)
                 .ok_or_else(|| SelectError::UnknownModel(choice.model.clone()))?;
-            let sha256 = match (&file.sha256, file.installable()) {
-                (Some(s), true) => s.clone(),
-                _ => {
-                    return Err(InstallError::NotInstallable {
-                        model: file.id.clone(),
-                        reason: file
-                            .not_installable_reason()
-                            .unwrap_or_else(|| "no sha256".into()),
-                    })
-                }
-            };
+            if let Some(reason) = file.not_installable_reason() {
+                return Err(InstallError::NotInstallable {
+                    model: file.id.clone(),
+                    reason,
+                });
+            }
             let mut attempt = Attempt {
                 tier: choice.tier.clone(),
                 model: choice.model.clone(),
                 predicted_turn_s: choice.prediction.per_user_turn_p95_s(),
                 download: None,
+                parts: Vec::new(),
                 verify: None,
                 verdict: None,
                 outcome: AttemptOutcome::Pending,
                 detail: None,
             };
 
-            let fetched = match download(file, &sha256, settings, progress) {
+            let (fetched, parts) = match download(file, settings, progress) {
                 Ok(r) => r,
-                Err(source) => {
+                Err((part, source)) => {
                     attempt.outcome = AttemptOutcome::DownloadFailed;
-                    attempt.detail = Some(source.to_string());
+                    attempt.detail = Some(match &part {
+                        Some(p) => format!("{p}: {source}"),
+                        None => source.to_string(),
+                    });
                     attempts.push(attempt);
                     return Err(InstallError::Download {
                         model: file.id.clone(),
+                        part,
                         source: Box::new(source),
                         attempts,
                     });
                 }
             };
             attempt.download = Some(fetched.clone());
+            attempt.parts = parts.clone();
 
             let vs = verify_settings(hw, bench.as_ref(), &choice, settings);
             let report = match verify::run(&fetched.path, &vs, progress) {
@@ -426,7 +435,7 @@ impl<'a> Run<'a> {
                 let cfg = runtime_config(
                     &choice,
                     file,
-                    &fetched,
+                    (&fetched, parts.as_slice()),
                     &report,
                     (promised_turn, promised_load),
                     required,
@@ -440,8 +449,9 @@ impl<'a> Run<'a> {
                     model_id: choice.model.clone(),
                     path: fetched.path.clone(),
                     sha256: fetched.sha256.clone(),
-                    size_bytes: fetched.bytes,
+                    size_bytes: cfg.model.size_bytes,
                     installed_at: time::now(),
+                    parts: cfg.model.parts.clone(),
                 });
                 state.verify = Some(report.clone());
                 state.verdict = Some(verdict.clone());
@@ -453,7 +463,13 @@ impl<'a> Run<'a> {
                 record(&mut state, settings, &choice, outcome, Some(report.turn_s));
                 state.save(&paths.state_dir).map_err(InstallError::State)?;
                 let pruned = if settings.prune {
-                    prune(&paths.models_dir, &fetched.path)
+                    let keep: Vec<PathBuf> = cfg
+                        .model
+                        .files()
+                        .into_iter()
+                        .map(|(p, _)| p.to_path_buf())
+                        .collect();
+                    prune(&paths.models_dir, &keep)
                 } else {
                     Vec::new()
                 };
@@ -539,29 +555,62 @@ fn plan_budget(plan: &Plan, choice: &Choice) -> f64 {
         .unwrap_or(choice.prediction.turn_s.max(1.0) * 2.0)
 }
 
+/// The requests for every file of `file` (one, or a split model's parts in order) from
+/// `endpoint`. `None` when a file has no sha256 (the model is not installable).
+pub fn fetch_requests(
+    file: &ModelFile,
+    endpoint: &str,
+    revision: &str,
+) -> Option<Vec<FetchRequest>> {
+    file.files()
+        .into_iter()
+        .map(|f| {
+            let hf = HfFile {
+                endpoint: endpoint.to_string(),
+                repo: file.repo.clone(),
+                revision: revision.to_string(),
+                path: f.filename.clone(),
+            };
+            Some(FetchRequest::hugging_face(
+                hf,
+                f.sha256.as_deref()?,
+                f.size_bytes,
+                file.gated,
+            ))
+        })
+        .collect()
+}
+
+/// A failed download: which part of a split model (in words) and the fetch stage's error.
+type DownloadFailure = (Option<String>, FetchError);
+
+/// Download `file` into the models directory: the report of the file llama.cpp is given, and for
+/// a split model every part's (all in place and verified, or none; see [`fetch::fetch_set`]).
 // The fetch stage's error is large by design (it carries the URL, paths and what happened to the
 // partial file); it is boxed as soon as it joins an `InstallError`.
 #[allow(clippy::result_large_err)]
 fn download(
     file: &ModelFile,
-    sha256: &str,
     settings: &InstallSettings,
     progress: &dyn Progress,
-) -> Result<FetchReport, FetchError> {
-    let req = FetchRequest::hugging_face(
-        HfFile {
-            endpoint: settings.endpoint.clone(),
-            repo: file.repo.clone(),
-            revision: file.revision.clone(),
-            path: file.filename.clone(),
-        },
-        sha256,
-        file.size_bytes,
-        file.gated,
-    );
+) -> Result<(FetchReport, Vec<FetchReport>), DownloadFailure> {
+    let reqs = fetch_requests(file, &settings.endpoint, &file.revision).ok_or_else(|| {
+        let reason = file
+            .not_installable_reason()
+            .unwrap_or_else(|| "no sha256".into());
+        (None, FetchError::BadRequest { reason })
+    })?;
     let mut opts = settings.fetch.clone();
     opts.dest_dir = settings.paths.models_dir.clone();
-    fetch::fetch(&req, &opts, progress)
+    if !file.is_split() {
+        return fetch::fetch(&reqs[0], &opts, progress)
+            .map(|r| (r, Vec::new()))
+            .map_err(|e| (None, e));
+    }
+    match fetch::fetch_set(&reqs, &opts, progress) {
+        Ok(set) => Ok((set.parts[0].clone(), set.parts)),
+        Err(e) => Err((Some(e.to_string()), e.source)),
+    }
 }
 
 /// Threads, GPU layers, context and workload for the verification, as planned.
@@ -593,7 +642,7 @@ fn verify_settings(
 fn runtime_config(
     choice: &Choice,
     file: &ModelFile,
-    fetched: &FetchReport,
+    (fetched, parts): (&FetchReport, &[FetchReport]),
     report: &VerifyReport,
     (promised_turn, promised_load): (f64, f64),
     requires: Vec<Capability>,
@@ -612,7 +661,19 @@ fn runtime_config(
             id: file.id.clone(),
             path: fetched.path.clone(),
             sha256: fetched.sha256.clone(),
-            size_bytes: fetched.bytes,
+            size_bytes: if parts.is_empty() {
+                fetched.bytes
+            } else {
+                parts.iter().map(|p| p.bytes).sum()
+            },
+            parts: parts
+                .iter()
+                .map(|p| PartRef {
+                    path: p.path.clone(),
+                    sha256: p.sha256.clone(),
+                    size_bytes: p.bytes,
+                })
+                .collect(),
         },
         threads: st.threads,
         gpu_layers: st.gpu_layers,
@@ -674,8 +735,9 @@ pub fn verified(r: &VerifyReport) -> Verified {
     }
 }
 
-/// Remove `*.gguf` files (and stale `.part` files) in `models_dir` other than `keep`.
-pub fn prune(models_dir: &Path, keep: &Path) -> Vec<PathBuf> {
+/// Remove `*.gguf` files (and stale `.part` files) in `models_dir` other than those in `keep`
+/// (every part of a split model), and what other split models left in the staging directory.
+pub fn prune(models_dir: &Path, keep: &[PathBuf]) -> Vec<PathBuf> {
     let mut removed = Vec::new();
     let Ok(entries) = std::fs::read_dir(models_dir) else {
         return removed;
@@ -687,9 +749,17 @@ pub fn prune(models_dir: &Path, keep: &Path) -> Vec<PathBuf> {
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
         let is_model = name.ends_with(".gguf") || name.ends_with(".gguf.part");
-        if is_model && p != keep && p.is_file() && std::fs::remove_file(&p).is_ok() {
+        if is_model && !keep.contains(&p) && p.is_file() && std::fs::remove_file(&p).is_ok() {
             removed.push(p);
         }
     }
+    let staging = models_dir.join(fetch::STAGING_DIR);
+    for e in std::fs::read_dir(&staging).into_iter().flatten().flatten() {
+        let p = e.path();
+        if p.is_dir() && std::fs::remove_dir_all(&p).is_ok() {
+            removed.push(p);
+        }
+    }
+    let _ = std::fs::remove_dir(&staging);
     removed
 }

@@ -4,15 +4,15 @@
 //! table, size and sha256, so that `predict`, `plan --model`, `install --model` and `download`
 //! treat it like a listed model. Nothing is downloaded but the header.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use crate::fetch::remote::{
-    list_repo_files, read_remote_header, RemoteError, RemoteFileInfo, RemoteHeader,
+    display_name, list_repo_files, read_remote_header, RemoteError, RemoteFileInfo, RemoteHeader,
 };
 use crate::fetch::{files_for_quant, split_part, FetchOptions, HfFile, HfSpec};
 use crate::gguf::reader::{GgufError, GgufModel};
-use crate::gguf::FileType;
-use crate::registry::ModelFile;
+use crate::gguf::{split, FileType};
+use crate::registry::{ModelFile, ModelPart};
 
 /// The registry family of models named on the command line.
 pub const REMOTE_FAMILY: &str = "hf";
@@ -55,8 +55,6 @@ pub enum ResolveError {
         k: u32,
         n: u32,
     },
-    #[error("hf:{repo}/{path} is the first of {n} parts of a split model; split models are not read from Hugging Face yet: download its parts and predict the first local part")]
-    Split { repo: String, path: String, n: u32 },
     #[error(transparent)]
     Header(#[from] GgufError),
 }
@@ -112,7 +110,6 @@ pub fn resolve(
     };
     match split_part(&path) {
         Some((k, n)) if k != 1 => return Err(ResolveError::NotFirstPart { repo, path, k, n }),
-        Some((_, n)) if n > 1 => return Err(ResolveError::Split { repo, path, n }),
         _ => {}
     }
     let hf = HfFile {
@@ -124,10 +121,51 @@ pub fn resolve(
     let RemoteHeader {
         header,
         mut info,
-        bytes_fetched,
-        from_cache,
+        mut bytes_fetched,
+        mut from_cache,
         ..
     } = read_remote_header(&hf, opts, send_token, header_cache)?;
+    // A split model: every part's header (and identity), read the same way, checked to belong
+    // together as llama.cpp would check them.
+    let mut others: Vec<(String, RemoteFileInfo)> = Vec::new();
+    let first_name = PathBuf::from(display_name(&hf));
+    let mut failure: Option<RemoteError> = None;
+    let headers = split::read_parts_with(&first_name, header, &mut |p: &Path| {
+        let Some(name) = p.file_name().map(|n| n.to_string_lossy().into_owned()) else {
+            return Ok(None);
+        };
+        let part_path = match path.rsplit_once('/') {
+            Some((dir, _)) => format!("{dir}/{name}"),
+            None => name,
+        };
+        let part = HfFile {
+            path: part_path.clone(),
+            ..hf.clone()
+        };
+        match read_remote_header(&part, opts, send_token, header_cache) {
+            Ok(r) => {
+                bytes_fetched += r.bytes_fetched;
+                from_cache &= r.from_cache;
+                others.push((part_path, r.info));
+                Ok(Some(r.header))
+            }
+            Err(RemoteError::NotFound { .. }) => Ok(None),
+            Err(RemoteError::Header(e)) => Err(e),
+            Err(e) => {
+                let shown = e.to_string();
+                failure = Some(e);
+                Err(GgufError::Malformed {
+                    path: p.to_path_buf(),
+                    detail: shown,
+                })
+            }
+        }
+    });
+    let headers = match (headers, failure) {
+        (Ok(h), _) => h,
+        (Err(_), Some(network)) => return Err(network.into()),
+        (Err(e), None) => return Err(e.into()),
+    };
     if info.sha256.is_none() {
         // The listing has the LFS object id too; a failure to list costs only the pin.
         let listed = match listed {
@@ -138,8 +176,27 @@ pub fn resolve(
         };
         info.sha256 = listed.and_then(|e| e.sha256);
     }
-    let model = header.into_model()?;
-    let file = model_file(&hf, &info, &model, send_token);
+    let split_parts = !others.is_empty();
+    let model = split::merge_parts(headers)?;
+    let mut file = model_file(&hf, &info, &model, send_token);
+    if split_parts {
+        let mut parts = vec![ModelPart {
+            filename: hf.path.clone(),
+            sha256: info.sha256.clone(),
+            size_bytes: Some(info.size_bytes),
+        }];
+        parts.extend(others.into_iter().map(|(p, i)| ModelPart {
+            filename: p,
+            sha256: i.sha256,
+            size_bytes: Some(i.size_bytes),
+        }));
+        file.size_bytes = Some(parts.iter().filter_map(|p| p.size_bytes).sum());
+        file.notes.push(format!(
+            "split in {} parts; each part's sha256 and size from its own metadata",
+            parts.len()
+        ));
+        file.parts = parts;
+    }
     Ok(RemoteModel {
         file,
         model,
@@ -178,13 +235,14 @@ fn model_file(hf: &HfFile, info: &RemoteFileInfo, model: &GgufModel, gated: bool
         ));
     }
     ModelFile {
-        id: crate::fetch::remote::display_name(hf),
+        id: display_name(hf),
         repo: hf.repo.clone(),
         // Download exactly the commit whose header was read, when the server named it.
         revision: info.commit.clone().unwrap_or_else(|| hf.revision.clone()),
         filename: hf.path.clone(),
         sha256: info.sha256.clone(),
         size_bytes: Some(info.size_bytes),
+        parts: Vec::new(),
         quantisation,
         parameters: model.total_params,
         base_model: meta_str("general.basename"),

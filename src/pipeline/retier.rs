@@ -124,6 +124,7 @@ mod tests {
             sha256: "0".repeat(64),
             size_bytes: 1,
             installed_at: time::now(),
+            parts: Vec::new(),
         });
         s
     }

@@ -9,7 +9,8 @@ use std::path::Path;
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 
-use super::{ModelFile, Registry, Tier, Tiers, REGISTRY_SCHEMA_VERSION};
+use super::{ModelFile, ModelPart, Registry, Tier, Tiers, REGISTRY_SCHEMA_VERSION};
+use crate::gguf::split::{parse_split_name, split_file_name};
 use crate::types::capabilities::Capability;
 use crate::validate;
 
@@ -215,7 +216,11 @@ const MODEL_FIELDS: &[&str] = &[
     "gated",
     "checksum_source",
     "notes",
+    "parts",
 ];
+
+/// The fields a model in `parts` gives per part instead.
+const SINGLE_FILE_FIELDS: &[&str] = &["filename", "sha256", "size_bytes"];
 
 fn parse_model_file(v: &Value, file: &str, entry: &str) -> Result<ModelFile, RegistryError> {
     let obj = v
@@ -234,7 +239,29 @@ fn parse_model_file(v: &Value, file: &str, entry: &str) -> Result<ModelFile, Reg
     // Decode each field on its own first, so that a type error names the field.
     let id: String = take(obj, "id", file, entry)?;
     let repo: String = take(obj, "repo", file, entry)?;
-    let filename: String = take(obj, "filename", file, entry)?;
+    let split = obj.contains_key("parts");
+    if split {
+        if let Some(k) = SINGLE_FILE_FIELDS.iter().find(|k| obj.contains_key(**k)) {
+            return Err(field_err(
+                file,
+                entry,
+                k,
+                format!(
+                    "an entry with `parts` gives each part's filename, sha256 and size_bytes there; \
+                     remove `{k}` (or `parts`, for a model in one file)"
+                ),
+            ));
+        }
+    }
+    let parts = if split {
+        parse_parts(obj, file, entry)?
+    } else {
+        Vec::new()
+    };
+    let filename: String = match parts.first() {
+        Some(p) => p.filename.clone(),
+        None => take(obj, "filename", file, entry)?,
+    };
     let sha256: Option<String> = take(obj, "sha256", file, entry)?;
     let _: Option<u64> = take(obj, "size_bytes", file, entry)?;
     let _: crate::gguf::FileType = take(obj, "quantisation", file, entry)?;
@@ -252,8 +279,15 @@ fn parse_model_file(v: &Value, file: &str, entry: &str) -> Result<ModelFile, Reg
             ));
         }
     }
-    let f: ModelFile = serde_json::from_value(v.clone())
+    let mut f: ModelFile = serde_json::from_value(v.clone())
         .map_err(|e| field_err(file, entry, "(entry)", e.to_string()))?;
+    if split {
+        f.filename = filename.clone();
+        f.size_bytes = parts
+            .iter()
+            .try_fold(0u64, |sum, p| p.size_bytes.and_then(|b| sum.checked_add(b)));
+        f.parts = parts;
+    }
 
     if id.is_empty()
         || !id
@@ -324,6 +358,106 @@ fn parse_model_file(v: &Value, file: &str, entry: &str) -> Result<ModelFile, Reg
         ));
     }
     Ok(f)
+}
+
+/// The `parts` of a split model, each checked: a plain `.gguf` name of llama.cpp's pattern
+/// `NAME-0000k-of-0000N.gguf` with one NAME and N = the number of parts, k = 1..N in order; a
+/// sha256 (or null) and a positive size (or null) like a single file's.
+fn parse_parts(
+    obj: &Map<String, Value>,
+    file: &str,
+    entry: &str,
+) -> Result<Vec<ModelPart>, RegistryError> {
+    let items = obj.get("parts").and_then(Value::as_array).ok_or_else(|| {
+        field_err(
+            file,
+            entry,
+            "parts",
+            "expected an array of parts ({\"filename\": ..., \"sha256\": ..., \"size_bytes\": ...})",
+        )
+    })?;
+    if items.len() < 2 {
+        return Err(field_err(
+            file,
+            entry,
+            "parts",
+            format!(
+                "lists {} part(s); a split model has at least two (give a model in one file with \
+                 `filename`, `sha256` and `size_bytes` instead)",
+                items.len()
+            ),
+        ));
+    }
+    if items.len() > usize::from(u16::MAX) {
+        return Err(field_err(file, entry, "parts", "lists too many parts"));
+    }
+    let n = items.len();
+    let mut parts: Vec<ModelPart> = Vec::with_capacity(n);
+    for (i, v) in items.iter().enumerate() {
+        let field = |name: &str| format!("parts[{i}].{name}");
+        let part: ModelPart = serde_json::from_value(v.clone())
+            .map_err(|e| field_err(file, entry, &format!("parts[{i}]"), e.to_string()))?;
+        validate::model_file_name(&part.filename)
+            .map_err(|e| field_err(file, entry, &field("filename"), e.to_string()))?;
+        let expected = |prefix: &str| split_file_name(prefix, i as u16 + 1, n as u16);
+        let first_prefix = parts
+            .first()
+            .and_then(|p| parse_split_name(&p.filename))
+            .map(|s| s.prefix.to_string());
+        match parse_split_name(&part.filename) {
+            None => {
+                return Err(field_err(
+                    file,
+                    entry,
+                    &field("filename"),
+                    format!(
+                        "`{}` is not of llama.cpp's split pattern NAME-0000k-of-0000N.gguf; part {} of {n} \
+                         is named like `{}`",
+                        part.filename,
+                        i + 1,
+                        expected("NAME")
+                    ),
+                ))
+            }
+            Some(s) => {
+                let prefix = first_prefix.as_deref().unwrap_or(s.prefix);
+                if part.filename != expected(prefix) {
+                    return Err(field_err(
+                        file,
+                        entry,
+                        &field("filename"),
+                        format!(
+                            "`{}` is not part {} of the {n} listed: expected `{}` (the parts are \
+                             listed in order, with one name and N = {n})",
+                            part.filename,
+                            i + 1,
+                            expected(prefix)
+                        ),
+                    ));
+                }
+            }
+        }
+        if let Some(sha) = &part.sha256 {
+            validate::sha256(sha).map_err(|e| {
+                field_err(
+                    file,
+                    entry,
+                    &field("sha256"),
+                    format!("{e} (or null when no source gives one)"),
+                )
+            })?;
+        }
+        if part.size_bytes == Some(0) {
+            return Err(field_err(
+                file,
+                entry,
+                &field("size_bytes"),
+                "must be positive (or null when unknown)",
+            ));
+        }
+        parts.push(part);
+    }
+    Ok(parts)
 }
 
 fn take<T: DeserializeOwned>(
@@ -671,6 +805,182 @@ mod tests {
         .unwrap_err()
         .to_string();
         assert!(e.contains("field `requires`") && e.contains("twice"), "{e}");
+    }
+
+    const SHA_A: &str = "9fecc3b3cd76bba89d504f29b616eedf7da85b96540e490ca5824d3f7d2776a0";
+    const SHA_B: &str = "1fecc3b3cd76bba89d504f29b616eedf7da85b96540e490ca5824d3f7d2776a0";
+
+    /// GOOD as a split model whose parts are given as `(filename, sha256, size)` JSON texts.
+    fn split_with(parts: &[(&str, &str, &str)]) -> String {
+        let mut v: Value = serde_json::from_str(GOOD).unwrap();
+        let e = v["files"][0].as_object_mut().unwrap();
+        for k in ["filename", "sha256", "size_bytes"] {
+            e.remove(k);
+        }
+        let parts: Vec<Value> = parts
+            .iter()
+            .map(|(f, s, b)| {
+                serde_json::json!({
+                    "filename": f,
+                    "sha256": serde_json::from_str::<Value>(s).unwrap(),
+                    "size_bytes": serde_json::from_str::<Value>(b).unwrap(),
+                })
+            })
+            .collect();
+        e.insert("parts".into(), Value::Array(parts));
+        v.to_string()
+    }
+
+    fn three_parts() -> Vec<(String, String, String)> {
+        (1..=3)
+            .map(|k| {
+                (
+                    format!("tiny-q4-{k:05}-of-00003.gguf"),
+                    format!("\"{}\"", if k == 2 { SHA_B } else { SHA_A }),
+                    format!("{}", k * 100),
+                )
+            })
+            .collect()
+    }
+
+    fn as_refs(v: &[(String, String, String)]) -> Vec<(&str, &str, &str)> {
+        v.iter()
+            .map(|(a, b, c)| (a.as_str(), b.as_str(), c.as_str()))
+            .collect()
+    }
+
+    #[test]
+    fn a_split_entry_lists_its_parts_and_sums_their_sizes() {
+        let text = split_with(&as_refs(&three_parts()));
+        let f = &parse_family(&text, "t.json").unwrap()[0];
+        assert!(f.is_split() && f.installable());
+        assert_eq!(f.filename, "tiny-q4-00001-of-00003.gguf");
+        assert_eq!(f.size_bytes, Some(600));
+        assert_eq!(f.sha256, None);
+        let files = f.files();
+        assert_eq!(files.len(), 3);
+        assert_eq!(files[1].sha256.as_deref(), Some(SHA_B));
+        assert_eq!(files[2].filename, "tiny-q4-00003-of-00003.gguf");
+        // A single file is its own one file.
+        let single = &parse_family(GOOD, "t.json").unwrap()[0];
+        assert!(!single.is_split());
+        assert_eq!(single.files()[0].filename, single.filename);
+    }
+
+    #[test]
+    fn a_split_entry_with_an_unpinned_part_is_listed_but_not_installable() {
+        let mut p = three_parts();
+        p[2].1 = "null".into();
+        p[1].2 = "null".into();
+        let f = &parse_family(&split_with(&as_refs(&p)), "t.json").unwrap()[0];
+        assert!(!f.installable());
+        let why = f.not_installable_reason().unwrap();
+        assert!(
+            why.contains("tiny-q4-00003-of-00003.gguf") && why.contains("sha256"),
+            "{why}"
+        );
+        assert_eq!(f.size_bytes, None, "one size unknown: the sum is unknown");
+    }
+
+    #[test]
+    fn split_parts_must_follow_the_pattern_in_order_and_name_the_field() {
+        type Patch = fn(&mut Vec<(String, String, String)>);
+        let cases: [(&str, Patch, &str, &str); 9] = [
+            (
+                "not the pattern",
+                |p| p[1].0 = "tiny-q4-part2.gguf".into(),
+                "parts[1].filename",
+                "split pattern",
+            ),
+            (
+                "out of order",
+                |p| p.swap(1, 2),
+                "parts[1].filename",
+                "tiny-q4-00002-of-00003.gguf",
+            ),
+            (
+                "another N",
+                |p| p[2].0 = "tiny-q4-00003-of-00004.gguf".into(),
+                "parts[2].filename",
+                "N = 3",
+            ),
+            (
+                "another name",
+                |p| p[1].0 = "other-00002-of-00003.gguf".into(),
+                "parts[1].filename",
+                "tiny-q4-00002-of-00003.gguf",
+            ),
+            (
+                "a part missing",
+                |p| {
+                    p.remove(2);
+                },
+                "parts[0].filename",
+                "tiny-q4-00001-of-00002.gguf",
+            ),
+            (
+                "a directory",
+                |p| p[0].0 = "../tiny-q4-00001-of-00003.gguf".into(),
+                "parts[0].filename",
+                "plain name",
+            ),
+            (
+                "bad sha256",
+                |p| p[1].1 = "\"ABC\"".into(),
+                "parts[1].sha256",
+                "sha256",
+            ),
+            (
+                "zero size",
+                |p| p[2].2 = "0".into(),
+                "parts[2].size_bytes",
+                "positive",
+            ),
+            (
+                "one part",
+                |p| p.truncate(1),
+                "field `parts`",
+                "at least two",
+            ),
+        ];
+        for (what, patch, field, needle) in cases {
+            let mut p = three_parts();
+            patch(&mut p);
+            let e = err(&split_with(&as_refs(&p)));
+            assert!(
+                e.contains("registry/test.json")
+                    && e.contains("`tiny-q4_k_m`")
+                    && e.contains(field)
+                    && e.contains(needle),
+                "{what}: {e}"
+            );
+        }
+    }
+
+    #[test]
+    fn parts_exclude_the_single_file_fields_and_unknown_part_fields() {
+        let text = split_with(&as_refs(&three_parts()));
+        for (k, val) in [
+            ("filename", r#""tiny.gguf""#),
+            ("sha256", &format!("\"{SHA_A}\"")[..]),
+            ("size_bytes", "1"),
+        ] {
+            let mut v: Value = serde_json::from_str(&text).unwrap();
+            v["files"][0][k] = serde_json::from_str(val).unwrap();
+            let e = err(&v.to_string());
+            assert!(
+                e.contains(&format!("field `{k}`")) && e.contains("`parts`"),
+                "{k}: {e}"
+            );
+        }
+        let mut v: Value = serde_json::from_str(&text).unwrap();
+        v["files"][0]["parts"][1]["colour"] = "blue".into();
+        let e = err(&v.to_string());
+        assert!(e.contains("parts[1]") && e.contains("colour"), "{e}");
+        let mut v: Value = serde_json::from_str(&text).unwrap();
+        v["files"][0]["parts"] = "all of them".into();
+        let e = err(&v.to_string());
+        assert!(e.contains("field `parts`") && e.contains("array"), "{e}");
     }
 
     #[test]

@@ -4,6 +4,14 @@
 //! Both ship inside the binary ([`Registry::embedded`], [`Tiers::embedded`]) and can be replaced
 //! by a directory or file given with `--registry` / `--tiers`. Every check names the file, the
 //! entry and the field it failed on, so a hand-edited registry is fixed in one go.
+//!
+//! A family file is `{"schema_version": 1, "family": ..., "files": [ENTRY, ...]}`; an entry names
+//! its repository, revision, quantisation, parameters, shape and licence, and either one file
+//! (`filename`, `sha256`, `size_bytes`) or, for a model split by llama.cpp's gguf-split, its
+//! `parts`: `[{"filename": "NAME-00001-of-00003.gguf", "sha256": ..., "size_bytes": ...}, ...]`,
+//! every part of `NAME-0000k-of-0000N.gguf` in order (k = 1..N, one N, one NAME, at least two
+//! parts). A split model is installable when every part has its sha256; its size is the sum of
+//! the parts'.
 //! Knows nothing about hardware, predictions or the network.
 
 mod load;
@@ -33,12 +41,20 @@ pub struct ModelFile {
     /// Git revision to download: `main` unless a commit is pinned.
     #[serde(default = "main_revision")]
     pub revision: String,
-    /// File name inside the repository (no directories).
+    /// File name inside the repository (no directories). For a model in `parts`, the first
+    /// part's name (filled in by the loader; the entry itself does not give it).
+    #[serde(default)]
     pub filename: String,
-    /// SHA-256 of the file: 64 lowercase hex characters, or null when no source gave one.
+    /// SHA-256 of the file: 64 lowercase hex characters, or null when no source gave one. Null
+    /// for a model in `parts`: each part has its own.
     pub sha256: Option<String>,
-    /// Exact size in bytes, or null when unknown (the predictor then estimates it).
+    /// Exact size in bytes, or null when unknown (the predictor then estimates it). For a model
+    /// in `parts`, the sum of the parts' sizes (filled in by the loader when all are known).
     pub size_bytes: Option<u64>,
+    /// A model published split by llama.cpp's gguf-split: every part, first part first, instead
+    /// of `filename`, `sha256` and `size_bytes`. Empty for a model in one file.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub parts: Vec<ModelPart>,
     /// llama.cpp file type label (`Q4_K_M`, `Q8_0`, ...).
     pub quantisation: FileType,
     /// Parameters of the base model (config.json / model card).
@@ -66,6 +82,18 @@ pub struct ModelFile {
     pub tensors: Option<Vec<TensorSummary>>,
 }
 
+/// One part of a split model (`NAME-0000k-of-0000N.gguf`), as listed in `parts`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelPart {
+    /// File name inside the repository (no directories), of llama.cpp's split pattern.
+    pub filename: String,
+    /// SHA-256 of the part, or null when no source gave one (the model is then not installable).
+    pub sha256: Option<String>,
+    /// Exact size in bytes, or null when unknown.
+    pub size_bytes: Option<u64>,
+}
+
 fn main_revision() -> String {
     "main".to_string()
 }
@@ -73,20 +101,46 @@ fn main_revision() -> String {
 impl ModelFile {
     /// A file can be installed only when its checksum is known: without one, a download cannot
     /// be told apart from a corrupted or replaced file.
+    /// A split model needs the checksum of every part.
     pub fn installable(&self) -> bool {
-        self.sha256.is_some()
+        self.not_installable_reason().is_none()
     }
 
     /// Why the file cannot be installed, if it cannot.
     pub fn not_installable_reason(&self) -> Option<String> {
-        if self.sha256.is_none() {
+        if let Some(p) = self.parts.iter().find(|p| p.sha256.is_none()) {
+            Some(format!(
+                "part `{}` has no known sha256: listed for reference, not installable",
+                p.filename
+            ))
+        } else if self.parts.is_empty() && self.sha256.is_none() {
             Some("no known sha256: listed for reference, not installable".to_string())
         } else {
             None
         }
     }
 
-    /// `https://huggingface.co/<repo>/resolve/<revision>/<filename>` on the given endpoint.
+    /// Whether the model is published in several parts.
+    pub fn is_split(&self) -> bool {
+        !self.parts.is_empty()
+    }
+
+    /// The files to download, the one llama.cpp is given first: the parts of a split model, else
+    /// the one file.
+    pub fn files(&self) -> Vec<ModelPart> {
+        if self.is_split() {
+            self.parts.clone()
+        } else {
+            vec![ModelPart {
+                filename: self.filename.clone(),
+                sha256: self.sha256.clone(),
+                size_bytes: self.size_bytes,
+            }]
+        }
+    }
+
+    /// `https://huggingface.co/<repo>/resolve/<revision>/<filename>` on the given endpoint (the
+    /// first part of a split model).
     pub fn url(&self, endpoint: &str) -> String {
         format!(
             "{}/{}/resolve/{}/{}",

@@ -18,7 +18,8 @@ use llama_cpp_2::model::{LlamaChatMessage, LlamaChatTemplate};
 use llama_cpp_2::token::LlamaToken;
 use serde::{Deserialize, Serialize};
 
-use crate::gguf::reader::{self, GgufError};
+use crate::gguf::reader::GgufError;
+use crate::gguf::split;
 use crate::llama::{self, LlamaError, LoadedModel};
 use crate::progress::{Progress, Unit};
 use crate::types::capabilities::{
@@ -455,8 +456,8 @@ fn prepare(
     progress: &dyn Progress,
 ) -> Result<Prepared, VerifyError> {
     // Our own header check first: a truncated file or a wrong magic gets a precise error here
-    // instead of an opaque load failure inside llama.cpp.
-    let header = reader::read_model(path).map_err(|source| VerifyError::Header {
+    // instead of an opaque load failure inside llama.cpp. A split model's parts are all checked.
+    let header = split::read_model(path).map_err(|source| VerifyError::Header {
         path: path.to_path_buf(),
         source,
     })?;

@@ -8,7 +8,8 @@
 //! byte tokens, some words, filler pieces up to the vocabulary size) and a ChatML chat template.
 //!
 //! Files are written to a temporary name in the target directory and renamed into place, so a
-//! killed run never leaves a half-written model under the final name.
+//! killed run never leaves a half-written model under the final name. [`write_split_model`]
+//! writes the same model split in parts, as llama.cpp's gguf-split lays it out.
 //!
 //! Submodules: `tokenizer` builds the vocabulary and holds the special token ids, `weights`
 //! generates the random tensor bytes. Their public items are re-exported here.
@@ -23,6 +24,10 @@ use std::path::{Path, PathBuf};
 
 use super::layout::{tensors_for, FileType};
 use super::reader::{MetaValue, DEFAULT_ALIGNMENT, GGUF_MAGIC};
+use super::split::{
+    split_file_name, KEY_SPLIT_COUNT as SPLIT_COUNT, KEY_SPLIT_NO as SPLIT_NO,
+    KEY_SPLIT_TENSORS_COUNT as SPLIT_TENSORS_COUNT,
+};
 use super::types::{GgmlType, ModelShape, TensorSummary};
 use crate::progress::Progress;
 
@@ -202,12 +207,128 @@ pub fn write_model_with_progress(
             });
         }
     }
+    let indexed: Vec<(usize, &TensorSummary)> = tensors.iter().enumerate().collect();
+    let (file_bytes, data_offset) =
+        write_file(path, &metadata(spec), &indexed, spec.seed, progress)?;
+    Ok(WrittenModel {
+        path: path.to_path_buf(),
+        tensors,
+        file_bytes,
+        data_offset,
+    })
+}
+
+/// Write `spec` as a model split in `parts` files, as llama.cpp's gguf-split does: in `dir`,
+/// `PREFIX-00001-of-0000N.gguf` and on, each a GGUF with `split.no` (0-based), `split.count` and
+/// `split.tensors.count`; the first part carries the model's metadata. The tensors go to the
+/// parts by layer (the tensors before the first layer, each layer, the tensors after the last,
+/// in order, as evenly as they divide), and their bytes are those [`write_model`] writes for the
+/// same spec, so the parts hold exactly the unsplit model's tensors. Each part is written
+/// atomically; the first is written last.
+pub fn write_split_model(
+    dir: &Path,
+    prefix: &str,
+    spec: &ModelSpec,
+    parts: u16,
+) -> Result<Vec<WrittenModel>, GgufWriteError> {
+    validate(spec)?;
+    let tensors = spec.layout.tensors(&spec.shape);
+    for t in &tensors {
+        if block_kind(t.ggml_type).is_none() {
+            return Err(GgufWriteError::UnsupportedType {
+                tensor: t.name.clone(),
+                ggml_type: t.ggml_type,
+            });
+        }
+    }
+    let groups = layer_groups(&tensors);
+    if parts < 2 || usize::from(parts) > groups.len() {
+        return Err(GgufWriteError::InvalidSpec(format!(
+            "{parts} parts: a split model of {} layers has 2 to {} parts",
+            spec.shape.n_layers,
+            groups.len()
+        )));
+    }
+    let n = usize::from(parts);
+    let split_keys = |no: u16| {
+        vec![
+            (SPLIT_NO.to_string(), MetaValue::U16(no)),
+            (SPLIT_COUNT.to_string(), MetaValue::U16(parts)),
+            (
+                SPLIT_TENSORS_COUNT.to_string(),
+                MetaValue::I32(tensors.len() as i32),
+            ),
+        ]
+    };
+    let mut written = Vec::with_capacity(n);
+    // Write the later parts first: the first part, which names the others, appears last.
+    for p in (0..n).rev() {
+        let (from, to) = (p * groups.len() / n, (p + 1) * groups.len() / n);
+        let indexed: Vec<(usize, &TensorSummary)> = groups[from..to]
+            .iter()
+            .flat_map(|g| g.clone())
+            .map(|i| (i, &tensors[i]))
+            .collect();
+        let mut meta = if p == 0 { metadata(spec) } else { Vec::new() };
+        meta.extend(split_keys(p as u16));
+        let path = dir.join(split_file_name(prefix, p as u16 + 1, parts));
+        let (file_bytes, data_offset) = write_file(
+            &path,
+            &meta,
+            &indexed,
+            spec.seed,
+            &crate::progress::NoProgress,
+        )?;
+        written.push(WrittenModel {
+            path,
+            tensors: indexed.iter().map(|(_, t)| (*t).clone()).collect(),
+            file_bytes,
+            data_offset,
+        });
+    }
+    written.reverse();
+    Ok(written)
+}
+
+/// Tensor indices grouped for splitting: the tensors before the first layer, then one group per
+/// layer (`blk.N.`), then the tensors after the last.
+fn layer_groups(tensors: &[TensorSummary]) -> Vec<std::ops::Range<usize>> {
+    let layer = |t: &TensorSummary| {
+        t.name
+            .strip_prefix("blk.")
+            .and_then(|r| r.split('.').next())
+            .map(str::to_string)
+    };
+    let mut groups: Vec<std::ops::Range<usize>> = Vec::new();
+    let mut current: Option<Option<String>> = None;
+    for (i, t) in tensors.iter().enumerate() {
+        let key = layer(t);
+        match (&current, groups.last_mut()) {
+            (Some(k), Some(g)) if *k == key => g.end = i + 1,
+            _ => {
+                groups.push(i..i + 1);
+                current = Some(key);
+            }
+        }
+    }
+    groups
+}
+
+/// Write one GGUF file: `meta`, then the tensor infos and data of `tensors` (each with its
+/// index in the model's tensor table, which seeds its random bytes). Returns the file's size and
+/// the offset of its data section.
+fn write_file(
+    path: &Path,
+    meta: &[(String, MetaValue)],
+    tensors: &[(usize, &TensorSummary)],
+    seed: u64,
+    progress: &dyn Progress,
+) -> Result<(u64, u64), GgufWriteError> {
     let io = |source| GgufWriteError::Io {
         path: path.to_path_buf(),
         source,
     };
-
-    let header = encode_header(spec, &tensors);
+    let header = encode_header_with(meta, tensors.iter().map(|(_, t)| *t));
     let align = DEFAULT_ALIGNMENT;
     let data_offset = (header.bytes.len() as u64).div_ceil(align) * align;
     let file_bytes = data_offset + header.data_bytes;
@@ -219,8 +340,8 @@ pub fn write_model_with_progress(
         pad(&mut w, data_offset - header.bytes.len() as u64)?;
         let mut written = data_offset;
         let mut buf = Vec::new();
-        for (i, t) in tensors.iter().enumerate() {
-            let mut rng = Rng::new(spec.seed ^ (i as u64 + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15));
+        for &(i, t) in tensors {
+            let mut rng = Rng::new(seed ^ (i as u64 + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15));
             let mut left = t.n_bytes;
             // Chunks of whole blocks keep memory flat for large tensors.
             let chunk = (1u64 << 20) / t.ggml_type.block_bytes() * t.ggml_type.block_bytes();
@@ -241,12 +362,7 @@ pub fn write_model_with_progress(
     });
     progress.finish();
     result.map_err(io)?;
-    Ok(WrittenModel {
-        path: path.to_path_buf(),
-        tensors,
-        file_bytes,
-        data_offset,
-    })
+    Ok((file_bytes, data_offset))
 }
 
 /// The bytes before the tensor data that [`write_model`] writes for `spec` (header, metadata,
@@ -313,13 +429,19 @@ struct EncodedHeader {
 }
 
 fn encode_header(spec: &ModelSpec, tensors: &[TensorSummary]) -> EncodedHeader {
-    let meta = metadata(spec);
+    encode_header_with(&metadata(spec), tensors.iter())
+}
+
+fn encode_header_with<'t>(
+    meta: &[(String, MetaValue)],
+    tensors: impl ExactSizeIterator<Item = &'t TensorSummary>,
+) -> EncodedHeader {
     let mut b = Vec::with_capacity(64 << 10);
     b.extend_from_slice(&GGUF_MAGIC);
     b.extend_from_slice(&3u32.to_le_bytes());
     b.extend_from_slice(&(tensors.len() as u64).to_le_bytes());
     b.extend_from_slice(&(meta.len() as u64).to_le_bytes());
-    for (k, v) in &meta {
+    for (k, v) in meta {
         put_str(&mut b, k);
         b.extend_from_slice(&v.type_id().to_le_bytes());
         put_value(&mut b, v);
