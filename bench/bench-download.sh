@@ -13,6 +13,7 @@
 # (b) uncapped: a SIZE_MIB MiB file (default 512), RUNS alternating rounds (after one discarded
 #     warm-up each) of
 #       curl -s -o FILE URL                                  (nothing else: no hash, no fsync)
+#       curl -s -o FILE URL && sync FILE                     (durable on disk, no hash)
 #       curl -s -o FILE URL && sha256sum FILE && sync FILE   (what the download also does)
 #       minerva-setup download --connections 1               (sha256 while streaming, fsync, rename)
 #       minerva-setup download                               (4 connections, the default)
@@ -93,6 +94,13 @@ run_curl() {
     measure curl -s -f -o "$work/curl.out" "$1"
 }
 
+run_curl_sync() {
+    rm -f "$work/curl.out"
+    sync
+    # shellcheck disable=SC2016 # $1 and $2 are the inner shell's arguments
+    measure sh -c 'curl -s -f -o "$1" "$2" && sync "$1"' sh "$work/curl.out" "$1"
+}
+
 run_curl_full() {
     rm -f "$work/curl.out"
     sync
@@ -132,17 +140,19 @@ size=$(stat -c %s "$work/model.gguf")
 echo "  warm-up..." >&2
 _=$(run_curl "$url")
 _=$(run_minerva model.gguf "$url")
-curl_t=() full_t=() m1_t=() m4_t=() curl_rss=0 m1_rss=0 m4_rss=0
+curl_t=() sync_t=() full_t=() m1_t=() m4_t=() curl_rss=0 m1_rss=0 m4_rss=0
 for i in $(seq "$runs"); do
     read -r t r <<<"$(run_curl "$url")"
     curl_t+=("$t"); [ "$r" -gt "$curl_rss" ] && curl_rss=$r
+    read -r t _ <<<"$(run_curl_sync "$url")"
+    sync_t+=("$t")
     read -r t _ <<<"$(run_curl_full "$url")"
     full_t+=("$t")
     read -r t r <<<"$(run_minerva model.gguf "$url" --connections 1)"
     m1_t+=("$t"); [ "$r" -gt "$m1_rss" ] && m1_rss=$r
     read -r t r <<<"$(run_minerva model.gguf "$url")"
     m4_t+=("$t"); [ "$r" -gt "$m4_rss" ] && m4_rss=$r
-    echo "  round $i: curl ${curl_t[-1]} s, curl+sha256sum+sync ${full_t[-1]} s, minerva-setup 1 connection ${m1_t[-1]} s, 4 connections ${m4_t[-1]} s" >&2
+    echo "  round $i: curl ${curl_t[-1]} s, curl+sync ${sync_t[-1]} s, curl+sha256sum+sync ${full_t[-1]} s, minerva-setup 1 connection ${m1_t[-1]} s, 4 connections ${m4_t[-1]} s" >&2
 done
 
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", a / b}'; }
@@ -154,10 +164,13 @@ row "minerva-setup --connections 4" "$capped_size" "${four[@]}"
 echo "  speed-up, 4 connections / 1: $(ratio "$(median "${one[@]}")" "$(median "${four[@]}")")x (target 3.5x); peak RSS $((rss4 / 1024)) MiB"
 echo "(b) ${size_mib} MiB uncapped, median (min-max) of $runs rounds"
 row "curl -o" "$size" "${curl_t[@]}"
+row "curl -o + sync" "$size" "${sync_t[@]}"
 row "curl -o + sha256sum + sync" "$size" "${full_t[@]}"
 row "minerva-setup --connections 1" "$size" "${m1_t[@]}"
 row "minerva-setup (4 connections)" "$size" "${m4_t[@]}"
-c=$(median "${curl_t[@]}") f=$(median "${full_t[@]}")
-echo "  minerva-setup 1 connection / curl -o: $(ratio "$c" "$(median "${m1_t[@]}")")x, / curl -o + sha256sum + sync: $(ratio "$f" "$(median "${m1_t[@]}")")x (target 0.9x curl -o)"
-echo "  minerva-setup 4 connections / curl -o: $(ratio "$c" "$(median "${m4_t[@]}")")x, / curl -o + sha256sum + sync: $(ratio "$f" "$(median "${m4_t[@]}")")x"
+c=$(median "${curl_t[@]}") y=$(median "${sync_t[@]}") f=$(median "${full_t[@]}")
+for m in 1 4; do
+    if [ "$m" = 1 ]; then t=$(median "${m1_t[@]}"); else t=$(median "${m4_t[@]}"); fi
+    echo "  minerva-setup $m connection(s), throughput relative to curl -o: $(ratio "$c" "$t")x (target 0.9x), to curl -o + sync: $(ratio "$y" "$t")x, to curl -o + sha256sum + sync: $(ratio "$f" "$t")x"
+done
 echo "  peak RSS: curl $((curl_rss / 1024)) MiB, minerva-setup 1 connection $((m1_rss / 1024)) MiB, 4 connections $((m4_rss / 1024)) MiB (sha256, fsync and rename included)"
