@@ -54,6 +54,9 @@ pub struct Failure {
     pub exit: Exit,
     pub error: anyhow::Error,
     pub hint: Option<String>,
+    /// The command's report already says what failed (and was printed, as JSON with
+    /// `--json`): the error goes to stderr only, so that stdout stays one JSON document.
+    pub reported: bool,
 }
 
 impl Failure {
@@ -62,7 +65,14 @@ impl Failure {
             exit,
             error: error.into(),
             hint: None,
+            reported: false,
         }
+    }
+
+    /// Mark the failure as described by a report already printed (see [`Failure::reported`]).
+    pub fn after_report(mut self) -> Failure {
+        self.reported = true;
+        self
     }
 
     pub fn hint(mut self, hint: impl Into<String>) -> Failure {

@@ -117,9 +117,14 @@ pub struct InstallArgs {
     /// Install from this tier only.
     #[arg(long, value_name = "TIER", env = MINERVA_TIER)]
     pub tier: Option<String>,
-    /// Install this registry model, whatever the tiers prefer.
-    #[arg(long, value_name = "MODEL_ID", env = MINERVA_MODEL)]
+    /// Install this model, whatever the tiers prefer: a registry id, or a file on Hugging Face
+    /// (`hf:ORG/REPO/PATH.gguf`, `hf:ORG/REPO:QUANT`), planned in --tier's workload and promise
+    /// or under --max-latency.
+    #[arg(long, value_name = "MODEL", env = MINERVA_MODEL)]
     pub model: Option<String>,
+    /// Branch, tag or commit of an `hf:` --model's repository [default: main].
+    #[arg(long, value_name = "REV")]
+    pub revision: Option<String>,
     /// Install a --model even if it does not fit in memory.
     #[arg(long)]
     pub force: bool,

@@ -2,7 +2,9 @@
 
 use crate::bench::runner::BenchError;
 use crate::exit::{Exit, Failure};
+use crate::fetch::remote::RemoteError;
 use crate::fetch::{FetchError, FetchErrorKind};
+use crate::pipeline::remote::ResolveError;
 use crate::pipeline::reverify::ReverifyError;
 use crate::pipeline::stored::StoredBenchError;
 use crate::pipeline::InstallError;
@@ -52,6 +54,32 @@ pub fn fetch_failure(e: FetchError) -> Failure {
     match hint {
         Some(h) => f.hint(h),
         None => f,
+    }
+}
+
+/// Map a failure to resolve or inspect an `hf:` model to its exit code and a hint.
+pub fn resolve_failure(e: ResolveError) -> Failure {
+    match e {
+        ResolveError::Remote(RemoteError::Unauthorized { ref model_page, token_sent, .. }) => {
+            let hint = if token_sent {
+                format!("accept the licence on {model_page} with the account the token belongs to")
+            } else {
+                format!("accept the licence on {model_page} and set HF_TOKEN (or log in with `hf auth login`)")
+            };
+            Failure::new(Exit::Download, e).hint(hint)
+        }
+        ResolveError::Remote(RemoteError::NotFound { .. }) => Failure::new(Exit::Usage, e)
+            .hint("check the repository and the path on the model page, and --revision"),
+        ResolveError::Remote(RemoteError::Header(_)) | ResolveError::Header(_) => {
+            Failure::new(Exit::BadInput, e)
+                .hint("the file is not a GGUF model llama.cpp can load; pick another file of the repository")
+        }
+        ResolveError::Remote(_) => Failure::new(Exit::Download, e)
+            .hint("check the network and the endpoint (--mirror, HF_ENDPOINT); the request is retried with --retries"),
+        ResolveError::NoMatch { .. } | ResolveError::Ambiguous { .. } | ResolveError::NotFirstPart { .. } => {
+            Failure::new(Exit::Usage, e)
+        }
+        ResolveError::Split { .. } => Failure::new(Exit::Usage, e),
     }
 }
 

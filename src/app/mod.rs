@@ -128,7 +128,7 @@ impl Ctx {
         // Nowhere is left to report a failed write of the report itself: a closed stdout or
         // stderr is the reader's choice, never a panic.
         let _ = writeln!(std::io::stderr().lock(), "{f}");
-        if self.json {
+        if self.json && !f.reported {
             let doc = serde_json::json!({
                 "error": f.error.to_string(),
                 "causes": f.error.chain().skip(1).map(|c| c.to_string()).collect::<Vec<_>>(),

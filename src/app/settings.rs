@@ -9,6 +9,7 @@ use std::time::Duration;
 use crate::bench::runner::BenchOptions;
 use crate::exit::{Exit, Failure, ResultExt};
 use crate::fetch::{self, FetchOptions};
+use crate::pipeline::remote::{self, RemoteModel};
 use crate::pipeline::reverify::{ReverifySettings, VerifyTarget};
 use crate::pipeline::{calibration, stored, InstallSettings};
 use crate::profile::HardwareProfile;
@@ -55,7 +56,14 @@ pub fn install_settings(
     a: &InstallArgs,
     action: Action,
 ) -> Result<InstallSettings, Failure> {
-    let (registry, tiers) = load_registry(ctx)?;
+    let (mut registry, tiers) = load_registry(ctx)?;
+    let model = model_for_plan(
+        ctx,
+        &mut registry,
+        a.model.as_deref(),
+        a.mirror.as_deref(),
+        a.revision.as_deref(),
+    )?;
     let mut run = BenchOptions::new(ctx.paths.cache_dir.clone())
         .with_batches_for(planned_concurrency(&tiers, &a.workload));
     run.threads = a.threads;
@@ -70,7 +78,7 @@ pub fn install_settings(
         select: SelectOptions {
             max_latency_s: a.max_latency,
             tier: a.tier.clone(),
-            model: a.model.clone(),
+            model,
             force: a.force,
             workload: a.workload.overrides(),
             correction_ratio: a.workload.correction_ratio,
@@ -177,4 +185,85 @@ pub fn endpoint(mirror: Option<&str>) -> Result<String, Failure> {
             fetch::DEFAULT_ENDPOINT
         ))
     })
+}
+
+/// Where headers read from Hugging Face are cached.
+pub fn header_cache_dir(ctx: &Ctx) -> PathBuf {
+    ctx.paths.cache_dir.join("gguf-headers")
+}
+
+/// A model given as `hf:ORG/REPO/PATH.gguf` or `hf:ORG/REPO:QUANT`: resolved on the endpoint
+/// (`--mirror`, else `HF_ENDPOINT`) at `revision` (default `main`), its header read remotely.
+/// `None` when `value` is not an `hf:` name; exit 2 when it is a malformed one.
+pub fn remote_model(
+    ctx: &Ctx,
+    value: &str,
+    mirror: Option<&str>,
+    revision: Option<&str>,
+) -> Result<Option<RemoteModel>, Failure> {
+    let Some(spec) = fetch::parse_hf_spec(value) else {
+        return Ok(None);
+    };
+    let spec = spec.map_err(|e| {
+        Failure::new(Exit::Usage, anyhow::anyhow!(e))
+            .hint("e.g. hf:Qwen/Qwen2.5-1.5B-Instruct-GGUF/qwen2.5-1.5b-instruct-q4_k_m.gguf or hf:Qwen/Qwen2.5-1.5B-Instruct-GGUF:Q4_K_M")
+    })?;
+    let endpoint = endpoint(mirror)?;
+    let opts = FetchOptions {
+        token: fetch::hf_token_from_env(),
+        ..FetchOptions::default()
+    };
+    let cache = header_cache_dir(ctx);
+    let revision = revision.unwrap_or("main");
+    ctx.progress().note(&format!(
+        "reading the header of {value} (at {revision}) from {endpoint}"
+    ));
+    let r = remote::resolve(&spec, &endpoint, revision, &opts, Some(&cache))
+        .map_err(super::failure::resolve_failure)?;
+    let how = if r.from_cache {
+        "header from the cache".to_string()
+    } else {
+        format!(
+            "read {} of {} for the header",
+            indicatif::HumanBytes(r.bytes_fetched),
+            indicatif::HumanBytes(r.info.size_bytes)
+        )
+    };
+    ctx.progress().note(&format!("{}: {how}", r.file.id));
+    Ok(Some(r))
+}
+
+/// `--model hf:…` for `plan` and `install`: resolve it, add its entry to `registry` and return
+/// the id to plan with; any other `--model` is returned as it is.
+pub fn model_for_plan(
+    ctx: &Ctx,
+    registry: &mut Registry,
+    model: Option<&str>,
+    mirror: Option<&str>,
+    revision: Option<&str>,
+) -> Result<Option<String>, Failure> {
+    let Some(m) = model else {
+        if revision.is_some() {
+            return Err(Failure::new(
+                Exit::Usage,
+                anyhow::anyhow!("--revision applies to an `hf:` --model"),
+            )
+            .hint("drop --revision, or add --model hf:ORG/REPO/PATH.gguf"));
+        }
+        return Ok(None);
+    };
+    match remote_model(ctx, m, mirror, revision)? {
+        Some(r) => {
+            let id = r.file.id.clone();
+            registry.files.retain(|f| f.id != id);
+            registry.files.push(r.file);
+            Ok(Some(id))
+        }
+        None if revision.is_some() => Err(Failure::new(
+            Exit::Usage,
+            anyhow::anyhow!("--revision applies to an `hf:` --model, not to `{m}`"),
+        )
+        .hint("drop --revision, or name the model as hf:ORG/REPO/PATH.gguf")),
+        None => Ok(Some(m.to_string())),
+    }
 }

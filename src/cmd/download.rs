@@ -7,7 +7,7 @@ use clap::Args;
 
 use crate::app::args::TransferArgs;
 use crate::app::failure::fetch_failure;
-use crate::app::settings::{endpoint, fetch_options};
+use crate::app::settings::{endpoint, fetch_options, remote_model};
 use crate::app::{Ctx, Human};
 use crate::env_vars::MINERVA_MIRROR;
 use crate::exit::{Exit, Failure};
@@ -17,8 +17,10 @@ use crate::validate::{self, ValidationError};
 #[derive(Debug, Args)]
 pub struct DownloadArgs {
     /// A registry model id (see `minerva-setup registry list`): its repo, file, size and sha256
-    /// come from the registry.
-    #[arg(value_name = "MODEL_ID", required_unless_present_any = ["url", "repo"], conflicts_with_all = ["url", "repo", "file", "sha256", "size", "gated"])]
+    /// come from the registry. Or a file on Hugging Face, `hf:ORG/REPO/PATH.gguf` or
+    /// `hf:ORG/REPO:QUANT`: its size and sha256 come from Hugging Face's metadata (--sha256
+    /// wins), and its header is checked before the download starts.
+    #[arg(value_name = "MODEL", required_unless_present_any = ["url", "repo"], conflicts_with_all = ["url", "repo", "file", "size", "gated"])]
     pub model: Option<String>,
     /// Download from this URL (any HTTP(S) server).
     #[arg(long, value_name = "URL", conflicts_with_all = ["repo", "revision"], requires = "sha256")]
@@ -150,6 +152,39 @@ fn resolve(ctx: &Ctx, a: &DownloadArgs) -> Result<(FetchRequest, FetchOptions), 
 /// `download MODEL_ID`: the registry says where the file is and what it must hash to.
 fn registry_request(ctx: &Ctx, a: &DownloadArgs) -> Result<FetchRequest, Failure> {
     let id = a.model.as_deref().unwrap_or_default();
+    if let Some(r) = remote_model(ctx, id, a.mirror.as_deref(), a.revision.as_deref())? {
+        let sha = match (&a.sha256, &r.info.sha256) {
+            (Some(given), _) => given.clone(),
+            (None, Some(published)) => published.clone(),
+            (None, None) => {
+                return Err(Failure::new(
+                    Exit::BadInput,
+                    anyhow::anyhow!(
+                        "{} has no sha256 in Hugging Face's metadata: a download could not be told apart from a corrupted one",
+                        r.file.id
+                    ),
+                )
+                .hint("pass the file's sha256 with --sha256 (the model page lists it)"))
+            }
+        };
+        let hf = HfFile {
+            revision: r.file.revision.clone(),
+            ..r.hf
+        };
+        return Ok(FetchRequest::hugging_face(
+            hf,
+            &sha,
+            Some(r.info.size_bytes),
+            r.file.gated,
+        ));
+    }
+    if a.sha256.is_some() {
+        return Err(Failure::new(
+            Exit::Usage,
+            anyhow::anyhow!("--sha256 does not apply to the registry model `{id}`: the registry pins its sha256"),
+        )
+        .hint("drop --sha256, or download with --repo ORG/NAME --file PATH --sha256 HEX"));
+    }
     let (reg, _) = crate::app::settings::load_registry(ctx)?;
     let Some(f) = reg.get(id) else {
         return Err(Failure::new(

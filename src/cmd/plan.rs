@@ -9,9 +9,10 @@ use indicatif::HumanBytes;
 
 use crate::app::args::{positive_f64, WorkloadArgs};
 use crate::app::failure::stored_bench_failure;
-use crate::app::settings::{correction_ratio, load_registry, planned_concurrency};
+use crate::app::settings::{correction_ratio, load_registry, model_for_plan, planned_concurrency};
 use crate::app::{Ctx, Human};
 use crate::bench::runner::BenchOptions;
+use crate::env_vars::MINERVA_MIRROR;
 use crate::exit::{Exit, Failure};
 use crate::pipeline::stored;
 use crate::predict::PlacementKind;
@@ -25,9 +26,18 @@ pub struct PlanArgs {
     /// Plan within this tier only (its first candidate that fits, even if it misses the promise).
     #[arg(long, value_name = "TIER")]
     pub tier: Option<String>,
-    /// Plan this registry model, whatever the tiers prefer.
-    #[arg(long, value_name = "MODEL_ID")]
+    /// Plan this model, whatever the tiers prefer: a registry id, or a file on Hugging Face
+    /// (`hf:ORG/REPO/PATH.gguf`, `hf:ORG/REPO:QUANT`; only its header is read), planned in
+    /// --tier's workload and promise or under --max-latency.
+    #[arg(long, value_name = "MODEL")]
     pub model: Option<String>,
+    /// Branch, tag or commit of an `hf:` --model's repository [default: main].
+    #[arg(long, value_name = "REV")]
+    pub revision: Option<String>,
+    /// Hugging Face endpoint or mirror for an `hf:` --model (default: HF_ENDPOINT, else
+    /// huggingface.co).
+    #[arg(long, value_name = "URL", env = MINERVA_MIRROR)]
+    pub mirror: Option<String>,
     /// Accept a --model that does not fit in memory.
     #[arg(long)]
     pub force: bool,
@@ -40,7 +50,14 @@ pub struct PlanArgs {
 
 pub fn run(ctx: &Ctx, args: &PlanArgs) -> Result<(), Failure> {
     let hw = ctx.hardware(true)?;
-    let (reg, tiers) = load_registry(ctx)?;
+    let (mut reg, tiers) = load_registry(ctx)?;
+    let model = model_for_plan(
+        ctx,
+        &mut reg,
+        args.model.as_deref(),
+        args.mirror.as_deref(),
+        args.revision.as_deref(),
+    )?;
     // Planning this machine without a measurement would be a guess: benchmark it now (a few
     // seconds, once; the result is stored for later plans), with batched decode when several
     // users are planned.
@@ -58,7 +75,7 @@ pub fn run(ctx: &Ctx, args: &PlanArgs) -> Result<(), Failure> {
     let opts = SelectOptions {
         max_latency_s: args.max_latency,
         tier: args.tier.clone(),
-        model: args.model.clone(),
+        model,
         force: args.force,
         workload: args.workload.overrides(),
         correction_ratio: correction_ratio(ctx, &hw, &args.workload),

@@ -10,8 +10,9 @@ use indicatif::HumanBytes;
 
 use crate::app::args::WorkloadArgs;
 use crate::app::failure::state_failure;
-use crate::app::settings::{correction_ratio, load_registry};
+use crate::app::settings::{correction_ratio, load_registry, remote_model};
 use crate::app::{Ctx, Human};
+use crate::env_vars::MINERVA_MIRROR;
 use crate::exit::{Exit, Failure, ResultExt};
 use crate::pipeline::stored;
 use crate::predict::{self, ModelInput, PlacementKind, PredictOptions, Prediction};
@@ -19,9 +20,17 @@ use crate::select::{self, DEFAULT_WORKLOAD};
 
 #[derive(Debug, Args)]
 pub struct PredictArgs {
-    /// A registry id (see `registry list`) or a local .gguf file.
-    #[arg(value_name = "MODEL_ID_OR_FILE")]
+    /// A registry id (see `registry list`), a local .gguf file, or a file on Hugging Face:
+    /// `hf:ORG/REPO/PATH.gguf` or `hf:ORG/REPO:QUANT` (only its header is read).
+    #[arg(value_name = "MODEL")]
     pub model: String,
+    /// Branch, tag or commit of an `hf:` model's repository [default: main].
+    #[arg(long, value_name = "REV")]
+    pub revision: Option<String>,
+    /// Hugging Face endpoint or mirror for an `hf:` model (default: HF_ENDPOINT, else
+    /// huggingface.co).
+    #[arg(long, value_name = "URL", env = MINERVA_MIRROR)]
+    pub mirror: Option<String>,
     #[command(flatten)]
     pub workload: WorkloadArgs,
     /// Keep every layer on the CPU even when a GPU is present.
@@ -34,21 +43,50 @@ pub fn run(ctx: &Ctx, args: &PredictArgs) -> Result<(), Failure> {
     let (bench, _source) =
         stored::known_bench(&hw, &ctx.paths.state_dir, ctx.machine()).map_err(state_failure)?;
     let (reg, tiers) = load_registry(ctx)?;
-    let (input, base) = match reg.get(&args.model) {
-        Some(f) => {
+    let remote = remote_model(
+        ctx,
+        &args.model,
+        args.mirror.as_deref(),
+        args.revision.as_deref(),
+    )?;
+    if args.revision.is_some() && remote.is_none() {
+        return Err(Failure::new(
+            Exit::Usage,
+            anyhow::anyhow!(
+                "--revision applies to an `hf:` model, not to `{}`",
+                args.model
+            ),
+        )
+        .hint("drop --revision, or name the model as hf:ORG/REPO/PATH.gguf"));
+    }
+    let (input, base) = match (remote, reg.get(&args.model)) {
+        (Some(r), _) => {
+            // The same input `predict FILE` builds from the downloaded file's header.
+            let input = ModelInput::from_gguf(
+                r.file.id.clone(),
+                r.model.shape,
+                r.model.tensors,
+                r.info.size_bytes,
+            );
+            (input, DEFAULT_WORKLOAD)
+        }
+        (None, Some(f)) => {
             // The same tier `plan --model` would use: its workload applies.
             let base =
                 select::tier_for_model(&hw, &tiers, &f.id).map_or(DEFAULT_WORKLOAD, |t| t.workload);
             (select::model_input(f), base)
         }
-        None => {
+        (None, None) => {
             let path = Path::new(&args.model);
             if !path.exists() {
                 return Err(Failure::new(
                     Exit::Usage,
-                    anyhow::anyhow!("`{}` is neither a registry id nor a file", args.model),
+                    anyhow::anyhow!(
+                        "`{}` is neither a registry id, a file nor an `hf:` model",
+                        args.model
+                    ),
                 )
-                .hint("run `minerva-setup registry list` for the ids"));
+                .hint("run `minerva-setup registry list` for the ids, or name a file on Hugging Face as hf:ORG/REPO/PATH.gguf"));
             }
             (read_gguf_model(path)?, DEFAULT_WORKLOAD)
         }

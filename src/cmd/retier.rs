@@ -57,7 +57,8 @@ pub fn run(ctx: &Ctx, args: &RetierArgs) -> Result<(), Failure> {
                 Exit::RetierDue,
                 anyhow::anyhow!("a re-tier is due: {}", report.reason),
             )
-            .hint("run `minerva-setup retier --yes`"))
+            .hint("run `minerva-setup retier --yes`")
+            .after_report())
         } else {
             Ok(())
         };

@@ -1,11 +1,13 @@
 //! `minerva-setup status`: what is installed, what it promised, what it really did, when it was
 //! verified, and whether the hardware still matches (a re-tier is due when it does not).
 //! what its verification found it capable of (stopping, a usable answer, chat template, tool
-//! call). `--ansible-facts` also writes the summary as Ansible local facts.
+//! call). `--ansible-facts` also writes the summary as Ansible local facts, `--nfd-features` as a
+//! Node Feature Discovery feature file (node labels on Kubernetes).
 
 use std::fmt::Write as _;
 use std::path::PathBuf;
 
+use anyhow::Context as _;
 use clap::Args;
 use serde::Serialize;
 
@@ -32,7 +34,20 @@ pub struct StatusArgs {
         requires = "ansible_facts"
     )]
     pub facts_dir: PathBuf,
+    /// Also write a Node Feature Discovery local feature file (`key=value` lines that
+    /// nfd-worker turns into `feature.node.kubernetes.io/minerva-*` node labels): tier, model,
+    /// verified turn, re-tier due, CPU variant, GPUs. Without a value: NFD's default path.
+    #[arg(
+        long,
+        value_name = "FILE",
+        num_args = 0..=1,
+        default_missing_value = NFD_FEATURES_FILE
+    )]
+    pub nfd_features: Option<PathBuf>,
 }
+
+/// Where nfd-worker reads local feature files.
+pub const NFD_FEATURES_FILE: &str = "/etc/kubernetes/node-feature-discovery/features.d/minerva";
 
 /// The `status` document.
 #[derive(Debug, Serialize)]
@@ -69,6 +84,8 @@ pub struct StatusReport {
     pub recent: Vec<HistoryEntry>,
     /// Where the facts file was written, with `--ansible-facts`.
     pub facts_path: Option<PathBuf>,
+    /// Where the NFD feature file was written, with `--nfd-features`.
+    pub nfd_features_path: Option<PathBuf>,
 }
 
 /// The hardware in a few fields, for fleets.
@@ -119,7 +136,75 @@ pub fn run(ctx: &Ctx, args: &StatusArgs) -> Result<(), Failure> {
             .map_err(|f| f.hint("run as root for /etc/ansible/facts.d, or pass --facts-dir"))?;
         report.facts_path = Some(path);
     }
+    if let Some(path) = &args.nfd_features {
+        let text = nfd_features(&report, crate::llama::cpu::build_baseline_level().as_str());
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir)
+                .with_context(|| format!("cannot create `{}`", dir.display()))
+                .exit(Exit::Failure)?;
+        }
+        crate::fsutil::write_atomic(path, text.as_bytes())
+            .with_context(|| format!("cannot write `{}`", path.display()))
+            .exit(Exit::Failure)
+            .map_err(|f| {
+                f.hint("run as root for NFD's features.d, or give --nfd-features another FILE")
+            })?;
+        report.nfd_features_path = Some(path.clone());
+    }
     ctx.emit(&report)
+}
+
+/// The Node Feature Discovery local feature file: one `minerva-NAME=VALUE` line per fact,
+/// values in Kubernetes label syntax (at most 63 characters of letters, digits, `-`, `_` and
+/// `.`, starting and ending with a letter or digit). nfd-worker labels the node with
+/// `feature.node.kubernetes.io/minerva-NAME=VALUE`.
+pub fn nfd_features(r: &StatusReport, cpu_variant: &str) -> String {
+    let mut lines: Vec<(&str, String)> = vec![("installed", r.installed.to_string())];
+    if let Some(t) = &r.tier {
+        lines.push(("tier", t.clone()));
+    }
+    if let Some(m) = &r.model {
+        // A label holds no `/` or `:`: an `hf:` id keeps its file name.
+        let name = m.rsplit('/').next().unwrap_or(m);
+        lines.push(("model", name.trim_end_matches(".gguf").to_string()));
+    }
+    if let Some(t) = r.verified_turn_s {
+        lines.push(("verified-turn-s", format!("{t:.1}")));
+    }
+    if let Some(t) = r.promised_turn_s {
+        lines.push(("promised-turn-s", format!("{t:.1}")));
+    }
+    lines.push(("retier-due", r.retier_due.to_string()));
+    lines.push(("cpu-variant", cpu_variant.to_string()));
+    lines.push(("simd", r.hardware.simd_level.clone()));
+    lines.push(("gpus", r.hardware.gpus.len().to_string()));
+    let mut out = String::from(
+        "# minerva-setup status: node facts for Node Feature Discovery (rewritten by every\n\
+         # `minerva-setup status --nfd-features`).\n",
+    );
+    for (k, v) in lines {
+        if let Some(v) = label_value(&v) {
+            out.push_str(&format!("minerva-{k}={v}\n"));
+        }
+    }
+    out
+}
+
+/// `value` in Kubernetes label-value syntax, or `None` when nothing of it is left.
+fn label_value(value: &str) -> Option<String> {
+    let mapped: String = value
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') {
+                c
+            } else {
+                '-'
+            }
+        })
+        .take(63)
+        .collect();
+    let trimmed = mapped.trim_matches(|c: char| !c.is_ascii_alphanumeric());
+    (!trimmed.is_empty()).then(|| trimmed.to_string())
 }
 
 /// Read config and state and compare the stored fingerprint with `hw`'s.
@@ -178,6 +263,7 @@ pub fn build(ctx: &Ctx, hw: &HardwareProfile) -> Result<StatusReport, Failure> {
         state_path,
         recent,
         facts_path: None,
+        nfd_features_path: None,
     })
 }
 
@@ -262,6 +348,25 @@ fn facts(r: &StatusReport) -> AnsibleFacts<'_> {
             .capabilities
             .as_ref()
             .map(|c| CapabilityFacts::of(c, &r.requires)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::label_value;
+
+    #[test]
+    fn label_values_follow_kubernetes_syntax() {
+        assert_eq!(label_value("cpu-light").as_deref(), Some("cpu-light"));
+        assert_eq!(label_value("12.5").as_deref(), Some("12.5"));
+        assert_eq!(
+            label_value("hf:org/m_Q4.gguf").as_deref(),
+            Some("hf-org-m_Q4.gguf")
+        );
+        assert_eq!(label_value("-x-").as_deref(), Some("x"));
+        assert_eq!(label_value("::"), None);
+        let long = "a".repeat(62) + "-b";
+        assert_eq!(label_value(&long).unwrap(), "a".repeat(62));
     }
 }
 
@@ -355,6 +460,9 @@ impl Human for StatusReport {
         let _ = writeln!(s, "Config    {}", self.config_path.display());
         if let Some(f) = &self.facts_path {
             let _ = writeln!(s, "Facts     {}", f.display());
+        }
+        if let Some(f) = &self.nfd_features_path {
+            let _ = writeln!(s, "Features  {} (Node Feature Discovery)", f.display());
         }
         s
     }

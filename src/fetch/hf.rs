@@ -134,6 +134,94 @@ pub fn hf_cache_candidates(hub: &Path, repo: &str, revision: &str, path: &str) -
     out
 }
 
+/// A model on Hugging Face named on the command line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HfSpec {
+    /// `hf:ORG/REPO/PATH.gguf`: one file.
+    File { repo: String, path: String },
+    /// `hf:ORG/REPO:QUANT`: the repository's file for a quantisation label, as llama.cpp's
+    /// `-hf repo:quant` picks it.
+    Quant { repo: String, quant: String },
+}
+
+/// The prefix that marks a Hugging Face model on the command line.
+pub const HF_SPEC_PREFIX: &str = "hf:";
+
+/// Parse `hf:ORG/REPO/PATH.gguf` or `hf:ORG/REPO:QUANT`; `None` when `value` does not start
+/// with `hf:` (it is then a registry id or a file), an error naming what is wrong otherwise.
+pub fn parse_hf_spec(value: &str) -> Option<Result<HfSpec, String>> {
+    let rest = value.strip_prefix(HF_SPEC_PREFIX)?;
+    const SHAPES: &str = "`hf:ORG/REPO/PATH.gguf` or `hf:ORG/REPO:QUANT`";
+    let parsed = (|| {
+        if let Some((repo, quant)) = rest.split_once(':') {
+            validate::hf_repo_id(repo).map_err(|e| format!("{e}"))?;
+            if quant.is_empty()
+                || !quant
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
+            {
+                return Err(format!(
+                    "`{quant}` is not a quantisation label (e.g. Q4_K_M, Q8_0, IQ4_XS)"
+                ));
+            }
+            return Ok(HfSpec::Quant {
+                repo: repo.to_string(),
+                quant: quant.to_string(),
+            });
+        }
+        let mut parts = rest.splitn(3, '/');
+        let (Some(org), Some(name), Some(path)) = (parts.next(), parts.next(), parts.next()) else {
+            return Err(format!("`{rest}` names no file; write {SHAPES}"));
+        };
+        let repo = format!("{org}/{name}");
+        validate::hf_repo_id(&repo).map_err(|e| format!("{e}"))?;
+        validate::model_file_path(path).map_err(|e| format!("{e}"))?;
+        Ok(HfSpec::File {
+            repo,
+            path: path.to_string(),
+        })
+    })();
+    Some(parsed.map_err(|e| format!("refusing `{value}`: {e}; write {SHAPES}")))
+}
+
+/// The files of a repository listing that carry the quantisation label `quant` in their name
+/// (case-insensitive, as a whole word: `Q4_K` does not match `q4_k_m`), multimodal projectors
+/// left out. Of a split model only the first part is listed: it stands for the model.
+pub fn files_for_quant<'a>(paths: impl IntoIterator<Item = &'a str>, quant: &str) -> Vec<String> {
+    let q = quant.to_ascii_lowercase();
+    let word = |c: Option<char>| c.is_none_or(|c| !(c.is_ascii_alphanumeric() || c == '_'));
+    let mut out: Vec<String> = paths
+        .into_iter()
+        .filter(|p| p.to_ascii_lowercase().ends_with(".gguf"))
+        .filter(|p| !p.to_ascii_lowercase().contains("mmproj"))
+        .filter(|p| {
+            let lower = p.to_ascii_lowercase();
+            lower.match_indices(&q).any(|(i, m)| {
+                word(lower[..i].chars().next_back()) && word(lower[i + m.len()..].chars().next())
+            })
+        })
+        .filter(|p| match split_part(p) {
+            Some((k, _)) => k == 1,
+            None => true,
+        })
+        .map(str::to_string)
+        .collect();
+    out.sort();
+    out
+}
+
+/// `(k, n)` of a gguf-split part name `NAME-0000k-of-0000n.gguf`.
+pub fn split_part(path: &str) -> Option<(u32, u32)> {
+    let stem = path.strip_suffix(".gguf")?;
+    let (head, n) = stem.rsplit_once("-of-")?;
+    let (_, k) = head.rsplit_once('-')?;
+    let digits = |s: &str| s.len() == 5 && s.bytes().all(|b| b.is_ascii_digit());
+    if !digits(k) || !digits(n) {
+        return None;
+    }
+    Some((k.parse().ok()?, n.parse().ok()?))
+}
+
 /// Percent-encode everything but RFC 3986 unreserved characters (and `/` when `keep_slash`).
 fn percent_encode(s: &str, keep_slash: bool) -> String {
     let mut out = String::with_capacity(s.len());
@@ -164,6 +252,62 @@ mod tests {
             hf_url("http://m", "o/r", "refs/pr/1", "Q4/a b.gguf"),
             "http://m/o/r/resolve/refs%2Fpr%2F1/Q4/a%20b.gguf"
         );
+    }
+
+    #[test]
+    fn hf_specs() {
+        assert_eq!(parse_hf_spec("qwen2.5-1.5b"), None);
+        assert_eq!(parse_hf_spec("./m.gguf"), None);
+        assert_eq!(
+            parse_hf_spec("hf:Org/Repo-GGUF/sub/m-Q4_K_M.gguf"),
+            Some(Ok(HfSpec::File {
+                repo: "Org/Repo-GGUF".into(),
+                path: "sub/m-Q4_K_M.gguf".into()
+            }))
+        );
+        assert_eq!(
+            parse_hf_spec("hf:Org/Repo-GGUF:q4_k_m"),
+            Some(Ok(HfSpec::Quant {
+                repo: "Org/Repo-GGUF".into(),
+                quant: "q4_k_m".into()
+            }))
+        );
+        for (bad, needle) in [
+            ("hf:Org/Repo", "names no file"),
+            ("hf:Org/Repo/m.bin", ".gguf"),
+            ("hf:Org/Repo/../m.gguf", "`..`"),
+            ("hf:Org--x/Repo/m.gguf", "--"),
+            ("hf:Org/Repo:", "quantisation label"),
+            ("hf:Org/Repo:Q4 K", "quantisation label"),
+            ("hf:Repo:Q4_K_M", "Repo"),
+        ] {
+            let e = parse_hf_spec(bad).unwrap().unwrap_err();
+            assert!(e.contains(needle) && e.contains(bad), "{bad}: {e}");
+        }
+    }
+
+    #[test]
+    fn quant_labels_match_whole_words() {
+        let files = [
+            "m-Q4_K_M.gguf",
+            "m-Q4_K_S.gguf",
+            "m.q8_0.gguf",
+            "mmproj-m-Q4_K_M.gguf",
+            "Q6_K/m-Q6_K-00001-of-00002.gguf",
+            "Q6_K/m-Q6_K-00002-of-00002.gguf",
+            "m-IQ4_XS.gguf",
+            "README.md",
+        ];
+        assert_eq!(files_for_quant(files, "Q4_K_M"), ["m-Q4_K_M.gguf"]);
+        assert_eq!(files_for_quant(files, "q4_k"), Vec::<String>::new());
+        assert_eq!(files_for_quant(files, "Q8_0"), ["m.q8_0.gguf"]);
+        assert_eq!(
+            files_for_quant(files, "Q6_K"),
+            ["Q6_K/m-Q6_K-00001-of-00002.gguf"]
+        );
+        assert_eq!(files_for_quant(files, "XS"), Vec::<String>::new());
+        assert_eq!(split_part("a/m-00002-of-00003.gguf"), Some((2, 3)));
+        assert_eq!(split_part("m-2-of-3.gguf"), None);
     }
 
     #[test]

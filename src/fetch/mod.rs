@@ -17,6 +17,7 @@ mod disk;
 mod error;
 mod hf;
 mod ranges;
+pub mod remote;
 mod secret;
 mod sink;
 mod transfer;
@@ -28,8 +29,9 @@ use serde::Serialize;
 
 pub use error::{FetchError, FetchErrorKind, Partial};
 pub use hf::{
-    hf_cache_candidates, hf_endpoint_from_env, hf_hub_cache_from_env, hf_model_page,
-    hf_token_from_env, hf_url, BadEndpoint, DEFAULT_ENDPOINT,
+    files_for_quant, hf_cache_candidates, hf_endpoint_from_env, hf_hub_cache_from_env,
+    hf_model_page, hf_token_from_env, hf_url, parse_hf_spec, split_part, BadEndpoint, HfSpec,
+    DEFAULT_ENDPOINT, HF_SPEC_PREFIX,
 };
 pub use secret::Secret;
 

@@ -547,7 +547,7 @@ fn parse_content_range(v: &str) -> Option<ContentRange> {
 
 /// Exponential backoff with jitter: `base · 2^(n-1)`, capped, times a random factor in
 /// [0.5, 1) so that many clients do not retry in step.
-fn backoff(base: Duration, max: Duration, n: u32) -> Duration {
+pub(super) fn backoff(base: Duration, max: Duration, n: u32) -> Duration {
     let exp = base
         .saturating_mul(1u32 << n.saturating_sub(1).min(20))
         .min(max);
@@ -583,7 +583,7 @@ fn is_timeout(e: &io::Error) -> bool {
 }
 
 /// An error and its causes on one line.
-fn chain(e: &dyn std::error::Error) -> String {
+pub(super) fn chain(e: &dyn std::error::Error) -> String {
     let mut s = e.to_string();
     let mut cur = e.source();
     while let Some(c) = cur {

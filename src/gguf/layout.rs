@@ -29,6 +29,15 @@ pub enum FileType {
     IQ4_XS,
 }
 
+/// Every file type, in the order of the enum.
+pub const ALL: [FileType; 14] = {
+    use FileType::*;
+    [
+        F16, BF16, Q8_0, Q6_K, Q5_K_M, Q5_K_S, Q5_0, Q4_K_M, Q4_K_S, Q4_0, Q3_K_M, Q3_K_L, Q2_K,
+        IQ4_XS,
+    ]
+};
+
 impl FileType {
     /// Parse a label as found in file names (`Q4_K_M`, `q4_k_m`, `f16`).
     pub fn parse(label: &str) -> Option<FileType> {
@@ -70,6 +79,43 @@ impl FileType {
             Q2_K => "Q2_K",
             IQ4_XS => "IQ4_XS",
         }
+    }
+
+    /// llama.cpp's `LLAMA_FTYPE_MOSTLY_*` number, as stored in `general.file_type`.
+    pub fn llama_ftype(self) -> u32 {
+        use FileType::*;
+        match self {
+            F16 => 1,
+            BF16 => 32,
+            Q8_0 => 7,
+            Q6_K => 18,
+            Q5_K_M => 17,
+            Q5_K_S => 16,
+            Q5_0 => 8,
+            Q4_K_M => 15,
+            Q4_K_S => 14,
+            Q4_0 => 2,
+            Q3_K_M => 12,
+            Q3_K_L => 13,
+            Q2_K => 10,
+            IQ4_XS => 30,
+        }
+    }
+
+    /// The file type of a `general.file_type` number, when it is one of these.
+    pub fn from_llama_ftype(id: u32) -> Option<FileType> {
+        ALL.into_iter().find(|ft| ft.llama_ftype() == id)
+    }
+
+    /// The file type whose main matrices have type `t`, when there is one (the `_M` variant
+    /// of a K-quant).
+    pub fn for_base_type(t: GgmlType) -> Option<FileType> {
+        use FileType::*;
+        [
+            F16, BF16, Q8_0, Q6_K, Q5_K_M, Q5_0, Q4_K_M, Q4_0, Q3_K_M, Q2_K, IQ4_XS,
+        ]
+        .into_iter()
+        .find(|ft| ft.base_type() == t)
     }
 
     /// The type most weight matrices get.

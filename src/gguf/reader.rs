@@ -185,8 +185,25 @@ pub fn read_header(path: &Path) -> Result<GgufHeader, GgufError> {
             source,
         })?
         .len();
+    let (header, _) = read_header_from(BufReader::with_capacity(1 << 16, file), file_bytes, path)?;
+    Ok(header)
+}
+
+/// Read a GGUF header from `src`, the start of a file of `file_bytes` bytes named `name` (a
+/// path, or the address of a remote file), reading no further than the end of the tensor
+/// table. Returns the header and how many bytes of `src` it used.
+///
+/// `src` may be untrusted: counts, lengths, dimensions and offsets are checked against the file
+/// size and the limits below before anything is allocated for them, so a hostile header is
+/// refused with an error, never with a panic or an allocation of what it claims.
+pub fn read_header_from<R: Read>(
+    src: R,
+    file_bytes: u64,
+    name: &Path,
+) -> Result<(GgufHeader, u64), GgufError> {
+    let path = name;
     let mut r = Reader {
-        inner: BufReader::with_capacity(1 << 16, file),
+        inner: src,
         pos: 0,
         file_bytes,
         path,
@@ -216,8 +233,14 @@ pub fn read_header(path: &Path) -> Result<GgufHeader, GgufError> {
             "{n_kv} metadata keys and {n_tensors} tensor infos"
         )));
     }
+    if n_kv > MAX_METADATA_KEYS || n_tensors > MAX_TENSORS {
+        return Err(r.malformed(format!(
+            "it claims {n_kv} metadata keys and {n_tensors} tensors (at most \
+             {MAX_METADATA_KEYS} and {MAX_TENSORS} are accepted)"
+        )));
+    }
 
-    let mut metadata = Vec::with_capacity(n_kv as usize);
+    let mut metadata = Vec::with_capacity(n_kv.min(PREALLOCATE) as usize);
     for i in 0..n_kv {
         let key = r.string(&format!("metadata key #{i}"))?;
         let ty = r.u32(&format!("the type of metadata `{key}`"))?;
@@ -225,7 +248,7 @@ pub fn read_header(path: &Path) -> Result<GgufHeader, GgufError> {
         metadata.push((key, value));
     }
 
-    let mut tensors = Vec::with_capacity(n_tensors as usize);
+    let mut tensors = Vec::with_capacity(n_tensors.min(PREALLOCATE) as usize);
     for i in 0..n_tensors {
         let name = r.string(&format!("the name of tensor #{i}"))?;
         let n_dims = r.u32(&format!("the dimension count of tensor `{name}`"))?;
@@ -244,9 +267,17 @@ pub fn read_header(path: &Path) -> Result<GgufHeader, GgufError> {
             ))
         })?;
         let n_elements = dims.iter().try_fold(1u64, |acc, &d| acc.checked_mul(d));
-        match n_elements {
-            Some(n) if n % ggml_type.block_elements() == 0 => {}
-            _ => {
+        let n_bytes = n_elements
+            .filter(|n| n % ggml_type.block_elements() == 0)
+            .and_then(|n| (n / ggml_type.block_elements()).checked_mul(ggml_type.block_bytes()));
+        match n_bytes {
+            Some(b) if b <= file_bytes => {}
+            Some(b) => {
+                return Err(r.malformed(format!(
+                    "tensor `{name}` of type {ggml_type} with dimensions {dims:?} needs {b} bytes, more than the whole file"
+                )))
+            }
+            None => {
                 return Err(r.malformed(format!(
                     "tensor `{name}` of type {ggml_type} has dimensions {dims:?}, not a whole number of blocks"
                 )))
@@ -293,15 +324,19 @@ pub fn read_header(path: &Path) -> Result<GgufHeader, GgufError> {
         });
     }
 
-    Ok(GgufHeader {
-        path: path.to_path_buf(),
-        version,
-        metadata,
-        tensors,
-        alignment,
-        data_offset,
-        file_bytes,
-    })
+    let used = r.pos;
+    Ok((
+        GgufHeader {
+            path: path.to_path_buf(),
+            version,
+            metadata,
+            tensors,
+            alignment,
+            data_offset,
+            file_bytes,
+        },
+        used,
+    ))
 }
 
 /// Read the header of `path` and derive the model shape: what the predictor needs.
@@ -405,8 +440,12 @@ impl GgufHeader {
             .and_then(MetaValue::as_str)
             .map(str::to_string);
         Ok(GgufModel {
-            total_params: tensors.iter().map(|t| t.n_elements).sum(),
-            tensor_bytes: tensors.iter().map(|t| t.n_bytes).sum(),
+            total_params: tensors
+                .iter()
+                .fold(0u64, |a, t| a.saturating_add(t.n_elements)),
+            tensor_bytes: tensors
+                .iter()
+                .fold(0u64, |a, t| a.saturating_add(t.n_bytes)),
             file_bytes: self.file_bytes,
             shape,
             tensors,
@@ -452,8 +491,8 @@ pub fn dominant_type(tensors: &[TensorSummary]) -> Option<GgmlType> {
 
 /// Sequential little-endian reads that know the file length, so a short read is reported as
 /// truncation of a named field and absurd lengths are refused before allocating.
-struct Reader<'p> {
-    inner: BufReader<File>,
+struct Reader<'p, R> {
+    inner: R,
     pos: u64,
     file_bytes: u64,
     path: &'p Path,
@@ -461,8 +500,31 @@ struct Reader<'p> {
 
 /// Nested arrays deeper than this are treated as corruption.
 const MAX_ARRAY_DEPTH: u32 = 4;
+/// Limits far above any real model (the largest vocabularies have about 260k tokens and 500k
+/// merges, the largest tensor tables a few tens of thousands of entries), low enough that
+/// what a header claims can be held in memory.
+pub const MAX_METADATA_KEYS: u64 = 1 << 16;
+pub const MAX_TENSORS: u64 = 1 << 20;
+pub const MAX_ARRAY_LEN: u64 = 1 << 24;
+pub const MAX_STRING_BYTES: u64 = 1 << 26;
+/// Elements reserved up front for a claimed count; more are added as they are read.
+const PREALLOCATE: u64 = 1 << 12;
 
-impl Reader<'_> {
+/// The fewest bytes a value of GGUF type `ty` takes in a file (an unknown type is refused when
+/// it is read).
+fn min_encoded_bytes(ty: u32) -> u64 {
+    match ty {
+        0 | 1 | 7 => 1,
+        2 | 3 => 2,
+        4..=6 => 4,
+        // A string is at least its 8-byte length; an array its type and count.
+        8 | 10..=12 => 8,
+        9 => 12,
+        _ => 1,
+    }
+}
+
+impl<R: Read> Reader<'_, R> {
     fn malformed(&self, detail: String) -> GgufError {
         GgufError::Malformed {
             path: self.path.to_path_buf(),
@@ -524,8 +586,24 @@ impl Reader<'_> {
         if len > self.file_bytes.saturating_sub(self.pos) {
             return Err(self.truncated(what));
         }
-        let mut buf = vec![0u8; len as usize];
-        self.exact(&mut buf, what)?;
+        if len > MAX_STRING_BYTES {
+            return Err(self.malformed(format!(
+                "{what} claims {len} bytes (at most {MAX_STRING_BYTES} are accepted)"
+            )));
+        }
+        // Grown as bytes arrive, so a claimed length costs nothing until it is really there.
+        let mut buf = Vec::with_capacity(len.min(PREALLOCATE) as usize);
+        let got = (&mut self.inner)
+            .take(len)
+            .read_to_end(&mut buf)
+            .map_err(|source| GgufError::Io {
+                path: self.path.to_path_buf(),
+                source,
+            })?;
+        self.pos += got as u64;
+        if (got as u64) < len {
+            return Err(self.truncated(what));
+        }
         String::from_utf8(buf).map_err(|_| self.malformed(format!("{what} is not valid UTF-8")))
     }
 
@@ -559,10 +637,17 @@ impl Reader<'_> {
                 let elem = self.u32(&what)?;
                 let n = self.u64(&what)?;
                 // Every element takes at least one byte: a longer array cannot be in this file.
-                if n > self.file_bytes.saturating_sub(self.pos) {
+                if n.saturating_mul(min_encoded_bytes(elem))
+                    > self.file_bytes.saturating_sub(self.pos)
+                {
                     return Err(self.truncated(&what));
                 }
-                let mut items = Vec::with_capacity(n as usize);
+                if n > MAX_ARRAY_LEN {
+                    return Err(self.malformed(format!(
+                        "metadata `{key}` claims {n} array elements (at most {MAX_ARRAY_LEN} are accepted)"
+                    )));
+                }
+                let mut items = Vec::with_capacity(n.min(PREALLOCATE) as usize);
                 for _ in 0..n {
                     items.push(self.value(elem, key, depth + 1)?);
                 }

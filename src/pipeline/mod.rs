@@ -16,6 +16,7 @@ use serde::{Deserialize, Serialize};
 
 pub mod calibration;
 pub mod install;
+pub mod remote;
 pub mod retier;
 pub mod reverify;
 pub mod stored;

@@ -7,12 +7,14 @@
 //! Knows nothing about hardware, predictions or the network.
 
 mod load;
+mod pin;
 
 pub use load::{RegistryError, EMBEDDED_REGISTRY_FILES, EMBEDDED_TIERS};
+pub use pin::{pin_family_text, Pin};
 
 use serde::{Deserialize, Serialize};
 
-use crate::gguf::{FileType, ModelShape};
+use crate::gguf::{FileType, ModelShape, TensorSummary};
 use crate::profile::SimdLevel;
 use crate::types::capabilities::Capability;
 use crate::types::workload::Workload;
@@ -57,6 +59,11 @@ pub struct ModelFile {
     /// The family file this entry was loaded from (filled in by the loader).
     #[serde(skip_deserializing, default)]
     pub family: String,
+    /// The file's real tensor table, when its header was read (a model named on the command
+    /// line rather than listed): the predictor then uses it instead of the table estimated
+    /// from shape and file type.
+    #[serde(skip)]
+    pub tensors: Option<Vec<TensorSummary>>,
 }
 
 fn main_revision() -> String {

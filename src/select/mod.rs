@@ -200,7 +200,10 @@ pub enum SelectError {
 /// The predictor's view of a registry file: its shape, the tensor table llama.cpp's quantiser
 /// would give it, and its size (published, or the table's sum when unpublished).
 pub fn model_input(f: &ModelFile) -> ModelInput {
-    let tensors = tensors_for(&f.shape, f.quantisation);
+    let tensors = match &f.tensors {
+        Some(real) => real.clone(),
+        None => tensors_for(&f.shape, f.quantisation),
+    };
     let estimated: u64 = tensors.iter().map(|t| t.n_bytes).sum();
     ModelInput {
         label: f.id.clone(),

@@ -77,6 +77,8 @@ enum Route {
 
 struct Shared {
     routes: Mutex<HashMap<String, Route>>,
+    /// Response headers added for a path (to its redirect as well as to its file).
+    extra_headers: Mutex<HashMap<String, Vec<(String, String)>>>,
     bearer: Mutex<Option<String>>,
     faults: Mutex<Faults>,
     requests: Mutex<Vec<SeenRequest>>,
@@ -104,6 +106,7 @@ impl TestServer {
         let addr = listener.local_addr().expect("local address");
         let shared = Arc::new(Shared {
             routes: Mutex::new(HashMap::new()),
+            extra_headers: Mutex::new(HashMap::new()),
             bearer: Mutex::new(None),
             faults: Mutex::new(Faults::default()),
             requests: Mutex::new(Vec::new()),
@@ -156,6 +159,18 @@ impl TestServer {
     /// Answer `path` with `302 Found` to `location`.
     pub fn add_redirect(&self, path: &str, location: &str) {
         self.route(path, Route::Redirect(location.to_string()));
+    }
+
+    /// Send these headers with every answer for `path` (as Hugging Face sends `X-Linked-Etag`
+    /// with its redirect to the CDN).
+    pub fn add_headers(&self, path: &str, headers: &[(&str, &str)]) {
+        self.shared.extra_headers.lock().unwrap().insert(
+            path.to_string(),
+            headers
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        );
     }
 
     /// Answer file requests with 401 unless they carry `Authorization: Bearer {token}`.
@@ -247,9 +262,20 @@ fn handle(stream: TcpStream, s: &Shared) -> io::Result<()> {
         authorization: headers.get("authorization").cloned(),
     });
     let route = s.routes.lock().unwrap().get(&path).cloned();
+    let extra = s
+        .extra_headers
+        .lock()
+        .unwrap()
+        .get(&path)
+        .cloned()
+        .unwrap_or_default();
     let route = match route {
         None => return simple(&mut out, "404 Not Found", &[]),
-        Some(Route::Redirect(to)) => return simple(&mut out, "302 Found", &[("Location", &to)]),
+        Some(Route::Redirect(to)) => {
+            let mut h: Vec<(&str, &str)> = vec![("Location", &to)];
+            h.extend(extra.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+            return simple(&mut out, "302 Found", &h);
+        }
         Some(r) => r,
     };
     if let Some(want) = s.bearer.lock().unwrap().clone() {
@@ -320,6 +346,9 @@ fn handle(stream: TcpStream, s: &Shared) -> io::Result<()> {
         "HTTP/1.1 {status}\r\nContent-Length: {}\r\nAccept-Ranges: bytes\r\nContent-Type: application/octet-stream\r\nConnection: close\r\n",
         end - start
     );
+    for (k, v) in &extra {
+        head.push_str(&format!("{k}: {v}\r\n"));
+    }
     if status.starts_with("206") {
         let shown_start = if faults.wrong_range_start { 0 } else { start };
         head.push_str(&format!(

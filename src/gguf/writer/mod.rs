@@ -78,24 +78,7 @@ impl WeightLayout {
     fn llama_ftype(self) -> u32 {
         use GgmlType as G;
         let t = match self {
-            WeightLayout::FileType(ft) => {
-                return match ft {
-                    FileType::F16 => 1,
-                    FileType::BF16 => 32,
-                    FileType::Q8_0 => 7,
-                    FileType::Q6_K => 18,
-                    FileType::Q5_K_M => 17,
-                    FileType::Q5_K_S => 16,
-                    FileType::Q5_0 => 8,
-                    FileType::Q4_K_M => 15,
-                    FileType::Q4_K_S => 14,
-                    FileType::Q4_0 => 2,
-                    FileType::Q3_K_M => 12,
-                    FileType::Q3_K_L => 13,
-                    FileType::Q2_K => 10,
-                    FileType::IQ4_XS => 30,
-                }
-            }
+            WeightLayout::FileType(ft) => return ft.llama_ftype(),
             WeightLayout::Uniform(t) => t,
         };
         match t {
