@@ -387,6 +387,12 @@ fn download(
     })
 }
 
+/// The connections to use: `opts.connections` within 1 to [`MAX_CONNECTIONS`] (the CLI refuses
+/// other values; a library caller gets the nearest).
+fn connections(opts: &FetchOptions) -> u32 {
+    opts.connections.clamp(1, MAX_CONNECTIONS)
+}
+
 /// A finished transfer into the partial file.
 struct Transferred {
     bytes: u64,
@@ -447,7 +453,7 @@ impl Job<'_> {
             spans,
             size,
             self.expected_sha,
-            opts.connections,
+            connections(opts),
         ) {
             Ok(o) => Ok(Transferred {
                 bytes: o.bytes,
@@ -540,7 +546,7 @@ impl Job<'_> {
         if opts.connections <= 1 || from > size {
             return (Layout::Stream { size: Some(size) }, probes);
         }
-        let rest = ranges::split(from, size, opts.connections, opts.min_range_bytes);
+        let rest = ranges::split(from, size, connections(opts), opts.min_range_bytes);
         if rest.len() < 2 {
             return (Layout::Stream { size: Some(size) }, probes);
         }
