@@ -17,6 +17,8 @@ pub const MINERVA_DOWNLOAD_RETRIES: &str = "MINERVA_DOWNLOAD_RETRIES";
 pub const MINERVA_STALL_TIMEOUT_S: &str = "MINERVA_STALL_TIMEOUT_S";
 pub const MINERVA_RETRY_BASE_MS: &str = "MINERVA_RETRY_BASE_MS";
 pub const MINERVA_NO_HF_CACHE: &str = "MINERVA_NO_HF_CACHE";
+pub const MINERVA_CONNECTIONS: &str = "MINERVA_CONNECTIONS";
+pub const MINERVA_MIN_RANGE_BYTES: &str = "MINERVA_MIN_RANGE_BYTES";
 pub const MINERVA_YES: &str = "MINERVA_YES";
 pub const MINERVA_TIER: &str = "MINERVA_TIER";
 pub const MINERVA_MODEL: &str = "MINERVA_MODEL";
@@ -46,6 +48,8 @@ Environment:
   MINERVA_STALL_TIMEOUT_S=S    same as download --stall-timeout
   MINERVA_RETRY_BASE_MS=MS     first retry delay of a download (default 1000)
   MINERVA_NO_HF_CACHE=1        same as download --no-hf-cache
+  MINERVA_CONNECTIONS=N        same as download --connections (1 to 64, default 4)
+  MINERVA_MIN_RANGE_BYTES=N    shortest range of a download on several connections (default 8 MiB)
   MINERVA_YES=1                same as install/retier --yes: never ask
   MINERVA_TIER=TIER            same as install --tier
   MINERVA_MODEL=ID             same as install --model

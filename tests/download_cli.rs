@@ -100,6 +100,145 @@ fn killed_download_resumes_from_the_part_file() {
     );
 }
 
+/// The recorded bytes of a `.part.ranges` record (the last number of each `range` line).
+fn recorded_bytes(record: &Path) -> u64 {
+    std::fs::read_to_string(record)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| l.strip_prefix("range "))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
+        .sum()
+}
+
+#[test]
+fn killed_parallel_download_fetches_only_the_missing_ranges() {
+    let size = 4 << 20;
+    let data = content(size, 2);
+    let server = TestServer::start();
+    server.add_file("/m.gguf", data.clone());
+    // 16 KiB every 40 ms per connection: each 1 MiB range takes about 2.6 s, longer than the
+    // one second between records.
+    server.set_faults(Faults {
+        throttle: Some((16 << 10, Duration::from_millis(40))),
+        ..Faults::default()
+    });
+    let ctx = TestCtx::new();
+    let sha = sha256_hex(&data);
+    let url = server.url("/m.gguf");
+    let size_arg = size.to_string();
+    let args = [
+        "--url",
+        url.as_str(),
+        "--sha256",
+        sha.as_str(),
+        "--size",
+        size_arg.as_str(),
+        "--connections",
+        "4",
+    ];
+    let record = ctx.models_dir().join("m.gguf.part.ranges");
+    let part = ctx.models_dir().join("m.gguf.part");
+
+    let mut child = download(&ctx, &args)
+        .env("MINERVA_MIN_RANGE_BYTES", (1 << 20).to_string())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while recorded_bytes(&record) == 0 {
+        assert!(
+            Instant::now() < deadline,
+            "the first run never recorded progress in {}",
+            record.display()
+        );
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the first run ended before it was killed"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    let kept = recorded_bytes(&record);
+    assert!(kept > 0 && kept < size as u64, "recorded {kept} bytes");
+    assert_eq!(len(&part), size as u64, "the part file has the file's size");
+    assert!(!ctx.models_dir().join("m.gguf").exists());
+
+    server.set_faults(Faults::default());
+    server.reset_counters();
+    let out = download(&ctx, &[&args[..], &["--json"]].concat())
+        .env("MINERVA_MIN_RANGE_BYTES", (1 << 20).to_string())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(
+        std::fs::read(ctx.models_dir().join("m.gguf")).unwrap(),
+        data
+    );
+    assert!(!part.exists() && !record.exists());
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["resumed_from"], kept);
+    assert_eq!(report["bytes_downloaded"], size as u64 - kept);
+    assert_eq!(report["connections"], 4);
+    assert_eq!(
+        server.body_bytes_sent(),
+        size as u64 - kept,
+        "the second run fetched exactly the bytes the record did not claim"
+    );
+    assert!(server.requests().iter().all(|r| r.range.is_some()));
+}
+
+#[test]
+fn connections_out_of_range_exit_2_naming_the_flag_and_the_variable() {
+    let server = TestServer::start();
+    server.add_file("/m.gguf", content(1000, 1));
+    let ctx = TestCtx::new();
+    let sha = sha256_hex(&content(1000, 1));
+    let url = server.url("/m.gguf");
+    for bad in ["0", "65", "many"] {
+        let out = run(
+            &ctx,
+            &["--url", &url, "--sha256", &sha, "--connections", bad],
+        );
+        assert_eq!(out.status.code(), Some(2), "{bad}: {}", stderr(&out));
+        let err = stderr(&out);
+        assert!(
+            err.contains("--connections") && err.contains("MINERVA_CONNECTIONS"),
+            "{err}"
+        );
+        let out = download(&ctx, &["--url", &url, "--sha256", &sha])
+            .env("MINERVA_CONNECTIONS", bad)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{bad}: {}", stderr(&out));
+        assert!(
+            stderr(&out).contains("MINERVA_CONNECTIONS"),
+            "{}",
+            stderr(&out)
+        );
+    }
+    assert_eq!(server.request_count(), 0);
+    assert!(!ctx.models_dir().join("m.gguf.part").exists());
+    // One connection is today's single stream.
+    let out = run(
+        &ctx,
+        &[
+            "--url",
+            &url,
+            "--sha256",
+            &sha,
+            "--connections",
+            "1",
+            "--json",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["connections"], 1);
+    assert_eq!(server.requests()[0].range, None);
+}
+
 #[test]
 fn bad_file_names_exit_7_before_any_request() {
     let server = TestServer::start();

@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use clap::{Args, ValueEnum};
 
 use crate::env_vars::*;
+use crate::fetch::{DEFAULT_CONNECTIONS, DEFAULT_MIN_RANGE_BYTES, MAX_CONNECTIONS};
 use crate::pipeline::OnMiss;
 use crate::select::WorkloadOverride;
 use crate::types::capabilities::Capability;
@@ -98,6 +99,13 @@ pub struct TransferArgs {
     /// First retry delay in milliseconds (doubles per retry).
     #[arg(long, value_name = "MS", default_value_t = 1000, env = MINERVA_RETRY_BASE_MS, hide = true)]
     pub retry_base_ms: u64,
+    /// Connections to download on at once, each fetching one range of the file (1: one
+    /// stream). Files under 16 MiB, and servers that ignore Range, use one.
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_CONNECTIONS, env = MINERVA_CONNECTIONS, value_parser = connections)]
+    pub connections: u32,
+    /// Shortest range one connection fetches, in bytes.
+    #[arg(long, value_name = "BYTES", default_value_t = DEFAULT_MIN_RANGE_BYTES, env = MINERVA_MIN_RANGE_BYTES, hide = true, value_parser = clap::value_parser!(u64).range(1..))]
+    pub min_range_bytes: u64,
 }
 
 /// Everything the wizard would ask, as flags (each with a `MINERVA_*` variable; flags win).
@@ -225,9 +233,31 @@ pub fn positive_f64(s: &str) -> Result<f64, String> {
     }
 }
 
+/// `--connections` / `MINERVA_CONNECTIONS`: 1 to [`MAX_CONNECTIONS`].
+pub fn connections(s: &str) -> Result<u32, String> {
+    let range = format!(
+        "give 1 to {MAX_CONNECTIONS} (--connections or {MINERVA_CONNECTIONS}; 1 is one stream)"
+    );
+    match s.trim().parse::<u32>() {
+        Ok(n) if (1..=MAX_CONNECTIONS).contains(&n) => Ok(n),
+        Ok(n) => Err(format!("{n} connections is out of range: {range}")),
+        Err(_) => Err(format!("`{s}` is not a number of connections: {range}")),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn connections_between_one_and_the_maximum() {
+        assert_eq!(connections("1"), Ok(1));
+        assert_eq!(connections(" 64 "), Ok(64));
+        for bad in ["0", "65", "-1", "four", ""] {
+            let e = connections(bad).unwrap_err();
+            assert!(e.contains("MINERVA_CONNECTIONS"), "{bad}: {e}");
+        }
+    }
 
     #[test]
     fn positive_numbers_only() {

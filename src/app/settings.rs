@@ -164,6 +164,8 @@ pub fn fetch_options(
         },
         retries: t.retries,
         retry_base: Duration::from_millis(t.retry_base_ms),
+        connections: t.connections,
+        min_range_bytes: t.min_range_bytes,
         stall_timeout,
         hf_cache_dir: if t.no_hf_cache {
             None

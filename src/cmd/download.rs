@@ -265,12 +265,17 @@ impl Human for FetchReport {
         let mut s = String::new();
         let how = match self.obtained {
             Obtained::Downloaded if self.resumed_from > 0 => format!(
-                "downloaded {} bytes, resumed from byte {}, {} request(s)",
-                self.bytes_downloaded, self.resumed_from, self.attempts
+                "downloaded {} bytes, resumed from byte {}, {} request(s){}",
+                self.bytes_downloaded,
+                self.resumed_from,
+                self.attempts,
+                on_connections(self.connections)
             ),
             Obtained::Downloaded => format!(
-                "downloaded {} bytes, {} request(s)",
-                self.bytes_downloaded, self.attempts
+                "downloaded {} bytes, {} request(s){}",
+                self.bytes_downloaded,
+                self.attempts,
+                on_connections(self.connections)
             ),
             Obtained::AlreadyPresent => "already present".to_string(),
             Obtained::HfCache => "taken from the Hugging Face cache".to_string(),
@@ -326,6 +331,15 @@ impl Human for SetReport {
             self.bytes_downloaded, self.elapsed_s
         );
         s
+    }
+}
+
+/// `" on N connections"` when the file came on more than one.
+fn on_connections(n: u32) -> String {
+    if n > 1 {
+        format!(" on {n} connections")
+    } else {
+        String::new()
     }
 }
 

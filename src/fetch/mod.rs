@@ -1,6 +1,8 @@
 //! The fetch stage: download one file, exactly. Resumable (`<file>.part` and HTTP Range),
 //! verified (sha256 computed while the bytes arrive), atomic (renamed into place only when size
-//! and checksum match), and careful with disk space, concurrent runs and tokens.
+//! and checksum match), and careful with disk space, concurrent runs and tokens. A file of
+//! known size is fetched as ranges on several connections ([`FetchOptions::connections`],
+//! `ranges`), whose progress `<file>.part.ranges` records for a resume.
 //!
 //! It takes a plain [`FetchRequest`] (URL, file name, size, checksum) and knows nothing about
 //! tiers or the registry. It never prints: it reports through [`Progress`] and returns a
@@ -17,6 +19,7 @@
 mod disk;
 mod error;
 mod hf;
+mod ranges;
 pub mod remote;
 mod secret;
 mod set;
@@ -40,8 +43,17 @@ pub use set::{fetch_set, staging_dir, SetError, SetReport, STAGING_DIR};
 use crate::fsutil::{FileLock, LockError};
 use crate::progress::Progress;
 use crate::validate;
+use ranges::Span;
 use sink::{hash_file, PartFile};
 use transfer::{Fatal, Transfer};
+
+/// Connections per download by default: enough to get past a CDN's per-connection cap (each
+/// connection of 16 MiB/s, four make 64 MiB/s) without hammering the server.
+pub const DEFAULT_CONNECTIONS: u32 = 4;
+/// The most connections one download may open.
+pub const MAX_CONNECTIONS: u32 = 64;
+/// Ranges are not made shorter than this: a small file gains nothing from more connections.
+pub const DEFAULT_MIN_RANGE_BYTES: u64 = 8 << 20;
 
 /// One file to fetch.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -117,6 +129,12 @@ pub struct FetchOptions {
     pub hf_cache_dir: Option<PathBuf>,
     /// Free space required beyond the missing bytes.
     pub disk_margin_bytes: u64,
+    /// Connections to fetch ranges of the file on at once, 1 to [`MAX_CONNECTIONS`]; 1 is one
+    /// stream. More than one needs the size (expected, or learnt from the server) and a server
+    /// that honours Range; otherwise the file comes on one stream.
+    pub connections: u32,
+    /// No range is shorter than this, so a file under twice this size is one stream.
+    pub min_range_bytes: u64,
 }
 
 impl Default for FetchOptions {
@@ -131,6 +149,8 @@ impl Default for FetchOptions {
             connect_timeout: Duration::from_secs(30),
             hf_cache_dir: None,
             disk_margin_bytes: 64 << 20,
+            connections: DEFAULT_CONNECTIONS,
+            min_range_bytes: DEFAULT_MIN_RANGE_BYTES,
         }
     }
 }
@@ -158,6 +178,8 @@ pub struct FetchReport {
     pub resumed_from: u64,
     /// HTTP requests made (0 when nothing had to be downloaded).
     pub attempts: u32,
+    /// Connections the bytes came on: 1 for one stream, 0 when nothing had to be downloaded.
+    pub connections: u32,
     /// The URL as requested, before redirects (it never contains the token).
     pub source_url: String,
     pub elapsed_s: f64,
@@ -219,6 +241,7 @@ pub fn fetch(
         bytes_downloaded: 0,
         resumed_from: 0,
         attempts: 0,
+        connections: 0,
         source_url: req.url.clone(),
         elapsed_s: started.elapsed().as_secs_f64(),
     };
@@ -262,7 +285,8 @@ pub fn fetch(
     Ok(r)
 }
 
-/// The network path: resume or start `part_path`, transfer, verify, rename.
+/// The network path: resume or start `part_path` (on ranges or one stream), transfer, verify,
+/// rename.
 fn download(
     req: &FetchRequest,
     opts: &FetchOptions,
@@ -272,40 +296,6 @@ fn download(
     final_path: &Path,
     progress: &dyn Progress,
 ) -> Result<FetchReport, FetchError> {
-    let io_err = |op: &'static str, path: &Path, partial: Partial, source| FetchError::Io {
-        op,
-        path: path.to_path_buf(),
-        partial,
-        source,
-    };
-    let existing = std::fs::metadata(part_path).map(|m| m.len()).unwrap_or(0);
-    if existing > 0 {
-        progress.phase(
-            &format!("checking the partial download of {}", req.filename),
-            Some(existing),
-        );
-    }
-    let mut part = PartFile::open(part_path, &mut |n| progress.position(n))
-        .map_err(|e| io_err("read the partial file", part_path, Partial::None, e))?;
-    if existing > 0 {
-        progress.finish();
-    }
-    if req.expected_size.is_some_and(|s| part.len() > s) {
-        progress.note(&format!(
-            "{} is longer than the expected file; starting from zero",
-            part_path.display()
-        ));
-        part.truncate()
-            .map_err(|e| io_err("truncate the partial file", part_path, Partial::None, e))?;
-    }
-    if part.len() > 0 {
-        progress.note(&format!(
-            "resuming {} from byte {}",
-            req.filename,
-            part.len()
-        ));
-    }
-
     let client = reqwest::blocking::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .timeout(opts.stall_timeout)
@@ -324,22 +314,23 @@ fn download(
         progress,
         label: &req.filename,
     };
-    if let Some(size) = req.expected_size {
-        if let Err(f) = transfer.check_space(size - part.len()) {
-            return Err(to_fetch_error(f, req, opts, part, final_path));
-        }
-    }
-    let first = transfer_and_finish(&transfer, part, req, final_path)?;
+    let job = Job {
+        req,
+        transfer: &transfer,
+        expected_sha,
+        part_path,
+        final_path,
+    };
+    let first = job.once()?;
     let done = if first.sha256 != expected_sha && first.resumed_from > 0 {
         // The bytes kept from an earlier run may be what is wrong: one fresh try from zero.
         progress.note(&format!(
             "sha256 of the resumed file is {}, not {expected_sha}; downloading {} again from zero",
             first.sha256, req.filename
         ));
+        let _ = std::fs::remove_file(ranges::sidecar_path(part_path));
         let _ = std::fs::remove_file(part_path);
-        let part = PartFile::open(part_path, &mut |_| {})
-            .map_err(|e| io_err("create the partial file", part_path, Partial::None, e))?;
-        let again = transfer_and_finish(&transfer, part, req, final_path)?;
+        let again = job.once()?;
         Transferred {
             attempts: first.attempts + again.attempts,
             received: first.received + again.received,
@@ -354,6 +345,7 @@ fn download(
         attempts,
         received,
         resumed_from,
+        connections,
     } = done;
     if sha != expected_sha || req.expected_size.is_some_and(|s| s != bytes) {
         let partial = delete_part(part_path);
@@ -374,17 +366,17 @@ fn download(
             },
         });
     }
-    std::fs::rename(part_path, final_path).map_err(|e| {
-        io_err(
-            "rename the verified file into place",
-            final_path,
-            Partial::Kept {
-                path: part_path.into(),
-                bytes,
-            },
-            e,
-        )
+    std::fs::rename(part_path, final_path).map_err(|e| FetchError::Io {
+        op: "rename the verified file into place",
+        path: final_path.to_path_buf(),
+        partial: Partial::Kept {
+            path: part_path.into(),
+            bytes,
+        },
+        source: e,
     })?;
+    // The record describes a part file that no longer exists.
+    let _ = std::fs::remove_file(ranges::sidecar_path(part_path));
     sync_dir(final_path);
     Ok(FetchReport {
         path: final_path.to_path_buf(),
@@ -394,9 +386,16 @@ fn download(
         bytes_downloaded: received,
         resumed_from,
         attempts,
+        connections,
         source_url: req.url.clone(),
         elapsed_s: 0.0,
     })
+}
+
+/// The connections to use: `opts.connections` within 1 to [`MAX_CONNECTIONS`] (the CLI refuses
+/// other values; a library caller gets the nearest).
+fn connections(opts: &FetchOptions) -> u32 {
+    opts.connections.clamp(1, MAX_CONNECTIONS)
 }
 
 /// A finished transfer into the partial file.
@@ -409,48 +408,287 @@ struct Transferred {
     received: u64,
     /// Bytes from before this run that the file still starts with (0 if it was restarted).
     resumed_from: u64,
+    /// Connections used at most at once.
+    connections: u32,
 }
 
-/// Run the transfer into `part`, then sync it and hash the result.
-fn transfer_and_finish(
-    transfer: &Transfer<'_>,
-    mut part: PartFile,
-    req: &FetchRequest,
-    final_path: &Path,
-) -> Result<Transferred, FetchError> {
-    let attempts = match transfer.run(&mut part) {
-        Ok(attempts) => attempts,
-        Err(f) => return Err(to_fetch_error(f, req, transfer.opts, part, final_path)),
-    };
-    let received = part.received();
-    let resumed_from = part.kept_from_before();
-    let path = part.path().to_path_buf();
-    let (bytes, sha256) = part.finish().map_err(|source| FetchError::Io {
-        op: "write the partial file",
-        path: path.clone(),
-        partial: kept_or_none(&path),
-        source,
-    })?;
-    Ok(Transferred {
-        bytes,
-        sha256,
-        attempts,
-        received,
-        resumed_from,
-    })
+/// One download into the part file, what stays the same between the first pass and the retry
+/// from zero.
+struct Job<'a> {
+    req: &'a FetchRequest,
+    transfer: &'a Transfer<'a>,
+    expected_sha: &'a str,
+    part_path: &'a Path,
+    final_path: &'a Path,
+}
+
+/// How to fetch the file this time.
+enum Layout {
+    /// Ranges on several connections (or resumed from a record), tiling `0..size`.
+    Ranges { size: u64, spans: Vec<Span> },
+    /// One stream, appended to the part file; the size when the server told it.
+    Stream { size: Option<u64> },
+}
+
+impl Job<'_> {
+    /// Fetch into the part file as ranges or as one stream, sync it and hash it.
+    fn once(&self) -> Result<Transferred, FetchError> {
+        let (layout, probes) = self.layout();
+        let (size, spans) = match layout {
+            Layout::Ranges { size, spans } => (size, spans),
+            Layout::Stream { size } => {
+                let mut t = self.stream(size)?;
+                t.attempts += probes;
+                return Ok(t);
+            }
+        };
+        let opts = self.transfer.opts;
+        let progress = self.transfer.progress;
+        let missing = size - ranges::kept_bytes(&spans);
+        if let Err(f) = self.transfer.check_space(missing) {
+            return Err(self.ranges_error(f, ranges::kept_bytes(&spans)));
+        }
+        let transfer = Transfer {
+            expected_size: Some(size),
+            ..*self.transfer
+        };
+        match ranges::fetch(
+            &transfer,
+            self.part_path,
+            spans,
+            size,
+            self.expected_sha,
+            connections(opts),
+        ) {
+            Ok(o) => Ok(Transferred {
+                bytes: o.bytes,
+                sha256: o.sha256,
+                attempts: probes + o.attempts,
+                received: o.received,
+                resumed_from: o.resumed_from,
+                connections: o.connections,
+            }),
+            Err(ranges::Failed::Fallback { why, attempts }) => {
+                progress.note(&format!(
+                    "{why}; downloading {} on one connection from zero",
+                    self.req.filename
+                ));
+                let _ = std::fs::remove_file(ranges::sidecar_path(self.part_path));
+                let _ = std::fs::remove_file(self.part_path);
+                let mut t = self.stream(Some(size))?;
+                // The range requests that found out count too.
+                t.attempts += probes + attempts;
+                Ok(t)
+            }
+            Err(ranges::Failed::Fatal { fatal, kept_bytes }) => {
+                Err(self.ranges_error(fatal, kept_bytes))
+            }
+        }
+    }
+
+    /// Decide between ranges and one stream: a record of ranges is resumed whatever the number
+    /// of connections; a record that cannot be trusted is removed with the part file; a known
+    /// size (expected or learnt from the server) is split when it is long enough, keeping the
+    /// prefix a one-stream run left.
+    /// Also returns the requests made to learn the size.
+    fn layout(&self) -> (Layout, u32) {
+        let progress = self.transfer.progress;
+        let opts = self.transfer.opts;
+        let name = &self.req.filename;
+        let sidecar = ranges::sidecar_path(self.part_path);
+        let recorded = std::fs::symlink_metadata(&sidecar).is_ok();
+        let part_len = || {
+            std::fs::symlink_metadata(self.part_path)
+                .ok()
+                .filter(|m| m.is_file())
+                .map_or(0, |m| m.len())
+        };
+        if opts.connections <= 1 && !recorded {
+            return (
+                Layout::Stream {
+                    size: self.req.expected_size,
+                },
+                0,
+            );
+        }
+        let mut probes = 0;
+        let size = self.req.expected_size.or_else(|| {
+            probes += 1;
+            self.transfer.probe_size()
+        });
+        let Some(size) = size else {
+            if recorded {
+                progress.note(&format!(
+                    "the server did not confirm the size of {name}; the recorded ranges of {} are not used, starting from zero",
+                    self.part_path.display()
+                ));
+                let _ = std::fs::remove_file(&sidecar);
+                let _ = std::fs::remove_file(self.part_path);
+            }
+            return (Layout::Stream { size: None }, probes);
+        };
+        if recorded {
+            match ranges::load(&sidecar, size, self.expected_sha, part_len()) {
+                Ok(spans) => {
+                    let kept = ranges::kept_bytes(&spans);
+                    progress.note(&format!(
+                        "resuming {name}: {kept} of {size} bytes are on disk in {} ranges",
+                        spans.len()
+                    ));
+                    return (Layout::Ranges { size, spans }, probes);
+                }
+                Err(why) => {
+                    progress.note(&format!(
+                        "{} {why}; downloading {name} from zero",
+                        sidecar.display()
+                    ));
+                    let _ = std::fs::remove_file(&sidecar);
+                    let _ = std::fs::remove_file(self.part_path);
+                }
+            }
+        }
+        let from = part_len();
+        if opts.connections <= 1 || from > size {
+            return (Layout::Stream { size: Some(size) }, probes);
+        }
+        let rest = ranges::split(from, size, connections(opts), opts.min_range_bytes);
+        if rest.len() < 2 {
+            return (Layout::Stream { size: Some(size) }, probes);
+        }
+        let mut spans = Vec::with_capacity(rest.len() + 1);
+        if from > 0 {
+            // What a one-stream run left is the file's first `from` bytes.
+            progress.note(&format!("resuming {name} from byte {from}"));
+            spans.push(Span {
+                start: 0,
+                end: from,
+                done: from,
+            });
+        }
+        spans.extend(rest);
+        (Layout::Ranges { size, spans }, probes)
+    }
+
+    /// One stream, as without ranges: resume the part file from its end, transfer, sync, hash.
+    /// `size` is the expected size or the server's.
+    fn stream(&self, size: Option<u64>) -> Result<Transferred, FetchError> {
+        let req = self.req;
+        let part_path = self.part_path;
+        let progress = self.transfer.progress;
+        let io_err = |op: &'static str, source| FetchError::Io {
+            op,
+            path: part_path.to_path_buf(),
+            partial: Partial::None,
+            source,
+        };
+        let existing = std::fs::metadata(part_path).map(|m| m.len()).unwrap_or(0);
+        if existing > 0 {
+            progress.phase(
+                &format!("checking the partial download of {}", req.filename),
+                Some(existing),
+            );
+        }
+        let mut part = PartFile::open(part_path, &mut |n| progress.position(n))
+            .map_err(|e| io_err("read the partial file", e))?;
+        if existing > 0 {
+            progress.finish();
+        }
+        if size.is_some_and(|s| part.len() > s) {
+            progress.note(&format!(
+                "{} is longer than the expected file; starting from zero",
+                part_path.display()
+            ));
+            part.truncate()
+                .map_err(|e| io_err("truncate the partial file", e))?;
+        }
+        if part.len() > 0 {
+            progress.note(&format!(
+                "resuming {} from byte {}",
+                req.filename,
+                part.len()
+            ));
+        }
+        let transfer = Transfer {
+            expected_size: size,
+            ..*self.transfer
+        };
+        if let Some(size) = size {
+            if let Err(f) = transfer.check_space(size - part.len()) {
+                return Err(self.stream_error(f, part));
+            }
+        }
+        let attempts = match transfer.run(&mut part) {
+            Ok(attempts) => attempts,
+            Err((f, _)) => return Err(self.stream_error(f, part)),
+        };
+        let received = part.received();
+        let resumed_from = part.kept_from_before();
+        let (bytes, sha256) = part.finish().map_err(|source| FetchError::Io {
+            op: "write the partial file",
+            path: part_path.to_path_buf(),
+            partial: kept_or_none(part_path),
+            source,
+        })?;
+        Ok(Transferred {
+            bytes,
+            sha256,
+            attempts,
+            received,
+            resumed_from,
+            connections: u32::from(attempts > 0),
+        })
+    }
+
+    fn stream_error(&self, f: Fatal, part: PartFile) -> FetchError {
+        drop(part);
+        let path = self.part_path;
+        to_fetch_error(
+            f,
+            self.req,
+            self.transfer.opts,
+            self.final_path,
+            path,
+            &|| kept_or_none(path),
+        )
+    }
+
+    /// A failed parallel transfer: the part file and its record are kept when they hold bytes.
+    fn ranges_error(&self, f: Fatal, kept_bytes: u64) -> FetchError {
+        let path = self.part_path;
+        to_fetch_error(
+            f,
+            self.req,
+            self.transfer.opts,
+            self.final_path,
+            path,
+            &|| {
+                if kept_bytes == 0 {
+                    let _ = std::fs::remove_file(ranges::sidecar_path(path));
+                    let _ = std::fs::remove_file(path);
+                    Partial::None
+                } else {
+                    Partial::Kept {
+                        path: path.to_path_buf(),
+                        bytes: kept_bytes,
+                    }
+                }
+            },
+        )
+    }
 }
 
 /// Turn a transfer failure into the user-facing error, deciding the partial file's fate: kept
 /// after network trouble, deleted when the server's file is not the expected one.
+/// `kept` says what is left when the partial file is kept.
 fn to_fetch_error(
     f: Fatal,
     req: &FetchRequest,
     opts: &FetchOptions,
-    part: PartFile,
     final_path: &Path,
+    path: &Path,
+    kept: &dyn Fn() -> Partial,
 ) -> FetchError {
-    let path = part.path().to_path_buf();
-    drop(part);
+    let path = path.to_path_buf();
     let url = req.url.clone();
     match f {
         Fatal::SizeMismatch { actual_bytes } => FetchError::SizeMismatch {
@@ -462,19 +700,19 @@ fn to_fetch_error(
         },
         Fatal::NotFound => FetchError::NotFound {
             url,
-            partial: kept_or_none(&path),
+            partial: kept(),
         },
         Fatal::Unauthorized { status } => FetchError::Unauthorized {
             url,
             status,
             token_sent: req.gated && opts.token.is_some(),
             model_page: req.hf.as_ref().map(|h| hf_model_page(&h.endpoint, &h.repo)),
-            partial: kept_or_none(&path),
+            partial: kept(),
         },
         Fatal::Status { status } => FetchError::HttpStatus {
             url,
             status,
-            partial: kept_or_none(&path),
+            partial: kept(),
         },
         Fatal::DiskFull {
             dir,
@@ -488,18 +726,25 @@ fn to_fetch_error(
             margin_bytes,
             needed_bytes: missing_bytes.saturating_add(margin_bytes),
             available_bytes,
-            partial: kept_or_none(&path),
+            partial: kept(),
         },
         Fatal::Io { op, source } => FetchError::Io {
             op,
             path: path.clone(),
-            partial: kept_or_none(&path),
+            partial: kept(),
             source,
         },
         Fatal::BadRequest(reason) => {
-            let _ = kept_or_none(&path);
+            let _ = kept();
             FetchError::BadRequest { reason }
         }
+        Fatal::RangeUnsupported { what } => FetchError::BadRequest {
+            reason: format!("{what}, although a range was asked for"),
+        },
+        // Only ever the consequence of another range's failure, which is reported instead.
+        Fatal::Cancelled => FetchError::BadRequest {
+            reason: "the download was stopped".into(),
+        },
         Fatal::Exhausted {
             attempts,
             stalled: true,
@@ -508,7 +753,7 @@ fn to_fetch_error(
             url,
             stall_s: opts.stall_timeout.as_secs_f64(),
             attempts,
-            partial: kept_or_none(&path),
+            partial: kept(),
         },
         Fatal::Exhausted {
             attempts,
@@ -517,7 +762,7 @@ fn to_fetch_error(
         } => FetchError::Network {
             url,
             attempts,
-            partial: kept_or_none(&path),
+            partial: kept(),
             source: last.into(),
         },
     }
@@ -538,7 +783,9 @@ fn kept_or_none(path: &Path) -> Partial {
     }
 }
 
+/// Delete a partial file that cannot be trusted, and its record of ranges.
 fn delete_part(path: &Path) -> Partial {
+    let _ = std::fs::remove_file(ranges::sidecar_path(path));
     match std::fs::remove_file(path) {
         Ok(()) => Partial::Deleted {
             path: path.to_path_buf(),
@@ -549,8 +796,9 @@ fn delete_part(path: &Path) -> Partial {
     }
 }
 
-/// A leftover `.part` is useless once the complete file is in place.
+/// A leftover `.part` (and its record of ranges) is useless once the complete file is in place.
 fn remove_stale_part(path: &Path) {
+    let _ = std::fs::remove_file(ranges::sidecar_path(path));
     let _ = std::fs::remove_file(path);
 }
 

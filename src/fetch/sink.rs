@@ -8,7 +8,7 @@
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, Read, Seek, SeekFrom, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::mpsc::{self, Receiver, SyncSender};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -42,7 +42,6 @@ pub(crate) enum CopyError {
 }
 
 pub(crate) struct PartFile {
-    path: PathBuf,
     file: File,
     written: u64,
     received: u64,
@@ -83,7 +82,6 @@ impl PartFile {
                 h
             })?;
         let mut part = PartFile {
-            path: path.to_path_buf(),
             file,
             written: 0,
             received: 0,
@@ -97,10 +95,6 @@ impl PartFile {
         part.hash_existing(on_progress)?;
         part.kept = part.written;
         Ok(part)
-    }
-
-    pub(crate) fn path(&self) -> &Path {
-        &self.path
     }
 
     /// Bytes in the part file, all of them hashed.
@@ -273,7 +267,7 @@ impl Drop for PartFile {
 /// Open (or create) `path` for reading and writing without following a symlink: the part file
 /// is a name of ours in a directory others may write to, and whatever sits there that is not a
 /// regular file is removed rather than written through.
-fn open_no_follow(path: &Path) -> io::Result<File> {
+pub(crate) fn open_no_follow(path: &Path) -> io::Result<File> {
     if let Ok(m) = std::fs::symlink_metadata(path) {
         if !m.file_type().is_file() {
             std::fs::remove_file(path)?;

@@ -1,5 +1,10 @@
 //! The HTTP side of a fetch: requests with Range, redirects that drop the token on a new host,
 //! status handling, and the retry loop with backoff.
+//!
+//! One loop serves both modes: a [`Target`] is either the whole file, appended to the part file
+//! from wherever it stops (`bytes=N-`), or one range of it, written at its own offset
+//! (`bytes=N-M`, see `ranges`). Retries, backoff, stalls, Retry-After, tokens and redirects
+//! behave the same for each.
 
 use std::hash::{BuildHasher, Hasher};
 use std::io::{self, Read};
@@ -27,6 +32,50 @@ pub(crate) struct Transfer<'a> {
     pub opts: &'a FetchOptions,
     pub progress: &'a dyn Progress,
     pub label: &'a str,
+}
+
+/// Where the bytes of a transfer go.
+pub(crate) trait Target {
+    /// Absolute offset of the next byte wanted.
+    fn pos(&self) -> u64;
+    /// Exclusive end of the bytes wanted, for one range of the file; `None` for the whole
+    /// file, to wherever the server's file ends.
+    fn end(&self) -> Option<u64>;
+    /// Forget every byte and start again from zero (only the whole file can).
+    fn restart(&mut self) -> io::Result<()>;
+    /// Copy `src` in, up to the absolute offset `limit` (more is an error), calling
+    /// `on_progress` with the new position after each write. Bytes read before an error are
+    /// kept.
+    fn copy_from(
+        &mut self,
+        src: &mut dyn Read,
+        limit: Option<u64>,
+        on_progress: &mut dyn FnMut(u64),
+    ) -> Result<(), CopyError>;
+    /// Another range failed for good: stop at the next chance.
+    fn cancelled(&self) -> bool {
+        false
+    }
+}
+
+impl Target for PartFile {
+    fn pos(&self) -> u64 {
+        self.len()
+    }
+    fn end(&self) -> Option<u64> {
+        None
+    }
+    fn restart(&mut self) -> io::Result<()> {
+        self.truncate()
+    }
+    fn copy_from(
+        &mut self,
+        src: &mut dyn Read,
+        limit: Option<u64>,
+        on_progress: &mut dyn FnMut(u64),
+    ) -> Result<(), CopyError> {
+        PartFile::copy_from(self, src, limit, on_progress)
+    }
 }
 
 /// A failure retrying will not fix. The caller turns it into a `FetchError`, deciding what
@@ -61,6 +110,13 @@ pub(crate) enum Fatal {
         stalled: bool,
         last: String,
     },
+    /// A range request was answered with the whole file (200), another range, or more bytes
+    /// than asked for: the server's Range support cannot be relied on, fetch on one stream.
+    RangeUnsupported {
+        what: String,
+    },
+    /// Stopped because another range failed.
+    Cancelled,
 }
 
 /// How one attempt ended, short of success.
@@ -79,21 +135,32 @@ enum AttemptError {
 }
 
 impl Transfer<'_> {
-    /// Fill `part` until the server has no more bytes, retrying transient failures. Returns
-    /// the number of requests made.
-    pub(crate) fn run(&self, part: &mut PartFile) -> Result<u32, Fatal> {
-        if self.expected_size.is_some_and(|s| part.len() == s) {
+    /// Fill `target` until the server has no more bytes (or its range is complete), retrying
+    /// transient failures. Returns the number of requests made; on failure, the error and the
+    /// number of requests, too.
+    pub(crate) fn run(&self, target: &mut dyn Target) -> Result<u32, (Fatal, u32)> {
+        let complete = match target.end() {
+            Some(end) => target.pos() >= end,
+            None => self.expected_size.is_some_and(|s| target.pos() == s),
+        };
+        if complete {
             return Ok(0);
         }
         let mut attempts = 0u32;
         let mut failures_in_row = 0u32;
         loop {
+            if target.cancelled() {
+                return Err((Fatal::Cancelled, attempts));
+            }
             attempts += 1;
-            let before = part.len();
-            match self.attempt(part) {
+            let before = target.pos();
+            match self.attempt(target) {
                 Ok(()) => return Ok(attempts),
-                Err(AttemptError::Fatal(f)) => return Err(f),
+                Err(AttemptError::Fatal(f)) => return Err((f, attempts)),
                 Err(AttemptError::Restart) => continue,
+                Err(AttemptError::Retry { .. }) if target.cancelled() => {
+                    return Err((Fatal::Cancelled, attempts))
+                }
                 Err(AttemptError::Retry {
                     cause,
                     stalled,
@@ -102,50 +169,94 @@ impl Transfer<'_> {
                 }) => {
                     // A failure after fresh bytes starts a new series: a long download over a
                     // flaky link keeps going as long as it keeps moving.
-                    if progressed || part.len() > before {
+                    if progressed || target.pos() > before {
                         failures_in_row = 0;
                     }
                     failures_in_row += 1;
                     if failures_in_row > self.opts.retries {
-                        return Err(Fatal::Exhausted {
+                        return Err((
+                            Fatal::Exhausted {
+                                attempts,
+                                stalled,
+                                last: cause,
+                            },
                             attempts,
-                            stalled,
-                            last: cause,
-                        });
+                        ));
                     }
                     let delay = match retry_after {
                         Some(d) => d.min(self.opts.retry_max),
                         None => backoff(self.opts.retry_base, self.opts.retry_max, failures_in_row),
                     };
+                    let whose = match target.end() {
+                        Some(_) => format!("{}: ", self.label),
+                        None => String::new(),
+                    };
                     self.progress.note(&format!(
-                        "{cause}; retrying in {:.1} s (retry {failures_in_row} of {})",
+                        "{whose}{cause}; retrying in {:.1} s (retry {failures_in_row} of {})",
                         delay.as_secs_f64(),
                         self.opts.retries
                     ));
-                    std::thread::sleep(delay);
+                    sleep_unless_cancelled(delay, target);
                 }
             }
         }
     }
 
-    fn attempt(&self, part: &mut PartFile) -> Result<(), AttemptError> {
-        let from = part.len();
-        let resp = self.send(from)?;
+    /// Ask whether the server serves ranges and how large the file is, with one request for
+    /// its first byte. `None` when it does not say (it ignored the range, failed, or gave no
+    /// total): the caller then fetches on one stream, whose own retries and errors apply.
+    pub(crate) fn probe_size(&self) -> Option<u64> {
+        let resp = self.send(Some("bytes=0-0".into())).ok()?;
+        match (resp.status(), content_range(&resp)) {
+            (
+                StatusCode::PARTIAL_CONTENT,
+                Some(ContentRange::Bytes {
+                    start: 0,
+                    total: Some(t),
+                }),
+            ) => Some(t),
+            _ => None,
+        }
+    }
+
+    fn attempt(&self, target: &mut dyn Target) -> Result<(), AttemptError> {
+        let from = target.pos();
+        let range_end = target.end();
+        let header = match range_end {
+            Some(end) => Some(format!("bytes={from}-{}", end.saturating_sub(1))),
+            None if from > 0 => Some(format!("bytes={from}-")),
+            None => None,
+        };
+        let resp = self.send(header)?;
         let status = resp.status();
+        let unsupported = |what: String| AttemptError::Fatal(Fatal::RangeUnsupported { what });
         let total = match status {
+            StatusCode::OK if range_end.is_some() => {
+                return Err(unsupported(format!(
+                    "the server ignored the range request for {}",
+                    self.label
+                )))
+            }
             StatusCode::OK => {
                 if from > 0 {
                     self.progress.note(&format!(
                         "the server ignored the range request; restarting {} from zero",
                         self.label
                     ));
-                    part.truncate()
+                    target
+                        .restart()
                         .map_err(|e| io_fatal("truncate the partial file", e))?;
                 }
                 resp.content_length()
             }
             StatusCode::PARTIAL_CONTENT => match content_range(&resp) {
                 Some(ContentRange::Bytes { start, total }) if start == from => total,
+                _ if range_end.is_some() => {
+                    return Err(unsupported(format!(
+                        "the server answered with another range than bytes {from}- for {}",
+                        self.label
+                    )))
+                }
                 // A range answer to a request without one: nothing to restart from.
                 _ if from == 0 => return Err(unusable(status)),
                 _ => {
@@ -153,11 +264,29 @@ impl Transfer<'_> {
                         "the server answered with another range than bytes {from}-; restarting {} from zero",
                         self.label
                     ));
-                    part.truncate()
+                    target
+                        .restart()
                         .map_err(|e| io_fatal("truncate the partial file", e))?;
                     return Err(AttemptError::Restart);
                 }
             },
+            StatusCode::RANGE_NOT_SATISFIABLE if range_end.is_some() => {
+                // A range inside the expected size that the server cannot serve: its file is
+                // shorter than expected.
+                return Err(match (content_range(&resp), self.expected_size) {
+                    (Some(ContentRange::Unsatisfied { total }), Some(expected))
+                        if total != expected =>
+                    {
+                        AttemptError::Fatal(Fatal::SizeMismatch {
+                            actual_bytes: total,
+                        })
+                    }
+                    _ => unsupported(format!(
+                        "the server refused the range request for {}",
+                        self.label
+                    )),
+                });
+            }
             StatusCode::RANGE_NOT_SATISFIABLE if from == 0 => return Err(unusable(status)),
             StatusCode::RANGE_NOT_SATISFIABLE => {
                 let range = content_range(&resp);
@@ -169,7 +298,8 @@ impl Transfer<'_> {
                     "the partial file is longer than the server's file; restarting {} from zero",
                     self.label
                 ));
-                part.truncate()
+                target
+                    .restart()
                     .map_err(|e| io_fatal("truncate the partial file", e))?;
                 return Err(AttemptError::Restart);
             }
@@ -183,31 +313,46 @@ impl Transfer<'_> {
             }
         }
         let total = total.or(self.expected_size);
-        if let Some(t) = total {
-            self.check_space(t.saturating_sub(part.len()))
-                .map_err(AttemptError::Fatal)?;
+        // A range's progress and disk space are the caller's: it shows all ranges as one.
+        let whole = range_end.is_none();
+        if whole {
+            if let Some(t) = total {
+                self.check_space(t.saturating_sub(target.pos()))
+                    .map_err(AttemptError::Fatal)?;
+            }
+            self.progress
+                .phase(&format!("downloading {}", self.label), total);
+            self.progress.position(target.pos());
         }
-        self.progress
-            .phase(&format!("downloading {}", self.label), total);
-        self.progress.position(part.len());
-        let start_len = part.len();
+        let limit = range_end.or(total);
+        let start_pos = target.pos();
         let mut body = Watched {
             inner: resp,
             last_data: Instant::now(),
         };
         let progress = self.progress;
-        let copied = part.copy_from(&mut body, total, &mut |n| progress.position(n));
-        let progressed = part.len() > start_len;
+        let copied = target.copy_from(&mut body, limit, &mut |n| {
+            if whole {
+                progress.position(n)
+            }
+        });
+        let progressed = target.pos() > start_pos;
         match copied {
             Ok(()) => {}
             Err(CopyError::Write(e)) if e.kind() == io::ErrorKind::StorageFull => {
                 // The check before the body passed, but the disk filled up meanwhile.
-                let missing = total.map_or(0, |t| t.saturating_sub(part.len()));
+                let missing = limit.map_or(0, |t| t.saturating_sub(target.pos()));
                 return Err(AttemptError::Fatal(self.disk_full(missing)));
             }
             Err(CopyError::Write(e)) => return Err(io_fatal("write the partial file", e)),
+            Err(CopyError::TooLong) if !whole => {
+                return Err(unsupported(format!(
+                    "the server sent more than the range asked for {}",
+                    self.label
+                )))
+            }
             Err(CopyError::TooLong) => {
-                let actual = total.unwrap_or(0).max(part.len());
+                let actual = total.unwrap_or(0).max(target.pos());
                 return Err(AttemptError::Fatal(Fatal::SizeMismatch {
                     actual_bytes: actual,
                 }));
@@ -217,7 +362,11 @@ impl Transfer<'_> {
                 let cause = if stalled {
                     format!("no data for {:.1} s", self.opts.stall_timeout.as_secs_f64())
                 } else {
-                    format!("connection lost after {} bytes: {}", part.len(), chain(&e))
+                    format!(
+                        "connection lost after {} bytes: {}",
+                        target.pos(),
+                        chain(&e)
+                    )
                 };
                 return Err(AttemptError::Retry {
                     cause,
@@ -227,17 +376,19 @@ impl Transfer<'_> {
                 });
             }
         }
-        if let Some(t) = total {
-            if part.len() < t {
+        if let Some(t) = limit {
+            if target.pos() < t {
                 return Err(AttemptError::Retry {
-                    cause: format!("the body ended after {} of {t} bytes", part.len()),
+                    cause: format!("the body ended at byte {} of {t}", target.pos()),
                     stalled: false,
                     retry_after: None,
                     progressed,
                 });
             }
         }
-        self.progress.finish();
+        if whole {
+            self.progress.finish();
+        }
         Ok(())
     }
 
@@ -260,15 +411,16 @@ impl Transfer<'_> {
         }
     }
 
-    /// GET from byte `from`, following redirects by hand so that the token goes only to the
-    /// origin it was meant for (Hugging Face redirects LFS files to a CDN on another host).
-    fn send(&self, from: u64) -> Result<Response, AttemptError> {
+    /// GET with the Range header `range`, following redirects by hand so that the token goes
+    /// only to the origin it was meant for (Hugging Face redirects LFS files to a CDN on another
+    /// host).
+    fn send(&self, range: Option<String>) -> Result<Response, AttemptError> {
         let origin = self.url.origin();
         let mut url = self.url.clone();
         for _ in 0..=MAX_REDIRECTS {
             let mut rb = self.client.get(url.clone());
-            if from > 0 {
-                rb = rb.header(RANGE, format!("bytes={from}-"));
+            if let Some(r) = &range {
+                rb = rb.header(RANGE, r.as_str());
             }
             if let Some(t) = self.token.filter(|_| url.origin() == origin) {
                 rb = rb.bearer_auth(t.expose());
@@ -316,6 +468,18 @@ impl Transfer<'_> {
         Err(AttemptError::Fatal(Fatal::BadRequest(format!(
             "more than {MAX_REDIRECTS} redirects"
         ))))
+    }
+}
+
+/// Sleep for `delay`, waking early when another range failed for good.
+fn sleep_unless_cancelled(delay: Duration, target: &dyn Target) {
+    let until = Instant::now() + delay;
+    loop {
+        let now = Instant::now();
+        if now >= until || target.cancelled() {
+            return;
+        }
+        std::thread::sleep((until - now).min(Duration::from_millis(20)));
     }
 }
 

@@ -40,6 +40,9 @@ pub struct Faults {
     pub corrupt: bool,
     /// Send bodies in chunks of this many bytes with this pause after each.
     pub throttle: Option<(usize, Duration)>,
+    /// Cap every connection at this many body bytes per second (as CDNs do), pacing each
+    /// 64 KiB chunk against the time the body started.
+    pub rate_bytes_per_s: Option<u64>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -362,7 +365,8 @@ fn handle(stream: TcpStream, s: &Shared) -> io::Result<()> {
     let plain = plan.cut_after.is_none()
         && plan.stall_after.is_none()
         && !faults.corrupt
-        && faults.throttle.is_none();
+        && faults.throttle.is_none()
+        && faults.rate_bytes_per_s.is_none();
     if let (Route::Disk(p, _), true) = (&route, plain) {
         let mut f = File::open(p)?;
         f.seek(SeekFrom::Start(start))?;
@@ -387,6 +391,7 @@ fn handle(stream: TcpStream, s: &Shared) -> io::Result<()> {
         _ => None,
     };
     let mut buf = vec![0u8; chunk];
+    let body_started = Instant::now();
     while pos < start + limit {
         let n = chunk.min((start + limit - pos) as usize);
         match (&route, disk.as_mut()) {
@@ -402,6 +407,12 @@ fn handle(stream: TcpStream, s: &Shared) -> io::Result<()> {
         pos += n as u64;
         if let Some((_, pause)) = faults.throttle {
             thread::sleep(pause);
+        }
+        if let Some(rate) = faults.rate_bytes_per_s.filter(|r| *r > 0) {
+            let due = Duration::from_secs_f64((pos - start) as f64 / rate as f64);
+            if let Some(wait) = due.checked_sub(body_started.elapsed()) {
+                thread::sleep(wait);
+            }
         }
     }
     out.flush()?;
