@@ -91,9 +91,9 @@ fn pick_tier(run: &mut Run<'_>) -> Result<(), Failure> {
                 .candidates
                 .iter()
                 .find(|c| c.fits)
-                .map(|c| c.prediction.turn_s);
+                .map(|c| c.prediction.turn_with_band());
             let pred = best
-                .map(|s| format!("{s:.1} s per turn"))
+                .map(|s| format!("{s} per turn"))
                 .unwrap_or_else(|| "no model fits".into());
             format!(
                 "{:<12} promise {:>5.1} s, predicted {pred}",
@@ -182,10 +182,10 @@ fn summary(c: &Choice) -> String {
     let mut s = String::new();
     let _ = write!(
         s,
-        "{} in tier {}: predicted {:.1} s per turn, decode {:.1} tok/s",
+        "{} in tier {}: predicted {} per turn, decode {:.1} tok/s",
         c.model,
         c.tier.as_deref().unwrap_or("custom"),
-        c.prediction.turn_s,
+        c.prediction.turn_with_band(),
         c.prediction.decode_tokens_per_s
     );
     if !c.meets_promise {

@@ -17,8 +17,8 @@ use crate::llama::{self, LlamaError};
 use crate::profile::HardwareProfile;
 use crate::progress::Progress;
 use crate::types::bench::{
-    BatchDecode, BatchStep, BenchBackend, BenchResult, QuantBench, Stat, ThreadTrial,
-    BENCH_SCHEMA_VERSION,
+    BatchDecode, BatchStep, BenchBackend, BenchConditions, BenchResult, QuantBench, Stat,
+    ThreadTrial, BENCH_SCHEMA_VERSION,
 };
 
 /// How to run the benchmark.
@@ -166,6 +166,8 @@ pub fn run_with(
     let models = prepare_models(opts, progress)?;
 
     let start = Instant::now();
+    let load_at_start = load_average();
+    let cpu_at_start = cpu_times();
     let mut warnings: Vec<String> = busy_warning(profile).into_iter().collect();
     let backends = backends(engine, profile, opts);
     let runs = models.count() * backends.len() + usize::from(opts.threads.is_none());
@@ -191,7 +193,15 @@ pub fn run_with(
         &mut budget,
         &mut warnings,
     )?;
-    Ok(assemble_result(
+    let conditions = load_at_start.map(|load| BenchConditions {
+        load_average_1m: load,
+        logical_cores: profile.cpu.logical_cores,
+        steal_ratio: match (cpu_at_start, cpu_times()) {
+            (Some(a), Some(b)) => steal_ratio(a, b),
+            _ => 0.0,
+        },
+    });
+    let mut result = assemble_result(
         opts,
         start,
         threads,
@@ -199,7 +209,15 @@ pub fn run_with(
         measured,
         probe_bw,
         warnings,
-    ))
+    );
+    result.conditions = conditions;
+    if let Some(c) = conditions.filter(|c| c.steal_ratio >= 0.02) {
+        result.warnings.push(format!(
+            "the hypervisor took {:.0} % of the CPU time during the benchmark: predictions carry a wider band",
+            c.steal_ratio * 100.0
+        ));
+    }
+    Ok(result)
 }
 
 /// What every measuring step needs: the engine, the options and where progress goes.
@@ -536,7 +554,34 @@ fn assemble_result(
         source: source_description(opts),
         warnings,
         batch_decode,
+        conditions: None,
     }
+}
+
+/// `(steal, total)` jiffies of all CPUs from the `cpu` line of /proc/stat.
+fn cpu_times() -> Option<(u64, u64)> {
+    let s = std::fs::read_to_string("/proc/stat").ok()?;
+    parse_cpu_times(s.lines().next()?)
+}
+
+/// `cpu  user nice system idle iowait irq softirq steal guest guest_nice`: steal is the 8th
+/// value; guest time is already counted in user and is left out of the total.
+fn parse_cpu_times(line: &str) -> Option<(u64, u64)> {
+    let mut f = line.split_whitespace();
+    if f.next()? != "cpu" {
+        return None;
+    }
+    let v: Vec<u64> = f.take(8).map(|x| x.parse().ok()).collect::<Option<_>>()?;
+    (v.len() == 8).then(|| (v[7], v.iter().sum()))
+}
+
+/// Stolen share of the CPU time between two `/proc/stat` readings.
+fn steal_ratio((steal_a, total_a): (u64, u64), (steal_b, total_b): (u64, u64)) -> f64 {
+    let total = total_b.saturating_sub(total_a);
+    if total == 0 {
+        return 0.0;
+    }
+    steal_b.saturating_sub(steal_a) as f64 / total as f64
 }
 
 /// The per-token overhead and whether the two sizes of [`CONVERGENCE_TYPE`] on the CPU agree,
@@ -839,5 +884,21 @@ impl Engine for LlamaEngine {
             feature = "metal",
             feature = "rocm"
         )) && llama::gpu_offload_available(self.backend)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn steal_is_read_from_proc_stat() {
+        let a = parse_cpu_times("cpu  100 0 50 800 10 0 5 20 0 0").unwrap();
+        assert_eq!(a, (20, 985));
+        let b = parse_cpu_times("cpu  200 0 100 1600 20 0 5 60 7 0").unwrap();
+        assert!((steal_ratio(a, b) - 40.0 / 1000.0).abs() < 1e-12);
+        assert_eq!(parse_cpu_times("cpu0 1 2 3 4 5 6 7 8"), None);
+        assert_eq!(parse_cpu_times("cpu 1 2 3"), None);
+        assert_eq!(steal_ratio(a, a), 0.0);
     }
 }

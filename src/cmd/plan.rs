@@ -200,8 +200,8 @@ impl Human for Plan {
                 let _ = writeln!(s, "          {}/{}", c.repo, c.filename);
                 let _ = writeln!(
                     s,
-                    "          {:.1} s per turn ({} prompt + {} response tokens): prefill {:.1} s, decode {:.1} tok/s limited by {}",
-                    p.turn_s,
+                    "          {} per turn ({} prompt + {} response tokens): prefill {:.1} s, decode {:.1} tok/s limited by {}",
+                    p.turn_with_band(),
                     p.workload.prompt_tokens,
                     p.workload.response_tokens,
                     p.prefill_s,

@@ -199,8 +199,11 @@ impl Human for Prediction {
         let _ = writeln!(s, "Prefill   {:.1} tokens/s", self.prefill_tokens_per_s);
         let _ = writeln!(
             s,
-            "Turn      {:.1} s warm (prefill {:.1} s + decode {:.1} s), first token after {:.1} s",
-            self.turn_s, self.prefill_s, self.decode_s, self.time_to_first_token_s
+            "Turn      {} warm (prefill {:.1} s + decode {:.1} s), first token after {:.1} s",
+            self.turn_with_band(),
+            self.prefill_s,
+            self.decode_s,
+            self.time_to_first_token_s
         );
         if let Some(u) = self.concurrency.as_ref().filter(|u| u.users > 1) {
             let _ = writeln!(

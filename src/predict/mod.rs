@@ -13,6 +13,7 @@
 //! the limit); `rates` turns the profile and the benchmark into per-device rates. Their public
 //! items are re-exported here.
 
+pub mod band;
 pub mod concurrency;
 mod memory;
 mod placement;
@@ -130,6 +131,12 @@ pub struct Prediction {
     pub time_to_first_token_s: f64,
     /// Seconds per turn with the model loaded.
     pub turn_s: f64,
+    /// The band the turn falls in on this machine (see [`band`]): the benchmark's fastest and
+    /// slowest repetitions, widened when it ran on a busy machine. 0 in older predictions.
+    #[serde(default)]
+    pub turn_s_low: f64,
+    #[serde(default)]
+    pub turn_s_high: f64,
     pub cold_load_s: f64,
     /// First turn after a restart: load plus one turn.
     pub cold_turn_s: f64,
@@ -183,6 +190,19 @@ pub fn predict(
         PlacementKind::Cpu => BenchBackend::Cpu,
         _ => BenchBackend::Gpu,
     };
+    let band_factors = band_factors(bench, backend, &inputs.cpu, model);
+    let turn_band = band::turn_band(turn.prefill_s, turn.decode_s, &band_factors);
+    if band_factors.busy_margin > 0.0 {
+        if let Some(c) = bench.and_then(|b| b.conditions.as_ref()) {
+            notes.push(format!(
+                "band widened by ±{:.0} %: the benchmark shared the machine (load average {:.1} on {} CPUs, {:.0} % of the CPU time stolen); benchmark again on an idle machine for a narrower band",
+                band_factors.busy_margin * 100.0,
+                c.load_average_1m,
+                c.logical_cores,
+                c.steal_ratio * 100.0
+            ));
+        }
+    }
     let concurrency = several_users(
         bench,
         backend,
@@ -213,6 +233,8 @@ pub fn predict(
         decode_s: turn.decode_s,
         time_to_first_token_s: turn.time_to_first_token_s,
         turn_s: turn.turn_s,
+        turn_s_low: turn_band.low_s,
+        turn_s_high: turn_band.high_s,
         cold_load_s,
         cold_turn_s: cold_load_s + turn.turn_s,
         limited_by: decode.limited_by,
@@ -229,6 +251,29 @@ impl Prediction {
         match &self.concurrency {
             Some(c) if c.users > 1 => c.turn_p95_s,
             _ => self.turn_s,
+        }
+    }
+
+    /// The turn a promise is judged on: the per-user turn ([`Self::per_user_turn_p95_s`]) at the
+    /// upper end of the band, so that a promise holds on the slow side of what was measured.
+    pub fn upper_turn_s(&self) -> f64 {
+        let ratio = if self.turn_s > 0.0 && self.turn_s_high > self.turn_s {
+            self.turn_s_high / self.turn_s
+        } else {
+            1.0
+        };
+        self.per_user_turn_p95_s() * ratio
+    }
+
+    /// `16.3 s (15.1–17.6)`: the turn with its band (just the turn when there is none).
+    pub fn turn_with_band(&self) -> String {
+        if self.turn_s_high > self.turn_s_low && self.turn_s_low > 0.0 {
+            format!(
+                "{:.1} s ({:.1}–{:.1})",
+                self.turn_s, self.turn_s_low, self.turn_s_high
+            )
+        } else {
+            format!("{:.1} s", self.turn_s)
         }
     }
 
@@ -306,6 +351,26 @@ fn main_type(model: &ModelInput) -> Option<crate::gguf::GgmlType> {
         }
     }
     by_type.into_iter().max_by_key(|e| e.1).map(|e| e.0)
+}
+
+/// The band's factors from the benchmark entries of the type holding most of the model's
+/// weights (or the measured type standing in for it) on the device doing the work.
+fn band_factors(
+    bench: Option<&BenchResult>,
+    backend: BenchBackend,
+    cpu: &CpuRates,
+    model: &ModelInput,
+) -> band::BandFactors {
+    let Some(b) = bench else {
+        return band::BandFactors::NONE;
+    };
+    let main = main_type(model).map(|t| cpu.for_type(t).0.ggml_type.name().to_string());
+    let entries: Vec<&crate::types::bench::QuantBench> = b
+        .quants
+        .iter()
+        .filter(|q| q.backend == backend && Some(q.ggml_type.as_str()) == main.as_deref())
+        .collect();
+    band::factors(&entries, b.conditions.as_ref())
 }
 
 /// What the steps of [`predict`] share: the machine's rates and the question asked.

@@ -108,6 +108,7 @@ fn bench(quants: Vec<QuantBench>, overhead: f64) -> BenchResult {
         source: "test".into(),
         warnings: vec![],
         batch_decode: vec![],
+        conditions: None,
     }
 }
 

@@ -227,3 +227,83 @@ fn unknown_tier_or_model_is_an_error() {
         Err(SelectError::UnknownModel(_))
     ));
 }
+
+/// The xeon fixture's benchmark with every rate scattered by `spread` around its median (the
+/// fastest repetition `1 + spread` times the median, the slowest `1 / (1 + spread)`).
+fn scattered(hw: &HardwareProfile, spread: f64) -> crate::types::bench::BenchResult {
+    let mut b = hw.bench.clone().unwrap();
+    for q in &mut b.quants {
+        for s in [&mut q.prefill_tokens_per_s, &mut q.decode_tokens_per_s] {
+            s.min = s.median / (1.0 + spread);
+            s.max = s.median * (1.0 + spread);
+            s.samples = 5;
+        }
+    }
+    b
+}
+
+#[test]
+fn a_promise_is_judged_at_the_upper_end_of_the_band() {
+    let (r, t) = catalog();
+    let hw = xeon();
+    let none = scattered(&hw, 0.0);
+    let exact = plan(
+        &hw,
+        Some(&none),
+        "profile",
+        &r,
+        &t,
+        &SelectOptions::default(),
+    )
+    .unwrap();
+    let c = exact.chosen.clone().unwrap();
+    let p = &c.prediction;
+    // Without scatter the band is the prediction itself.
+    assert_eq!((p.turn_s_low, p.turn_s_high), (p.turn_s, p.turn_s));
+
+    // 20 % scatter: the band spans median/1.2 to median·1.2 of the same prediction.
+    let b = scattered(&hw, 0.2);
+    let wide = plan(&hw, Some(&b), "profile", &r, &t, &SelectOptions::default()).unwrap();
+    let model = |pl: &Plan, id: &str| {
+        pl.tiers
+            .iter()
+            .flat_map(|t| &t.candidates)
+            .find(|x| x.model == id)
+            .unwrap()
+            .prediction
+            .clone()
+    };
+    let q = model(&wide, &c.model);
+    assert!((q.turn_s - p.turn_s).abs() < 1e-9);
+    assert!(
+        (q.turn_s_low - p.turn_s / 1.2).abs() < 1e-6 * p.turn_s,
+        "{q:?}"
+    );
+    assert!(
+        (q.turn_s_high - p.turn_s * 1.2).abs() < 1e-6 * p.turn_s,
+        "{q:?}"
+    );
+    assert!(q.turn_with_band().contains('–'));
+
+    // A budget between the median and the upper end: the median would keep it, the band does
+    // not, and the reason says so.
+    let budget = p.turn_s * 1.1;
+    let opts = SelectOptions {
+        model: Some(c.model.clone()),
+        max_latency_s: Some(budget),
+        ..Default::default()
+    };
+    let at_median = plan(&hw, Some(&none), "profile", &r, &t, &opts).unwrap();
+    assert!(at_median.chosen.unwrap().meets_promise);
+    let banded = plan(&hw, Some(&b), "profile", &r, &t, &opts).unwrap();
+    let chosen = banded.chosen.unwrap();
+    assert!(!chosen.meets_promise);
+    assert!(
+        chosen
+            .warnings
+            .iter()
+            .any(|w| w.contains("the band's upper end does not")),
+        "{:?}",
+        chosen.warnings
+    );
+}

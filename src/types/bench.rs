@@ -113,6 +113,43 @@ pub struct BenchResult {
     /// model; empty when not measured (only a plan for several users asks for it).
     #[serde(default)]
     pub batch_decode: Vec<BatchDecode>,
+    /// What else the machine was doing while the benchmark ran; absent in older results.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub conditions: Option<BenchConditions>,
+}
+
+/// The machine's load around a benchmark run: the figures are only as good as the CPUs the run
+/// really had.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct BenchConditions {
+    /// 1-minute load average when the benchmark started, before its own threads ran.
+    pub load_average_1m: f64,
+    pub logical_cores: u32,
+    /// Share of all CPU time during the run that the hypervisor gave to other guests
+    /// (`steal` in /proc/stat).
+    pub steal_ratio: f64,
+}
+
+impl BenchConditions {
+    /// Other runnable work per CPU when the run started (the load average, per core).
+    pub fn load_per_core(&self) -> f64 {
+        self.load_average_1m / f64::from(self.logical_cores.max(1))
+    }
+
+    /// Whether the run shared the machine enough to say so: a load of half a runnable task per
+    /// core before it started, or 2 % of the CPU time stolen by the hypervisor.
+    pub fn busy(&self) -> bool {
+        self.load_per_core() >= 0.5 || self.steal_ratio >= 0.02
+    }
+
+    /// How much further a prediction can be off because of that sharing, as a fraction: the
+    /// stolen share, and the share of a core the other work could take from each of the
+    /// benchmark's threads (load per core beyond the first half task, at most one core), at most
+    /// 50 %. Zero on an idle machine.
+    pub fn busy_margin(&self) -> f64 {
+        let others = (self.load_per_core() - 0.5).clamp(0.0, 1.0) * 0.5;
+        (self.steal_ratio + others).clamp(0.0, 0.5)
+    }
 }
 
 /// Decode steps with 1, 2, 4, 8 … sequences in one llama.cpp batch on one benchmark model: what

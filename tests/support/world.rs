@@ -305,6 +305,7 @@ pub fn bench(decode_tokens_per_s: f64) -> BenchResult {
         source: "test figures".into(),
         warnings: Vec::new(),
         batch_decode: Vec::new(),
+        conditions: None,
     }
 }
 
