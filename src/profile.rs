@@ -277,6 +277,21 @@ pub struct DiskInfo {
     pub filesystem: String,
     #[serde(default)]
     pub mount_point: String,
+    /// How fast the filesystem reads a file that is not in the page cache (measured with the
+    /// bandwidth, on the live machine); absent when not measured.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub read: Option<DiskRead>,
+}
+/// A read of the models directory's disk that bypasses the page cache: what loading a model
+/// that is not cached costs.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct DiskRead {
+    pub bytes_per_s: f64,
+    pub bytes: u64,
+    /// Read with `O_DIRECT`; `false` when the filesystem refused it and the file's cached pages
+    /// were dropped instead (`posix_fadvise(DONTNEED)`; tmpfs, for one, keeps them: there the
+    /// figure is a memory read, as a model load from it would be).
+    pub direct: bool,
 }
 
 /// A streaming memory-bandwidth reading.

@@ -261,6 +261,19 @@ impl Human for HardwareProfile {
                     d.filesystem,
                     d.mount_point
                 );
+                if let Some(r) = &d.read {
+                    let _ = writeln!(
+                        s,
+                        "           reads {:.0} MB/s uncached ({} MiB{})",
+                        r.bytes_per_s / 1e6,
+                        r.bytes >> 20,
+                        if r.direct {
+                            ", O_DIRECT"
+                        } else {
+                            ", cached pages dropped"
+                        }
+                    );
+                }
             }
             None => {
                 let _ = writeln!(

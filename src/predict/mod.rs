@@ -180,7 +180,7 @@ pub fn predict(
     // The correction comes from a measured turn (prefill and decode): loading depends on the
     // disk, not on the compute the ratio describes, so it is not scaled.
     let cold_load_s =
-        model.file_bytes as f64 / ASSUMED_DISK_READ_BYTES_PER_S + inputs.cpu.load_overhead_s;
+        model.file_bytes as f64 / disk_read_bytes_per_s(hw).0 + inputs.cpu.load_overhead_s;
 
     let weight_bytes_per_token = weight_bytes_per_token(model);
     let effective_bandwidth_bytes_per_s = effective_bandwidth(&inputs, &placement, &decode);
@@ -373,6 +373,15 @@ fn band_factors(
     band::factors(&entries, b.conditions.as_ref())
 }
 
+/// The models directory's uncached read speed: measured by the probe, else assumed; and whether
+/// it was measured.
+fn disk_read_bytes_per_s(hw: &HardwareProfile) -> (f64, bool) {
+    match hw.disk.as_ref().and_then(|d| d.read) {
+        Some(r) if r.bytes_per_s > 0.0 => (r.bytes_per_s, true),
+        _ => (ASSUMED_DISK_READ_BYTES_PER_S, false),
+    }
+}
+
 /// What the steps of [`predict`] share: the machine's rates and the question asked.
 struct Inputs<'a> {
     hw: &'a HardwareProfile,
@@ -531,10 +540,16 @@ fn push_notes(
     if model.file_bytes_estimated {
         notes.push("file size estimated from the tensor table (no published size)".into());
     }
+    let (read_bps, read_measured) = disk_read_bytes_per_s(hw);
     notes.push(format!(
-        "cold load: {:.1} GB at an assumed {:.0} MB/s disk read + {:.1} s setup",
+        "cold load: {:.1} GB at {} {:.0} MB/s disk read + {:.1} s setup",
         model.file_bytes as f64 / 1e9,
-        ASSUMED_DISK_READ_BYTES_PER_S / 1e6,
+        if read_measured {
+            "a measured (uncached)"
+        } else {
+            "an assumed"
+        },
+        read_bps / 1e6,
         cpu.load_overhead_s
     ));
     if c != 1.0 {

@@ -658,3 +658,49 @@ fn one_user_in_the_server_loop_is_the_one_user_prediction_and_more_users_cost_mo
         pb.notes
     );
 }
+
+#[test]
+fn cold_load_uses_the_measured_disk_read_when_the_probe_has_one() {
+    let mut hw = profile("xeon");
+    let model = input("13b", llama2_13b(), FileType::Q4_K_M);
+    let w = workload(550, 150, 4096);
+    let overhead = hw.bench.as_ref().unwrap().load_overhead_s;
+    let assumed = predict(
+        &hw,
+        hw.bench.as_ref(),
+        &model,
+        &w,
+        &PredictOptions::default(),
+    );
+    let expected = model.file_bytes as f64 / ASSUMED_DISK_READ_BYTES_PER_S + overhead;
+    assert!((assumed.cold_load_s - expected).abs() < 1e-9);
+    assert!(assumed
+        .notes
+        .iter()
+        .any(|n| n.contains("an assumed 250 MB/s")));
+
+    hw.disk.as_mut().unwrap().read = Some(crate::profile::DiskRead {
+        bytes_per_s: 100e6,
+        bytes: 64 << 20,
+        direct: true,
+    });
+    let measured = predict(
+        &hw,
+        hw.bench.as_ref(),
+        &model,
+        &w,
+        &PredictOptions::default(),
+    );
+    let expected = model.file_bytes as f64 / 100e6 + overhead;
+    assert!(
+        (measured.cold_load_s - expected).abs() < 1e-9,
+        "{}",
+        measured.cold_load_s
+    );
+    assert!(measured
+        .notes
+        .iter()
+        .any(|n| n.contains("measured (uncached) 100 MB/s")));
+    // The turn does not depend on the disk.
+    assert_eq!(measured.turn_s, assumed.turn_s);
+}

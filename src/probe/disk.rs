@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use sysinfo::{DiskRefreshKind, Disks};
 
-use crate::profile::DiskInfo;
+use crate::profile::{DiskInfo, DiskRead};
 
 /// One mounted filesystem.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -60,6 +60,100 @@ pub fn probe_disk(path: &Path) -> Option<DiskInfo> {
         total_bytes: m.total_bytes,
         filesystem: m.filesystem.clone(),
         mount_point: m.mount_point.display().to_string(),
+        read: None,
+    })
+}
+/// Bytes the disk read measurement writes and reads back.
+pub const DISK_READ_BYTES: u64 = 64 << 20;
+
+/// Measure how fast the filesystem holding `dir` (or its nearest existing ancestor) reads a
+/// file whose pages are not cached: write `bytes` to a hidden temporary file there, sync it,
+/// read it back with `O_DIRECT` (or after dropping its cached pages when the filesystem refuses
+/// `O_DIRECT`), check that the bytes read are the bytes written, and remove the file. `None`
+/// when the directory is not writable or the read fails; nothing is left behind either way.
+pub fn measure_read(dir: &Path, bytes: u64) -> Option<DiskRead> {
+    use std::io::{Read, Write};
+    use std::os::unix::fs::OpenOptionsExt;
+    use std::os::unix::io::AsRawFd;
+
+    const BLOCK: usize = 4 << 20;
+    const ALIGN: usize = 4096;
+    let bytes = bytes.div_ceil(BLOCK as u64).max(1) * BLOCK as u64;
+    let dir = nearest_existing_ancestor(dir)?;
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".minerva-disk-read-")
+        .tempfile_in(&dir)
+        .ok()?;
+    // A pattern that differs per block, so that reading the wrong block is noticed.
+    let block_of = |i: u64| -> Vec<u8> {
+        let mut b = vec![0u8; BLOCK];
+        for (j, chunk) in b.chunks_mut(8).enumerate() {
+            let v = (i << 32 | j as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+            chunk.copy_from_slice(&v.to_le_bytes()[..chunk.len()]);
+        }
+        b
+    };
+    let blocks = bytes / BLOCK as u64;
+    for i in 0..blocks {
+        tmp.as_file_mut().write_all(&block_of(i)).ok()?;
+    }
+    tmp.as_file().sync_all().ok()?;
+
+    let (mut file, direct) = match std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_DIRECT)
+        .open(tmp.path())
+    {
+        Ok(f) => (f, true),
+        Err(_) => {
+            let f = std::fs::File::open(tmp.path()).ok()?;
+            // SAFETY: a valid descriptor of an open file; the call only advises the kernel.
+            unsafe { libc::posix_fadvise(f.as_raw_fd(), 0, 0, libc::POSIX_FADV_DONTNEED) };
+            (f, false)
+        }
+    };
+    // One aligned buffer for the whole file: the timing covers the reads alone, the check of
+    // the bytes comes after it.
+    let len = usize::try_from(bytes).ok()?;
+    let layout = std::alloc::Layout::from_size_align(len, ALIGN).ok()?;
+    // SAFETY: the layout has a non-zero size; the memory is freed below on every path.
+    let ptr = unsafe { std::alloc::alloc_zeroed(layout) };
+    if ptr.is_null() {
+        return None;
+    }
+    // SAFETY: `ptr` points to `len` initialised (zeroed) bytes owned here until dealloc.
+    let buf = unsafe { std::slice::from_raw_parts_mut(ptr, len) };
+    let start = std::time::Instant::now();
+    let mut got = 0usize;
+    let mut ok = true;
+    while got < len {
+        let end = (got + BLOCK).min(len);
+        match file.read(&mut buf[got..end]) {
+            Ok(0) => {
+                ok = false;
+                break;
+            }
+            Ok(n) => got += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(_) => {
+                ok = false;
+                break;
+            }
+        }
+    }
+    let elapsed = start.elapsed().as_secs_f64();
+    ok = ok
+        && got == len
+        && buf
+            .chunks(BLOCK)
+            .enumerate()
+            .all(|(i, b)| b == &block_of(i as u64)[..]);
+    // SAFETY: allocated above with this layout, not used after this point.
+    unsafe { std::alloc::dealloc(ptr, layout) };
+    (ok && elapsed > 0.0).then(|| DiskRead {
+        bytes_per_s: bytes as f64 / elapsed,
+        bytes,
+        direct,
     })
 }
 
@@ -128,6 +222,19 @@ fn unescape_octal(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_disk_read_reads_back_what_it_wrote_and_leaves_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let r = measure_read(dir.path(), 8 << 20).expect("a temporary directory is readable");
+        assert_eq!(r.bytes, 8 << 20);
+        assert!(r.bytes_per_s > 0.0 && r.bytes_per_s.is_finite());
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+        // Rounded up to whole 4 MiB blocks.
+        assert_eq!(measure_read(dir.path(), 1).unwrap().bytes, 4 << 20);
+        // A directory that cannot be written: no figure, no error.
+        assert!(measure_read(Path::new("/proc/self"), 8 << 20).is_none());
+    }
 
     fn mount(p: &str, fs: &str) -> Mount {
         Mount {
