@@ -12,6 +12,7 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use crate::fsutil::{write_atomic, FileLock, LockError};
+use crate::predict::ComponentRatios;
 use crate::profile::HardwareProfile;
 use crate::select::Plan;
 use crate::types::bench::BenchResult;
@@ -261,6 +262,9 @@ pub struct State {
     /// `pipeline::calibration`).
     #[serde(default, alias = "correction")]
     pub correction_ratio: Option<f64>,
+    /// The same for prefill and decode separately, from the same verification.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub component_ratios: Option<ComponentRatios>,
     #[serde(default)]
     pub history: Vec<HistoryEntry>,
 }
@@ -290,6 +294,7 @@ impl State {
             verify: None,
             verdict: None,
             correction_ratio: None,
+            component_ratios: None,
             history: Vec::new(),
         }
     }
@@ -311,6 +316,19 @@ impl State {
         if self.history.len() > HISTORY_LIMIT {
             let drop = self.history.len() - HISTORY_LIMIT;
             self.history.drain(..drop);
+        }
+    }
+
+    /// The prefill and decode corrections for hardware with `fingerprint`.
+    pub fn components_for(&self, fingerprint: &str) -> Option<ComponentRatios> {
+        if self.fingerprint == fingerprint {
+            self.component_ratios.filter(|c| {
+                [c.prefill_ratio, c.decode_ratio]
+                    .iter()
+                    .all(|r| r.is_finite() && *r > 0.0)
+            })
+        } else {
+            None
         }
     }
 

@@ -156,6 +156,7 @@ fn a_failed_verification_that_cannot_be_recorded_says_so() {
             force: false,
             workload: WorkloadOverride::default(),
             correction_ratio: None,
+            components: None,
             below_tier: None,
         },
         bench: BenchSource::Given(bench(1000.0), "test".into()),

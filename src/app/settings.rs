@@ -12,6 +12,7 @@ use crate::fetch::{self, FetchOptions};
 use crate::pipeline::remote::{self, RemoteModel};
 use crate::pipeline::reverify::{ReverifySettings, VerifyTarget};
 use crate::pipeline::{calibration, stored, InstallSettings};
+use crate::predict::ComponentRatios;
 use crate::profile::HardwareProfile;
 use crate::registry::{self, Registry, Tiers};
 use crate::select::SelectOptions;
@@ -82,6 +83,7 @@ pub fn install_settings(
             force: a.force,
             workload: a.workload.overrides(),
             correction_ratio: a.workload.correction_ratio,
+            components: None,
             below_tier: None,
         },
         bench,
@@ -115,6 +117,19 @@ pub fn planned_concurrency(tiers: &Tiers, w: &WorkloadArgs) -> u32 {
 pub fn correction_ratio(ctx: &Ctx, hw: &HardwareProfile, w: &WorkloadArgs) -> Option<f64> {
     w.correction_ratio
         .or_else(|| calibration::stored_ratio(&ctx.paths.state_dir, hw))
+}
+
+/// The prefill and decode ratios the last verification on this hardware stored; none when
+/// `--correction` gives one ratio for the whole turn.
+pub fn component_ratios(
+    ctx: &Ctx,
+    hw: &HardwareProfile,
+    w: &WorkloadArgs,
+) -> Option<ComponentRatios> {
+    if w.correction_ratio.is_some() {
+        return None;
+    }
+    calibration::stored_components(&ctx.paths.state_dir, hw)
 }
 
 /// `verify`'s settings: what to verify, with which overrides and which policy.

@@ -9,7 +9,9 @@ use indicatif::HumanBytes;
 
 use crate::app::args::{positive_f64, WorkloadArgs};
 use crate::app::failure::stored_bench_failure;
-use crate::app::settings::{correction_ratio, load_registry, model_for_plan, planned_concurrency};
+use crate::app::settings::{
+    component_ratios, correction_ratio, load_registry, model_for_plan, planned_concurrency,
+};
 use crate::app::{Ctx, Human};
 use crate::bench::runner::BenchOptions;
 use crate::env_vars::MINERVA_MIRROR;
@@ -79,6 +81,7 @@ pub fn run(ctx: &Ctx, args: &PlanArgs) -> Result<(), Failure> {
         force: args.force,
         workload: args.workload.overrides(),
         correction_ratio: correction_ratio(ctx, &hw, &args.workload),
+        components: component_ratios(ctx, &hw, &args.workload),
         below_tier: None,
     };
     let plan =

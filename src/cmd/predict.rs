@@ -10,7 +10,7 @@ use indicatif::HumanBytes;
 
 use crate::app::args::WorkloadArgs;
 use crate::app::failure::state_failure;
-use crate::app::settings::{correction_ratio, load_registry, remote_model};
+use crate::app::settings::{component_ratios, correction_ratio, load_registry, remote_model};
 use crate::app::{Ctx, Human};
 use crate::env_vars::MINERVA_MIRROR;
 use crate::exit::{Exit, Failure, ResultExt};
@@ -94,6 +94,7 @@ pub fn run(ctx: &Ctx, args: &PredictArgs) -> Result<(), Failure> {
     let workload = args.workload.overrides().apply(base);
     let opts = PredictOptions {
         correction_ratio: correction_ratio(ctx, &hw, &args.workload).unwrap_or(1.0),
+        components: component_ratios(ctx, &hw, &args.workload),
         cpu_only: args.cpu_only,
     };
     let p = predict::predict(&hw, bench.as_ref(), &input, &workload, &opts);

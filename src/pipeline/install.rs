@@ -234,6 +234,9 @@ impl<'a> Run<'a> {
             select.correction_ratio = previous
                 .as_ref()
                 .and_then(|s| s.correction_for(&hw.fingerprint));
+            select.components = previous
+                .as_ref()
+                .and_then(|s| s.components_for(&hw.fingerprint));
         }
         let plan = plan_for(hw, bench.as_ref(), &bench_source, settings, &select)?;
         Ok(Run {
@@ -410,10 +413,21 @@ impl<'a> Run<'a> {
             let correction = Some(&choice.prediction)
                 .filter(|p| p.users() == 1)
                 .and_then(|p| calibration::ratio_after(report.turn_s, p));
+            let components = Some(&choice.prediction)
+                .filter(|p| p.users() == 1)
+                .and_then(|p| {
+                    calibration::components_after(
+                        report.prefill_tokens_per_s,
+                        report.decode_tokens_per_s,
+                        report.turn_s,
+                        p,
+                    )
+                });
             state.fingerprint = hw.fingerprint.clone();
             state.profile = hw.clone();
             state.bench = bench.clone();
             state.correction_ratio = correction.or(state.correction_ratio);
+            state.component_ratios = components.or(state.component_ratios);
 
             let accept_with_warning =
                 !verdict.passed && settings.on_miss == OnMiss::Warn && report.logits_finite;
@@ -512,6 +526,7 @@ impl<'a> Run<'a> {
                     select.tier = None;
                     select.model = None;
                     select.correction_ratio = correction.or(select.correction_ratio);
+                    select.components = components.or(select.components);
                     plan = plan_for(hw, bench.as_ref(), &bench_source, settings, &select)?;
                 }
                 _ => {

@@ -199,6 +199,14 @@ pub fn reverify(
         .as_ref()
         .filter(|p| p.users() == 1)
         .and_then(|p| calibration::ratio_after(report.turn_s, p));
+    let components = predicted.as_ref().filter(|p| p.users() == 1).and_then(|p| {
+        calibration::components_after(
+            report.prefill_tokens_per_s,
+            report.decode_tokens_per_s,
+            report.turn_s,
+            p,
+        )
+    });
     let mut outcome = VerifyOutcome {
         report: report.clone(),
         verdict: Some(verdict.clone()),
@@ -216,6 +224,7 @@ pub fn reverify(
             if let Some(r) = correction {
                 if s.fingerprint == hw.fingerprint {
                     s.correction_ratio = Some(r);
+                    s.component_ratios = components.or(s.component_ratios);
                 }
             }
             s.push_history(HistoryEntry {

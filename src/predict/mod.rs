@@ -93,14 +93,34 @@ pub struct PredictOptions {
     /// multiplies the predicted prefill and decode times (1.0 = no correction); load time, which
     /// depends on the disk, is not scaled.
     pub correction_ratio: f64,
+    /// Measured/predicted ratios of prefill and of decode from an earlier verification; when
+    /// given they replace `correction_ratio` for their part of the turn (the two parts are off
+    /// by different amounts, and a workload with another prompt/answer mix needs each).
+    pub components: Option<ComponentRatios>,
     /// Keep everything on the CPU even when a GPU could take layers.
     pub cpu_only: bool,
+}
+
+/// The measured/predicted time ratios of prefill and of decode of one verified turn.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct ComponentRatios {
+    pub prefill_ratio: f64,
+    pub decode_ratio: f64,
+}
+
+impl ComponentRatios {
+    fn usable(&self) -> bool {
+        [self.prefill_ratio, self.decode_ratio]
+            .iter()
+            .all(|r| r.is_finite() && *r > 0.0)
+    }
 }
 
 impl Default for PredictOptions {
     fn default() -> Self {
         PredictOptions {
             correction_ratio: 1.0,
+            components: None,
             cpu_only: false,
         }
     }
@@ -141,7 +161,12 @@ pub struct Prediction {
     /// First turn after a restart: load plus one turn.
     pub cold_turn_s: f64,
     pub limited_by: Limit,
+    /// The correction of the turn as a whole: the one given, or, with component ratios, the
+    /// ratio of the corrected to the uncorrected turn they add up to.
     pub correction_ratio: f64,
+    /// The prefill and decode ratios applied, when they were (see [`PredictOptions::components`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub component_ratios: Option<ComponentRatios>,
     /// What each user waits for with `workload.concurrency` conversations in flight, from the
     /// simulated server loop (`concurrency`); for one user it equals the figures above.
     #[serde(default)]
@@ -175,8 +200,27 @@ pub fn predict(
 
     let decode = timing::decode_time(&inputs, &placement, &split, &mut notes);
     let prefill = timing::prefill_time(&inputs, &placement, &split);
-    let c = correction_factor(opts);
-    let turn = turn_times(&decode, &prefill, workload, c);
+    let components = opts.components.filter(ComponentRatios::usable);
+    let (cp, cd) = match components {
+        Some(r) => (r.prefill_ratio, r.decode_ratio),
+        None => {
+            let c = correction_factor(opts);
+            (c, c)
+        }
+    };
+    let turn = turn_times(&decode, &prefill, workload, cp, cd);
+    // The turn's overall correction, for the notes and for the next calibration.
+    let c = match components {
+        Some(_) => {
+            let raw = turn_times(&decode, &prefill, workload, 1.0, 1.0).turn_s;
+            if raw > 0.0 {
+                turn.turn_s / raw
+            } else {
+                1.0
+            }
+        }
+        None => cp,
+    };
     // The correction comes from a measured turn (prefill and decode): loading depends on the
     // disk, not on the compute the ratio describes, so it is not scaled.
     let cold_load_s =
@@ -186,6 +230,12 @@ pub fn predict(
     let effective_bandwidth_bytes_per_s = effective_bandwidth(&inputs, &placement, &decode);
     let measured = is_measured(&inputs, &placement);
     push_notes(&inputs, &placement, c, &turn, &mut notes);
+    if let Some(r) = components {
+        notes.push(format!(
+            "prefill times ×{:.2} and decode times ×{:.2}, as an earlier verification on this machine measured them",
+            r.prefill_ratio, r.decode_ratio
+        ));
+    }
     let backend = match placement.kind {
         PlacementKind::Cpu => BenchBackend::Cpu,
         _ => BenchBackend::Gpu,
@@ -211,7 +261,7 @@ pub fn predict(
         workload,
         &decode,
         &prefill,
-        c,
+        (cp, cd),
         &mut notes,
     );
 
@@ -239,6 +289,7 @@ pub fn predict(
         cold_turn_s: cold_load_s + turn.turn_s,
         limited_by: decode.limited_by,
         correction_ratio: c,
+        component_ratios: components,
         concurrency: Some(concurrency),
         notes,
     }
@@ -295,7 +346,7 @@ fn several_users(
     workload: &Workload,
     decode: &DecodeTime,
     prefill: &PrefillTime,
-    c: f64,
+    (cp, cd): (f64, f64),
     notes: &mut Vec<String>,
 ) -> UserLatencies {
     let users = workload.users();
@@ -325,9 +376,9 @@ fn several_users(
         }
     }
     let cost = concurrency::MeasuredStepCost {
-        decode_token_s: decode.token_s * c,
-        prefill_token_s: prefill.token_s * c,
-        prefill_once_s: prefill.once_s * c,
+        decode_token_s: decode.token_s * cd,
+        prefill_token_s: prefill.token_s * cp,
+        prefill_once_s: prefill.once_s * cp,
         batch,
     };
     let sc = concurrency::Scenario {
@@ -416,18 +467,19 @@ fn turn_times(
     decode: &DecodeTime,
     prefill: &PrefillTime,
     workload: &Workload,
-    c: f64,
+    cp: f64,
+    cd: f64,
 ) -> TurnTimes {
     let token_s = decode.token_s;
     let prefill_token_s = prefill.token_s;
-    let decode_tokens_per_s = 1.0 / (token_s * c);
+    let decode_tokens_per_s = 1.0 / (token_s * cd);
     let prefill_once_s = prefill.once_s;
     let prompt = workload.prompt_tokens as f64;
-    let prefill_s = (prompt * prefill_token_s + prefill_once_s) * c;
+    let prefill_s = (prompt * prefill_token_s + prefill_once_s) * cp;
     let prefill_tokens_per_s = if prompt > 0.0 {
         prompt / prefill_s
     } else {
-        1.0 / ((prefill_token_s + prefill_once_s) * c)
+        1.0 / ((prefill_token_s + prefill_once_s) * cp)
     };
     let decode_s = workload.response_tokens as f64 / decode_tokens_per_s;
     let time_to_first_token_s = prefill_s + 1.0 / decode_tokens_per_s;

@@ -267,7 +267,7 @@ fn turn_is_prefill_plus_decode_and_correction_scales_it() {
         &w,
         &PredictOptions {
             correction_ratio: 1.5,
-            cpu_only: false,
+            ..PredictOptions::default()
         },
     );
     assert!((p2.turn_s / p1.turn_s - 1.5).abs() < 1e-9);
@@ -422,8 +422,8 @@ fn a_model_too_big_for_vram_is_split_and_the_cpu_share_dominates() {
         &m,
         &workload(550, 150, 4096),
         &PredictOptions {
-            correction_ratio: 1.0,
             cpu_only: true,
+            ..PredictOptions::default()
         },
     );
     assert!(
@@ -594,7 +594,7 @@ fn one_user_in_the_server_loop_is_the_one_user_prediction_and_more_users_cost_mo
     for correction_ratio in [1.0, 1.3] {
         let opts = PredictOptions {
             correction_ratio,
-            cpu_only: false,
+            ..PredictOptions::default()
         };
         let p = predict(&hw, hw.bench.as_ref(), &m, &workload(550, 150, 4096), &opts);
         let u = p.concurrency.as_ref().unwrap();

@@ -10,7 +10,9 @@ use indicatif::HumanBytes;
 use serde::{Deserialize, Serialize};
 
 use crate::gguf::tensors_for;
-use crate::predict::{self, ModelInput, PlacementKind, PredictOptions, Prediction, Workload};
+use crate::predict::{
+    self, ComponentRatios, ModelInput, PlacementKind, PredictOptions, Prediction, Workload,
+};
 use crate::profile::HardwareProfile;
 use crate::registry::{ModelFile, Registry, Requirements, Tier, TierPromise, Tiers};
 use crate::types::bench::BenchResult;
@@ -100,6 +102,9 @@ pub struct SelectOptions {
     pub workload: WorkloadOverride,
     /// Measured/predicted ratio from an earlier verification (1.0 = none).
     pub correction_ratio: Option<f64>,
+    /// Prefill and decode ratios from that verification; used instead of `correction_ratio`
+    /// when present.
+    pub components: Option<ComponentRatios>,
     /// Consider only tiers after this one in preference order: a verification of this tier
     /// missed its promise and the next tier down is wanted.
     pub below_tier: Option<String>,
@@ -438,6 +443,7 @@ pub fn plan(
     let head = headroom(hw.usable_ram_bytes());
     let popts = PredictOptions {
         correction_ratio: opts.correction_ratio.unwrap_or(1.0),
+        components: opts.components,
         cpu_only: false,
     };
     let budget = |t: &Tier| {
