@@ -71,6 +71,10 @@ fn the_feature_file_describes_the_installed_tier_in_label_syntax() {
     assert_eq!(f["minerva-tier"], cfg["tier"].as_str().unwrap());
     assert_eq!(f["minerva-model"], cfg["model"]["id"].as_str().unwrap());
     assert_eq!(f["minerva-retier-due"], "false");
+    assert_eq!(
+        f["minerva-concurrency"],
+        cfg["concurrency"].as_u64().unwrap().to_string()
+    );
     let turn: f64 = f["minerva-verified-turn-s"].parse().unwrap();
     let verified = cfg["verified"]["turn_s"].as_f64().unwrap();
     assert!(

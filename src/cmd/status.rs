@@ -59,6 +59,8 @@ pub struct StatusReport {
     pub model_sha256: Option<String>,
     pub promised_turn_s: Option<f64>,
     pub promised_cold_load_s: Option<f64>,
+    /// Conversations the promise and the verification are for (the server's `--parallel`).
+    pub concurrency: Option<u32>,
     pub predicted_turn_s: Option<f64>,
     pub verified_turn_s: Option<f64>,
     pub verified_load_s: Option<f64>,
@@ -174,6 +176,9 @@ pub fn nfd_features(r: &StatusReport, cpu_variant: &str) -> String {
     if let Some(t) = r.promised_turn_s {
         lines.push(("promised-turn-s", format!("{t:.1}")));
     }
+    if let Some(n) = r.concurrency {
+        lines.push(("concurrency", n.to_string()));
+    }
     lines.push(("retier-due", r.retier_due.to_string()));
     lines.push(("cpu-variant", cpu_variant.to_string()));
     lines.push(("simd", r.hardware.simd_level.clone()));
@@ -236,6 +241,7 @@ pub fn build(ctx: &Ctx, hw: &HardwareProfile) -> Result<StatusReport, Failure> {
         model_sha256: config.as_ref().map(|c| c.model.sha256.clone()),
         promised_turn_s: config.as_ref().map(|c| c.promise.turn_s),
         promised_cold_load_s: config.as_ref().map(|c| c.promise.cold_load_s),
+        concurrency: config.as_ref().map(|c| c.concurrency.max(1)),
         predicted_turn_s: predicted,
         verified_turn_s: config.as_ref().map(|c| c.verified.turn_s),
         verified_load_s: config.as_ref().map(|c| c.verified.load_s),
@@ -282,6 +288,8 @@ pub struct AnsibleFacts<'a> {
     pub verified_turn_s: Option<f64>,
     pub verified_decode_tokens_per_s: Option<f64>,
     pub verified_at: Option<Timestamp>,
+    /// Conversations at once the promise holds for.
+    pub concurrency: Option<u32>,
     pub retier_due: bool,
     pub fingerprint: &'a str,
     pub hardware: &'a HardwareSummary,
@@ -344,6 +352,7 @@ fn facts(r: &StatusReport) -> AnsibleFacts<'_> {
         verified_turn_s: r.verified_turn_s,
         verified_decode_tokens_per_s: r.verified_decode_tokens_per_s,
         verified_at: r.verified_at,
+        concurrency: r.concurrency,
         retier_due: r.retier_due,
         fingerprint: &r.fingerprint_now,
         hardware: &r.hardware,
@@ -378,8 +387,12 @@ impl Human for StatusReport {
             }
             let _ = writeln!(
                 s,
-                "Promise   {} per turn, {} cold load",
+                "Promise   {} per turn{}, {} cold load",
                 num(self.promised_turn_s, "s"),
+                match self.concurrency {
+                    Some(n) if n > 1 => format!(" for each of {n} users at once (p95)"),
+                    _ => String::new(),
+                },
                 num(self.promised_cold_load_s, "s")
             );
             let _ = writeln!(
