@@ -98,21 +98,28 @@ mod tests {
         crate::profile::fixture("xeon-e5-2660v3")
     }
 
-    fn predicted(ratio: f64) -> Prediction {
-        let reg = Registry::embedded().unwrap();
-        let f = reg.files.iter().find(|f| f.installable()).unwrap();
-        let hw = hw();
-        let w = Workload {
+    fn tier_workload() -> Workload {
+        Workload {
             prompt_tokens: 550,
             response_tokens: 150,
             context_tokens: 4096,
             concurrency: 1,
-        };
+        }
+    }
+
+    fn predict_with(opts: PredictOptions, w: Workload) -> Prediction {
+        let reg = Registry::embedded().unwrap();
+        let f = reg.files.iter().find(|f| f.installable()).unwrap();
+        let hw = hw();
+        predict(&hw, hw.bench.as_ref(), &model_input(f), &w, &opts)
+    }
+
+    fn predicted(ratio: f64) -> Prediction {
         let opts = PredictOptions {
             correction_ratio: ratio,
             ..PredictOptions::default()
         };
-        predict(&hw, hw.bench.as_ref(), &model_input(f), &w, &opts)
+        predict_with(opts, tier_workload())
     }
 
     /// install → verify → verify, as a new user would run them: every step stores the ratio
@@ -135,14 +142,11 @@ mod tests {
     }
 
     fn predicted_with(components: Option<ComponentRatios>, w: Workload) -> Prediction {
-        let reg = Registry::embedded().unwrap();
-        let f = reg.files.iter().find(|f| f.installable()).unwrap();
-        let hw = hw();
         let opts = PredictOptions {
             components,
             ..PredictOptions::default()
         };
-        predict(&hw, hw.bench.as_ref(), &model_input(f), &w, &opts)
+        predict_with(opts, w)
     }
 
     /// Prefill measured 1.6× slower than predicted and decode 0.8× (faster): one turn ratio
@@ -150,12 +154,7 @@ mod tests {
     /// compound over verifications.
     #[test]
     fn prefill_and_decode_are_calibrated_separately_and_carry_to_other_workloads() {
-        let tier = Workload {
-            prompt_tokens: 550,
-            response_tokens: 150,
-            context_tokens: 4096,
-            concurrency: 1,
-        };
+        let tier = tier_workload();
         let long_prompt = Workload {
             prompt_tokens: 2048,
             response_tokens: 32,

@@ -197,16 +197,7 @@ pub fn write_model_with_progress(
     spec: &ModelSpec,
     progress: &dyn Progress,
 ) -> Result<WrittenModel, GgufWriteError> {
-    validate(spec)?;
-    let tensors = spec.layout.tensors(&spec.shape);
-    for t in &tensors {
-        if block_kind(t.ggml_type).is_none() {
-            return Err(GgufWriteError::UnsupportedType {
-                tensor: t.name.clone(),
-                ggml_type: t.ggml_type,
-            });
-        }
-    }
+    let tensors = writable_tensors(spec)?;
     let indexed: Vec<(usize, &TensorSummary)> = tensors.iter().enumerate().collect();
     let (file_bytes, data_offset) =
         write_file(path, &metadata(spec), &indexed, spec.seed, progress)?;
@@ -216,6 +207,19 @@ pub fn write_model_with_progress(
         file_bytes,
         data_offset,
     })
+}
+
+/// The tensor table of a valid `spec`, every tensor of a type the writer can encode.
+fn writable_tensors(spec: &ModelSpec) -> Result<Vec<TensorSummary>, GgufWriteError> {
+    validate(spec)?;
+    let tensors = spec.layout.tensors(&spec.shape);
+    if let Some(t) = tensors.iter().find(|t| block_kind(t.ggml_type).is_none()) {
+        return Err(GgufWriteError::UnsupportedType {
+            tensor: t.name.clone(),
+            ggml_type: t.ggml_type,
+        });
+    }
+    Ok(tensors)
 }
 
 /// Write `spec` as a model split in `parts` files, as llama.cpp's gguf-split does: in `dir`,
@@ -231,16 +235,7 @@ pub fn write_split_model(
     spec: &ModelSpec,
     parts: u16,
 ) -> Result<Vec<WrittenModel>, GgufWriteError> {
-    validate(spec)?;
-    let tensors = spec.layout.tensors(&spec.shape);
-    for t in &tensors {
-        if block_kind(t.ggml_type).is_none() {
-            return Err(GgufWriteError::UnsupportedType {
-                tensor: t.name.clone(),
-                ggml_type: t.ggml_type,
-            });
-        }
-    }
+    let tensors = writable_tensors(spec)?;
     let groups = layer_groups(&tensors);
     if parts < 2 || usize::from(parts) > groups.len() {
         return Err(GgufWriteError::InvalidSpec(format!(
