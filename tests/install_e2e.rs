@@ -508,4 +508,30 @@ fn an_install_for_two_users_verifies_both_at_once_and_gives_the_server_two_slots
     assert_eq!(after("--ctx-size"), "512", "{argv:?}");
     let command = cfg["llama_server"]["command"].as_str().unwrap();
     assert!(command.contains("--ctx-size 512 --parallel 2"), "{command}");
+
+    // The capability checks ran on the first user's answer, as for one user, and a required
+    // capability is held to with several users too.
+    let caps = &verify["capabilities"];
+    assert!(caps["stopping"]["budget_tokens"].as_u64().unwrap() > 0, "{verify}");
+    assert!(caps["answer"]["kind"].is_string(), "{caps}");
+    assert!(caps["chat_template"]["source"].is_string(), "{caps}");
+    assert!(caps["tool_call"].is_object(), "{caps}");
+    assert_eq!(cfg["capabilities"], *caps);
+    let out = w.run(&[
+        "--hardware",
+        hw.to_str().unwrap(),
+        "verify",
+        "--concurrency",
+        "2",
+        "--require",
+        "tool-call",
+        "--on-miss",
+        "fail",
+    ]);
+    exits(&out, 5);
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("`tool-call` is required"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }

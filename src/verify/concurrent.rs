@@ -12,7 +12,9 @@ use std::time::{Duration, Instant};
 
 use llama_cpp_2::token::LlamaToken;
 
-use super::{prepare, Prepared, VerifyError, VerifyReport, VerifySettings};
+use super::{
+    after_turn_checks, prepare, Answer, Prepared, VerifyError, VerifyReport, VerifySettings,
+};
 use crate::llama::{self, BatchToken, LlamaError};
 use crate::progress::{Progress, Unit};
 use crate::types::time;
@@ -95,7 +97,8 @@ pub fn run_concurrent(
     let mut generated_total: u64 = 0;
     let mut run_end = run_start;
     let mut logits_finite = true;
-    let mut sample = Vec::new();
+    // The first user's first answer, token by token: the capability checks judge it.
+    let mut first_answer: Vec<LlamaToken> = Vec::new();
 
     'serve: loop {
         let now = Instant::now();
@@ -190,7 +193,7 @@ pub fn run_concurrent(
                 Err(e) => return Err(e.into()),
             };
             if i == 0 && turns_done[0] == 0 {
-                sample.extend_from_slice(&loaded.piece(token));
+                first_answer.push(token);
             }
             generated_total += 1;
             let generated = generated + 1;
@@ -230,7 +233,7 @@ pub fn run_concurrent(
                 Err(e) => return Err(e.into()),
             };
             if i == 0 && turns_done[0] == 0 {
-                sample.extend_from_slice(&loaded.piece(token));
+                first_answer.push(token);
             }
             generated_total += 1;
             slots[i] = if response > 1 {
@@ -269,8 +272,35 @@ pub fn run_concurrent(
         lat.ttft_p95_s,
         lat.aggregate_tokens_per_s
     ));
+    let mut sample = Vec::new();
+    let mut answer_bytes = Vec::new();
+    let mut answer_tokens: Option<u32> = None;
+    for (k, &t) in first_answer.iter().enumerate() {
+        let piece = loaded.piece(t);
+        if answer_tokens.is_none() {
+            if loaded.is_end_of_generation(t) {
+                answer_tokens = Some(k as u32);
+            } else {
+                answer_bytes.extend_from_slice(&piece);
+            }
+        }
+        sample.extend_from_slice(&piece);
+    }
     let utf8_valid = std::str::from_utf8(&sample).is_ok();
     let text = String::from_utf8_lossy(&sample);
+    let capabilities = after_turn_checks(
+        backend,
+        &loaded,
+        &chat,
+        settings,
+        Answer {
+            bytes: &answer_bytes,
+            tokens: answer_tokens,
+            generated: first_answer.len() as u32,
+        },
+        logits_finite,
+        progress,
+    );
     let per_user_decode_s = (lat.turn_p50_s - lat.ttft_p50_s).max(1e-9);
     Ok(VerifyReport {
         schema_version: super::VERIFY_SCHEMA_VERSION,
@@ -295,9 +325,8 @@ pub fn run_concurrent(
         output_sample: text.chars().take(200).collect(),
         at: time::now(),
         notes,
-        // The capability checks run on one conversation (`verify::run`); a run of several users
-        // measures latency only.
-        capabilities: None,
+        // On the first user's first answer, after the timed run, as for one user.
+        capabilities: Some(capabilities),
         concurrency: Some(lat),
     })
 }

@@ -221,53 +221,19 @@ pub fn run(
     let text = String::from_utf8_lossy(&out_bytes);
     drop(session);
 
-    // Everything below runs after the timed turn and is timed on its own.
-    let checks_start = Instant::now();
-    let stopping = Stopping {
-        stopped_at_end_token: answer_tokens.is_some(),
-        answer_tokens: answer_tokens.unwrap_or(generated),
-        budget_tokens: settings.response_tokens,
-    };
-    let answer = repetition::assess(&String::from_utf8_lossy(&answer_bytes));
-    let mut warnings = Vec::new();
-    if chat.check.source == TemplateSource::None {
-        warnings.push(
-            "no usable chat template (none in the GGUF file, no built-in one for its family): \
-             an instruct model answers badly without its chat format"
-                .to_string(),
-        );
-    }
-    let tool_call = if logits_finite {
-        progress.phase("checking a tool call", None);
-        let r = tool_call_check(backend, &loaded, &chat, settings.threads);
-        progress.finish();
-        match r {
-            Ok(t) => {
-                if !t.constrained.matches_schema {
-                    warnings.push(format!(
-                        "a grammar-constrained tool call did not match its schema ({}): the \
-                         application cannot rely on this runtime to enforce JSON output",
-                        t.constrained.detail
-                    ));
-                }
-                Some(t)
-            }
-            Err(e) => {
-                warnings.push(format!("the tool-call check could not run: {e}"));
-                None
-            }
-        }
-    } else {
-        None
-    };
-    let capabilities = Capabilities {
-        stopping,
-        answer,
-        chat_template: chat.check.clone(),
-        tool_call,
-        checks_s: checks_start.elapsed().as_secs_f64(),
-        warnings,
-    };
+    let capabilities = after_turn_checks(
+        backend,
+        &loaded,
+        &chat,
+        settings,
+        Answer {
+            bytes: &answer_bytes,
+            tokens: answer_tokens,
+            generated,
+        },
+        logits_finite,
+        progress,
+    );
 
     Ok(VerifyReport {
         schema_version: VERIFY_SCHEMA_VERSION,
@@ -295,6 +261,78 @@ pub fn run(
         capabilities: Some(capabilities),
         concurrency: None,
     })
+}
+
+/// The answer of a timed turn, as the capability checks see it.
+struct Answer<'a> {
+    /// The text before the first end-of-generation token.
+    bytes: &'a [u8],
+    /// Tokens before that end-of-generation token; `None` when none came.
+    tokens: Option<u32>,
+    /// Tokens generated in the turn.
+    generated: u32,
+}
+
+/// The untimed checks after a timed turn, timed on their own: where the answer stopped, whether
+/// it is degenerate, the chat template, and (with finite logits) a tool call on a fresh
+/// context. Shared by the one-user run and the run of several users (on its first user's first
+/// answer).
+#[allow(clippy::too_many_arguments)]
+fn after_turn_checks(
+    backend: &llama_cpp_2::llama_backend::LlamaBackend,
+    loaded: &LoadedModel,
+    chat: &ChatFormat,
+    settings: &VerifySettings,
+    answer: Answer<'_>,
+    logits_finite: bool,
+    progress: &dyn Progress,
+) -> Capabilities {
+    let checks_start = Instant::now();
+    let stopping = Stopping {
+        stopped_at_end_token: answer.tokens.is_some(),
+        answer_tokens: answer.tokens.unwrap_or(answer.generated),
+        budget_tokens: settings.response_tokens,
+    };
+    let assessed = repetition::assess(&String::from_utf8_lossy(answer.bytes));
+    let mut warnings = Vec::new();
+    if chat.check.source == TemplateSource::None {
+        warnings.push(
+            "no usable chat template (none in the GGUF file, no built-in one for its family): \
+             an instruct model answers badly without its chat format"
+                .to_string(),
+        );
+    }
+    let tool_call = if logits_finite {
+        progress.phase("checking a tool call", None);
+        let r = tool_call_check(backend, loaded, chat, settings.threads);
+        progress.finish();
+        match r {
+            Ok(t) => {
+                if !t.constrained.matches_schema {
+                    warnings.push(format!(
+                        "a grammar-constrained tool call did not match its schema ({}): the \
+                         application cannot rely on this runtime to enforce JSON output",
+                        t.constrained.detail
+                    ));
+                }
+                Some(t)
+            }
+            Err(e) => {
+                warnings.push(format!("the tool-call check could not run: {e}"));
+                None
+            }
+        }
+    } else {
+        None
+    };
+    Capabilities {
+        stopping,
+        answer: assessed,
+        chat_template: chat.check.clone(),
+        tool_call,
+        checks_s: checks_start.elapsed().as_secs_f64(),
+        warnings,
+    }
 }
 
 /// Ask for one tool call twice on a fresh context: once as the model likes, once under the
