@@ -277,21 +277,7 @@ fn capabilities_are_recorded_everywhere_and_a_looping_answer_or_a_required_tool_
 
     // The tool call fails nothing by default, but does with --require tool-call.
     ok(&w.run(&["--hardware", hw, "verify", "--on-miss", "fail"]));
-    let out = w.run(&[
-        "--hardware",
-        hw,
-        "verify",
-        "--require",
-        "tool-call",
-        "--on-miss",
-        "fail",
-    ]);
-    exits(&out, 5);
-    assert!(
-        String::from_utf8_lossy(&out.stderr).contains("`tool-call` is required"),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    misses_a_required_tool_call(&w, &["--hardware", hw, "verify"]);
 
     // A tier that declares it in tiers.json is held to it by install too, and installs nothing.
     let mut tiers: Value = serde_json::from_slice(&std::fs::read(w.tiers_file()).unwrap()).unwrap();
@@ -512,26 +498,33 @@ fn an_install_for_two_users_verifies_both_at_once_and_gives_the_server_two_slots
     // The capability checks ran on the first user's answer, as for one user, and a required
     // capability is held to with several users too.
     let caps = &verify["capabilities"];
-    assert!(caps["stopping"]["budget_tokens"].as_u64().unwrap() > 0, "{verify}");
+    assert!(
+        caps["stopping"]["budget_tokens"].as_u64().unwrap() > 0,
+        "{verify}"
+    );
     assert!(caps["answer"]["kind"].is_string(), "{caps}");
     assert!(caps["chat_template"]["source"].is_string(), "{caps}");
     assert!(caps["tool_call"].is_object(), "{caps}");
     assert_eq!(cfg["capabilities"], *caps);
-    let out = w.run(&[
-        "--hardware",
-        hw.to_str().unwrap(),
-        "verify",
-        "--concurrency",
-        "2",
-        "--require",
-        "tool-call",
-        "--on-miss",
-        "fail",
-    ]);
-    exits(&out, 5);
-    assert!(
-        String::from_utf8_lossy(&out.stderr).contains("`tool-call` is required"),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    misses_a_required_tool_call(
+        &w,
+        &[
+            "--hardware",
+            hw.to_str().unwrap(),
+            "verify",
+            "--concurrency",
+            "2",
+        ],
     );
+}
+
+/// `args` with `--require tool-call --on-miss fail` exits 5 and says the tool call was required
+/// (the generated test models never produce a matching tool call on their own).
+fn misses_a_required_tool_call(w: &World, args: &[&str]) {
+    let mut all = args.to_vec();
+    all.extend(["--require", "tool-call", "--on-miss", "fail"]);
+    let out = w.run(&all);
+    exits(&out, 5);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("`tool-call` is required"), "{err}");
 }
