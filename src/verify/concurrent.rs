@@ -184,13 +184,9 @@ pub fn run_concurrent(
             else {
                 continue;
             };
-            let token = match ms.argmax(j) {
-                Ok(t) => t,
-                Err(LlamaError::NonFiniteLogits { .. }) => {
-                    logits_finite = false;
-                    break 'serve;
-                }
-                Err(e) => return Err(e.into()),
+            let Some(token) = next_token(&ms, j)? else {
+                logits_finite = false;
+                break 'serve;
             };
             if i == 0 && turns_done[0] == 0 {
                 first_answer.push(token);
@@ -224,13 +220,9 @@ pub fn run_concurrent(
                 };
                 continue;
             };
-            let token = match ms.argmax(j) {
-                Ok(t) => t,
-                Err(LlamaError::NonFiniteLogits { .. }) => {
-                    logits_finite = false;
-                    break 'serve;
-                }
-                Err(e) => return Err(e.into()),
+            let Some(token) = next_token(&ms, j)? else {
+                logits_finite = false;
+                break 'serve;
             };
             if i == 0 && turns_done[0] == 0 {
                 first_answer.push(token);
@@ -329,6 +321,16 @@ pub fn run_concurrent(
         capabilities: Some(capabilities),
         concurrency: Some(lat),
     })
+}
+
+/// The greedy next token from sequence `j`'s logits of the last step; `None` when they are not
+/// finite (the run stops there and reports it).
+fn next_token(ms: &llama::MultiSession<'_>, j: usize) -> Result<Option<LlamaToken>, LlamaError> {
+    match ms.argmax(j) {
+        Ok(t) => Ok(Some(t)),
+        Err(LlamaError::NonFiniteLogits { .. }) => Ok(None),
+        Err(e) => Err(e),
+    }
 }
 
 /// One short evaluation before serving, discarded, as llama-server runs at start-up (its
