@@ -7,7 +7,7 @@ use clap::{Args, Subcommand};
 use serde::Serialize;
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use anyhow::Context as _;
 
@@ -126,7 +126,11 @@ fn pin(ctx: &Ctx, a: &PinArgs) -> Result<(), Failure> {
     let mut entries = Vec::new();
     let mut pins: BTreeMap<String, Vec<Pin>> = BTreeMap::new();
     for f in &reg.files {
-        let file = family_file(&a.dir, &f.family);
+        // Every entry of a registry directory knows its family file.
+        let file = f
+            .source_file
+            .clone()
+            .unwrap_or_else(|| a.dir.join(format!("{}.json", f.family)));
         let hf = HfFile {
             endpoint: endpoint.clone(),
             repo: f.repo.clone(),
@@ -240,31 +244,6 @@ fn pin(ctx: &Ctx, a: &PinArgs) -> Result<(), Failure> {
         .after_report());
     }
     Ok(())
-}
-
-/// The family file an entry came from: the `*.json` in `dir` whose `family` it carries.
-fn family_file(dir: &Path, family: &str) -> PathBuf {
-    let mut found = None;
-    if let Ok(entries) = std::fs::read_dir(dir) {
-        let mut paths: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
-        paths.sort();
-        for p in paths
-            .into_iter()
-            .filter(|p| p.extension().is_some_and(|x| x == "json"))
-        {
-            let Ok(text) = std::fs::read_to_string(&p) else {
-                continue;
-            };
-            let fam = serde_json::from_str::<serde_json::Value>(&text)
-                .ok()
-                .and_then(|v| v["family"].as_str().map(str::to_string));
-            if fam.as_deref() == Some(family) {
-                found = Some(p);
-                break;
-            }
-        }
-    }
-    found.unwrap_or_else(|| dir.join(format!("{family}.json")))
 }
 
 impl Human for PinReport {

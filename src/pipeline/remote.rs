@@ -256,5 +256,6 @@ fn model_file(hf: &HfFile, info: &RemoteFileInfo, model: &GgufModel, gated: bool
         notes,
         family: REMOTE_FAMILY.to_string(),
         tensors: Some(model.tensors.clone()),
+        source_file: None,
     }
 }

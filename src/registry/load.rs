@@ -117,8 +117,9 @@ pub fn load_registry_dir(dir: &Path) -> Result<Registry, RegistryError> {
             path: name.clone(),
             source,
         })?;
-        for f in parse_family(&text, &name)? {
+        for mut f in parse_family(&text, &name)? {
             check_unique(&mut seen, &f.id, &name)?;
+            f.source_file = Some(p.clone());
             files.push(f);
         }
     }

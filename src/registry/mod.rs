@@ -80,6 +80,11 @@ pub struct ModelFile {
     /// from shape and file type.
     #[serde(skip)]
     pub tensors: Option<Vec<TensorSummary>>,
+    /// The family file of a registry directory this entry was read from (filled in by
+    /// [`load_registry_dir`]; `None` for the embedded registry and for models named on the
+    /// command line).
+    #[serde(skip)]
+    pub source_file: Option<std::path::PathBuf>,
 }
 
 /// One part of a split model (`NAME-0000k-of-0000N.gguf`), as listed in `parts`.
