@@ -93,3 +93,44 @@ fn the_tokenizer_and_chat_template_work_in_llama_cpp() {
         "<|im_start|>user\nhello<|im_end|>\n<|im_start|>assistant\n"
     );
 }
+
+#[test]
+fn llama_cpp_quantises_a_generated_f16_model_into_its_own_type_mix() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("f16.gguf");
+    // 896 wide, as Qwen2.5-0.5B: rows of 896 are not a multiple of 256, so K-quants fall back.
+    let mut spec = ModelSpec::tiny(WeightLayout::Uniform(GgmlType::F16));
+    spec.shape.n_embd = 896;
+    spec.shape.n_heads = 14;
+    spec.shape.head_dim = 64;
+    spec.shape.n_kv_heads = 2;
+    writer::write_model(&src, &spec).unwrap();
+    let backend = llama::backend(false).unwrap();
+    for (ft, main) in [
+        (FileType::Q8_0, GgmlType::Q8_0),
+        (FileType::Q4_K_M, GgmlType::Q5_0),
+    ] {
+        let dst = dir.path().join(format!("{}.gguf", ft.label()));
+        llama::quantize(&src, &dst, ft, 2).unwrap();
+        let h = minerva_setup::gguf::reader::read_header(&dst).unwrap();
+        let t = h.tensor_summaries();
+        let of = |name: &str| t.iter().find(|x| x.name == name).unwrap().ggml_type;
+        // Norms stay F32; the feed-forward input rows of 896 are the fallback type under Q4_K_M.
+        assert_eq!(of("blk.0.attn_norm.weight"), GgmlType::F32);
+        assert_eq!(of("blk.0.ffn_gate.weight"), main, "{ft:?}");
+        if ft == FileType::Q4_K_M {
+            // ffn_down's rows are n_ff = 512 long: a K-quant applies (Q6_K or Q4_K by layer).
+            let down = of("blk.0.ffn_down.weight");
+            assert!(matches!(down, GgmlType::Q4_K | GgmlType::Q6_K), "{down}");
+        }
+        // The quantised file loads and generates with finite logits.
+        let model = llama::load(backend, &dst, 0).unwrap();
+        let mut s = model.session(backend, 1, 64, 32).unwrap();
+        s.prefill(&llama::prompt_tokens(24, model.n_vocab(), 8))
+            .unwrap();
+        s.generate(4).unwrap();
+    }
+    let missing = dir.path().join("missing.gguf");
+    let err = llama::quantize(&missing, &dir.path().join("x.gguf"), FileType::Q8_0, 1).unwrap_err();
+    assert!(err.to_string().contains("missing.gguf"), "{err}");
+}

@@ -9,6 +9,9 @@
 //! have passed: the library is compiled for a SIMD baseline and dies with SIGILL below it.
 
 pub mod cpu;
+mod quantize;
+
+pub use quantize::quantize;
 
 use std::num::NonZeroU32;
 use std::path::{Path, PathBuf};
@@ -39,6 +42,8 @@ pub enum LlamaError {
     NonFiniteLogits { path: PathBuf },
     #[error("llama.cpp refused the grammar for `{path}`: {detail}")]
     Grammar { path: PathBuf, detail: String },
+    #[error("llama.cpp could not quantise `{path}`: {detail}")]
+    Quantize { path: PathBuf, detail: String },
 }
 
 static BACKEND: OnceLock<Result<LlamaBackend, String>> = OnceLock::new();
