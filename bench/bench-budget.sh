@@ -8,7 +8,7 @@
 #   MINERVA_HARDWARE=tests/fixtures/bench-2core-avx512.json bench/bench-budget.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bin=target/release/minerva-setup
+bin=${CARGO_TARGET_DIR:-target}/release/minerva-setup
 [ -x "$bin" ] || { echo "error: $bin not found; run \`cargo build --release\` first" >&2; exit 2; }
 command -v jq >/dev/null || { echo "error: jq is needed to read the JSON document" >&2; exit 2; }
 

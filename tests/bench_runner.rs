@@ -30,6 +30,10 @@ struct Fake {
     cache_below: u64,
     cache_boost: f64,
     gpu: bool,
+    /// The context-growth law (both zero: the plain law above): seconds per KV row attended to
+    /// in decode, and prefill's attention FLOP/s.
+    per_kv_row_s: f64,
+    attention_flops: f64,
     calls: Mutex<Vec<(String, u32, Vec<Job>)>>,
 }
 
@@ -39,6 +43,8 @@ impl Fake {
             cache_below: 0,
             cache_boost: 1.0,
             gpu: false,
+            per_kv_row_s: 0.0,
+            attention_flops: 0.0,
             calls: Mutex::new(Vec::new()),
         }
     }
@@ -74,19 +80,53 @@ impl Engine for Fake {
             1.0
         };
         let gpu = if gpu_layers > 0 { 10.0 } else { 1.0 };
+        let s = &m.shape;
+        let layers = s.n_layers as f64;
         let rates = jobs
             .iter()
             .map(|j| {
-                let t = OVERHEAD_S
-                    + params as f64 / (weights_per_s(ty) * boost * gpu * thread_factor(j.threads));
+                let decode_t = |prompt: u32| {
+                    OVERHEAD_S
+                        + self.per_kv_row_s
+                            * layers
+                            * s.n_kv_heads as f64
+                            * (prompt as f64 + j.gen_tokens as f64 / 2.0)
+                        + params as f64
+                            / (weights_per_s(ty) * boost * gpu * thread_factor(j.threads))
+                };
+                let prefill_tps = |prompt: u32| {
+                    if self.attention_flops <= 0.0 {
+                        return PREFILL_FLOPS / (2.0 * params as f64);
+                    }
+                    let output = (s.vocab_size * s.n_embd) as f64;
+                    let matmul_flops = PREFILL_FLOPS;
+                    let attention =
+                        4.0 * layers * (s.n_heads * s.head_dim) as f64 * (prompt as f64 / 2.0);
+                    1.0 / (2.0 * (params as f64 - output) / matmul_flops
+                        + attention / self.attention_flops)
+                };
+                let t = decode_t(j.prompt_tokens);
+                // Three samples around the true rate, the fastest 2 % above it: the median must
+                // be the true rate, and fits of the fastest repetitions are 2 % off.
+                let spread = |tps: f64| vec![0.95 * tps, tps, 1.02 * tps];
+                let long = j.long_prompt_tokens;
                 JobRates {
                     prefill_tokens_per_s: if j.measure_prefill {
-                        vec![PREFILL_FLOPS / (2.0 * params as f64); 3]
+                        vec![prefill_tps(j.prompt_tokens); 3]
                     } else {
                         vec![]
                     },
-                    // Three samples around the true rate: the median must be the true rate.
-                    decode_tokens_per_s: vec![0.95 / t, 1.0 / t, 1.02 / t],
+                    long_prefill_tokens_per_s: if long > 0 {
+                        vec![prefill_tps(long); 2]
+                    } else {
+                        vec![]
+                    },
+                    long_decode_tokens_per_s: if long > 0 {
+                        spread(1.0 / decode_t(long))
+                    } else {
+                        vec![]
+                    },
+                    decode_tokens_per_s: spread(1.0 / t),
                     // A step with B sequences costs (1 + (B - 1) / 4) one-sequence steps.
                     batch_step_s: j
                         .batch_sizes
@@ -444,4 +484,81 @@ fn batched_decode_is_measured_only_for_several_users_and_once_per_type() {
     );
     // A type without its own curve borrows the one with the most weights per step.
     assert!(r.batch_curve("Q6_K", BenchBackend::Cpu).is_some());
+}
+
+#[test]
+fn two_prompt_lengths_recover_the_attention_of_prefill_and_decode() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut fake = Fake::new();
+    fake.per_kv_row_s = 100e-9;
+    fake.attention_flops = 10e9;
+    let mut o = options(dir.path());
+    o.types = vec![GgmlType::Q4_K, GgmlType::Q8_0];
+    o.second_layers = 16;
+    let r = runner::run_with(&fake, &profile(2, 2), &o, &NoProgress).unwrap();
+
+    // The long prompt ran once, on the main Q4_K model.
+    let calls = fake.calls.lock().unwrap();
+    let long: Vec<(String, u32)> = calls
+        .iter()
+        .flat_map(|(ty, _, jobs)| jobs.iter().map(move |j| (ty.clone(), j.long_prompt_tokens)))
+        .filter(|(_, n)| *n > 0)
+        .collect();
+    assert_eq!(long, [("Q4_K".to_string(), runner::LONG_PROMPT_TOKENS)]);
+
+    let g = r
+        .context_growth
+        .as_ref()
+        .expect("the context growth was measured");
+    assert_eq!((g.n_layers, g.n_kv_heads, g.q_dim), (8, 2, 256));
+    // The decode fit takes the fastest repetition (2 % above the true rate in the fake).
+    let kv = g.decode_s_per_kv_row.unwrap();
+    assert!(close(kv, 100e-9 / 1.02, 1e-6), "per KV row {kv}");
+    let att = g.prefill_attention_flops_per_s.unwrap();
+    assert!(close(att, 10e9, 1e-6), "attention {att}");
+    // Prefill's FLOP rate of the matrices, attention and output matrix taken out: the law's.
+    for q in &r.quants {
+        assert!(
+            close(q.prefill_flops_per_s, PREFILL_FLOPS, 1e-6),
+            "{} {} layers: {}",
+            q.ggml_type,
+            q.n_layers,
+            q.prefill_flops_per_s
+        );
+    }
+    // The attention taken out of the recorded decode times leaves the weights' law: the
+    // overhead fit through the two sizes still finds the fixed cost per token.
+    assert!(
+        close(r.per_token_overhead_s, OVERHEAD_S, 0.05),
+        "per token {}",
+        r.per_token_overhead_s
+    );
+}
+
+#[test]
+fn a_longer_context_that_is_not_slower_yields_no_growth_figures() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut o = options(dir.path());
+    o.types = vec![GgmlType::Q4_K];
+    o.second_layers = 8;
+    // The plain law: prefill and decode do not depend on the prompt's length.
+    let r = runner::run_with(&Fake::new(), &profile(2, 2), &o, &NoProgress).unwrap();
+    let g = r.context_growth.expect("the long prompt was measured");
+    assert_eq!(g.decode_s_per_kv_row, None);
+    assert_eq!(g.prefill_attention_flops_per_s, None);
+}
+
+#[test]
+fn a_context_growth_implausibly_large_for_the_benchmark_model_is_rejected_as_noise() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut fake = Fake::new();
+    // The benchmark model's own attention would be over two thirds of its decoded token.
+    fake.per_kv_row_s = 1e-6;
+    let mut o = options(dir.path());
+    o.types = vec![GgmlType::Q4_K];
+    o.second_layers = 16;
+    let r = runner::run_with(&fake, &profile(2, 2), &o, &NoProgress).unwrap();
+    let g = r.context_growth.expect("the long prompt was measured");
+    assert_eq!(g.decode_s_per_kv_row, None);
+    assert!(g.long_decode_tokens_per_s < g.short_decode_tokens_per_s);
 }

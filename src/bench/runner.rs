@@ -11,14 +11,14 @@ use std::time::{Duration, Instant};
 use super::models::{
     self, BenchModel, ModelError, CONVERGENCE_TYPE, DEFAULT_TYPES, LARGE_LAYERS, SECOND_LAYERS,
 };
-use crate::gguf::GgmlType;
+use crate::gguf::{GgmlType, ModelShape};
 use crate::llama::cpu::{self, CpuUnsupported};
 use crate::llama::{self, LlamaError};
 use crate::profile::HardwareProfile;
 use crate::progress::Progress;
 use crate::types::bench::{
-    BatchDecode, BatchStep, BenchBackend, BenchConditions, BenchResult, QuantBench, Stat,
-    ThreadTrial, BENCH_SCHEMA_VERSION,
+    BatchDecode, BatchStep, BenchBackend, BenchConditions, BenchResult, ContextGrowth, QuantBench,
+    Stat, ThreadTrial, BENCH_SCHEMA_VERSION,
 };
 
 /// How to run the benchmark.
@@ -60,7 +60,7 @@ impl BenchOptions {
             cache_dir,
             prompt_tokens: 128,
             gen_tokens: 32,
-            time_budget_s: 8.0,
+            time_budget_s: 6.5,
             gpu: true,
             llama_logs: false,
             model_shape: models::bench_shape(LARGE_LAYERS),
@@ -117,6 +117,9 @@ pub struct Job {
     pub budget_s: f64,
     /// After the repetitions, time decode steps with this many sequences in one batch each.
     pub batch_sizes: Vec<u32>,
+    /// After the repetitions, prefill a prompt of this many tokens and decode after it (the
+    /// context growth); 0: none.
+    pub long_prompt_tokens: u32,
 }
 
 /// Raw rates of one job, one entry per repetition (warm-up excluded).
@@ -126,6 +129,9 @@ pub struct JobRates {
     pub decode_tokens_per_s: Vec<f64>,
     /// Per batch size of the job: the seconds of each timed step.
     pub batch_step_s: Vec<(u32, Vec<f64>)>,
+    /// Prefill of the long prompt, and decode after it (empty without `long_prompt_tokens`).
+    pub long_prefill_tokens_per_s: Vec<f64>,
+    pub long_decode_tokens_per_s: Vec<f64>,
 }
 
 /// Measures models. The real one drives llama.cpp; tests use a fake.
@@ -263,7 +269,9 @@ fn prepare_models(
                 opts.types.clone()
             };
             for t in &types {
-                let spec = models::spec_for(&opts.model_shape, *t);
+                let mut shape = opts.model_shape.clone();
+                shape.n_layers = models::layers_for(*t, shape.n_layers);
+                let spec = models::spec_for(&shape, *t);
                 entries.push(
                     models::ensure_cached(&opts.cache_dir, &spec, progress)
                         .map_err(BenchError::Model)?,
@@ -407,6 +415,7 @@ fn choose_threads(
                     max_reps: 2,
                     budget_s: trial_share / candidates.len() as f64,
                     batch_sizes: Vec::new(),
+                    long_prompt_tokens: 0,
                 })
                 .collect();
             let (_, rates) = engine.run(&first.path, 0, &jobs)?;
@@ -444,13 +453,15 @@ fn measure_models(
     probe_bw: Option<f64>,
     budget: &mut Budget,
     warnings: &mut Vec<String>,
-) -> Result<(Vec<QuantBench>, Vec<BatchDecode>), BenchError> {
+) -> Result<Measured, BenchError> {
     let Run {
         engine,
         opts,
         progress,
     } = *run;
     let mut quants = Vec::new();
+    let mut growth = None;
+    let mut shapes = Vec::new();
     let mut batches = Vec::new();
     for (backend, gpu_layers) in backends {
         for m in models.iter() {
@@ -464,12 +475,24 @@ fn measure_models(
             if !is_second {
                 job.batch_sizes = opts.batch_sizes.clone();
             }
+            // The context growth on the CPU, once, on the main model of the convergence type.
+            let growth_model = *backend == BenchBackend::Cpu
+                && !is_second
+                && opts.bench_model.is_none()
+                && m.dominant_type() == CONVERGENCE_TYPE;
+            if growth_model {
+                job.long_prompt_tokens = LONG_PROMPT_TOKENS;
+            }
             let (load_s, rates) = engine.run(&m.path, *gpu_layers, &[job])?;
             progress.finish();
             if let Some(b) = derive_batches(m, *backend, &rates[0]) {
                 batches.push(b);
             }
             let q = derive(m, *backend, load_s, opts, &rates[0], probe_bw);
+            if growth_model {
+                growth = fit_context_growth(&q, &m.shape, LONG_PROMPT_TOKENS, &rates[0]);
+            }
+            shapes.push(m.shape.clone());
             if q.decode_tokens_per_s.spread() > 0.10 {
                 warnings.push(format!(
                     "{} decode spread is {:.0}% (other load on the machine?)",
@@ -480,7 +503,26 @@ fn measure_models(
             quants.push(q);
         }
     }
-    Ok((quants, batches))
+    if let Some(g) = growth.as_ref() {
+        for (q, shape) in quants.iter_mut().zip(&shapes) {
+            if q.backend == BenchBackend::Cpu {
+                q.prefill_flops_per_s = net_prefill_flops(q, shape, g);
+            }
+        }
+    }
+    Ok(Measured {
+        quants,
+        batches,
+        growth,
+    })
+}
+
+/// What [`measure_models`] found: one entry per model and backend, the batched-decode curves, and
+/// the context growth when the long prompt ran.
+struct Measured {
+    quants: Vec<QuantBench>,
+    batches: Vec<BatchDecode>,
+    growth: Option<ContextGrowth>,
 }
 
 /// The batched-decode curve of one model's job, when it measured one.
@@ -518,6 +560,7 @@ fn main_job(opts: &BenchOptions, threads: u32, share: f64) -> Job {
         max_reps: 12,
         budget_s: share,
         batch_sizes: Vec::new(),
+        long_prompt_tokens: 0,
     }
 }
 
@@ -528,11 +571,20 @@ fn assemble_result(
     start: Instant,
     threads: u32,
     thread_trials: Vec<ThreadTrial>,
-    (quants, batch_decode): (Vec<QuantBench>, Vec<BatchDecode>),
+    measured: Measured,
     probe_bw: Option<f64>,
     mut warnings: Vec<String>,
 ) -> BenchResult {
-    let (per_token_overhead_s, converged) = convergence(&quants, &mut warnings);
+    let Measured {
+        quants,
+        batches: batch_decode,
+        growth,
+    } = measured;
+    let per_kv_row_s = growth
+        .as_ref()
+        .and_then(|g| g.decode_s_per_kv_row)
+        .unwrap_or(0.0);
+    let (per_token_overhead_s, converged) = convergence(&quants, per_kv_row_s, &mut warnings);
     let load_overhead_s = load_overhead(&quants);
     if probe_bw.is_none() {
         warnings.push(
@@ -555,6 +607,7 @@ fn assemble_result(
         warnings,
         batch_decode,
         conditions: None,
+        context_growth: growth,
     }
 }
 
@@ -586,16 +639,22 @@ fn steal_ratio((steal_a, total_a): (u64, u64), (steal_b, total_b): (u64, u64)) -
 
 /// The per-token overhead and whether the two sizes of [`CONVERGENCE_TYPE`] on the CPU agree,
 /// if both were measured (`(0.0, None)` otherwise); warns when they do not agree.
-fn convergence(quants: &[QuantBench], warnings: &mut Vec<String>) -> (f64, Option<bool>) {
-    let sizes: Vec<&QuantBench> = quants
-        .iter()
-        .filter(|q| q.ggml_type == CONVERGENCE_TYPE.name() && q.backend == BenchBackend::Cpu)
-        .collect();
+fn convergence(
+    quants: &[QuantBench],
+    per_kv_row_s: f64,
+    warnings: &mut Vec<String>,
+) -> (f64, Option<bool>) {
+    let of_type = || {
+        quants
+            .iter()
+            .filter(|q| q.ggml_type == CONVERGENCE_TYPE.name() && q.backend == BenchBackend::Cpu)
+    };
+    let sizes: Vec<&QuantBench> = of_type().collect();
     let smaller = sizes.iter().min_by_key(|q| q.params);
     let larger = sizes.iter().max_by_key(|q| q.params);
     match (smaller, larger) {
         (Some(s), Some(l)) if s.params < l.params => {
-            let (overhead, conv) = overhead_fit(s, l);
+            let (overhead, conv) = overhead_fit(s, l, per_kv_row_s);
             if !conv {
                 warnings.push(format!(
                     "{} weights/s differ by more than 15% between {} M and {} M weights: the smaller model may fit in cache, or the machine was busy",
@@ -701,15 +760,110 @@ fn derive(
             BenchBackend::Gpu => None,
         },
         prefill_flops_per_s: 2.0 * params as f64 * prefill.median,
+        n_layers: m.shape.n_layers,
+        n_kv_heads: m.shape.n_kv_heads,
+        n_embd: m.shape.n_embd,
     }
+}
+
+/// Attention FLOP per prompt token of a `prompt`-token prompt: QKᵀ and AV, `4 × layers × q_dim`
+/// FLOP per earlier token, at the prompt's average position.
+pub fn prefill_attention_flop_per_token(shape: &ModelShape, prompt: f64) -> f64 {
+    4.0 * shape.n_layers as f64 * (shape.n_heads * shape.head_dim) as f64 * (prompt / 2.0)
+}
+
+/// The context growth from the main measurement `q` of a model of `shape` and its job's long
+/// prompt of `long` tokens: the prefill attention rate from the two prompt lengths' seconds per
+/// token, and decode's seconds per KV row from the two decode speeds. `None` without a
+/// measurement of the long prompt; a figure is `None` when the longer context was not slower.
+pub fn fit_context_growth(
+    q: &QuantBench,
+    shape: &ModelShape,
+    long: u32,
+    r: &JobRates,
+) -> Option<ContextGrowth> {
+    // The fastest repetition of each: the fit takes differences of small numbers, and on a
+    // shared machine noise only ever slows a repetition down.
+    let long_pp = stat(&r.long_prefill_tokens_per_s).max;
+    let long_tg = stat(&r.long_decode_tokens_per_s).max;
+    let (short_pp, short_tg) = (q.prefill_tokens_per_s.max, q.decode_tokens_per_s.max);
+    if [long_pp, long_tg, short_pp, short_tg]
+        .iter()
+        .any(|v| *v <= 0.0)
+        || long <= q.prompt_tokens
+    {
+        return None;
+    }
+    let d_flop = prefill_attention_flop_per_token(shape, long as f64)
+        - prefill_attention_flop_per_token(shape, q.prompt_tokens as f64);
+    let d_prefill_s = 1.0 / long_pp - 1.0 / short_pp;
+    let d_rows = shape.n_layers as f64 * shape.n_kv_heads as f64 * (long - q.prompt_tokens) as f64;
+    let d_decode_s = 1.0 / long_tg - 1.0 / short_tg;
+    // Plausibility: attention is never faster per FLOP than the same model's weight matrices,
+    // and the benchmark model's attention at its own position is a minor part of a decoded
+    // token (a tenth here); a fit beyond either describes the noise of a shared machine.
+    let matmul_flops = 2.0 * q.params as f64 * short_pp;
+    let attention_flops = (d_prefill_s > 0.0 && d_flop > 0.0)
+        .then(|| d_flop / d_prefill_s)
+        .filter(|f| *f <= matmul_flops);
+    let own_rows = shape.n_layers as f64 * shape.n_kv_heads as f64 * q.decode_position();
+    let per_kv_row_s = (d_decode_s > 0.0 && d_rows > 0.0)
+        .then(|| d_decode_s / d_rows)
+        .filter(|c| c * own_rows <= MAX_ATTENTION_SHARE / short_tg);
+    Some(ContextGrowth {
+        ggml_type: q.ggml_type.clone(),
+        n_layers: shape.n_layers,
+        n_kv_heads: shape.n_kv_heads,
+        q_dim: shape.n_heads * shape.head_dim,
+        short_prompt_tokens: q.prompt_tokens,
+        long_prompt_tokens: long,
+        generated_tokens: q.generated_tokens,
+        short_prefill_tokens_per_s: short_pp,
+        long_prefill_tokens_per_s: long_pp,
+        short_decode_tokens_per_s: short_tg,
+        long_decode_tokens_per_s: long_tg,
+        prefill_attention_flops_per_s: attention_flops,
+        decode_s_per_kv_row: per_kv_row_s,
+    })
+}
+
+/// The FLOP/s of `q`'s weight matrices in prefill: its prompt's attention (at the growth's
+/// measured rate) taken out of the time, and the output matrix (evaluated for the last token
+/// only) out of the FLOP. The recorded figure when there is no measured attention rate, or when
+/// taking it out would leave less than half the time (a noisy fit).
+pub fn net_prefill_flops(q: &QuantBench, shape: &ModelShape, g: &ContextGrowth) -> f64 {
+    let (Some(rate), pp) = (
+        g.prefill_attention_flops_per_s,
+        q.prefill_tokens_per_s.median,
+    ) else {
+        return q.prefill_flops_per_s;
+    };
+    if pp <= 0.0 {
+        return q.prefill_flops_per_s;
+    }
+    let per_token_s = 1.0 / pp;
+    let attention_s = prefill_attention_flop_per_token(shape, q.prompt_tokens as f64) / rate;
+    let output = shape.vocab_size as u64 * shape.n_embd as u64;
+    let matmul_params = q.params.saturating_sub(output) as f64;
+    let net_s = per_token_s - attention_s;
+    if net_s < 0.5 * per_token_s || matmul_params <= 0.0 {
+        return q.prefill_flops_per_s;
+    }
+    2.0 * matmul_params / net_s
 }
 
 /// From one type at two sizes: `t = overhead + weights / weights_per_s` solved for the overhead
 /// (clamped at zero), and whether the naive weights/s of the two agree within 15 % (a smaller
-/// model that fits in cache would decode faster per weight).
-pub fn overhead_fit(small: &QuantBench, large: &QuantBench) -> (f64, bool) {
-    let t_small = 1.0 / small.decode_tokens_per_s.median;
-    let t_large = 1.0 / large.decode_tokens_per_s.median;
+/// model that fits in cache would decode faster per weight). The attention over the KV cache (at
+/// `per_kv_row_s` per row, 0 when unmeasured) is taken out of each time first: it grows with the
+/// layers, not with the weights (the output matrix is the same in both sizes), and left in it
+/// tilts the line towards a smaller intercept.
+pub fn overhead_fit(small: &QuantBench, large: &QuantBench, per_kv_row_s: f64) -> (f64, bool) {
+    let net = |q: &QuantBench| {
+        1.0 / q.decode_tokens_per_s.median
+            - per_kv_row_s * q.n_layers as f64 * q.n_kv_heads as f64 * q.decode_position()
+    };
+    let (t_small, t_large) = (net(small), net(large));
     let dw = large.params as f64 - small.params as f64;
     let dt = t_large - t_small;
     let overhead = if dt > 0.0 && dw > 0.0 {
@@ -776,7 +930,56 @@ const PROMPT_SKIP: i32 = 8;
 /// Repetitions that measure prefill (the rest measure decode only).
 const PREFILL_REPS: u32 = 2;
 
+/// The long prompt of the context growth: three times the main prompt. Its attention is 3 % of
+/// the benchmark model's FLOP per token in prefill and about a third of a decoded token's time
+/// after it: the decode figure stands well out of the noise, the prefill one only on a quiet
+/// machine (its fit is then rejected as implausible more often than not, and the F16 matrices'
+/// rate stands in). 512 tokens would double the prefill signal for another second of the 10 s
+/// budget. It runs in one batch, so the difference to the 128-token prompt also holds any change
+/// of the matrices' efficiency with the batch size, part of what a longer prompt costs.
+pub const LONG_PROMPT_TOKENS: u32 = 384;
+
+/// The most of the benchmark model's decoded token that its own attention (at its position) may
+/// take in the context growth's fit: beyond, the fit is rejected as noise. Measured on an idle
+/// 2-core Xeon VM: 15–20 %.
+const MAX_ATTENTION_SHARE: f64 = 0.35;
+
+/// Decode repetitions after the long prompt (its prefill is measured once).
+const LONG_REPS: u32 = 2;
+
 impl LlamaEngine {
+    /// The job's long prompt prefilled into a fresh context, and decode after it [`LONG_REPS`]
+    /// times: the context growth's second point. Returns the prefill and decode tokens/s.
+    fn long_prompt(
+        &self,
+        lm: &llama::LoadedModel,
+        job: &Job,
+    ) -> Result<(Vec<f64>, Vec<f64>), BenchError> {
+        let n = job.long_prompt_tokens;
+        let mut s = lm
+            .session(self.backend, job.threads, n + job.gen_tokens + 16, n)
+            .map_err(BenchError::Llama)?;
+        let prompt = llama::prompt_tokens(n, lm.n_vocab(), PROMPT_SKIP);
+        let (mut prefill, mut decode) = (Vec::new(), Vec::new());
+        for rep in 0..LONG_REPS {
+            // Prefill in the first repetition only (a second costs a second of the budget);
+            // later ones rewind to the end of the prompt.
+            if rep == 0 {
+                let p_s = s.prefill(&prompt).map_err(BenchError::Llama)?;
+                if p_s > 0.0 {
+                    prefill.push(n as f64 / p_s);
+                }
+            } else {
+                s.rewind().map_err(BenchError::Llama)?;
+            }
+            let g_s = s.generate(job.gen_tokens).map_err(BenchError::Llama)?;
+            if g_s > 0.0 {
+                decode.push(job.gen_tokens as f64 / g_s);
+            }
+        }
+        Ok((prefill, decode))
+    }
+
     /// Decode steps with each of the job's batch sizes: one context holding the largest batch,
     /// the sequences sharing a [`BATCH_PROMPT_TOKENS`] prompt.
     fn batch_steps(
@@ -868,8 +1071,13 @@ impl Engine for LlamaEngine {
                     }
                 }
             }
+            drop(s);
+            if job.long_prompt_tokens > 0 {
+                let (prefill, decode) = self.long_prompt(&lm, job)?;
+                rates.long_prefill_tokens_per_s = prefill;
+                rates.long_decode_tokens_per_s = decode;
+            }
             if !job.batch_sizes.is_empty() {
-                drop(s);
                 rates.batch_step_s = self.batch_steps(&lm, job)?;
             }
             out.push(rates);

@@ -114,6 +114,9 @@ mod tests {
             decode_bandwidth_bytes_per_s: 1.0,
             bandwidth_ratio: None,
             prefill_flops_per_s: 1.0,
+            n_layers: 0,
+            n_kv_heads: 0,
+            n_embd: 0,
         }
     }
 

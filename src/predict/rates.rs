@@ -56,7 +56,8 @@ pub struct TypeRate {
     /// bandwidth of any type), false when by the type's dequantisation compute.
     #[serde(default)]
     pub bandwidth_bound: bool,
-    /// Prefill FLOP/s (2 per weight per token).
+    /// Prefill FLOP/s of the weight matrices (2 per weight per token; net of the benchmark
+    /// model's attention and output matrix where the benchmark measured the context growth).
     pub prefill_flops_per_s: f64,
 }
 
@@ -72,6 +73,13 @@ pub struct CpuRates {
     pub load_overhead_s: f64,
     pub threads: u32,
     pub types: Vec<TypeRate>,
+    /// Decode seconds per KV row attended to (layer × KV head × earlier position), when the
+    /// benchmark measured the context growth; without it the KV cache is counted as bytes read.
+    #[serde(default)]
+    pub decode_s_per_kv_row: Option<f64>,
+    /// FLOP/s of prefill's attention, when measured; without it the F16 matrices' rate is used.
+    #[serde(default)]
+    pub prefill_attention_flops_per_s: Option<f64>,
 }
 
 /// What one GPU can do.
@@ -121,10 +129,18 @@ pub fn cpu_rates(hw: &HardwareProfile, bench: Option<&BenchResult>) -> CpuRates 
             // The recorded figures include the fixed per-token overhead; take it out so that the
             // predictor, which adds it back once per token, does not count it twice.
             let overhead_s = trusted_overhead_s(b);
+            let growth = b.context_growth.as_ref();
+            let per_kv_row_s = growth.and_then(|g| g.decode_s_per_kv_row);
             let net = |q: &crate::types::bench::QuantBench| -> Option<f64> {
                 let tps = q.decode_tokens_per_s.median;
+                // The attention the benchmark model's decode paid at its position, when measured:
+                // the predictor adds the candidate's own at the turn's position.
+                let attention_s = per_kv_row_s.unwrap_or(0.0)
+                    * q.n_layers as f64
+                    * q.n_kv_heads as f64
+                    * q.decode_position();
                 let s = if tps > 0.0 {
-                    1.0 / tps - overhead_s
+                    1.0 / tps - overhead_s - attention_s
                 } else {
                     0.0
                 };
@@ -153,12 +169,12 @@ pub fn cpu_rates(hw: &HardwareProfile, bench: Option<&BenchResult>) -> CpuRates 
                 // a larger model of the type cannot read its weights faster than this one did.
                 // Dropping it would leave only the best bandwidth of *any* type, so one type's
                 // lucky repetition (or a type that reads fewer bytes per unit of work) would speed
-                // up every other. Measured on a 2-core EPYC VM by on-CPU time
-                // (bench/bench-accuracy.sh), the types' own rates on the 143 M-weight benchmark
-                // models predicted 1-3 B models of Q8_0, Q4_0 and Q4_K_M 3 % fast to 16 % slow:
-                // the larger models run a little faster per weight, since the per-layer work on
-                // activations (norms, RoPE, attention, quantising the input of each matmul) is a
-                // larger share of the benchmark's 1024-wide layers than of theirs.
+                // up every other. Measured on a 2-core EPYC VM by on-CPU time, the types' own
+                // rates on the 143 M-weight benchmark models predicted 1-3 B models of Q8_0, Q4_0
+                // and Q4_K_M 3 % fast to 16 % slow: the larger models run a little faster per
+                // weight, since the per-layer work is a larger share of the benchmark's 1024-wide
+                // layers than of theirs. The attention over the KV cache is measured and taken
+                // out (`per_kv_row_s`).
                 let bandwidth_bound = bw_of(q) >= BANDWIDTH_BOUND_SHARE * bw;
                 let wps = wps_of(q);
                 types.push(TypeRate {
@@ -172,11 +188,13 @@ pub fn cpu_rates(hw: &HardwareProfile, bench: Option<&BenchResult>) -> CpuRates 
                 return CpuRates {
                     measured: true,
                     effective_bandwidth_bytes_per_s: bw,
-                    bandwidth_source: "benchmark: highest weight bandwidth llama.cpp reached in decode, per-token overhead taken out".into(),
+                    bandwidth_source: "benchmark: highest weight bandwidth llama.cpp reached in decode, per-token overhead and, where measured, the attention over the KV cache taken out".into(),
                     per_token_overhead_s: overhead_s,
                     load_overhead_s: if b.load_overhead_s > 0.0 { b.load_overhead_s } else { DEFAULT_LOAD_OVERHEAD_S },
                     threads: b.threads,
                     types,
+                    decode_s_per_kv_row: per_kv_row_s,
+                    prefill_attention_flops_per_s: growth.and_then(|g| g.prefill_attention_flops_per_s),
                 };
             }
         }
@@ -302,6 +320,8 @@ fn unmeasured_cpu_rates(hw: &HardwareProfile) -> CpuRates {
         load_overhead_s: DEFAULT_LOAD_OVERHEAD_S,
         threads: hw.compute_cores(),
         types,
+        decode_s_per_kv_row: None,
+        prefill_attention_flops_per_s: None,
     }
 }
 

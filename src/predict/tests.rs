@@ -90,6 +90,9 @@ fn quant(
         decode_bandwidth_bytes_per_s: bytes as f64 * tps,
         bandwidth_ratio: None,
         prefill_flops_per_s: flops,
+        n_layers: 0,
+        n_kv_heads: 0,
+        n_embd: 0,
     }
 }
 
@@ -109,6 +112,7 @@ fn bench(quants: Vec<QuantBench>, overhead: f64) -> BenchResult {
         warnings: vec![],
         batch_decode: vec![],
         conditions: None,
+        context_growth: None,
     }
 }
 
@@ -703,4 +707,83 @@ fn cold_load_uses_the_measured_disk_read_when_the_probe_has_one() {
         .any(|n| n.contains("measured (uncached) 100 MB/s")));
     // The turn does not depend on the disk.
     assert_eq!(measured.turn_s, assumed.turn_s);
+}
+
+#[test]
+fn measured_context_growth_enters_decode_at_the_turns_position_and_prefill_at_its_own_rate() {
+    use crate::types::bench::ContextGrowth;
+    let flops = 100e9;
+    let mut q = quant("Q8_0", 1.0625, 20e9, 1e15, 0.0, flops);
+    q.n_layers = 12;
+    q.n_kv_heads = 4;
+    q.n_embd = 1024;
+    let plain = bench(vec![q.clone()], 0.0);
+    let (per_row, attention) = (200e-9, 10e9);
+    let mut grown = plain.clone();
+    grown.context_growth = Some(ContextGrowth {
+        ggml_type: "Q4_K".into(),
+        n_layers: 12,
+        n_kv_heads: 4,
+        q_dim: 1024,
+        short_prompt_tokens: 128,
+        long_prompt_tokens: 512,
+        generated_tokens: 32,
+        short_prefill_tokens_per_s: 0.0,
+        long_prefill_tokens_per_s: 0.0,
+        short_decode_tokens_per_s: 0.0,
+        long_decode_tokens_per_s: 0.0,
+        prefill_attention_flops_per_s: Some(attention),
+        decode_s_per_kv_row: Some(per_row),
+    });
+    let mut hw = profile("cloud");
+    cpu_only(&mut hw);
+    // 4096 wide, 16 layers, 8 KV heads of 128.
+    let shape = llama(16, 4096, 14336, 32, 8, 32000, false);
+    let m = input("wide", shape.clone(), FileType::Q8_0);
+    let opts = PredictOptions::default();
+
+    // Decode, bandwidth bound: the candidate's own KV rows at its position, plus its bytes at the
+    // rate the benchmark's time gives once the benchmark model's own KV rows (12 layers, 4 KV
+    // heads, position 256 + 64 / 2) are taken out of it.
+    let recorded_s = 1.0 / q.decode_tokens_per_s.median;
+    let net_s = recorded_s - 12.0 * 4.0 * 288.0 * per_row;
+    let mut deep = shape.clone();
+    deep.n_layers = 32;
+    deep.n_ff /= 2;
+    let d = input("deep", deep, FileType::Q8_0);
+    for (model, layers, prompt) in [(&m, 16.0, 128), (&m, 16.0, 2048), (&d, 32.0, 128)] {
+        let p = predict(&hw, Some(&grown), model, &workload(prompt, 32, 4096), &opts);
+        let pos = prompt as f64 + 16.0;
+        let expect = layers * 8.0 * pos * per_row
+            + p.weight_bytes_per_token as f64 / (q.params as f64 * 1.0625) * net_s;
+        let got = 1.0 / p.decode_tokens_per_s;
+        assert!(
+            (got / expect - 1.0).abs() < 1e-9,
+            "{} at {prompt}: {got} vs {expect}",
+            model.label
+        );
+        // Without the measurements the KV cache is bytes read, and there is no layer term.
+        let p0 = predict(&hw, Some(&plain), model, &workload(prompt, 32, 4096), &opts);
+        let kv_bytes = 2.0 * layers * pos * 1024.0 * 2.0;
+        let expect0 =
+            (p0.weight_bytes_per_token as f64 + kv_bytes) / (q.params as f64 * 1.0625) * recorded_s;
+        assert!((1.0 / p0.decode_tokens_per_s / expect0 - 1.0).abs() < 1e-9);
+    }
+
+    // Prefill: the matrices at their type's rate, attention at its own measured rate.
+    let p = predict(&hw, Some(&grown), &m, &workload(512, 16, 4096), &opts);
+    let matmul: f64 = m
+        .tensors
+        .iter()
+        .filter(|t| t.dims.len() >= 2 && t.name != "token_embd.weight" && t.name != "output.weight")
+        .map(|t| 2.0 * t.n_elements as f64)
+        .sum();
+    let attention_flop = 4.0 * 16.0 * 4096.0 * 256.0;
+    let output = 2.0 * 32000.0 * 4096.0;
+    let expect = 512.0 * (matmul / flops + attention_flop / attention) + output / flops;
+    assert!(
+        (p.prefill_s / expect - 1.0).abs() < 1e-6,
+        "{} vs {expect}",
+        p.prefill_s
+    );
 }

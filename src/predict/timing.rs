@@ -67,12 +67,21 @@ pub(super) fn decode_time(
     let kv_read =
         2.0 * shape.n_layers as f64 * avg_pos * (shape.n_kv_heads * shape.head_dim) as f64 * 2.0;
 
-    let cpu_terms = cpu_decode_terms(cpu, cpu_tensors, kv_read * cpu_layer_share, tied, notes);
+    // The CPU's attention over the KV cache: at its measured cost per row where the benchmark
+    // measured the context growth, else as bytes read.
+    let cpu_attention_s = cpu.decode_s_per_kv_row.map(|per_row| {
+        per_row * shape.n_layers as f64 * cpu_layer_share * shape.n_kv_heads as f64 * avg_pos
+    });
+    let cpu_kv_bytes = match cpu_attention_s {
+        Some(_) => 0.0,
+        None => kv_read * cpu_layer_share,
+    };
+    let cpu_terms = cpu_decode_terms(cpu, cpu_tensors, cpu_kv_bytes, tied, notes);
     let cpu_s = if cpu_tensors
         .iter()
         .any(|t| t.dims.len() >= 2 && (!t.is_token_embedding() || tied))
     {
-        cpu_terms.bandwidth_s.max(cpu_terms.compute_s)
+        cpu_terms.bandwidth_s.max(cpu_terms.compute_s) + cpu_attention_s.unwrap_or(0.0)
     } else {
         0.0
     };
@@ -185,7 +194,9 @@ pub(super) fn prefill_time(
         gpu_prefill_once += once;
     }
     let attn_flops_rate = match placement.kind {
-        PlacementKind::Cpu => cpu.for_type(GgmlType::F16).0.prefill_flops_per_s,
+        PlacementKind::Cpu => cpu
+            .prefill_attention_flops_per_s
+            .unwrap_or_else(|| cpu.for_type(GgmlType::F16).0.prefill_flops_per_s),
         _ => gpus
             .iter()
             .map(|g| g.prefill_flops_per_s)
@@ -266,10 +277,10 @@ fn is_output_matrix(t: &TensorSummary, tied: bool) -> bool {
 /// token's worth per prompt, not one per prompt token. In a model with a large vocabulary that
 /// matrix is 6-21 % of the weights (Llama-3.2-1B ties a 128 k × 2048 embedding: 262 M of
 /// 1.24 B); counting it per token predicted prefill that much too slow (measured with
-/// bench/bench-accuracy.sh). llama.cpp also skips the last layer's feed-forward for those tokens
-/// (2-6 % of the weights); that is not taken out here because the benchmark's FLOPS figure still
-/// counts its own model's last feed-forward and output matrix per token, and the two must change
-/// together.
+/// bench/bench-accuracy.sh). Where the benchmark measured the context growth its per-type FLOP
+/// rates leave its own output matrix and attention out as well (`bench::runner::net_prefill_flops`).
+/// llama.cpp also skips the last layer's feed-forward for those tokens (2-6 % of the weights);
+/// that is not taken out, here or in the benchmark's figures.
 fn prefill_s(
     tensors: &[&TensorSummary],
     tied: bool,

@@ -71,8 +71,58 @@ pub struct QuantBench {
     /// `decode_bandwidth_bytes_per_s / probe bandwidth`, when the probe measured one.
     #[serde(default)]
     pub bandwidth_ratio: Option<f64>,
-    /// `2 × params × prefill tokens/s`.
+    /// FLOP/s of prefill's weight matrices: `2 × params × prefill tokens/s`, or, where the
+    /// benchmark measured [`ContextGrowth`], with the prompt's attention (at its measured rate)
+    /// and the output matrix (evaluated for the last token only) taken out of the time and the
+    /// FLOP.
     pub prefill_flops_per_s: f64,
+    /// Layers and KV heads of the measured model: with [`ContextGrowth::decode_s_per_kv_row`],
+    /// the attention its decode read. 0 in older results (no attention taken out).
+    #[serde(default)]
+    pub n_layers: u32,
+    #[serde(default)]
+    pub n_kv_heads: u32,
+    /// Hidden size of the measured model; 0 in older results.
+    #[serde(default)]
+    pub n_embd: u32,
+}
+
+impl QuantBench {
+    /// Average position in the KV cache of the tokens a decode repetition generated.
+    pub fn decode_position(&self) -> f64 {
+        self.prompt_tokens as f64 + self.generated_tokens as f64 / 2.0
+    }
+}
+
+/// How a token's cost grows with its position in the context, from one benchmark model measured
+/// at two prompt lengths: prefill per token (attention over the earlier tokens of the prompt), and
+/// decode per token after each prompt (attention over the KV cache).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ContextGrowth {
+    pub ggml_type: String,
+    pub n_layers: u32,
+    pub n_kv_heads: u32,
+    /// Heads × head size of the queries.
+    pub q_dim: u32,
+    pub short_prompt_tokens: u32,
+    pub long_prompt_tokens: u32,
+    pub generated_tokens: u32,
+    pub short_prefill_tokens_per_s: f64,
+    pub long_prefill_tokens_per_s: f64,
+    pub short_decode_tokens_per_s: f64,
+    pub long_decode_tokens_per_s: f64,
+    /// FLOP/s of prefill's attention (QKᵀ and AV, `4 × layers × q_dim` FLOP per earlier token):
+    /// the extra attention FLOP per token of the longer prompt over the extra seconds per token
+    /// it took. `None` when the longer prompt was not slower per token, or the rate came out
+    /// above the same model's matrices' rate (noise).
+    pub prefill_attention_flops_per_s: Option<f64>,
+    /// Decode seconds per KV row a token attends to (one layer, one KV head, one earlier
+    /// position): the extra seconds per token after the longer prompt over the extra rows.
+    /// Measured on several model shapes here, the decode slope followed the KV heads far more
+    /// closely than the bytes or the query FLOP (llama.cpp's CPU attention pays per row of the
+    /// cache). `None` when decode after the longer prompt was not slower, or when the benchmark
+    /// model's own attention would come out as more than a third of its token (noise).
+    pub decode_s_per_kv_row: Option<f64>,
 }
 
 /// The whole benchmark: one `QuantBench` per quantisation type (and backend), plus what they share.
@@ -116,6 +166,10 @@ pub struct BenchResult {
     /// What else the machine was doing while the benchmark ran; absent in older results.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub conditions: Option<BenchConditions>,
+    /// How a token's cost grows with the context; absent in older results and when the benchmark
+    /// ran a user's model.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub context_growth: Option<ContextGrowth>,
 }
 
 /// The machine's load around a benchmark run: the figures are only as good as the CPUs the run

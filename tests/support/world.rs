@@ -287,6 +287,9 @@ pub fn bench(decode_tokens_per_s: f64) -> BenchResult {
         decode_bandwidth_bytes_per_s: bytes as f64 * decode_tokens_per_s,
         bandwidth_ratio: None,
         prefill_flops_per_s: 2.0 * params as f64 * decode_tokens_per_s * 20.0,
+        n_layers: 0,
+        n_kv_heads: 0,
+        n_embd: 0,
     };
     BenchResult {
         schema_version: BENCH_SCHEMA_VERSION,
@@ -306,6 +309,7 @@ pub fn bench(decode_tokens_per_s: f64) -> BenchResult {
         warnings: Vec::new(),
         batch_decode: Vec::new(),
         conditions: None,
+        context_growth: None,
     }
 }
 
