@@ -1,5 +1,5 @@
 //! Write a GGUF with random weights in the shape of a registry model, for
-//! `bench/bench-accuracy.sh`: the predictor reads its header like any downloaded file, and
+//! `bench/bench-concurrency.sh`: the predictor reads its header like any downloaded file, and
 //! llama.cpp runs it at the real model's speed (decode speed does not depend on weight values).
 //!
 //! The writer emits the `llama` architecture only. A `qwen2` shape is written as `llama`: the
