@@ -644,12 +644,10 @@ fn convergence(
     per_kv_row_s: f64,
     warnings: &mut Vec<String>,
 ) -> (f64, Option<bool>) {
-    let of_type = || {
-        quants
-            .iter()
-            .filter(|q| q.ggml_type == CONVERGENCE_TYPE.name() && q.backend == BenchBackend::Cpu)
-    };
-    let sizes: Vec<&QuantBench> = of_type().collect();
+    let sizes: Vec<&QuantBench> = quants
+        .iter()
+        .filter(|q| q.ggml_type == CONVERGENCE_TYPE.name() && q.backend == BenchBackend::Cpu)
+        .collect();
     let smaller = sizes.iter().min_by_key(|q| q.params);
     let larger = sizes.iter().max_by_key(|q| q.params);
     match (smaller, larger) {
@@ -762,7 +760,6 @@ fn derive(
         prefill_flops_per_s: 2.0 * params as f64 * prefill.median,
         n_layers: m.shape.n_layers,
         n_kv_heads: m.shape.n_kv_heads,
-        n_embd: m.shape.n_embd,
     }
 }
 
@@ -775,7 +772,8 @@ pub fn prefill_attention_flop_per_token(shape: &ModelShape, prompt: f64) -> f64 
 /// The context growth from the main measurement `q` of a model of `shape` and its job's long
 /// prompt of `long` tokens: the prefill attention rate from the two prompt lengths' seconds per
 /// token, and decode's seconds per KV row from the two decode speeds. `None` without a
-/// measurement of the long prompt; a figure is `None` when the longer context was not slower.
+/// measurement of the long prompt; a figure is `None` when the longer context was not slower or
+/// the figure is implausible (see the field docs of [`ContextGrowth`]).
 pub fn fit_context_growth(
     q: &QuantBench,
     shape: &ModelShape,
@@ -801,15 +799,15 @@ pub fn fit_context_growth(
     let d_decode_s = 1.0 / long_tg - 1.0 / short_tg;
     // Plausibility: attention is never faster per FLOP than the same model's weight matrices,
     // and the benchmark model's attention at its own position is a minor part of a decoded
-    // token (a tenth here); a fit beyond either describes the noise of a shared machine.
+    // token (under [`MAX_ATTENTION_SHARE`]); a fit beyond either describes the noise of a shared
+    // machine.
     let matmul_flops = 2.0 * q.params as f64 * short_pp;
     let attention_flops = (d_prefill_s > 0.0 && d_flop > 0.0)
         .then(|| d_flop / d_prefill_s)
         .filter(|f| *f <= matmul_flops);
-    let own_rows = shape.n_layers as f64 * shape.n_kv_heads as f64 * q.decode_position();
     let per_kv_row_s = (d_decode_s > 0.0 && d_rows > 0.0)
         .then(|| d_decode_s / d_rows)
-        .filter(|c| c * own_rows <= MAX_ATTENTION_SHARE / short_tg);
+        .filter(|c| c * q.decode_kv_rows() <= MAX_ATTENTION_SHARE / short_tg);
     Some(ContextGrowth {
         ggml_type: q.ggml_type.clone(),
         n_layers: shape.n_layers,
@@ -859,10 +857,8 @@ pub fn net_prefill_flops(q: &QuantBench, shape: &ModelShape, g: &ContextGrowth) 
 /// layers, not with the weights (the output matrix is the same in both sizes), and left in it
 /// tilts the line towards a smaller intercept.
 pub fn overhead_fit(small: &QuantBench, large: &QuantBench, per_kv_row_s: f64) -> (f64, bool) {
-    let net = |q: &QuantBench| {
-        1.0 / q.decode_tokens_per_s.median
-            - per_kv_row_s * q.n_layers as f64 * q.n_kv_heads as f64 * q.decode_position()
-    };
+    let net =
+        |q: &QuantBench| 1.0 / q.decode_tokens_per_s.median - per_kv_row_s * q.decode_kv_rows();
     let (t_small, t_large) = (net(small), net(large));
     let dw = large.params as f64 - small.params as f64;
     let dt = t_large - t_small;

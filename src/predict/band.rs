@@ -116,7 +116,6 @@ mod tests {
             prefill_flops_per_s: 1.0,
             n_layers: 0,
             n_kv_heads: 0,
-            n_embd: 0,
         }
     }
 

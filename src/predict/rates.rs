@@ -135,10 +135,7 @@ pub fn cpu_rates(hw: &HardwareProfile, bench: Option<&BenchResult>) -> CpuRates 
                 let tps = q.decode_tokens_per_s.median;
                 // The attention the benchmark model's decode paid at its position, when measured:
                 // the predictor adds the candidate's own at the turn's position.
-                let attention_s = per_kv_row_s.unwrap_or(0.0)
-                    * q.n_layers as f64
-                    * q.n_kv_heads as f64
-                    * q.decode_position();
+                let attention_s = per_kv_row_s.unwrap_or(0.0) * q.decode_kv_rows();
                 let s = if tps > 0.0 {
                     1.0 / tps - overhead_s - attention_s
                 } else {

@@ -92,7 +92,6 @@ fn quant(
         prefill_flops_per_s: flops,
         n_layers: 0,
         n_kv_heads: 0,
-        n_embd: 0,
     }
 }
 
@@ -716,7 +715,6 @@ fn measured_context_growth_enters_decode_at_the_turns_position_and_prefill_at_it
     let mut q = quant("Q8_0", 1.0625, 20e9, 1e15, 0.0, flops);
     q.n_layers = 12;
     q.n_kv_heads = 4;
-    q.n_embd = 1024;
     let plain = bench(vec![q.clone()], 0.0);
     let (per_row, attention) = (200e-9, 10e9);
     let mut grown = plain.clone();

@@ -82,15 +82,18 @@ pub struct QuantBench {
     pub n_layers: u32,
     #[serde(default)]
     pub n_kv_heads: u32,
-    /// Hidden size of the measured model; 0 in older results.
-    #[serde(default)]
-    pub n_embd: u32,
 }
 
 impl QuantBench {
     /// Average position in the KV cache of the tokens a decode repetition generated.
     pub fn decode_position(&self) -> f64 {
         self.prompt_tokens as f64 + self.generated_tokens as f64 / 2.0
+    }
+
+    /// KV rows (layer × KV head × earlier position) a decoded token of a repetition attended to
+    /// on average; 0 when the shape is unknown (older results).
+    pub fn decode_kv_rows(&self) -> f64 {
+        self.n_layers as f64 * self.n_kv_heads as f64 * self.decode_position()
     }
 }
 

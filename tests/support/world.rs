@@ -289,7 +289,6 @@ pub fn bench(decode_tokens_per_s: f64) -> BenchResult {
         prefill_flops_per_s: 2.0 * params as f64 * decode_tokens_per_s * 20.0,
         n_layers: 0,
         n_kv_heads: 0,
-        n_embd: 0,
     };
     BenchResult {
         schema_version: BENCH_SCHEMA_VERSION,
