@@ -514,7 +514,29 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let threads = bench.threads;
     let models_dir = args.data.join("accuracy-models");
     std::fs::create_dir_all(&models_dir)?;
-    let backend = llama::backend(false)?;
+    let b = llama::init(&llama::BackendConfig {
+        simd: minerva_setup::probe::cpu::live_simd(),
+        threads,
+        ..Default::default()
+    })?;
+    eprintln!(
+        "llama.cpp CPU variant {} ({})",
+        b.cpu_variant.name, b.cpu_variant.simd_level
+    );
+    if bench
+        .cpu_variant
+        .as_ref()
+        .is_some_and(|v| v.name != b.cpu_variant.name)
+    {
+        return Err(format!(
+            "the benchmark in {} ran llama.cpp's {} kernels, this run {}: benchmark again",
+            bench_path.display(),
+            bench.cpu_variant.as_ref().map_or("", |v| v.name.as_str()),
+            b.cpu_variant.name
+        )
+        .into());
+    }
+    let backend = &b.llama;
 
     let entries: Vec<Entry> = matrix()
         .into_iter()

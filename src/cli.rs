@@ -19,7 +19,7 @@ const AFTER_HELP: &str = concat!(
     "Exit codes:\n",
     "  0 success, 1 unexpected failure, 2 usage, 3 no tier fits, 4 download failed,\n",
     "  5 verification failed/missed, 6 lock held, 7 malformed input file,\n",
-    "  8 CPU/build cannot run llama.cpp, 10 re-tier due (retier --check)\n",
+    "  8 no llama.cpp CPU kernels run here, 10 re-tier due (retier --check)\n",
     "\nRun `minerva-setup help-env` for environment variables and details."
 );
 
@@ -64,6 +64,10 @@ pub enum Command {
     Completions(cmd::completions::CompletionsArgs),
     /// Print the man page (roff) to stdout.
     Man,
+    #[command(name = "__check-cpu-variant", hide = true)]
+    CheckCpuVariant(cmd::internal::CheckCpuVariantArgs),
+    #[command(name = "__libs", hide = true)]
+    Libs,
 }
 
 /// Parse the command line, run, and return the exit code. `main` only calls this.
@@ -95,6 +99,8 @@ pub fn main_exit_code() -> i32 {
         Some(Command::Completions(a)) => cmd::completions::completions(&ctx, a, Cli::command()),
         Some(Command::Man) => cmd::completions::man(&ctx, Cli::command()),
         Some(Command::Download(a)) => cmd::download::run(&ctx, a),
+        Some(Command::CheckCpuVariant(a)) => cmd::internal::check_cpu_variant(&ctx, a),
+        Some(Command::Libs) => cmd::internal::libs(&ctx),
         Some(Command::HelpEnv) => {
             let mut out = std::io::stdout().lock();
             writeln!(out, "{ENV_HELP}\n\n{EXIT_CODE_HELP}").map_err(Into::into)

@@ -35,6 +35,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::types::capabilities::{Capabilities, Capability};
+use crate::types::cpu_variant::CpuVariant;
 use crate::types::time::Timestamp;
 
 pub const CONFIG_SCHEMA_VERSION: u32 = 1;
@@ -130,6 +131,10 @@ pub struct RuntimeConfig {
     /// What the verification's capability checks found; absent in configs written before them.
     #[serde(default)]
     pub capabilities: Option<Capabilities>,
+    /// Which of llama.cpp's CPU kernel variants the verification ran: the figures above hold for
+    /// a server that runs the same kernels. Absent in configs written before it was recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpu_variant: Option<CpuVariant>,
     pub llama_server: ServerCommand,
 }
 

@@ -30,6 +30,8 @@ pub const MINERVA_ON_MISS: &str = "MINERVA_ON_MISS";
 pub const MINERVA_REQUIRE: &str = "MINERVA_REQUIRE";
 pub const MINERVA_BENCH_MODEL: &str = "MINERVA_BENCH_MODEL";
 pub const MINERVA_CONCURRENCY: &str = "MINERVA_CONCURRENCY";
+pub const MINERVA_CPU_VARIANT: &str = "MINERVA_CPU_VARIANT";
+pub const MINERVA_LIB_DIR: &str = "MINERVA_LIB_DIR";
 
 /// Shown at the end of `--help`.
 pub const ENV_HELP: &str = "\
@@ -61,6 +63,8 @@ Environment:
   MINERVA_REQUIRE=CAP,...      same as install --require (tool-call, chat-template)
   MINERVA_BENCH_MODEL=FILE     same as install --bench-model
   MINERVA_CONCURRENCY=N        same as --concurrency (plan, predict, install, verify): users at once
+  MINERVA_CPU_VARIANT=NAME     same as --cpu-variant: run llama.cpp's CPU kernels built for NAME
+  MINERVA_LIB_DIR=DIR          where llama.cpp's backend libraries are (default: <exe>/../lib/minerva-setup)
   HF_HUB_CACHE, HF_HOME    Hugging Face cache to reuse verified files from
   HF_TOKEN_PATH            token file (default $HF_HOME/token)
   HF_ENDPOINT, HF_TOKEN    Hugging Face mirror and access token (the token is never printed)

@@ -23,7 +23,8 @@ pub enum Exit {
     Locked = 6,
     /// An input file (hardware profile, registry, tiers, GGUF) is malformed.
     BadInput = 7,
-    /// This CPU or build cannot run llama.cpp (e.g. SIMD level below the build's baseline).
+    /// No llama.cpp CPU kernel variant runs on this CPU (every one failed its check or needs
+    /// features the CPU lacks), or the backend libraries are missing.
     Unsupported = 8,
     /// `retier --check`: the hardware changed and a re-tier is due.
     RetierDue = 10,
@@ -46,7 +47,7 @@ Exit codes:
   5   verification failed or missed its promise (--on-miss fail)
   6   another minerva-setup run holds the lock
   7   malformed input file (hardware profile, registry, tiers, GGUF)
-  8   this CPU or build cannot run llama.cpp
+  8   no llama.cpp CPU kernel variant runs on this CPU, or its libraries are missing
   10  retier --check: the hardware changed, a re-tier is due";
 
 /// A failure on its way to the terminal: the error chain, what to do about it, and the exit code.

@@ -95,12 +95,18 @@ pub struct SimdFeatures {
     pub avx2: bool,
     pub fma: bool,
     pub f16c: bool,
+    /// BMI2, which llama.cpp's Haswell and later x86 kernels are compiled with.
+    pub bmi2: bool,
     pub avx_vnni: bool,
     pub avx512f: bool,
     pub avx512bw: bool,
+    pub avx512_vbmi: bool,
     pub avx512_vnni: bool,
     pub avx512_bf16: bool,
+    /// AMX tiles (CPUID and the OS's XCR0 tile state together).
     pub amx: bool,
+    /// AMX int8 tile instructions (what llama.cpp's AMX kernels use).
+    pub amx_int8: bool,
     pub neon: bool,
     pub dotprod: bool,
     pub sve: bool,

@@ -168,6 +168,7 @@ fn a_failed_verification_that_cannot_be_recorded_says_so() {
         },
         threads: None,
         gpu: false,
+        cpu_variant: None,
         on_miss: OnMiss::Fail,
         require: Vec::new(),
         prune: false,

@@ -17,6 +17,7 @@ fn settings() -> VerifySettings {
         prompt_tokens: 120,
         response_tokens: 16,
         concurrency: 1,
+        cpu_variant: None,
     }
 }
 
@@ -185,8 +186,10 @@ fn a_looping_answer_is_reported_as_degenerate_and_misses() {
     );
 }
 
-/// The answer length at which the tiny model's greedy answer loops (see the test above).
-const LOOPING_RESPONSE_TOKENS: u32 = 128;
+/// An answer length at which the tiny model's greedy answer has fallen into its loop for most
+/// of its length (see the test above). Where the loop starts depends on the CPU kernels' rounding:
+/// with Sapphire Rapids (AMX) kernels 128 tokens were only 46 % loop, so this leaves room.
+const LOOPING_RESPONSE_TOKENS: u32 = 256;
 
 #[test]
 fn an_old_report_without_capabilities_judges_as_before() {

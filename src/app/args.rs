@@ -49,6 +49,11 @@ pub struct GlobalArgs {
     /// Base directory for models, state and cached benchmark models (each overridable above).
     #[arg(long, global = true, value_name = "DIR", env = MINERVA_DATA_DIR)]
     pub data_dir: Option<PathBuf>,
+    /// Run llama.cpp's CPU kernels built for NAME (`haswell`, `icelake`, `sandybridge`, `sse42`,
+    /// ...) instead of the best this CPU runs: for the promise of a server that runs a fixed
+    /// build. `probe` lists the variants present.
+    #[arg(long, global = true, value_name = "NAME", env = MINERVA_CPU_VARIANT)]
+    pub cpu_variant: Option<String>,
 }
 
 /// Flags that change the turn workload; shared with `plan`.

@@ -40,6 +40,9 @@ pub fn install_failure(ctx: &Ctx, e: InstallError) -> Failure {
                 ..f
             }
         }
+        InstallError::Verify { ref source, .. } if variant_error(source) => {
+            Failure::new(Exit::Unsupported, e).hint(VARIANT_HINT)
+        }
         InstallError::Verify { .. } | InstallError::Missed { .. } => Failure::new(Exit::Verify, e).hint(format!(
             "`{}` still describes the previously verified model; see `minerva-setup status`",
             config.display()
@@ -88,11 +91,32 @@ pub fn resolve_failure(e: ResolveError) -> Failure {
     }
 }
 
+/// Whether a verification stopped because no CPU kernel variant could run (or the forced one
+/// cannot): exit 8, as in the benchmark.
+fn variant_error(e: &crate::verify::VerifyError) -> bool {
+    matches!(
+        e,
+        crate::verify::VerifyError::Llama(crate::llama::LlamaError::CpuVariant(_))
+    )
+}
+
+const VARIANT_HINT: &str = "drop --cpu-variant (MINERVA_CPU_VARIANT) to run the best variant this CPU can; when none runs, the reasons are listed above";
+
 /// Map a benchmark error to its exit code and a hint.
 pub fn bench_failure(ctx: &Ctx, e: BenchError) -> Failure {
     match e {
+        BenchError::Unsupported(crate::llama::cpu::VariantError::NoLibraries { .. }) => {
+            Failure::new(Exit::Unsupported, e).hint(
+                "llama.cpp's backend libraries are installed next to the binary, in <prefix>/lib/minerva-setup: reinstall with installers/install.sh or set MINERVA_LIB_DIR",
+            )
+        }
+        BenchError::Unsupported(
+            crate::llama::cpu::VariantError::UnknownVariant { .. }
+            | crate::llama::cpu::VariantError::ForcedNotSupported { .. },
+        ) => Failure::new(Exit::Usage, e)
+            .hint("drop --cpu-variant (MINERVA_CPU_VARIANT) to run the best variant this CPU can, or name one `probe` lists"),
         BenchError::Unsupported(_) => Failure::new(Exit::Unsupported, e).hint(
-            "this build needs AVX2, FMA and F16C; build minerva-setup on and for this CPU, or run it on a newer server",
+            "no build of llama.cpp's CPU kernels ran here; the reasons are listed above",
         ),
         BenchError::Model(crate::bench::models::ModelError::Read(_)) => {
             Failure::new(Exit::BadInput, e).hint("check that --bench-model names a complete GGUF file")
@@ -134,6 +158,9 @@ pub fn reverify_failure(ctx: &Ctx, e: ReverifyError) -> Failure {
         ReverifyError::Locked { .. } => Failure::new(Exit::Locked, e)
             .hint("wait for the other minerva-setup run to finish; nothing was changed"),
         ReverifyError::State(s) => state_failure(s),
+        ReverifyError::Verify(ref v) if variant_error(v) => {
+            Failure::new(Exit::Unsupported, e).hint(VARIANT_HINT)
+        }
         ReverifyError::Verify(_) => Failure::new(Exit::Verify, e),
         ReverifyError::Missed { .. } => Failure::new(Exit::Verify, e).hint(
             "the config was left unchanged; --on-miss warn records the real figures, --on-miss downgrade installs the next tier down",

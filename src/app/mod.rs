@@ -41,6 +41,8 @@ pub struct Ctx {
     pub registry_dir: Option<PathBuf>,
     /// `--tiers FILE`: replaces the embedded tier table.
     pub tiers_file: Option<PathBuf>,
+    /// `--cpu-variant NAME`: llama.cpp's CPU kernels to run instead of the best this CPU runs.
+    pub cpu_variant: Option<String>,
 }
 
 impl Ctx {
@@ -63,6 +65,7 @@ impl Ctx {
             probe_root: g.probe_root.clone().unwrap_or_else(|| PathBuf::from("/")),
             registry_dir: g.registry.clone(),
             tiers_file: g.tiers.clone(),
+            cpu_variant: g.cpu_variant.clone().filter(|v| !v.is_empty()),
         }
     }
 

@@ -89,6 +89,30 @@ fn users_line(u: &UserLatencies) -> String {
     )
 }
 
+/// `icelake (avx512-vnni), checked in a child process; passed over: sapphirerapids (...)`.
+pub fn variant_line(v: &crate::types::cpu_variant::CpuVariant) -> String {
+    let how = match (v.forced, v.checked) {
+        (true, true) => "forced with --cpu-variant, checked in a child process",
+        (true, false) => {
+            "forced with --cpu-variant, not checked (no minerva-setup binary to run the check)"
+        }
+        (false, true) => "the best this CPU runs, checked in a child process",
+        (false, false) => {
+            "the best this CPU runs, not checked (no minerva-setup binary to run the check)"
+        }
+    };
+    let mut s = format!("llama.cpp CPU variant {} ({}), {how}", v.name, v.simd_level);
+    if !v.rejected.is_empty() {
+        let r: Vec<String> = v
+            .rejected
+            .iter()
+            .map(|r| format!("{}: {}", r.name, r.reason))
+            .collect();
+        s.push_str(&format!("; passed over: {}", r.join("; ")));
+    }
+    s
+}
+
 impl Human for VerifyOutcome {
     fn human(&self) -> String {
         let r = &self.report;
@@ -108,6 +132,9 @@ impl Human for VerifyOutcome {
             r.prompt_tokens,
             r.generated_tokens
         );
+        if let Some(v) = &r.cpu_variant {
+            let _ = writeln!(s, "Kernels   {}", variant_line(v));
+        }
         let _ = writeln!(
             s,
             "Measured  load {:.2} s, first token {:.2} s, prefill {:.0} tok/s, decode {:.1} tok/s",

@@ -70,6 +70,7 @@ pub fn install_settings(
     run.threads = a.threads;
     run.bench_model = a.bench_model.clone();
     run.gpu = !a.no_gpu;
+    run.cpu_variant = ctx.cpu_variant.clone();
     let bench = stored::bench_source(hw, &ctx.paths.state_dir, ctx.machine(), a.skip_bench, run)
         .map_err(state_failure)?;
     Ok(InstallSettings {
@@ -92,6 +93,7 @@ pub fn install_settings(
         fetch: fetch_options(&a.transfer, ctx.paths.models_dir.clone(), true)?,
         threads: a.threads,
         gpu: !a.no_gpu,
+        cpu_variant: ctx.cpu_variant.clone(),
         on_miss: a.on_miss.into(),
         require: a.required(),
         prune: a.prune,
@@ -148,6 +150,7 @@ pub fn reverify_settings(
         max_latency_s: a.max_latency,
         on_miss: a.on_miss.into(),
         require: a.required(),
+        cpu_variant: ctx.cpu_variant.clone(),
     }
 }
 

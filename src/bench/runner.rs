@@ -12,7 +12,7 @@ use super::models::{
     self, BenchModel, ModelError, CONVERGENCE_TYPE, DEFAULT_TYPES, LARGE_LAYERS, SECOND_LAYERS,
 };
 use crate::gguf::{GgmlType, ModelShape};
-use crate::llama::cpu::{self, CpuUnsupported};
+use crate::llama::cpu::VariantError;
 use crate::llama::{self, LlamaError};
 use crate::profile::HardwareProfile;
 use crate::progress::Progress;
@@ -20,6 +20,7 @@ use crate::types::bench::{
     BatchDecode, BatchStep, BenchBackend, BenchConditions, BenchResult, ContextGrowth, QuantBench,
     Stat, ThreadTrial, BENCH_SCHEMA_VERSION,
 };
+use crate::types::cpu_variant::CpuVariant;
 
 /// How to run the benchmark.
 #[derive(Debug, Clone)]
@@ -49,6 +50,9 @@ pub struct BenchOptions {
     pub second_layers: u32,
     /// Batch sizes of the batched-decode measurement (several users at once); empty: none.
     pub batch_sizes: Vec<u32>,
+    /// `--cpu-variant`: run llama.cpp's CPU kernels built for this variant instead of the best
+    /// one this CPU can run.
+    pub cpu_variant: Option<String>,
 }
 
 impl BenchOptions {
@@ -66,6 +70,7 @@ impl BenchOptions {
             model_shape: models::bench_shape(LARGE_LAYERS),
             second_layers: SECOND_LAYERS,
             batch_sizes: Vec::new(),
+            cpu_variant: None,
         }
     }
 
@@ -95,7 +100,7 @@ pub const BATCH_STEPS: u32 = 6;
 #[derive(Debug, thiserror::Error)]
 pub enum BenchError {
     #[error("llama.cpp cannot run here")]
-    Unsupported(#[source] CpuUnsupported),
+    Unsupported(#[source] VariantError),
     #[error("benchmark model unavailable")]
     Model(#[source] ModelError),
     #[error("benchmark failed")]
@@ -148,6 +153,10 @@ pub trait Engine {
     fn gpu_available(&self) -> bool {
         false
     }
+    /// Which of llama.cpp's CPU kernel variants runs (`None` for engines that are not llama.cpp).
+    fn cpu_variant(&self) -> Option<CpuVariant> {
+        None
+    }
 }
 
 /// Run the benchmark for the machine `profile` describes, measuring on this machine.
@@ -156,8 +165,14 @@ pub fn run_bench(
     opts: &BenchOptions,
     progress: &dyn Progress,
 ) -> Result<BenchResult, BenchError> {
-    cpu::check_build_runs_here(profile).map_err(BenchError::Unsupported)?;
-    let engine = LlamaEngine::new(opts.llama_logs)?;
+    let threads = opts.threads.unwrap_or_else(|| profile.compute_cores());
+    let engine = LlamaEngine::new(&llama::BackendConfig {
+        simd: crate::probe::cpu::live_simd(),
+        cpu_variant: opts.cpu_variant.clone(),
+        threads,
+        show_logs: opts.llama_logs,
+        unchecked: false,
+    })?;
     run_with(&engine, profile, opts, progress)
 }
 
@@ -217,6 +232,7 @@ pub fn run_with(
         warnings,
     );
     result.conditions = conditions;
+    result.cpu_variant = engine.cpu_variant().map(Box::new);
     if let Some(c) = conditions.filter(|c| c.steal_ratio >= 0.02) {
         result.warnings.push(format!(
             "the hypervisor took {:.0} % of the CPU time during the benchmark: predictions carry a wider band",
@@ -608,6 +624,7 @@ fn assemble_result(
         batch_decode,
         conditions: None,
         context_growth: growth,
+        cpu_variant: None,
     }
 }
 
@@ -907,13 +924,20 @@ pub fn peak_rss_bytes() -> Option<u64> {
 /// The real engine: llama.cpp through `llama-cpp-2`.
 pub struct LlamaEngine {
     backend: &'static llama_cpp_2::llama_backend::LlamaBackend,
+    cpu_variant: CpuVariant,
 }
 
 impl LlamaEngine {
-    /// Initialise llama.cpp. Call only after [`cpu::check_build_runs_here`] passed.
-    pub fn new(llama_logs: bool) -> Result<LlamaEngine, BenchError> {
+    /// Initialise llama.cpp (or take the process's backend when it already is): choose and
+    /// check the CPU kernels (see [`crate::llama::cpu`]).
+    pub fn new(cfg: &llama::BackendConfig) -> Result<LlamaEngine, BenchError> {
+        let b = llama::init(cfg).map_err(|e| match e {
+            LlamaError::CpuVariant(v) => BenchError::Unsupported(v),
+            e => BenchError::Llama(e),
+        })?;
         Ok(LlamaEngine {
-            backend: llama::backend(llama_logs).map_err(BenchError::Llama)?,
+            backend: &b.llama,
+            cpu_variant: b.cpu_variant.clone(),
         })
     }
 }
@@ -1079,6 +1103,10 @@ impl Engine for LlamaEngine {
             out.push(rates);
         }
         Ok((lm.load_s, out))
+    }
+
+    fn cpu_variant(&self) -> Option<CpuVariant> {
+        Some(self.cpu_variant.clone())
     }
 
     fn gpu_available(&self) -> bool {

@@ -76,6 +76,7 @@ pub fn run(ctx: &Ctx, args: &BenchArgs) -> Result<(), Failure> {
     let mut opts = BenchOptions::new(ctx.paths.cache_dir.clone());
     opts.threads = args.threads;
     opts.bench_model = args.bench_model.clone();
+    opts.cpu_variant = ctx.cpu_variant.clone();
     if !args.types.is_empty() {
         opts.types = args.types.clone();
     }
@@ -127,6 +128,9 @@ impl Human for BenchResult {
             format!("tried {}", t.join(", "))
         };
         let _ = writeln!(s, "Threads   {} ({trials})", self.threads);
+        if let Some(v) = &self.cpu_variant {
+            let _ = writeln!(s, "Kernels   {}", crate::app::render::variant_line(v));
+        }
         let probe = self
             .probe_bandwidth_bytes_per_s
             .map(|b| format!("{:.1} GB/s", b / 1e9))

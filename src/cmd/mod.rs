@@ -4,6 +4,7 @@ pub mod bench;
 pub mod completions;
 pub mod download;
 pub mod install;
+pub mod internal;
 pub mod plan;
 pub mod predict;
 pub mod probe;

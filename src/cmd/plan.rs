@@ -63,8 +63,9 @@ pub fn run(ctx: &Ctx, args: &PlanArgs) -> Result<(), Failure> {
     // Planning this machine without a measurement would be a guess: benchmark it now (a few
     // seconds, once; the result is stored for later plans), with batched decode when several
     // users are planned.
-    let measure = BenchOptions::new(ctx.paths.cache_dir.clone())
+    let mut measure = BenchOptions::new(ctx.paths.cache_dir.clone())
         .with_batches_for(planned_concurrency(&tiers, &args.workload));
+    measure.cpu_variant = ctx.cpu_variant.clone();
     let progress = ctx.progress();
     let (bench, bench_source) = stored::bench_for_plan(
         &hw,

@@ -55,6 +55,31 @@ fn vendor_name(v: GpuVendor) -> &'static str {
     }
 }
 
+/// Which of llama.cpp's CPU kernel variants these features select, and which are installed.
+fn kernels_line(f: &crate::profile::SimdFeatures) -> String {
+    use crate::llama::cpu;
+    let expected = match cpu::expected_variant(f) {
+        Some(v) => format!(
+            "llama.cpp CPU variant `{}` expected ({})",
+            v.name,
+            v.level.as_str()
+        ),
+        None if f.neon || f.dotprod || f.sve => {
+            "llama.cpp chooses among its ARM variants by its own score".to_string()
+        }
+        None => "no llama.cpp x86-64 variant matches these features".to_string(),
+    };
+    let installed = match cpu::find_library_dir() {
+        Ok(d) => format!(
+            "; installed in {}: {}",
+            d.path.display(),
+            d.variants.join(" ")
+        ),
+        Err(_) => "; no backend libraries found (set MINERVA_LIB_DIR)".to_string(),
+    };
+    format!("{expected}, checked in a child process when llama.cpp starts{installed}")
+}
+
 impl Human for HardwareProfile {
     fn human(&self) -> String {
         let mut s = String::new();
@@ -87,12 +112,15 @@ impl Human for HardwareProfile {
             (f.avx2, "AVX2"),
             (f.fma, "FMA"),
             (f.f16c, "F16C"),
+            (f.bmi2, "BMI2"),
             (f.avx_vnni, "AVX-VNNI"),
             (f.avx512f, "AVX-512F"),
             (f.avx512bw, "AVX-512BW"),
+            (f.avx512_vbmi, "AVX-512VBMI"),
             (f.avx512_vnni, "AVX-512VNNI"),
             (f.avx512_bf16, "AVX-512BF16"),
             (f.amx, "AMX"),
+            (f.amx_int8, "AMX-INT8"),
             (f.neon, "NEON"),
             (f.dotprod, "DOTPROD"),
             (f.sve, "SVE"),
@@ -107,6 +135,7 @@ impl Human for HardwareProfile {
             flags.join(" ")
         };
         let _ = writeln!(s, "SIMD       level {} ({flags})", c.simd_level.as_str());
+        let _ = writeln!(s, "Kernels    {}", kernels_line(&c.simd));
         let quota = c
             .quota_cores
             .map(|q| format!("; this process may use {q:.1} CPUs"))

@@ -61,6 +61,9 @@ pub struct StatusReport {
     pub promised_cold_load_s: Option<f64>,
     /// Conversations the promise and the verification are for (the server's `--parallel`).
     pub concurrency: Option<u32>,
+    /// llama.cpp's CPU kernel variant: the one the installed model was verified with, else the
+    /// one this CPU's features select (before any check).
+    pub cpu_variant: Option<String>,
     pub predicted_turn_s: Option<f64>,
     pub verified_turn_s: Option<f64>,
     pub verified_load_s: Option<f64>,
@@ -139,7 +142,7 @@ pub fn run(ctx: &Ctx, args: &StatusArgs) -> Result<(), Failure> {
         report.facts_path = Some(path);
     }
     if let Some(path) = &args.nfd_features {
-        let text = nfd_features(&report, crate::llama::cpu::build_baseline_level().as_str());
+        let text = nfd_features(&report);
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir)
                 .with_context(|| format!("cannot create `{}`", dir.display()))
@@ -160,7 +163,7 @@ pub fn run(ctx: &Ctx, args: &StatusArgs) -> Result<(), Failure> {
 /// values in Kubernetes label syntax (at most 63 characters of letters, digits, `-`, `_` and
 /// `.`, starting and ending with a letter or digit). nfd-worker labels the node with
 /// `feature.node.kubernetes.io/minerva-NAME=VALUE`.
-pub fn nfd_features(r: &StatusReport, cpu_variant: &str) -> String {
+pub fn nfd_features(r: &StatusReport) -> String {
     let mut lines: Vec<(&str, String)> = vec![("installed", r.installed.to_string())];
     if let Some(t) = &r.tier {
         lines.push(("tier", t.clone()));
@@ -180,7 +183,9 @@ pub fn nfd_features(r: &StatusReport, cpu_variant: &str) -> String {
         lines.push(("concurrency", n.to_string()));
     }
     lines.push(("retier-due", r.retier_due.to_string()));
-    lines.push(("cpu-variant", cpu_variant.to_string()));
+    if let Some(v) = &r.cpu_variant {
+        lines.push(("cpu-variant", v.clone()));
+    }
     lines.push(("simd", r.hardware.simd_level.clone()));
     lines.push(("gpus", r.hardware.gpus.len().to_string()));
     let mut out = String::from(
@@ -242,6 +247,12 @@ pub fn build(ctx: &Ctx, hw: &HardwareProfile) -> Result<StatusReport, Failure> {
         promised_turn_s: config.as_ref().map(|c| c.promise.turn_s),
         promised_cold_load_s: config.as_ref().map(|c| c.promise.cold_load_s),
         concurrency: config.as_ref().map(|c| c.concurrency.max(1)),
+        cpu_variant: config
+            .as_ref()
+            .and_then(|c| c.cpu_variant.as_ref().map(|v| v.name.clone()))
+            .or_else(|| {
+                crate::llama::cpu::expected_variant(&hw.cpu.simd).map(|v| v.name.to_string())
+            }),
         predicted_turn_s: predicted,
         verified_turn_s: config.as_ref().map(|c| c.verified.turn_s),
         verified_load_s: config.as_ref().map(|c| c.verified.load_s),

@@ -1,301 +1,969 @@
-//! Can this build of llama.cpp run on this CPU? Checked before llama.cpp is touched, because
-//! code compiled for a SIMD level the CPU lacks dies with SIGILL instead of failing.
+//! Which of llama.cpp's CPU kernels this process runs, chosen at run time.
 //!
-//! `llama-cpp-sys-2` builds ggml with `GGML_NATIVE=OFF`, which leaves ggml's own x86 defaults on:
-//! SSE4.2, AVX, AVX2, BMI2, FMA and F16C (`INS_ENB` in llama.cpp's `ggml/CMakeLists.txt`; the
-//! build of this crate was checked: `-msse4.2 -mf16c -mfma -mbmi2 -mavx -mavx2` in
-//! `ggml-cpu`'s flags). Rust target features given at build time (`-C target-feature=+avx512f`,
-//! `-C target-cpu=...`) are passed on to ggml too and raise the baseline further. An Ivy Bridge
-//! Xeon (AVX and F16C, no AVX2/FMA) therefore cannot run this build; it is refused with
-//! `Exit::Unsupported` rather than crashed. aarch64 builds target armv8-a, which every aarch64
-//! CPU meets.
+//! llama.cpp is built with `GGML_BACKEND_DL` and `GGML_CPU_ALL_VARIANTS` (llama-cpp-2's
+//! `dynamic-backends`): ggml-cpu is compiled once per x86-64 level, from plain x86-64 and SSE4.2
+//! up to AVX-512 with VNNI and BF16 and AMX, each as a shared library `libggml-cpu-<name>.so`
+//! (on aarch64 the armv8.0 to armv9.2 ones). The binary and `libllama`/`libggml` themselves need
+//! nothing beyond the architecture's baseline, so the process always starts, on an Ivy Bridge
+//! Xeon as on a Sapphire Rapids one. Which kernels it runs is decided here, before llama.cpp is
+//! initialised:
 //!
-//! The alternative, choosing kernels at run time (`llama-cpp-2/dynamic-backends`:
-//! `GGML_BACKEND_DL` with `GGML_CPU_ALL_VARIANTS`), builds ggml-cpu once per x86 variant as shared
-//! libraries that must be installed next to the binary and found there at run time. That is a
-//! packaging change for the whole project, not a benchmark detail, so this build refuses instead.
-//! Never build with `-C target-cpu=native`: besides pinning the baseline to the build machine, it
-//! turns on ggml's AMX path, which crashes in multi-threaded decode of quantised models.
+//! 1. **Find the libraries** ([`library_dir_candidates`]): `MINERVA_LIB_DIR`,
+//!    `<exe dir>/../lib/minerva-setup` (where `installers/install.sh` puts them), the
+//!    executable's own directory, then the build tree (for `cargo test` and `cargo run`).
+//! 2. **Rank** the variants present by llama.cpp's own score: the feature weights of
+//!    `ggml_backend_cpu_x86_score`, reproduced in [`VariantSpec::score`]. Unlike ggml's score,
+//!    a feature counts only when the OS has enabled its register state (XCR0; the probe reads
+//!    it, see `probe::cpu::live`): a VM that hides AVX state must not be handed AVX kernels. AMX
+//!    counts only when XCR0 enables the tile state *and* Linux grants it to this process
+//!    (`arch_prctl(ARCH_REQ_XCOMP_PERM)`).
+//! 3. **Run the best one in a child process** ([`check_in_child`]): the binary's hidden
+//!    `__check-cpu-variant` subcommand loads only that variant, loads a small generated model
+//!    with Q4_K/Q6_K weights, evaluates one prompt batch and a few decode steps on the planned
+//!    thread count, and exits. A child that dies by a signal (SIGILL, SIGSEGV, ...) or fails
+//!    rejects the variant, with the reason recorded, and the next one is tried. On a machine whose
+//!    CPUID reports AMX but whose tile instructions fault, this is what keeps the process alive.
+//! 4. **Load** that one library, and any GPU backend libraries in the same directory
+//!    (`libggml-cuda.so`, `libggml-vulkan.so`), into this process; then llama.cpp initialises.
+//!
+//! `--cpu-variant NAME` (`MINERVA_CPU_VARIANT`) skips the ranking: that variant is checked and
+//! used, or the run stops with an error naming what the CPU lacks.
 
-use crate::profile::{HardwareProfile, SimdLevel};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
 
-/// A CPU feature the build needs.
+use crate::profile::{SimdFeatures, SimdLevel};
+use crate::types::cpu_variant::{CpuVariant, RejectedVariant};
+
+/// The hidden subcommand a child process runs to try a variant (see [`check_in_child`]).
+pub const CHECK_SUBCOMMAND: &str = "__check-cpu-variant";
+
+/// How long a child may take to try a variant before it counts as hung (the slowest variant,
+/// plain x86-64, evaluates the check model in well under a second).
+const CHECK_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// A CPU feature a variant's kernels are compiled for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Feature {
-    /// The name `is_x86_feature_detected!` and `/proc/cpuinfo` know it by.
+pub enum Need {
+    Sse42,
+    Avx,
+    F16c,
+    Fma,
+    Bmi2,
+    Avx2,
+    AvxVnni,
+    /// AVX-512 F, CD, VL, DQ and BW (ggml's `GGML_AVX512`).
+    Avx512,
+    Avx512Vbmi,
+    Avx512Bf16,
+    Avx512Vnni,
+    AmxInt8,
+}
+
+impl Need {
+    /// The weight `ggml_backend_cpu_x86_score` gives the feature (ggml-cpu/arch/x86/cpu-feats.cpp).
+    fn weight(self) -> u32 {
+        match self {
+            Need::Fma => 1,
+            Need::F16c => 1 << 1,
+            Need::Sse42 => 1 << 2,
+            Need::Bmi2 => 1 << 3,
+            Need::Avx => 1 << 4,
+            Need::Avx2 => 1 << 5,
+            Need::AvxVnni => 1 << 6,
+            Need::Avx512 => 1 << 7,
+            Need::Avx512Vbmi => 1 << 8,
+            Need::Avx512Bf16 => 1 << 9,
+            Need::Avx512Vnni => 1 << 10,
+            Need::AmxInt8 => 1 << 11,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Need::Sse42 => "SSE4.2",
+            Need::Avx => "AVX",
+            Need::F16c => "F16C",
+            Need::Fma => "FMA",
+            Need::Bmi2 => "BMI2",
+            Need::Avx2 => "AVX2",
+            Need::AvxVnni => "AVX-VNNI",
+            Need::Avx512 => "AVX-512",
+            Need::Avx512Vbmi => "AVX-512 VBMI",
+            Need::Avx512Bf16 => "AVX-512 BF16",
+            Need::Avx512Vnni => "AVX-512 VNNI",
+            Need::AmxInt8 => "AMX-INT8 (with the OS's tile state)",
+        }
+    }
+
+    /// Whether `f` (features whose register state the OS has enabled) has it.
+    fn present(self, f: &SimdFeatures) -> bool {
+        match self {
+            Need::Sse42 => f.sse4_2,
+            Need::Avx => f.avx,
+            Need::F16c => f.f16c,
+            Need::Fma => f.fma,
+            // BMI2 works on general-purpose registers (no OS state), and every x86 CPU with AVX2
+            // has it (Intel Haswell, AMD Excavator onwards): a profile written before the field
+            // existed, or a hypervisor that masks the bit, still describes a Haswell-class CPU.
+            Need::Bmi2 => f.bmi2 || f.avx2,
+            Need::Avx2 => f.avx2,
+            Need::AvxVnni => f.avx_vnni,
+            // Every CPU with AVX-512 BW also has CD, VL and DQ (Skylake-SP onwards, Zen 4); the
+            // only ones with F but not BW (Xeon Phi) are excluded, as ggml requires BW too.
+            Need::Avx512 => f.avx512f && f.avx512bw,
+            Need::Avx512Vbmi => f.avx512_vbmi,
+            Need::Avx512Bf16 => f.avx512_bf16,
+            Need::Avx512Vnni => f.avx512_vnni,
+            Need::AmxInt8 => f.amx && f.amx_int8,
+        }
+    }
+}
+
+/// One of llama.cpp's CPU backend variants.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct VariantSpec {
     pub name: &'static str,
-    /// Whether this process's CPU has it.
-    pub present: bool,
+    /// The features its kernels are compiled for (`ggml_add_cpu_backend_variant` in
+    /// ggml/src/CMakeLists.txt).
+    pub needs: &'static [Need],
+    /// The probe's SIMD level that these kernels correspond to.
+    pub level: SimdLevel,
 }
 
-/// Why llama.cpp must not be started here.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum CpuUnsupported {
-    #[error("this CPU lacks {missing} that this build of llama.cpp was compiled for (baseline: {baseline})")]
-    MissingFeatures { missing: String, baseline: String },
-    #[error(
-        "the hardware profile describes a CPU of SIMD level `{level}`, below this build's baseline `{baseline}`"
-    )]
-    ProfileBelowBaseline { level: String, baseline: String },
+use Need::*;
+
+/// llama.cpp's x86-64 variants (`GGML_CPU_ALL_VARIANTS`, ggml/src/CMakeLists.txt), in its order.
+const X86_VARIANTS: &[VariantSpec] = &[
+    VariantSpec {
+        name: "x64",
+        needs: &[],
+        level: SimdLevel::None,
+    },
+    VariantSpec {
+        name: "sse42",
+        needs: &[Sse42],
+        level: SimdLevel::Sse42,
+    },
+    VariantSpec {
+        name: "sandybridge",
+        needs: &[Sse42, Avx],
+        level: SimdLevel::Avx,
+    },
+    VariantSpec {
+        name: "ivybridge",
+        needs: &[Sse42, Avx, F16c],
+        level: SimdLevel::Avx,
+    },
+    VariantSpec {
+        name: "piledriver",
+        needs: &[Sse42, Avx, F16c, Fma],
+        level: SimdLevel::Avx,
+    },
+    VariantSpec {
+        name: "haswell",
+        needs: &[Sse42, Avx, F16c, Fma, Avx2, Bmi2],
+        level: SimdLevel::Avx2,
+    },
+    VariantSpec {
+        name: "skylakex",
+        needs: &[Sse42, Avx, F16c, Fma, Avx2, Bmi2, Avx512],
+        level: SimdLevel::Avx512,
+    },
+    VariantSpec {
+        name: "cannonlake",
+        needs: &[Sse42, Avx, F16c, Fma, Avx2, Bmi2, Avx512, Avx512Vbmi],
+        level: SimdLevel::Avx512,
+    },
+    VariantSpec {
+        name: "cascadelake",
+        needs: &[Sse42, Avx, F16c, Fma, Avx2, Bmi2, Avx512, Avx512Vnni],
+        level: SimdLevel::Avx512Vnni,
+    },
+    VariantSpec {
+        name: "icelake",
+        needs: &[
+            Sse42, Avx, F16c, Fma, Avx2, Bmi2, Avx512, Avx512Vbmi, Avx512Vnni,
+        ],
+        level: SimdLevel::Avx512Vnni,
+    },
+    VariantSpec {
+        name: "cooperlake",
+        needs: &[
+            Sse42, Avx, F16c, Fma, Avx2, Bmi2, Avx512, Avx512Vnni, Avx512Bf16,
+        ],
+        level: SimdLevel::Avx512Vnni,
+    },
+    VariantSpec {
+        name: "zen4",
+        needs: &[
+            Sse42, Avx, F16c, Fma, Avx2, Bmi2, Avx512, Avx512Vbmi, Avx512Vnni, Avx512Bf16,
+        ],
+        level: SimdLevel::Avx512Vnni,
+    },
+    VariantSpec {
+        name: "alderlake",
+        needs: &[Sse42, Avx, F16c, Fma, Avx2, Bmi2, AvxVnni],
+        level: SimdLevel::Avx2,
+    },
+    VariantSpec {
+        name: "sapphirerapids",
+        needs: &[
+            Sse42, Avx, F16c, Fma, Avx2, Bmi2, Avx512, Avx512Vbmi, Avx512Vnni, Avx512Bf16, AmxInt8,
+        ],
+        level: SimdLevel::Amx,
+    },
+];
+
+impl VariantSpec {
+    /// llama.cpp's score for the variant on a CPU that has all its features.
+    pub fn score(&self) -> u32 {
+        1 + self.needs.iter().map(|n| n.weight()).sum::<u32>()
+    }
+
+    /// What `f` lacks of the variant's features.
+    pub fn missing(&self, f: &SimdFeatures) -> Vec<Need> {
+        self.needs
+            .iter()
+            .copied()
+            .filter(|n| !n.present(f))
+            .collect()
+    }
+
+    pub fn runs_on(&self, f: &SimdFeatures) -> bool {
+        self.missing(f).is_empty()
+    }
+
+    /// The record of this variant having run.
+    pub fn record(
+        &self,
+        forced: bool,
+        checked: bool,
+        rejected: Vec<RejectedVariant>,
+    ) -> CpuVariant {
+        CpuVariant {
+            name: self.name.to_string(),
+            simd_level: self.level.as_str().to_string(),
+            forced,
+            checked,
+            rejected,
+        }
+    }
 }
 
-/// The SIMD level this build's ggml kernels require, as the probe names levels.
-pub fn build_baseline_level() -> SimdLevel {
+/// The variants llama.cpp builds for this architecture whose features this module knows (x86-64;
+/// elsewhere none, and the variant is ranked by llama.cpp's own score, see [`select`]).
+pub fn known_variants() -> &'static [VariantSpec] {
     if cfg!(target_arch = "x86_64") {
-        if cfg!(all(
-            target_feature = "avx512f",
-            target_feature = "avx512vnni"
-        )) {
-            SimdLevel::Avx512Vnni
-        } else if cfg!(target_feature = "avx512f") {
-            SimdLevel::Avx512
-        } else {
-            SimdLevel::Avx2
-        }
-    } else if cfg!(target_arch = "aarch64") {
-        SimdLevel::Neon
+        X86_VARIANTS
     } else {
-        SimdLevel::None
+        &[]
     }
 }
 
-/// The features the build needs, each with whether the running CPU has it.
-pub fn build_features() -> Vec<Feature> {
-    #[cfg(target_arch = "x86_64")]
+/// The x86-64 variant table, whatever this build's architecture (profiles describe other
+/// machines: a plan for an x86 server can be made on an ARM laptop).
+pub fn x86_variants() -> &'static [VariantSpec] {
+    X86_VARIANTS
+}
+
+pub fn spec(name: &str) -> Option<&'static VariantSpec> {
+    X86_VARIANTS.iter().find(|v| v.name == name)
+}
+
+/// The variant a CPU with features `f` runs: the best-scoring x86-64 variant it has every feature
+/// of (before any check in a child process). `None` for a profile of a non-x86 CPU.
+pub fn expected_variant(f: &SimdFeatures) -> Option<&'static VariantSpec> {
+    if f.neon || f.dotprod || f.sve {
+        return None;
+    }
+    X86_VARIANTS
+        .iter()
+        .filter(|v| v.runs_on(f))
+        .max_by_key(|v| v.score())
+}
+
+/// The variants among `names` that `f` can run, best first (llama.cpp's score). Variants this
+/// module has no table for (the ARM ones) are ranked by llama.cpp's own score of this CPU,
+/// which `other_score` gives (`None` or 0: not runnable).
+pub fn ranked<'a>(
+    names: &'a [String],
+    f: &SimdFeatures,
+    other_score: &dyn Fn(&str) -> Option<u32>,
+) -> Vec<&'a str> {
+    let mut v: Vec<(&str, u32)> = names
+        .iter()
+        .filter_map(|n| match spec(n) {
+            Some(s) => s.runs_on(f).then_some((n.as_str(), s.score())),
+            None => other_score(n).filter(|s| *s > 0).map(|s| (n.as_str(), s)),
+        })
+        .collect();
+    v.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
+    v.into_iter().map(|(n, _)| n).collect()
+}
+
+/// Why no variant can run, or the libraries are missing.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum VariantError {
+    #[error(
+        "no llama.cpp CPU backend libraries (`{pattern}`) in {searched}: reinstall with \
+         installers/install.sh (it puts them in <prefix>/lib/minerva-setup), or point \
+         MINERVA_LIB_DIR at the directory that holds them"
+    )]
+    NoLibraries { pattern: String, searched: String },
+    #[error(
+        "--cpu-variant {name}: no such llama.cpp CPU variant in {dir} (available: {available})"
+    )]
+    UnknownVariant {
+        name: String,
+        dir: String,
+        available: String,
+    },
+    #[error(
+        "--cpu-variant {name}: this CPU lacks {missing}, which that variant's kernels are \
+         compiled for (variants it can run: {runnable})"
+    )]
+    ForcedNotSupported {
+        name: String,
+        missing: String,
+        runnable: String,
+    },
+    #[error("no llama.cpp CPU variant runs on this CPU ({details})")]
+    NoneRuns {
+        rejected: Vec<RejectedVariant>,
+        details: String,
+    },
+    #[error("llama.cpp could not load its CPU backend `{path}`")]
+    Load { path: String },
+}
+
+/// A directory holding the CPU variant libraries.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LibraryDir {
+    pub path: PathBuf,
+    /// The variants present, by name (`icelake`), sorted.
+    pub variants: Vec<String>,
+    /// The other backend libraries present (GPU backends), loaded next to the CPU one.
+    pub others: Vec<PathBuf>,
+}
+
+fn lib_prefix() -> &'static str {
+    std::env::consts::DLL_PREFIX
+}
+
+fn lib_suffix() -> &'static str {
+    std::env::consts::DLL_SUFFIX
+}
+
+/// The file name of variant `name`'s library: `libggml-cpu-icelake.so`.
+pub fn variant_file_name(name: &str) -> String {
+    format!("{}ggml-cpu-{name}{}", lib_prefix(), lib_suffix())
+}
+
+/// Where the libraries are looked for, in order (see the module documentation).
+pub fn library_dir_candidates() -> Vec<PathBuf> {
+    let mut v = Vec::new();
+    if let Some(d) = std::env::var_os(crate::env_vars::MINERVA_LIB_DIR) {
+        if !d.is_empty() {
+            v.push(PathBuf::from(d));
+        }
+    }
+    if let Some(exe_dir) = std::env::current_exe()
+        .ok()
+        .and_then(|e| e.canonicalize().ok())
+        .and_then(|e| e.parent().map(Path::to_path_buf))
     {
-        let mut v = vec![
-            Feature {
-                name: "sse4.2",
-                present: std::arch::is_x86_feature_detected!("sse4.2"),
-            },
-            Feature {
-                name: "avx",
-                present: std::arch::is_x86_feature_detected!("avx"),
-            },
-            Feature {
-                name: "avx2",
-                present: std::arch::is_x86_feature_detected!("avx2"),
-            },
-            Feature {
-                name: "bmi2",
-                present: std::arch::is_x86_feature_detected!("bmi2"),
-            },
-            Feature {
-                name: "fma",
-                present: std::arch::is_x86_feature_detected!("fma"),
-            },
-            Feature {
-                name: "f16c",
-                present: std::arch::is_x86_feature_detected!("f16c"),
-            },
-        ];
-        if cfg!(target_feature = "avx512f") {
-            v.push(Feature {
-                name: "avx512f",
-                present: std::arch::is_x86_feature_detected!("avx512f"),
-            });
+        if let Some(parent) = exe_dir.parent() {
+            v.push(parent.join("lib").join("minerva-setup"));
         }
-        if cfg!(target_feature = "avx512vnni") {
-            v.push(Feature {
-                name: "avx512vnni",
-                present: std::arch::is_x86_feature_detected!("avx512vnni"),
-            });
-        }
-        if cfg!(target_feature = "avx512bf16") {
-            v.push(Feature {
-                name: "avx512bf16",
-                present: std::arch::is_x86_feature_detected!("avx512bf16"),
-            });
-        }
-        if cfg!(target_feature = "avxvnni") {
-            v.push(Feature {
-                name: "avxvnni",
-                present: std::arch::is_x86_feature_detected!("avxvnni"),
-            });
-        }
-        v
+        v.push(exe_dir);
     }
-    #[cfg(not(target_arch = "x86_64"))]
+    if let Some(d) = llama_cpp_sys_2::BACKENDS_DIR {
+        v.push(PathBuf::from(d));
+    }
+    v
+}
+
+/// The libraries in `dir`, or `None` when it holds no CPU variant.
+pub fn read_library_dir(dir: &Path) -> Option<LibraryDir> {
+    let prefix = format!("{}ggml-", lib_prefix());
+    let cpu_prefix = format!("{}ggml-cpu-", lib_prefix());
+    let mut variants = Vec::new();
+    let mut others = Vec::new();
+    for e in std::fs::read_dir(dir).ok()?.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        let Some(stem) = name.strip_suffix(lib_suffix()) else {
+            continue;
+        };
+        if let Some(variant) = stem.strip_prefix(&cpu_prefix) {
+            variants.push(variant.to_string());
+        } else if let Some(backend) = stem.strip_prefix(&prefix) {
+            // libggml-base is the library every backend links against, not a backend.
+            if backend != "base" {
+                others.push(e.path());
+            }
+        }
+    }
+    if variants.is_empty() {
+        return None;
+    }
+    variants.sort();
+    others.sort();
+    Some(LibraryDir {
+        path: dir.to_path_buf(),
+        variants,
+        others,
+    })
+}
+
+/// The first candidate directory that holds CPU variants.
+pub fn find_library_dir() -> Result<LibraryDir, VariantError> {
+    let candidates = library_dir_candidates();
+    candidates
+        .iter()
+        .find_map(|d| read_library_dir(d))
+        .ok_or_else(|| VariantError::NoLibraries {
+            pattern: variant_file_name("*"),
+            searched: candidates
+                .iter()
+                .map(|d| d.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", "),
+        })
+}
+
+/// Whether Linux lets this process use the AMX tile data (it must ask first; ggml asks too, so
+/// asking here changes nothing for it). `false` elsewhere and when the kernel refuses.
+pub fn amx_permitted() -> bool {
+    #[cfg(all(target_os = "linux", target_arch = "x86_64"))]
     {
-        Vec::new()
+        const ARCH_REQ_XCOMP_PERM: libc::c_long = 0x1023;
+        const XFEATURE_XTILEDATA: libc::c_long = 18;
+        // SAFETY: arch_prctl with ARCH_REQ_XCOMP_PERM takes an integer and touches no memory of
+        // ours; it fails with an error code when the kernel does not support the request.
+        unsafe {
+            libc::syscall(
+                libc::SYS_arch_prctl,
+                ARCH_REQ_XCOMP_PERM,
+                XFEATURE_XTILEDATA,
+            ) == 0
+        }
+    }
+    #[cfg(not(all(target_os = "linux", target_arch = "x86_64")))]
+    {
+        false
     }
 }
 
-/// Refuse when the running CPU lacks a baseline feature, or when `profile` (possibly a file
-/// describing another machine) is below the baseline. Call before any llama.cpp function.
-pub fn check_build_runs_here(profile: &HardwareProfile) -> Result<(), CpuUnsupported> {
-    check(
-        &build_features(),
-        profile.cpu.simd_level,
-        build_baseline_level(),
-    )
+/// The executable that can run [`CHECK_SUBCOMMAND`]: this one when it is minerva-setup, else a
+/// `minerva-setup` next to it or one directory up (test and example binaries under
+/// `target/<profile>/deps` and `examples`).
+pub fn checker_exe() -> Option<PathBuf> {
+    let exe = std::env::current_exe().ok()?;
+    let name = format!("minerva-setup{}", std::env::consts::EXE_SUFFIX);
+    if exe.file_name().is_some_and(|n| n == name.as_str()) {
+        return Some(exe);
+    }
+    let dir = exe.parent()?;
+    [dir.join(&name), dir.parent()?.join(&name)]
+        .into_iter()
+        .find(|p| p.is_file())
 }
 
-fn check(
-    features: &[Feature],
-    profile_level: SimdLevel,
-    baseline: SimdLevel,
-) -> Result<(), CpuUnsupported> {
-    let names = |f: &[Feature]| {
-        f.iter()
-            .map(|f| f.name.to_uppercase())
-            .collect::<Vec<_>>()
-            .join(" ")
+/// What a signal number means, for a rejection's reason.
+fn signal_name(sig: i32) -> String {
+    let name = match sig {
+        4 => "SIGILL (an instruction this CPU or OS does not allow)",
+        6 => "SIGABRT",
+        7 => "SIGBUS",
+        8 => "SIGFPE",
+        9 => "SIGKILL",
+        11 => "SIGSEGV",
+        _ => return format!("signal {sig}"),
     };
-    let missing: Vec<Feature> = features.iter().filter(|f| !f.present).copied().collect();
-    if !missing.is_empty() {
-        return Err(CpuUnsupported::MissingFeatures {
-            missing: names(&missing),
-            baseline: names(features),
-        });
+    name.to_string()
+}
+
+/// Run variant `name` from `dir` in a child process of `exe` with `threads` threads; `Err` holds
+/// why it is not usable.
+pub fn check_in_child(exe: &Path, dir: &Path, name: &str, threads: u32) -> Result<(), String> {
+    let mut child = Command::new(exe)
+        .arg(CHECK_SUBCOMMAND)
+        .arg("--variant")
+        .arg(name)
+        .arg("--threads")
+        .arg(threads.max(1).to_string())
+        .env_remove(crate::env_vars::MINERVA_CPU_VARIANT)
+        .env(crate::env_vars::MINERVA_LIB_DIR, dir)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("cannot start `{}` to try it: {e}", exe.display()))?;
+    // The child writes little; read its stderr on a thread so a chatty failure cannot block it.
+    let mut stderr = child.stderr.take();
+    let reader = std::thread::spawn(move || {
+        let mut s = String::new();
+        if let Some(e) = stderr.as_mut() {
+            use std::io::Read;
+            let _ = e.take(64 * 1024).read_to_string(&mut s);
+        }
+        s
+    });
+    let start = Instant::now();
+    let status = loop {
+        match child.try_wait() {
+            Ok(Some(s)) => break s,
+            Ok(None) if start.elapsed() > CHECK_TIMEOUT => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(format!(
+                    "its check did not finish in {} s",
+                    CHECK_TIMEOUT.as_secs()
+                ));
+            }
+            Ok(None) => std::thread::sleep(Duration::from_millis(5)),
+            Err(e) => return Err(format!("cannot wait for its check: {e}")),
+        }
+    };
+    let err = reader.join().unwrap_or_default();
+    if status.success() {
+        return Ok(());
     }
-    // `None` means the profile could not tell; the live check above is what guards the process.
-    if profile_level != SimdLevel::None && !profile_level.satisfies(baseline) {
-        return Err(CpuUnsupported::ProfileBelowBaseline {
-            level: profile_level.as_str().to_string(),
-            baseline: baseline.as_str().to_string(),
-        });
+    #[cfg(unix)]
+    {
+        use std::os::unix::process::ExitStatusExt;
+        if let Some(sig) = status.signal() {
+            return Err(format!(
+                "its check process was killed by {}",
+                signal_name(sig)
+            ));
+        }
     }
-    Ok(())
+    let last = err
+        .lines()
+        .rev()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or("");
+    Err(format!("its check failed ({status}): {}", last.trim()))
+}
+
+/// What [`select`] needs to know.
+#[derive(Debug, Clone)]
+pub struct Selection<'a> {
+    /// This CPU's features, with the OS's register state applied (the live probe's reading).
+    pub simd: &'a SimdFeatures,
+    /// `--cpu-variant` / `MINERVA_CPU_VARIANT`.
+    pub forced: Option<&'a str>,
+    /// Threads the check runs with: the count the benchmark and the server will use.
+    pub threads: u32,
+    /// The executable that runs the check; `None` when none is found (then the best variant is
+    /// used unchecked, and the record says so).
+    pub checker: Option<&'a Path>,
+}
+
+/// The chosen variant and the path of its library.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Chosen {
+    pub variant: CpuVariant,
+    pub library: PathBuf,
+}
+
+/// `ggml_backend_score` of a backend library, as llama.cpp's own loader reads it: the library
+/// is opened, its score function (CPUID only) called, and the library closed again. `None` when
+/// it cannot be opened or has no score.
+#[cfg(unix)]
+pub fn ggml_score(path: &Path) -> Option<u32> {
+    use std::os::unix::ffi::OsStrExt;
+    let c = std::ffi::CString::new(path.as_os_str().as_bytes()).ok()?;
+    // SAFETY: dlopen of one of llama.cpp's backend libraries, as ggml_backend_load_best does;
+    // its initialisers and score function execute no instruction beyond CPUID's baseline.
+    unsafe {
+        let h = libc::dlopen(c.as_ptr(), libc::RTLD_NOW | libc::RTLD_LOCAL);
+        if h.is_null() {
+            return None;
+        }
+        let sym = libc::dlsym(h, c"ggml_backend_score".as_ptr());
+        let score = if sym.is_null() {
+            None
+        } else {
+            let f: extern "C" fn() -> std::ffi::c_int = std::mem::transmute(sym);
+            u32::try_from(f()).ok()
+        };
+        libc::dlclose(h);
+        score
+    }
+}
+
+#[cfg(not(unix))]
+pub fn ggml_score(_path: &Path) -> Option<u32> {
+    None
+}
+
+/// Choose the variant to run from `dir` (see the module documentation).
+pub fn select(dir: &LibraryDir, sel: &Selection<'_>) -> Result<Chosen, VariantError> {
+    let other = |name: &str| ggml_score(&dir.path.join(variant_file_name(name)));
+    select_with(dir, sel, amx_permitted(), &other, |name| {
+        match sel.checker {
+            Some(exe) => check_in_child(exe, &dir.path, name, sel.threads).map(|()| true),
+            None => Ok(false),
+        }
+    })
+}
+
+/// The record of a variant that ran; those without a table entry (ARM) carry this CPU's level.
+fn record(
+    name: &str,
+    simd: &SimdFeatures,
+    forced: bool,
+    checked: bool,
+    rejected: Vec<RejectedVariant>,
+) -> CpuVariant {
+    match spec(name) {
+        Some(s) => s.record(forced, checked, rejected),
+        None => CpuVariant {
+            name: name.to_string(),
+            simd_level: simd.level().as_str().to_string(),
+            forced,
+            checked,
+            rejected,
+        },
+    }
+}
+
+/// [`select`] with the AMX permission, llama.cpp's score of variants without a table entry,
+/// and the child check supplied (tests give fakes). `check` returns whether the variant was
+/// really tried (`false`: no checker available).
+pub fn select_with(
+    dir: &LibraryDir,
+    sel: &Selection<'_>,
+    amx_granted: bool,
+    other_score: &dyn Fn(&str) -> Option<u32>,
+    mut check: impl FnMut(&str) -> Result<bool, String>,
+) -> Result<Chosen, VariantError> {
+    let mut simd = sel.simd.clone();
+    let mut rejected = Vec::new();
+    if simd.amx && simd.amx_int8 && !amx_granted {
+        simd.amx = false;
+        if dir.variants.iter().any(|v| v == "sapphirerapids") {
+            rejected.push(RejectedVariant {
+                name: "sapphirerapids".into(),
+                reason: "CPUID and XCR0 report AMX, but Linux does not grant this process the \
+                         tile state (arch_prctl ARCH_REQ_XCOMP_PERM failed)"
+                    .into(),
+            });
+        }
+    }
+    let library = |name: &str| dir.path.join(variant_file_name(name));
+    if let Some(name) = sel.forced {
+        if !dir.variants.iter().any(|v| v == name) {
+            return Err(VariantError::UnknownVariant {
+                name: name.into(),
+                dir: dir.path.display().to_string(),
+                available: dir.variants.join(", "),
+            });
+        }
+        let missing: Vec<&str> = match spec(name) {
+            Some(spec) => spec.missing(&simd).iter().map(|n| n.name()).collect(),
+            None if other_score(name).unwrap_or(0) == 0 => {
+                vec!["a feature llama.cpp's score asks for"]
+            }
+            None => Vec::new(),
+        };
+        if !missing.is_empty() {
+            return Err(VariantError::ForcedNotSupported {
+                name: name.into(),
+                missing: missing.join(", "),
+                runnable: ranked(&dir.variants, &simd, other_score).join(", "),
+            });
+        }
+        return match check(name) {
+            Ok(checked) => Ok(Chosen {
+                variant: record(name, &simd, true, checked, Vec::new()),
+                library: library(name),
+            }),
+            Err(reason) => Err(VariantError::NoneRuns {
+                details: format!("{name}: {reason}"),
+                rejected: vec![RejectedVariant {
+                    name: name.into(),
+                    reason,
+                }],
+            }),
+        };
+    }
+    for name in ranked(&dir.variants, &simd, other_score) {
+        match check(name) {
+            Ok(checked) => {
+                return Ok(Chosen {
+                    variant: record(name, &simd, false, checked, rejected),
+                    library: library(name),
+                })
+            }
+            Err(reason) => rejected.push(RejectedVariant {
+                name: name.into(),
+                reason,
+            }),
+        }
+    }
+    let details = if rejected.is_empty() {
+        format!(
+            "the variants present ({}) all need features this CPU lacks",
+            dir.variants.join(", ")
+        )
+    } else {
+        rejected
+            .iter()
+            .map(|r| format!("{}: {}", r.name, r.reason))
+            .collect::<Vec<_>>()
+            .join("; ")
+    };
+    Err(VariantError::NoneRuns { rejected, details })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::profile::SimdFeatures;
 
-    fn f(name: &'static str, present: bool) -> Feature {
-        Feature { name, present }
-    }
-
-    #[test]
-    fn an_ivy_bridge_without_avx2_and_fma_is_refused_with_the_missing_features_named() {
-        let feats = [
-            f("sse4.2", true),
-            f("avx", true),
-            f("avx2", false),
-            f("fma", false),
-            f("f16c", true),
-        ];
-        let err = check(&feats, SimdLevel::Avx, SimdLevel::Avx2).unwrap_err();
-        let msg = err.to_string();
-        assert!(
-            msg.contains("AVX2 FMA") && !msg.contains("lacks SSE4.2"),
-            "{msg}"
-        );
-    }
-
-    #[test]
-    fn a_profile_below_the_baseline_is_refused_even_when_this_cpu_could_run_it() {
-        let feats = [f("avx2", true)];
-        assert!(matches!(
-            check(&feats, SimdLevel::Avx, SimdLevel::Avx2),
-            Err(CpuUnsupported::ProfileBelowBaseline { .. })
-        ));
-        assert!(check(&feats, SimdLevel::Avx512, SimdLevel::Avx2).is_ok());
-        assert!(
-            check(&feats, SimdLevel::None, SimdLevel::Avx2).is_ok(),
-            "unknown level defers to the live check"
-        );
-    }
-
-    /// What ggml-cpu itself was compiled for, named as `build_features` names them. The
-    /// `ggml_cpu_has_*` functions return the compiler's target macros (`__AVX2__`, ...) as seen
-    /// by ggml-cpu.c, so they describe the build, whatever CPU runs it.
-    #[cfg(target_arch = "x86_64")]
-    fn ggml_compiled_features() -> Vec<&'static str> {
-        use std::ffi::c_int;
-        // ggml-cpu is linked statically through llama-cpp-sys-2 (ggml/include/ggml-cpu.h).
-        extern "C" {
-            fn ggml_cpu_has_avx() -> c_int;
-            fn ggml_cpu_has_avx2() -> c_int;
-            fn ggml_cpu_has_bmi2() -> c_int;
-            fn ggml_cpu_has_fma() -> c_int;
-            fn ggml_cpu_has_f16c() -> c_int;
-            fn ggml_cpu_has_avx_vnni() -> c_int;
-            fn ggml_cpu_has_avx512() -> c_int;
-            fn ggml_cpu_has_avx512_vbmi() -> c_int;
-            fn ggml_cpu_has_avx512_vnni() -> c_int;
-            fn ggml_cpu_has_avx512_bf16() -> c_int;
-            fn ggml_cpu_has_amx_int8() -> c_int;
-        }
-        let has: [(&'static str, unsafe extern "C" fn() -> c_int); 11] = [
-            ("avx", ggml_cpu_has_avx),
-            ("avx2", ggml_cpu_has_avx2),
-            ("bmi2", ggml_cpu_has_bmi2),
-            ("fma", ggml_cpu_has_fma),
-            ("f16c", ggml_cpu_has_f16c),
-            ("avxvnni", ggml_cpu_has_avx_vnni),
-            ("avx512f", ggml_cpu_has_avx512),
-            ("avx512vbmi", ggml_cpu_has_avx512_vbmi),
-            ("avx512vnni", ggml_cpu_has_avx512_vnni),
-            ("avx512bf16", ggml_cpu_has_avx512_bf16),
-            ("amx-int8", ggml_cpu_has_amx_int8),
-        ];
-        has.iter()
-            // SAFETY: argument-less functions that return a compile-time constant.
-            .filter(|(_, f)| unsafe { f() } != 0)
-            .map(|(name, _)| *name)
-            .collect()
-    }
-
-    #[cfg(target_arch = "x86_64")]
-    #[test]
-    fn the_checked_features_cover_everything_ggml_was_compiled_for() {
-        let compiled = ggml_compiled_features();
-        let checked: Vec<&str> = build_features().iter().map(|f| f.name).collect();
-        // A kernel compiled for a feature the check does not ask for passes the check on a CPU
-        // without it, and then dies there with SIGILL.
-        for f in &compiled {
-            assert!(
-                checked.contains(f),
-                "ggml-cpu was compiled for {f}, which check_build_runs_here does not check \
-                 (ggml: {compiled:?}, checked: {checked:?})"
-            );
-        }
-        // ggml's own x86 defaults with GGML_NATIVE=OFF, which make AVX2 the baseline.
-        for f in ["avx", "avx2", "bmi2", "fma", "f16c"] {
-            assert!(compiled.contains(&f), "ggml-cpu lacks {f}: {compiled:?}");
-        }
-        assert!(
-            !compiled.contains(&"amx-int8"),
-            "ggml-cpu was built with AMX (target-cpu=native?): {compiled:?}"
-        );
-    }
-
-    #[test]
-    fn the_reported_baseline_is_the_level_of_exactly_the_checked_features() {
-        let mut simd = SimdFeatures::default();
-        for f in build_features() {
-            match f.name {
-                "sse4.2" => simd.sse4_2 = true,
-                "avx" => simd.avx = true,
-                "avx2" => simd.avx2 = true,
-                "fma" => simd.fma = true,
-                "f16c" => simd.f16c = true,
-                "avxvnni" => simd.avx_vnni = true,
-                "avx512f" => simd.avx512f = true,
-                "avx512vnni" => simd.avx512_vnni = true,
-                "avx512bf16" => simd.avx512_bf16 = true,
-                // Part of no level; the live check alone asks for it.
-                "bmi2" => {}
-                other => panic!("{other} is a build feature no SIMD level knows"),
+    fn features(needs: &[Need]) -> SimdFeatures {
+        let mut f = SimdFeatures::default();
+        for n in needs {
+            match n {
+                Sse42 => f.sse4_2 = true,
+                Avx => f.avx = true,
+                F16c => f.f16c = true,
+                Fma => f.fma = true,
+                Bmi2 => f.bmi2 = true,
+                Avx2 => f.avx2 = true,
+                AvxVnni => f.avx_vnni = true,
+                Avx512 => {
+                    f.avx512f = true;
+                    f.avx512bw = true
+                }
+                Avx512Vbmi => f.avx512_vbmi = true,
+                Avx512Bf16 => f.avx512_bf16 = true,
+                Avx512Vnni => f.avx512_vnni = true,
+                AmxInt8 => {
+                    f.amx = true;
+                    f.amx_int8 = true
+                }
             }
         }
-        // aarch64 builds need no feature beyond armv8-a, which includes NEON.
-        simd.neon = cfg!(target_arch = "aarch64");
-        assert_eq!(
-            simd.level(),
-            build_baseline_level(),
-            "{:?}",
-            build_features()
-        );
-        if cfg!(target_arch = "x86_64") {
-            assert!(
-                build_baseline_level().satisfies(SimdLevel::Avx2),
-                "{:?}",
-                build_baseline_level()
+        f
+    }
+
+    fn none(_: &str) -> Option<u32> {
+        None
+    }
+
+    fn all_dir() -> LibraryDir {
+        LibraryDir {
+            path: PathBuf::from("/lib/minerva-setup"),
+            variants: X86_VARIANTS.iter().map(|v| v.name.to_string()).collect(),
+            others: Vec::new(),
+        }
+    }
+
+    fn sel<'a>(f: &'a SimdFeatures, forced: Option<&'a str>) -> Selection<'a> {
+        Selection {
+            simd: f,
+            forced,
+            threads: 2,
+            checker: None,
+        }
+    }
+
+    #[test]
+    fn each_cpu_generation_gets_the_variant_llama_cpp_names_after_it() {
+        let spr = features(spec("sapphirerapids").unwrap().needs);
+        let cases: &[(&[Need], &str)] = &[
+            (&[], "x64"),
+            (&[Sse42], "sse42"),
+            // Sandy Bridge: AVX without F16C.
+            (&[Sse42, Avx], "sandybridge"),
+            // Ivy Bridge (the E5-2600 v2 Xeons): AVX and F16C, no AVX2 and no FMA.
+            (&[Sse42, Avx, F16c], "ivybridge"),
+            (&[Sse42, Avx, F16c, Fma, Avx2, Bmi2], "haswell"),
+            (&[Sse42, Avx, F16c, Fma, Avx2, Bmi2, AvxVnni], "alderlake"),
+            (
+                &[Sse42, Avx, F16c, Fma, Avx2, Bmi2, Avx512, Avx512Vnni],
+                "cascadelake",
+            ),
+            (
+                &[
+                    Sse42, Avx, F16c, Fma, Avx2, Bmi2, Avx512, Avx512Vbmi, Avx512Vnni,
+                ],
+                "icelake",
+            ),
+        ];
+        for (needs, want) in cases {
+            assert_eq!(
+                expected_variant(&features(needs)).unwrap().name,
+                *want,
+                "{needs:?}"
             );
         }
+        assert_eq!(expected_variant(&spr).unwrap().name, "sapphirerapids");
+        // AVX-512 outranks AVX-VNNI, as in ggml's score.
+        assert!(spec("skylakex").unwrap().score() > spec("alderlake").unwrap().score());
+    }
+
+    #[test]
+    fn a_vm_that_hides_the_avx_state_gets_no_avx_kernels() {
+        // The probe clears AVX when XCR0 lacks the YMM state, whatever CPUID says; ggml's own
+        // score would still pick an AVX variant from CPUID alone and die with SIGILL.
+        let mut f = features(spec("haswell").unwrap().needs);
+        f.avx = false;
+        f.avx2 = false;
+        f.fma = false;
+        f.f16c = false;
+        let chosen = select_with(&all_dir(), &sel(&f, None), true, &none, |_| Ok(true)).unwrap();
+        assert_eq!(chosen.variant.name, "sse42");
+        assert_eq!(chosen.variant.simd_level, "sse4.2");
+    }
+
+    #[test]
+    fn a_variant_whose_check_dies_is_rejected_with_the_reason_and_the_next_one_runs() {
+        let f = features(spec("sapphirerapids").unwrap().needs);
+        let mut tried = Vec::new();
+        let chosen = select_with(&all_dir(), &sel(&f, None), true, &none, |name| {
+            tried.push(name.to_string());
+            if name == "sapphirerapids" {
+                Err("its check process was killed by SIGILL".into())
+            } else {
+                Ok(true)
+            }
+        })
+        .unwrap();
+        assert_eq!(tried, ["sapphirerapids", "zen4"]);
+        assert_eq!(chosen.variant.name, "zen4");
+        assert!(chosen.variant.checked && !chosen.variant.forced);
+        assert_eq!(chosen.variant.rejected.len(), 1);
+        assert!(chosen.variant.rejected[0].reason.contains("SIGILL"));
+        assert_eq!(
+            chosen.library,
+            Path::new("/lib/minerva-setup").join(variant_file_name("zen4"))
+        );
+    }
+
+    #[test]
+    fn amx_without_the_kernels_permission_is_passed_over_before_any_check() {
+        let f = features(spec("sapphirerapids").unwrap().needs);
+        let mut tried = Vec::new();
+        let chosen = select_with(&all_dir(), &sel(&f, None), false, &none, |name| {
+            tried.push(name.to_string());
+            Ok(true)
+        })
+        .unwrap();
+        assert_eq!(tried, ["zen4"]);
+        assert_eq!(chosen.variant.rejected[0].name, "sapphirerapids");
+        assert!(chosen.variant.rejected[0]
+            .reason
+            .contains("ARCH_REQ_XCOMP_PERM"));
+    }
+
+    #[test]
+    fn a_forced_variant_is_used_as_named_or_refused_with_what_the_cpu_lacks() {
+        let f = features(spec("haswell").unwrap().needs);
+        let chosen = select_with(
+            &all_dir(),
+            &sel(&f, Some("sandybridge")),
+            true,
+            &none,
+            |_| Ok(true),
+        )
+        .unwrap();
+        assert_eq!(chosen.variant.name, "sandybridge");
+        assert!(chosen.variant.forced);
+        assert_eq!(chosen.variant.simd_level, "avx");
+
+        let err = select_with(&all_dir(), &sel(&f, Some("icelake")), true, &none, |_| {
+            Ok(true)
+        })
+        .unwrap_err();
+        let msg = err.to_string();
+        assert!(
+            msg.contains("--cpu-variant icelake")
+                && msg.contains("AVX-512")
+                && msg.contains("haswell"),
+            "{msg}"
+        );
+        let err = select_with(&all_dir(), &sel(&f, Some("pentium")), true, &none, |_| {
+            Ok(true)
+        })
+        .unwrap_err();
+        assert!(matches!(err, VariantError::UnknownVariant { .. }), "{err}");
+        // A forced variant whose check dies is an error, not a silent fallback.
+        let err = select_with(&all_dir(), &sel(&f, Some("haswell")), true, &none, |_| {
+            Err("its check process was killed by SIGSEGV".into())
+        })
+        .unwrap_err();
+        assert!(err.to_string().contains("SIGSEGV"), "{err}");
+    }
+
+    #[test]
+    fn when_every_variant_dies_the_error_lists_each_reason() {
+        let f = features(&[Sse42, Avx]);
+        let err = select_with(&all_dir(), &sel(&f, None), true, &none, |name| {
+            Err(format!("{name} died"))
+        })
+        .unwrap_err();
+        let VariantError::NoneRuns { rejected, details } = err else {
+            panic!("{err:?}")
+        };
+        let names: Vec<&str> = rejected.iter().map(|r| r.name.as_str()).collect();
+        assert_eq!(names, ["sandybridge", "sse42", "x64"]);
+        assert!(details.contains("sse42: sse42 died"), "{details}");
+    }
+
+    #[test]
+    fn variants_without_a_table_entry_are_ranked_by_llama_cpps_own_score() {
+        let dir = LibraryDir {
+            path: PathBuf::from("/lib"),
+            variants: vec!["armv8.0_1".into(), "armv8.2_2".into(), "armv9.2_1".into()],
+            others: Vec::new(),
+        };
+        let f = SimdFeatures {
+            neon: true,
+            dotprod: true,
+            ..SimdFeatures::default()
+        };
+        // As ggml's ARM score would say on a Neoverse N1: armv9.2 unsupported (0).
+        let score = |n: &str| match n {
+            "armv8.0_1" => Some(1),
+            "armv8.2_2" => Some(7),
+            _ => Some(0),
+        };
+        let chosen = select_with(&dir, &sel(&f, None), true, &score, |_| Ok(true)).unwrap();
+        assert_eq!(chosen.variant.name, "armv8.2_2");
+        assert_eq!(chosen.variant.simd_level, "neon-dotprod");
+        let err = select_with(&dir, &sel(&f, Some("armv9.2_1")), true, &score, |_| {
+            Ok(true)
+        })
+        .unwrap_err();
+        assert!(
+            matches!(err, VariantError::ForcedNotSupported { .. }),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_directory_is_read_for_its_variants_and_other_backends() {
+        let d = tempfile::tempdir().unwrap();
+        for f in [
+            variant_file_name("haswell"),
+            variant_file_name("sse42"),
+            format!("{}ggml-cuda{}", lib_prefix(), lib_suffix()),
+            format!("{}ggml-base{}", lib_prefix(), lib_suffix()),
+            "README".to_string(),
+        ] {
+            std::fs::write(d.path().join(f), b"").unwrap();
+        }
+        let lib = read_library_dir(d.path()).unwrap();
+        assert_eq!(lib.variants, ["haswell", "sse42"]);
+        assert_eq!(lib.others.len(), 1);
+        assert!(lib.others[0].to_string_lossy().contains("ggml-cuda"));
+        let empty = tempfile::tempdir().unwrap();
+        assert_eq!(read_library_dir(empty.path()), None);
     }
 }

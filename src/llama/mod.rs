@@ -5,8 +5,8 @@
 //! that serves several sequences at once ([`MultiSession`], llama.cpp's batch API with one
 //! sequence id per conversation).
 //!
-//! Before anything here touches llama.cpp, [`crate::llama::cpu::check_build_runs_here`] must
-//! have passed: the library is compiled for a SIMD baseline and dies with SIGILL below it.
+//! Before anything here touches llama.cpp, [`init`] chooses which of llama.cpp's CPU kernel
+//! variants this process runs and loads it (see [`cpu`]): nothing of llama.cpp runs before that.
 
 pub mod cpu;
 mod quantize;
@@ -18,6 +18,9 @@ use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 use std::time::Instant;
 
+use crate::profile::SimdFeatures;
+use crate::types::cpu_variant::CpuVariant;
+
 use llama_cpp_2::context::params::LlamaContextParams;
 use llama_cpp_2::context::LlamaContext;
 use llama_cpp_2::llama_backend::LlamaBackend;
@@ -28,7 +31,7 @@ use llama_cpp_2::sampling::LlamaSampler;
 use llama_cpp_2::token::LlamaToken;
 
 /// What went wrong inside llama.cpp.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum LlamaError {
     #[error("cannot initialise llama.cpp: {0}")]
     Backend(String),
@@ -44,23 +47,216 @@ pub enum LlamaError {
     Grammar { path: PathBuf, detail: String },
     #[error("llama.cpp could not quantise `{path}`: {detail}")]
     Quantize { path: PathBuf, detail: String },
+    #[error(transparent)]
+    CpuVariant(#[from] cpu::VariantError),
 }
 
-static BACKEND: OnceLock<Result<LlamaBackend, String>> = OnceLock::new();
+/// llama.cpp, initialised with the CPU kernels chosen for this machine.
+pub struct Backend {
+    pub llama: LlamaBackend,
+    /// Which CPU variant runs, and the better ones passed over.
+    pub cpu_variant: CpuVariant,
+    /// The directory the backend libraries were loaded from.
+    pub lib_dir: PathBuf,
+}
 
-/// The process-wide llama.cpp backend. llama.cpp's own log lines are dropped unless `show_logs`
-/// was true on the first call (stderr belongs to our progress lines).
-pub fn backend(show_logs: bool) -> Result<&'static LlamaBackend, LlamaError> {
+/// How to initialise llama.cpp.
+#[derive(Debug, Clone, Default)]
+pub struct BackendConfig {
+    /// This CPU's features as the live probe reads them (XCR0 applied). Not a `--hardware`
+    /// profile: the kernels run here, whatever machine a plan is for.
+    pub simd: SimdFeatures,
+    /// `--cpu-variant` / `MINERVA_CPU_VARIANT`.
+    pub cpu_variant: Option<String>,
+    /// The thread count the variant is checked with (the one the benchmark will use).
+    pub threads: u32,
+    /// Keep llama.cpp's own log lines on stderr.
+    pub show_logs: bool,
+    /// Trust `cpu_variant` without a child check: only for the check's own child process.
+    pub unchecked: bool,
+}
+
+static BACKEND: OnceLock<Result<Backend, LlamaError>> = OnceLock::new();
+
+/// The process-wide llama.cpp backend: on the first call, choose the CPU variant (ranking, a
+/// check in a child process, fallback; see [`cpu`]), load its library and any GPU backend
+/// libraries next to it, and initialise llama.cpp. Later calls return the same backend whatever
+/// their `cfg` (a process runs one set of kernels). llama.cpp's own log lines are dropped unless
+/// `show_logs` was true on the first call (stderr belongs to our progress lines).
+pub fn init(cfg: &BackendConfig) -> Result<&'static Backend, LlamaError> {
     BACKEND
-        .get_or_init(|| {
-            let mut b = LlamaBackend::init().map_err(|e| e.to_string())?;
-            if !show_logs {
-                b.void_logs();
-            }
-            Ok(b)
-        })
+        .get_or_init(|| init_once(cfg))
         .as_ref()
-        .map_err(|e| LlamaError::Backend(e.clone()))
+        .map_err(Clone::clone)
+}
+
+/// The backend, when [`init`] has already run successfully in this process.
+pub fn initialised() -> Option<&'static Backend> {
+    BACKEND.get().and_then(|b| b.as_ref().ok())
+}
+
+fn init_once(cfg: &BackendConfig) -> Result<Backend, LlamaError> {
+    let dir = cpu::find_library_dir()?;
+    let forced = cfg
+        .cpu_variant
+        .clone()
+        .filter(|v| !v.is_empty())
+        .or_else(|| {
+            std::env::var(crate::env_vars::MINERVA_CPU_VARIANT)
+                .ok()
+                .filter(|v| !v.is_empty())
+        });
+    let checker = if cfg.unchecked {
+        None
+    } else {
+        cpu::checker_exe()
+    };
+    let chosen = cpu::select(
+        &dir,
+        &cpu::Selection {
+            simd: &cfg.simd,
+            forced: forced.as_deref(),
+            threads: cfg.threads,
+            checker: checker.as_deref(),
+        },
+    )?;
+    if !cfg.show_logs {
+        // Loading a backend logs through ggml's logger before llama.cpp's is set up.
+        // SAFETY: a callback with ggml's signature that ignores its arguments; no user data.
+        unsafe { llama_cpp_sys_2::ggml_log_set(Some(discard_log), std::ptr::null_mut()) };
+    }
+    load_backend_library(&chosen.library)?;
+    for other in &dir.others {
+        // A GPU backend whose driver is missing fails to load; the CPU one still serves.
+        let _ = load_backend_library(other);
+    }
+    let mut llama = LlamaBackend::init().map_err(|e| LlamaError::Backend(e.to_string()))?;
+    if !cfg.show_logs {
+        llama.void_logs();
+    }
+    Ok(Backend {
+        llama,
+        cpu_variant: chosen.variant,
+        lib_dir: dir.path,
+    })
+}
+
+/// The body of the child process that tries a CPU variant (the hidden `__check-cpu-variant`
+/// subcommand): load only `variant`, then load a small generated model with Q4_K and Q6_K weights
+/// (the types llama.cpp's AMX and VNNI kernels take), evaluate one 64-token prompt batch and four
+/// decode steps on `threads` threads. A variant this CPU cannot run kills the process here with a
+/// signal, which the parent reads.
+pub fn run_variant_check(
+    simd: &SimdFeatures,
+    variant: &str,
+    threads: u32,
+) -> Result<(), LlamaError> {
+    use crate::gguf::{writer, FileType, ModelShape};
+    let backend = init(&BackendConfig {
+        simd: simd.clone(),
+        cpu_variant: Some(variant.to_string()),
+        threads,
+        show_logs: false,
+        unchecked: true,
+    })?;
+    let dir = tempfile::tempdir()
+        .map_err(|e| LlamaError::Backend(format!("temporary directory: {e}")))?;
+    let path = dir.path().join("check.gguf");
+    let shape = ModelShape {
+        architecture: "llama".into(),
+        n_layers: 2,
+        n_embd: 512,
+        n_ff: 1024,
+        n_heads: 8,
+        n_kv_heads: 4,
+        head_dim: 64,
+        vocab_size: 1024,
+        context_length: 256,
+        tied_embeddings: false,
+    };
+    let spec = writer::ModelSpec::new(shape, writer::WeightLayout::FileType(FileType::Q4_K_M));
+    writer::write_model(&path, &spec).map_err(|e| LlamaError::Load {
+        path: path.clone(),
+        detail: e.to_string(),
+    })?;
+    let model = load(&backend.llama, &path, 0)?;
+    let mut session = model.session(&backend.llama, threads, 128, 64)?;
+    let prompt = prompt_tokens(64, model.n_vocab(), 4);
+    session.prefill(&prompt)?;
+    session.generate(4)?;
+    Ok(())
+}
+
+/// The shared libraries this process runs llama.cpp with: `libllama`, `libggml` and
+/// `libggml-base` as the dynamic loader found them (the file names their dependants ask for),
+/// then every backend library in the library directory. What an installation must put next to
+/// the binary.
+pub fn runtime_libraries() -> Result<Vec<PathBuf>, cpu::VariantError> {
+    let mut v: Vec<PathBuf> = Vec::new();
+    #[cfg(unix)]
+    {
+        let symbols: [*const std::ffi::c_void; 3] = [
+            llama_cpp_sys_2::llama_backend_init as *const _,
+            llama_cpp_sys_2::ggml_backend_load as *const _,
+            llama_cpp_sys_2::ggml_init as *const _,
+        ];
+        for sym in symbols {
+            if let Some(p) = library_of(sym) {
+                if !v.contains(&p) {
+                    v.push(p);
+                }
+            }
+        }
+    }
+    let dir = cpu::find_library_dir()?;
+    for name in &dir.variants {
+        v.push(dir.path.join(cpu::variant_file_name(name)));
+    }
+    v.extend(dir.others.iter().cloned());
+    Ok(v)
+}
+
+/// The file of the loaded shared object that holds `sym` (`dladdr`); `None` for the executable
+/// itself (a static build).
+#[cfg(unix)]
+fn library_of(sym: *const std::ffi::c_void) -> Option<PathBuf> {
+    use std::os::unix::ffi::OsStrExt;
+    let mut info: libc::Dl_info = unsafe { std::mem::zeroed() };
+    // SAFETY: `sym` is the address of a function of a loaded library; dladdr only reads the
+    // loader's tables and fills `info`.
+    if unsafe { libc::dladdr(sym, &mut info) } == 0 || info.dli_fname.is_null() {
+        return None;
+    }
+    // SAFETY: dladdr set `dli_fname` to a NUL-terminated string owned by the loader.
+    let name = unsafe { std::ffi::CStr::from_ptr(info.dli_fname) };
+    let path = PathBuf::from(std::ffi::OsStr::from_bytes(name.to_bytes()));
+    let exe = std::env::current_exe().ok();
+    let is_exe = exe
+        .as_ref()
+        .is_some_and(|e| e.canonicalize().ok() == path.canonicalize().ok());
+    (!is_exe && path.is_absolute()).then_some(path)
+}
+
+unsafe extern "C" fn discard_log(
+    _level: llama_cpp_sys_2::ggml_log_level,
+    _text: *const std::ffi::c_char,
+    _user_data: *mut std::ffi::c_void,
+) {
+}
+
+/// `ggml_backend_load`: dlopen one backend library and register it with ggml.
+fn load_backend_library(path: &Path) -> Result<(), cpu::VariantError> {
+    let err = || cpu::VariantError::Load {
+        path: path.display().to_string(),
+    };
+    let c = std::ffi::CString::new(path.to_string_lossy().as_bytes()).map_err(|_| err())?;
+    // SAFETY: a NUL-terminated path; ggml returns null (and registers nothing) when the library
+    // cannot be opened or its score says this CPU cannot run it.
+    let reg = unsafe { llama_cpp_sys_2::ggml_backend_load(c.as_ptr()) };
+    if reg.is_null() {
+        return Err(err());
+    }
+    Ok(())
 }
 
 /// Whether this build can offload to a GPU and one is present.

@@ -60,6 +60,8 @@ pub struct InstallSettings {
     pub threads: Option<u32>,
     /// Offload to a GPU when the plan places layers there.
     pub gpu: bool,
+    /// `--cpu-variant`: llama.cpp's CPU kernels to verify with (else the best this CPU runs).
+    pub cpu_variant: Option<String>,
     pub on_miss: OnMiss,
     /// Capabilities the verification must find (`--require`), on top of the tier's `requires`.
     pub require: Vec<Capability>,
@@ -651,6 +653,7 @@ fn verify_settings(
         prompt_tokens: w.prompt_tokens,
         response_tokens: w.response_tokens,
         concurrency: w.users(),
+        cpu_variant: s.cpu_variant.clone(),
     }
 }
 
@@ -703,6 +706,7 @@ fn runtime_config(
         },
         verified: verified(report),
         capabilities: report.capabilities.clone(),
+        cpu_variant: report.cpu_variant.clone(),
         llama_server: config::llama_server_command(
             &fetched.path,
             st.threads,

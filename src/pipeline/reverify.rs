@@ -46,6 +46,9 @@ pub struct ReverifySettings {
     /// Capabilities the verification must find (`--require`), on top of those the installed
     /// model's config records.
     pub require: Vec<Capability>,
+    /// `--cpu-variant` (default: the variant the installed config was forced to, else the best
+    /// this CPU runs).
+    pub cpu_variant: Option<String>,
 }
 
 /// What was done with a verification's result.
@@ -241,6 +244,7 @@ pub fn reverify(
     if passed || s.on_miss == OnMiss::Warn {
         cfg.verified = verified(&report);
         cfg.capabilities = report.capabilities.clone();
+        cfg.cpu_variant = report.cpu_variant.clone();
         if !passed {
             cfg.promise.turn_s = report.turn_s;
             cfg.promise.cold_load_s = cfg.promise.cold_load_s.max(report.load_s);
@@ -323,6 +327,13 @@ fn run_settings(
                 prompt_tokens: w.prompt_tokens.unwrap_or(c.promise.prompt_tokens),
                 response_tokens: w.response_tokens.unwrap_or(c.promise.response_tokens),
                 concurrency: w.concurrency.unwrap_or(c.concurrency).max(1),
+                // A variant forced at install stays forced: the promise was made for it.
+                cpu_variant: s.cpu_variant.clone().or_else(|| {
+                    c.cpu_variant
+                        .as_ref()
+                        .filter(|v| v.forced)
+                        .map(|v| v.name.clone())
+                }),
             };
             let turn = s
                 .max_latency_s
@@ -342,6 +353,7 @@ fn run_settings(
                 prompt_tokens: wl.prompt_tokens,
                 response_tokens: wl.response_tokens,
                 concurrency: wl.users(),
+                cpu_variant: s.cpu_variant.clone(),
             };
             (
                 f.clone(),

@@ -86,6 +86,9 @@ pub fn bench_for_plan(
     let from_profile = hw.bench.is_some();
     let wants_batches = measure.is_some_and(|m| !m.batch_sizes.is_empty());
     let bench = bench.filter(|b| from_profile || !wants_batches || !b.batch_decode.is_empty());
+    // A stored benchmark of other CPU kernels than the ones asked for is measured again.
+    let forced = measure.and_then(|m| m.cpu_variant.as_deref());
+    let bench = bench.filter(|b| from_profile || same_kernels(b, forced));
     match (bench, measure) {
         (Some(b), _) => Ok((Some(b), source)),
         (None, Some(opts)) if machine == Machine::This => {
@@ -93,6 +96,19 @@ pub fn bench_for_plan(
             Ok((Some(b), src))
         }
         (None, _) => Ok((None, source)),
+    }
+}
+
+/// Whether a stored benchmark ran the kernels a run would: the forced variant, or (none forced)
+/// the variant this CPU chose rather than a forced one. Benchmarks from before variants were
+/// recorded ran the AVX2 build, which a machine that has it would choose no differently only
+/// by chance; they count as this machine's choice.
+pub fn same_kernels(b: &BenchResult, forced: Option<&str>) -> bool {
+    match (&b.cpu_variant, forced) {
+        (Some(v), Some(f)) => v.name == f,
+        (None, Some(_)) => false,
+        (Some(v), None) => !v.forced,
+        (None, None) => true,
     }
 }
 

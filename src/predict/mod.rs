@@ -561,8 +561,16 @@ fn push_notes(
             cpu.bandwidth_source
         ));
         if !cpu.measured {
+            let kernels = match crate::llama::cpu::expected_variant(&hw.cpu.simd) {
+                Some(v) if !hw.cpu.simd.avx2 && hw.cpu.simd.avx => format!(
+                    " (llama.cpp's {} kernels: AVX without AVX2, a fraction of AVX2's rate)",
+                    v.name
+                ),
+                Some(v) => format!(" (llama.cpp's {} kernels)", v.name),
+                None => String::new(),
+            };
             notes.push(format!(
-                "CPU compute ceiling unmeasured: per-core figures for {} × {} cores",
+                "CPU compute ceiling unmeasured: per-core figures for {}{kernels} × {} cores",
                 hw.cpu.simd_level.as_str(),
                 hw.compute_cores()
             ));

@@ -112,6 +112,7 @@ fn bench(quants: Vec<QuantBench>, overhead: f64) -> BenchResult {
         batch_decode: vec![],
         conditions: None,
         context_growth: None,
+        cpu_variant: None,
     }
 }
 

@@ -173,6 +173,10 @@ pub struct BenchResult {
     /// ran a user's model.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub context_growth: Option<ContextGrowth>,
+    /// Which of llama.cpp's CPU kernel variants ran (`icelake`, `haswell`, ...); absent in older
+    /// results (which ran the AVX2 build) and for fakes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpu_variant: Option<Box<crate::types::cpu_variant::CpuVariant>>,
 }
 
 /// The machine's load around a benchmark run: the figures are only as good as the CPUs the run

@@ -6,5 +6,6 @@
 
 pub mod bench;
 pub mod capabilities;
+pub mod cpu_variant;
 pub mod time;
 pub mod workload;

@@ -56,6 +56,7 @@ pub fn run_concurrent(
     let Prepared {
         architecture,
         backend,
+        cpu_variant,
         loaded,
         model_load_s,
         chat,
@@ -320,6 +321,7 @@ pub fn run_concurrent(
         // On the first user's first answer, after the timed run, as for one user.
         capabilities: Some(capabilities),
         concurrency: Some(lat),
+        cpu_variant: Some(cpu_variant),
     })
 }
 

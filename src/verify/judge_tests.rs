@@ -14,6 +14,7 @@ fn report(turn_s: f64, load_s: f64) -> VerifyReport {
             prompt_tokens: 500,
             response_tokens: 150,
             concurrency: 1,
+            cpu_variant: None,
         },
         chat_template_used: true,
         prompt_tokens: 500,
@@ -31,6 +32,7 @@ fn report(turn_s: f64, load_s: f64) -> VerifyReport {
         notes: Vec::new(),
         capabilities: None,
         concurrency: None,
+        cpu_variant: None,
     }
 }
 

@@ -26,6 +26,7 @@ use crate::types::capabilities::{
     AnswerKind, Capabilities, Capability, ChatTemplateCheck, JsonAttempt, Stopping, TemplateSource,
     ToolCallCheck,
 };
+use crate::types::cpu_variant::CpuVariant;
 use crate::types::time::{self, Timestamp};
 use crate::types::workload::UserLatencies;
 
@@ -50,6 +51,10 @@ pub struct VerifySettings {
     /// Conversations run at once, each with `context_tokens` of KV cache (see `concurrent`).
     #[serde(default = "one")]
     pub concurrency: u32,
+    /// `--cpu-variant`: run llama.cpp's CPU kernels built for this variant (else the best this
+    /// CPU runs). Only the first llama.cpp initialisation of a process decides.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpu_variant: Option<String>,
 }
 
 fn one() -> u32 {
@@ -92,6 +97,9 @@ pub struct VerifyReport {
     /// report's `ttft_s` and `turn_s` are then the p95 per-user figures.
     #[serde(default)]
     pub concurrency: Option<UserLatencies>,
+    /// Which of llama.cpp's CPU kernel variants ran; absent in older reports.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpu_variant: Option<CpuVariant>,
 }
 
 /// Why a verification could not be completed.
@@ -142,6 +150,7 @@ pub fn run(
     let Prepared {
         architecture,
         backend,
+        cpu_variant,
         loaded,
         model_load_s,
         chat,
@@ -260,6 +269,7 @@ pub fn run(
         notes,
         capabilities: Some(capabilities),
         concurrency: None,
+        cpu_variant: Some(cpu_variant),
     })
 }
 
@@ -481,6 +491,7 @@ fn plain_transcript(system: &str, user: &str) -> String {
 struct Prepared {
     architecture: String,
     backend: &'static llama_cpp_2::llama_backend::LlamaBackend,
+    cpu_variant: CpuVariant,
     loaded: llama::LoadedModel,
     model_load_s: f64,
     chat: ChatFormat,
@@ -511,7 +522,22 @@ fn prepare(
         });
     }
     let mut notes = Vec::new();
-    let backend = llama::backend(false)?;
+    let b = llama::init(&llama::BackendConfig {
+        simd: crate::probe::cpu::live_simd(),
+        cpu_variant: settings.cpu_variant.clone(),
+        threads: settings.threads,
+        show_logs: false,
+        unchecked: false,
+    })?;
+    let backend = &b.llama;
+    if let Some(want) = settings.cpu_variant.as_deref() {
+        if want != b.cpu_variant.name {
+            notes.push(format!(
+                "--cpu-variant {want} was asked for, but this process already runs llama.cpp's {} kernels",
+                b.cpu_variant.name
+            ));
+        }
+    }
 
     progress.phase("loading model", None);
     let start = Instant::now();
@@ -534,6 +560,7 @@ fn prepare(
     Ok(Prepared {
         architecture,
         backend,
+        cpu_variant: b.cpu_variant.clone(),
         loaded,
         model_load_s,
         chat,

@@ -309,6 +309,7 @@ pub fn bench(decode_tokens_per_s: f64) -> BenchResult {
         batch_decode: Vec::new(),
         conditions: None,
         context_growth: None,
+        cpu_variant: None,
     }
 }
 

@@ -130,12 +130,15 @@ mod x86 {
             avx2: os_avx && e(|x| x.has_avx2()),
             fma: os_avx && f(|x| x.has_fma()),
             f16c: os_avx && f(|x| x.has_f16c()),
+            bmi2: e(|x| x.has_bmi2()),
             avx_vnni: os_avx && e(|x| x.has_avx_vnni()),
             avx512f: os_avx512 && e(|x| x.has_avx512f()),
             avx512bw: os_avx512 && e(|x| x.has_avx512bw()),
+            avx512_vbmi: os_avx512 && e(|x| x.has_avx512vbmi()),
             avx512_vnni: os_avx512 && e(|x| x.has_avx512vnni()),
             avx512_bf16: os_avx512 && e(|x| x.has_avx512_bf16()),
             amx: os_amx && e(|x| x.has_amx_tile()),
+            amx_int8: os_amx && e(|x| x.has_amx_int8()),
             ..SimdFeatures::default()
         };
         Identity {

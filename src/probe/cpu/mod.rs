@@ -50,6 +50,13 @@ impl CpuSource {
     }
 }
 
+/// The SIMD features of the CPU this process runs on, with the OS's register state applied
+/// (XCR0): what decides which of llama.cpp's CPU kernels may run here, whatever machine a
+/// `--hardware` profile or a probe root describes. Empty where the live source knows none.
+pub fn live_simd() -> SimdFeatures {
+    live_identity().map(|i| i.simd).unwrap_or_default()
+}
+
 /// Read the CPU. Never fails: unknown parts are "unknown", missing counts fall back to what the
 /// standard library can tell (at least one core).
 pub fn probe_cpu(source: &CpuSource) -> CpuInfo {
