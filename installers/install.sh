@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# Set up minerva-setup on a Debian/Ubuntu server: system packages, build, install the binary,
-# shell completions and man page, and optionally a systemd unit that re-tiers at boot.
+# Set up minerva-setup on a Debian/Ubuntu server: system packages, build, install the binary
+# with llama.cpp's libraries (<prefix>/lib/minerva-setup: libllama, libggml and one CPU backend
+# per x86-64 level, chosen at run time), shell completions and man page, and optionally a
+# systemd unit that re-tiers at boot.
 # Idempotent: running it again changes nothing that is already in place.
 set -euo pipefail
 
@@ -10,7 +12,9 @@ Usage: installers/install.sh [OPTIONS]
 
 Options:
   --prefix DIR      install below DIR (default: /usr/local as root, ~/.local otherwise)
-  --binary FILE     install this prebuilt binary instead of building from source
+  --binary FILE     install this prebuilt binary instead of building from source, with the
+                    llama.cpp libraries it runs with (next to it, in ../lib/minerva-setup, or
+                    in MINERVA_LIB_DIR)
   --no-apt          do not install system packages (cmake, clang, libclang-dev, ...)
   --systemd         install and enable minerva-retier.service (root only)
   --run ARGS        after installing, run `minerva-setup ARGS` (e.g. --run plan)
@@ -89,13 +93,34 @@ if [ ! -x "$binary" ]; then
     exit 1
 fi
 
-# 3. Install binary, completions and man page (install(1) replaces files atomically enough and
-#    leaves identical ones as they are).
+# The libraries the binary runs with, as it finds them itself (its run path and library search).
+if ! libs=$("$binary" __libs); then
+    log "error: '$binary' cannot find llama.cpp's libraries; put them in its ../lib/minerva-setup or point MINERVA_LIB_DIR at them"
+    exit 1
+fi
+
+# 3. Install binary, libraries, completions and man page (install(1) replaces files atomically
+#    enough and leaves identical ones as they are).
 as_needed=()
 if [ ! -w "$(dirname "$prefix")" ] && [ ! -w "$prefix" ] && [ "$is_root" -eq 0 ]; then as_needed=("${sudo_cmd[@]}"); fi
-"${as_needed[@]}" install -d "$prefix/bin" "$prefix/share/man/man1" \
+libdir="$prefix/lib/minerva-setup"
+"${as_needed[@]}" install -d "$prefix/bin" "$libdir" "$prefix/share/man/man1" \
     "$prefix/share/bash-completion/completions" "$prefix/share/zsh/site-functions" \
     "$prefix/share/fish/vendor_completions.d"
+keep=()
+while IFS= read -r lib; do
+    [ -n "$lib" ] || continue
+    name=$(basename "$lib")
+    keep+=("$name")
+    if ! cmp -s "$lib" "$libdir/$name" 2>/dev/null; then
+        "${as_needed[@]}" install -m 0644 "$lib" "$libdir/$name"
+    fi
+done <<<"$libs"
+# Libraries of an earlier version that this binary no longer uses.
+for old in "$libdir"/*; do
+    [ -e "$old" ] || continue
+    case " ${keep[*]} " in *" $(basename "$old") "*) ;; *) "${as_needed[@]}" rm -f "$old" ;; esac
+done
 "${as_needed[@]}" install -m 0755 "$binary" "$prefix/bin/minerva-setup"
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
@@ -107,7 +132,7 @@ trap 'rm -rf "$tmp"' EXIT
 "${as_needed[@]}" install -m 0644 "$tmp/_minerva-setup" "$prefix/share/zsh/site-functions/_minerva-setup"
 "${as_needed[@]}" install -m 0644 "$tmp/minerva-setup.fish" "$prefix/share/fish/vendor_completions.d/minerva-setup.fish"
 "${as_needed[@]}" install -m 0644 "$tmp/minerva-setup.1" "$prefix/share/man/man1/minerva-setup.1"
-log "installed $prefix/bin/minerva-setup ($("$prefix/bin/minerva-setup" --version))"
+log "installed $prefix/bin/minerva-setup ($("$prefix/bin/minerva-setup" --version)) and ${#keep[@]} libraries in $libdir"
 
 # 4. Optional systemd unit: re-tier at boot when the hardware changed.
 if [ "$systemd" -eq 1 ]; then

@@ -99,8 +99,21 @@ fn run_playbook(bin: &Path, w: &World, install: bool) -> Fleet {
         w.registry_dir().display(),
         w.tiers_file().display()
     );
+    // The libraries the binary runs with, gathered as an installation lays them out.
+    let libs = w.path("libs");
+    std::fs::create_dir_all(&libs).unwrap();
+    let list = std::process::Command::new(support::BIN)
+        .arg("__libs")
+        .output()
+        .unwrap();
+    assert!(list.status.success());
+    for l in String::from_utf8(list.stdout).unwrap().lines() {
+        let l = Path::new(l);
+        std::fs::copy(l, libs.join(l.file_name().unwrap())).unwrap();
+    }
     let vars = json!({
         "minerva_binary": support::BIN,
+        "minerva_libs": libs,
         "minerva_prefix": prefix,
         "minerva_install": install,
         "minerva_global_args": global,
@@ -151,6 +164,15 @@ fn the_playbook_installs_on_localhost_and_gathers_facts_and_the_plan() {
 
     let installed = fleet.prefix.join("bin/minerva-setup");
     assert!(installed.is_file(), "the binary was copied into the prefix");
+    let copied: Vec<String> = std::fs::read_dir(fleet.prefix.join("lib/minerva-setup"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(
+        copied.iter().any(|n| n.starts_with("libggml-cpu-"))
+            && copied.iter().any(|n| n.starts_with("libllama")),
+        "the libraries were copied next to it: {copied:?}"
+    );
     let facts = read_json(&fleet.facts_dir.join("minerva.fact"));
     for key in [
         "installed",

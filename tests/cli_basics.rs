@@ -180,6 +180,37 @@ fn install_sh_installs_into_a_temporary_prefix_without_root_and_is_idempotent() 
         .output()
         .unwrap();
     assert!(String::from_utf8_lossy(&v.stdout).starts_with("minerva-setup "));
+    // llama.cpp's libraries went next to the binary, and the installed binary uses those: its
+    // own list names only files below the prefix, the CPU backend variants among them.
+    let libdir = prefix.join("lib/minerva-setup");
+    let libs = ctx
+        .command_for(&installed)
+        .env_remove("LD_LIBRARY_PATH")
+        .arg("__libs")
+        .output()
+        .unwrap();
+    assert!(
+        libs.status.success(),
+        "{}",
+        String::from_utf8_lossy(&libs.stderr)
+    );
+    let libs = String::from_utf8(libs.stdout).unwrap();
+    let listed: Vec<&Path> = libs.lines().map(Path::new).collect();
+    assert!(listed.len() >= 4, "{libs}");
+    for l in &listed {
+        assert!(
+            l.canonicalize()
+                .unwrap()
+                .starts_with(libdir.canonicalize().unwrap()),
+            "{} is not below {}",
+            l.display(),
+            libdir.display()
+        );
+    }
+    assert!(
+        libs.contains("libggml-cpu-") && libs.contains("libllama"),
+        "{libs}"
+    );
     let bash =
         std::fs::read_to_string(prefix.join("share/bash-completion/completions/minerva-setup"))
             .unwrap();
