@@ -66,6 +66,7 @@ fn every_reference_profile_plans_with_a_reason_for_every_tier() {
         "h100-80g",
         "rtx4090x2",
         "xeon-e5-2660v3",
+        "xeon-e5-2650v2",
     ] {
         let (code, p) = plan(name, &[]);
         assert_eq!(code, 0, "{name}: {p}");
@@ -442,4 +443,33 @@ fn a_concurrency_of_zero_is_refused_at_parse_time() {
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("--concurrency"), "{err}");
+}
+
+#[test]
+fn an_ivy_bridge_xeon_without_avx2_plans_a_smaller_cpu_tier_and_says_which_kernels() {
+    let (code, ivy) = plan("xeon-e5-2650v2", &[]);
+    assert_eq!(code, 0, "{ivy}");
+    let c = chosen(&ivy);
+    assert!(c["tier"].as_str().unwrap().starts_with("cpu-"), "{c}");
+    assert!(c["installable"].as_bool().unwrap());
+    // The no-AVX2 rates, named in the prediction's notes.
+    let notes = c["prediction"]["notes"].to_string();
+    assert!(
+        notes.contains("ivybridge kernels") && notes.contains("AVX without AVX2"),
+        "{notes}"
+    );
+    // The bigger CPU tiers are judged by their predicted latency, not refused for the SIMD level.
+    for id in ["cpu-heavy", "cpu-medium"] {
+        let t = tier(&ivy, id);
+        assert!(t["unmet"].as_array().unwrap().is_empty(), "{t}");
+        assert_eq!(t["verdict"], "rejected", "{t}");
+    }
+    // The same kind of server one generation later (Haswell, AVX2) is served a larger model.
+    let (_, haswell) = plan("xeon-e5-2660v3", &[]);
+    assert!(
+        params_of(&ivy) < params_of(&haswell),
+        "Ivy Bridge {} vs Haswell {}",
+        params_of(&ivy),
+        params_of(&haswell)
+    );
 }

@@ -346,7 +346,7 @@ fn overridden_tiers_are_checked_against_the_registry() {
         (
             "bad SIMD level",
             tiers_with(&ctx, "bad-simd-level", |v| {
-                v["tiers"][4]["requirements"]["min_simd"][0] = "avx3".into()
+                v["tiers"][4]["requirements"]["min_simd"] = serde_json::json!(["avx3"])
             }),
             &["field `requirements`"],
         ),

@@ -223,13 +223,17 @@ pub fn trusted_overhead_s(b: &BenchResult) -> f64 {
 /// without a benchmark. A 2-core Xeon cloud VM reached ~20e9 Q4_0 weights/s (11.5 GB/s of
 /// 0.5625-byte weights) with AVX-512; these are about half that per core so that an unmeasured
 /// machine is not promised more than it gives. Without AVX2 llama.cpp has no fast int8 dot
-/// product: a 2013 Xeon without AVX2 ran a 7B at ~5 % of its bandwidth.
+/// product: a 2013 Xeon without AVX2 ran a 7B at ~5 % of its bandwidth. llama.cpp's own AVX
+/// (`sandybridge`) and SSE4.2 kernels, forced on one 2-core AVX-512 Xeon VM (2026-12-02, two
+/// alternating rounds, load average 1.7–2.0 from the benchmark itself), decoded Q4_K/Q6_K/Q8_0 at
+/// 0.27–0.55× and 0.06–0.46× the rate of its AVX2 (`haswell`) kernels; an older core of the same
+/// level gets less, so the figures below are the low end of that.
 fn weights_per_s_per_core(level: SimdLevel) -> f64 {
     match level {
         SimdLevel::Amx | SimdLevel::Avx512Vnni | SimdLevel::Avx512 => 6e9,
         SimdLevel::Avx2 => 4e9,
-        SimdLevel::Avx => 0.8e9,
-        SimdLevel::Sse42 => 0.4e9,
+        SimdLevel::Avx => 1.0e9,
+        SimdLevel::Sse42 => 0.25e9,
         SimdLevel::None => 0.2e9,
         SimdLevel::Sve => 5e9,
         SimdLevel::NeonDotprod => 4e9,
@@ -238,15 +242,17 @@ fn weights_per_s_per_core(level: SimdLevel) -> f64 {
 }
 
 /// Effective prefill FLOP/s per core by SIMD level, used only without a benchmark: roughly a
-/// quarter to a third of the fp32 FMA peak (AVX2: 32 FLOP/cycle at ~2.5 GHz = 80 GFLOPS).
+/// quarter to a third of the fp32 FMA peak (AVX2: 32 FLOP/cycle at ~2.5 GHz = 80 GFLOPS). The
+/// forced-variant runs above processed prompts at 0.30–0.50× (AVX) and 0.03–0.21× (SSE4.2, the
+/// low end for K-quants) of the AVX2 kernels' rate.
 fn prefill_flops_per_core(level: SimdLevel) -> f64 {
     match level {
         SimdLevel::Amx => 60e9,
         SimdLevel::Avx512Vnni => 50e9,
         SimdLevel::Avx512 => 40e9,
         SimdLevel::Avx2 => 25e9,
-        SimdLevel::Avx => 6e9,
-        SimdLevel::Sse42 => 3e9,
+        SimdLevel::Avx => 7e9,
+        SimdLevel::Sse42 => 1e9,
         SimdLevel::None => 1e9,
         SimdLevel::Sve => 30e9,
         SimdLevel::NeonDotprod => 20e9,
