@@ -22,6 +22,9 @@ fn main() {
                 rpath.push_str(&d.display().to_string());
             }
             println!("cargo:rustc-link-arg-bins=-Wl,-rpath,{rpath}");
+            // The examples (the accuracy and llama.cpp comparison benches) run from
+            // target/<profile>/examples without cargo's loader path too.
+            println!("cargo:rustc-link-arg-examples=-Wl,-rpath,{rpath}");
         }
         "macos" => {
             println!("cargo:rustc-link-arg-bins=-Wl,-rpath,@executable_path/../lib/minerva-setup");

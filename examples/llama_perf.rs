@@ -11,7 +11,6 @@
 use std::num::NonZeroU32;
 
 use llama_cpp_2::context::params::LlamaContextParams;
-use llama_cpp_2::llama_backend::LlamaBackend;
 use llama_cpp_2::llama_batch::LlamaBatch;
 use llama_cpp_2::model::params::LlamaModelParams;
 use llama_cpp_2::model::LlamaModel;
@@ -38,10 +37,16 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "usage: llama_perf MODEL [--threads N] [--prompt-tokens N] [--gen-tokens N] [--reps N]",
     )?;
 
-    let mut backend = LlamaBackend::init()?;
-    backend.void_logs();
+    // llama.cpp's CPU kernels chosen and checked as minerva-setup chooses them.
+    let chosen = minerva_setup::llama::init(&minerva_setup::llama::BackendConfig {
+        simd: minerva_setup::probe::cpu::live_simd(),
+        threads: threads.max(1) as u32,
+        ..Default::default()
+    })?;
+    eprintln!("llama.cpp CPU variant {}", chosen.cpu_variant.name);
+    let backend = &chosen.llama;
     let t0 = std::time::Instant::now();
-    let model = LlamaModel::load_from_file(&backend, &model_path, &LlamaModelParams::default())?;
+    let model = LlamaModel::load_from_file(backend, &model_path, &LlamaModelParams::default())?;
     let load_s = t0.elapsed().as_secs_f64();
     let params = LlamaContextParams::default()
         .with_n_ctx(NonZeroU32::new((prompt + gen + 64) as u32))
@@ -50,7 +55,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .with_n_threads(threads)
         .with_n_threads_batch(threads)
         .with_no_perf(false);
-    let mut ctx = model.new_context(&backend, params)?;
+    let mut ctx = model.new_context(backend, params)?;
     let n_vocab = model.n_vocab() as u32;
     // A different pseudo-random prompt from the benchmark's (linear congruential, ids >= 16).
     let mut x = 12345u32;

@@ -118,10 +118,12 @@ while IFS= read -r lib; do
 done <<<"$libs"
 # Libraries of an earlier version that this binary no longer uses.
 for old in "$libdir"/*; do
-    [ -e "$old" ] || continue
+    [ -f "$old" ] || continue
     case " ${keep[*]} " in *" $(basename "$old") "*) ;; *) "${as_needed[@]}" rm -f "$old" ;; esac
 done
-"${as_needed[@]}" install -m 0755 "$binary" "$prefix/bin/minerva-setup"
+if ! [ "$binary" -ef "$prefix/bin/minerva-setup" ]; then
+    "${as_needed[@]}" install -m 0755 "$binary" "$prefix/bin/minerva-setup"
+fi
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 "$prefix/bin/minerva-setup" completions bash >"$tmp/minerva-setup.bash"

@@ -84,6 +84,8 @@ pub fn main_exit_code() -> i32 {
             return code;
         }
     };
+    // This binary runs the check of llama.cpp's CPU kernels itself, whatever its file name.
+    crate::llama::cpu::this_exe_runs_checks();
     let ctx = Ctx::resolve(&cli.global);
     let result = match &cli.command {
         Some(Command::Probe(a)) => cmd::probe::run(&ctx, a),

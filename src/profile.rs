@@ -123,7 +123,7 @@ pub enum SimdLevel {
     None,
     Sse42,
     Avx,
-    /// AVX2 together with FMA and F16C: llama.cpp's default x86 baseline.
+    /// AVX2 together with FMA and F16C (llama.cpp's `haswell` kernels and up).
     Avx2,
     Avx512,
     /// AVX-512 with VNNI (int8 dot products).

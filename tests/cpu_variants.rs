@@ -31,13 +31,13 @@ fn the_ranking_is_llama_cpps_own_score_with_only_os_enabled_features_counted() {
     for name in &dir.variants {
         let spec = cpu::spec(name).unwrap();
         let ggml = cpu::ggml_score(&dir.path.join(cpu::variant_file_name(name))).unwrap();
+        // What the OS enabled is a subset of what CPUID reports: every variant this program
+        // would run, llama.cpp's loader would too; and where llama.cpp's loader accepts one, its
+        // score is the table's.
         if spec.runs_on(&simd) {
-            // What the OS enabled is a subset of what CPUID reports: every variant this program
-            // would run, llama.cpp's loader would too, and scores the same.
-            assert_eq!(ggml, spec.score(), "{name}");
-        } else if ggml != 0 {
-            // CPUID alone allows it (llama.cpp's loader would pick it); the OS or the kernel's
-            // AMX grant does not, or the features are ones this program reads from XCR0.
+            assert!(ggml > 0, "{name}: runnable here, but llama.cpp scores it 0");
+        }
+        if ggml > 0 {
             assert_eq!(ggml, spec.score(), "{name}");
         }
     }
@@ -183,6 +183,27 @@ fn a_forced_variant_that_does_not_exist_is_a_usage_error_naming_the_flag() {
         "{stderr}"
     );
     assert!(!ctx.state_dir().join("bench.json").exists());
+    // The same refusal, with the same exit code, from the verification.
+    let out = ctx
+        .command()
+        .args([
+            "--cpu-variant",
+            "pentium-mmx",
+            "verify",
+            "--threads",
+            "1",
+            "--model-file",
+        ])
+        .arg(&model)
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--cpu-variant pentium-mmx"));
 }
 
 #[test]

@@ -40,8 +40,9 @@ pub fn install_failure(ctx: &Ctx, e: InstallError) -> Failure {
                 ..f
             }
         }
-        InstallError::Verify { ref source, .. } if variant_error(source) => {
-            Failure::new(Exit::Unsupported, e).hint(VARIANT_HINT)
+        InstallError::Verify { ref source, .. } if variant_error(source).is_some() => {
+            let v = variant_error(source).expect("checked").clone();
+            variant_failure(&v, e)
         }
         InstallError::Verify { .. } | InstallError::Missed { .. } => Failure::new(Exit::Verify, e).hint(format!(
             "`{}` still describes the previously verified model; see `minerva-setup status`",
@@ -93,33 +94,39 @@ pub fn resolve_failure(e: ResolveError) -> Failure {
 
 /// Whether a verification stopped because no CPU kernel variant could run (or the forced one
 /// cannot): exit 8, as in the benchmark.
-fn variant_error(e: &crate::verify::VerifyError) -> bool {
-    matches!(
-        e,
-        crate::verify::VerifyError::Llama(crate::llama::LlamaError::CpuVariant(_))
-    )
+fn variant_error(e: &crate::verify::VerifyError) -> Option<&crate::llama::cpu::VariantError> {
+    match e {
+        crate::verify::VerifyError::Llama(crate::llama::LlamaError::CpuVariant(v)) => Some(v),
+        _ => None,
+    }
 }
 
-const VARIANT_HINT: &str = "drop --cpu-variant (MINERVA_CPU_VARIANT) to run the best variant this CPU can; when none runs, the reasons are listed above";
+/// The exit code and hint of a CPU-variant error, the same for `bench`, `verify` and `install`.
+fn variant_failure(v: &crate::llama::cpu::VariantError, e: impl Into<anyhow::Error>) -> Failure {
+    use crate::llama::cpu::VariantError as V;
+    match v {
+        V::NoLibraries { .. } => Failure::new(Exit::Unsupported, e).hint(
+            "llama.cpp's backend libraries are installed next to the binary, in <prefix>/lib/minerva-setup: reinstall with installers/install.sh or set MINERVA_LIB_DIR",
+        ),
+        V::UnknownVariant { .. } | V::ForcedNotSupported { .. } => Failure::new(Exit::Usage, e)
+            .hint("drop --cpu-variant (MINERVA_CPU_VARIANT) to run the best variant this CPU can, or name one `probe` lists"),
+        V::CheckBroken { .. } => Failure::new(Exit::Failure, e)
+            .hint("the child process that tries llama.cpp's CPU kernels could not run; check the temporary directory (TMPDIR) and that the binary is complete"),
+        V::NoneRuns { .. } | V::Load { .. } => Failure::new(Exit::Unsupported, e)
+            .hint("no build of llama.cpp's CPU kernels ran here; the reason for each is listed above"),
+    }
+}
 
 /// Map a benchmark error to its exit code and a hint.
 pub fn bench_failure(ctx: &Ctx, e: BenchError) -> Failure {
     match e {
-        BenchError::Unsupported(crate::llama::cpu::VariantError::NoLibraries { .. }) => {
-            Failure::new(Exit::Unsupported, e).hint(
-                "llama.cpp's backend libraries are installed next to the binary, in <prefix>/lib/minerva-setup: reinstall with installers/install.sh or set MINERVA_LIB_DIR",
-            )
+        BenchError::Unsupported(ref v) => {
+            let v = v.clone();
+            variant_failure(&v, e)
         }
-        BenchError::Unsupported(
-            crate::llama::cpu::VariantError::UnknownVariant { .. }
-            | crate::llama::cpu::VariantError::ForcedNotSupported { .. },
-        ) => Failure::new(Exit::Usage, e)
-            .hint("drop --cpu-variant (MINERVA_CPU_VARIANT) to run the best variant this CPU can, or name one `probe` lists"),
-        BenchError::Unsupported(_) => Failure::new(Exit::Unsupported, e).hint(
-            "no build of llama.cpp's CPU kernels ran here; the reasons are listed above",
-        ),
         BenchError::Model(crate::bench::models::ModelError::Read(_)) => {
-            Failure::new(Exit::BadInput, e).hint("check that --bench-model names a complete GGUF file")
+            Failure::new(Exit::BadInput, e)
+                .hint("check that --bench-model names a complete GGUF file")
         }
         BenchError::Model(_) => Failure::new(Exit::Failure, e).hint(format!(
             "benchmark models are written under `{}`; check free space and permissions there",
@@ -158,8 +165,9 @@ pub fn reverify_failure(ctx: &Ctx, e: ReverifyError) -> Failure {
         ReverifyError::Locked { .. } => Failure::new(Exit::Locked, e)
             .hint("wait for the other minerva-setup run to finish; nothing was changed"),
         ReverifyError::State(s) => state_failure(s),
-        ReverifyError::Verify(ref v) if variant_error(v) => {
-            Failure::new(Exit::Unsupported, e).hint(VARIANT_HINT)
+        ReverifyError::Verify(ref v) if variant_error(v).is_some() => {
+            let v = variant_error(v).expect("checked").clone();
+            variant_failure(&v, e)
         }
         ReverifyError::Verify(_) => Failure::new(Exit::Verify, e),
         ReverifyError::Missed { .. } => Failure::new(Exit::Verify, e).hint(

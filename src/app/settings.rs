@@ -70,7 +70,15 @@ pub fn install_settings(
     run.threads = a.threads;
     run.bench_model = a.bench_model.clone();
     run.gpu = !a.no_gpu;
-    run.cpu_variant = ctx.cpu_variant.clone();
+    // A re-tier keeps the kernels a forced install was promised for, unless told otherwise.
+    let cpu_variant = match action {
+        Action::Retier => ctx
+            .cpu_variant
+            .clone()
+            .or_else(|| installed_forced_variant(ctx)),
+        _ => ctx.cpu_variant.clone(),
+    };
+    run.cpu_variant = cpu_variant.clone();
     let bench = stored::bench_source(hw, &ctx.paths.state_dir, ctx.machine(), a.skip_bench, run)
         .map_err(state_failure)?;
     Ok(InstallSettings {
@@ -93,12 +101,23 @@ pub fn install_settings(
         fetch: fetch_options(&a.transfer, ctx.paths.models_dir.clone(), true)?,
         threads: a.threads,
         gpu: !a.no_gpu,
-        cpu_variant: ctx.cpu_variant.clone(),
+        cpu_variant,
         on_miss: a.on_miss.into(),
         require: a.required(),
         prune: a.prune,
         action,
     })
+}
+
+/// The CPU variant the installed config was verified with, when it was forced.
+fn installed_forced_variant(ctx: &Ctx) -> Option<String> {
+    let path = crate::config::RuntimeConfig::path(&ctx.paths.config_dir);
+    crate::state::load_json::<crate::config::RuntimeConfig>(&path)
+        .ok()
+        .flatten()
+        .and_then(|c| c.cpu_variant)
+        .filter(|v| v.forced)
+        .map(|v| v.name)
 }
 
 /// The most conversations in flight a plan can ask for: `--concurrency`, else the largest of

@@ -22,9 +22,15 @@ pub struct CheckCpuVariantArgs {
     pub threads: u32,
 }
 
+/// Exit 0 when the variant ran, 8 (`llama::cpu::CHECK_KERNELS_FAILED`) when llama.cpp failed
+/// with it, 1 when the check could not be set up; a signal when the CPU refused the kernels.
 pub fn check_cpu_variant(_ctx: &Ctx, a: &CheckCpuVariantArgs) -> Result<(), Failure> {
-    crate::llama::run_variant_check(&crate::probe::cpu::live_simd(), &a.variant, a.threads)
-        .exit(Exit::Unsupported)
+    use crate::llama::CheckFailure;
+    match crate::llama::run_variant_check(&crate::probe::cpu::live_simd(), &a.variant, a.threads) {
+        Ok(()) => Ok(()),
+        Err(e @ CheckFailure::Setup(_)) => Err(Failure::new(Exit::Failure, e)),
+        Err(e @ CheckFailure::Kernels(_)) => Err(Failure::new(Exit::Unsupported, e)),
+    }
 }
 
 pub fn libs(_ctx: &Ctx) -> Result<(), Failure> {

@@ -71,6 +71,7 @@ pub fn run(ctx: &Ctx, args: &PlanArgs) -> Result<(), Failure> {
         &hw,
         &ctx.paths.state_dir,
         ctx.machine(),
+        ctx.cpu_variant.as_deref(),
         (!args.no_bench).then_some(&measure),
         progress.as_ref(),
     )

@@ -40,8 +40,13 @@ pub struct PredictArgs {
 
 pub fn run(ctx: &Ctx, args: &PredictArgs) -> Result<(), Failure> {
     let hw = ctx.hardware(true)?;
-    let (bench, _source) =
-        stored::known_bench(&hw, &ctx.paths.state_dir, ctx.machine()).map_err(state_failure)?;
+    let (bench, _source) = stored::known_bench(
+        &hw,
+        &ctx.paths.state_dir,
+        ctx.machine(),
+        ctx.cpu_variant.as_deref(),
+    )
+    .map_err(state_failure)?;
     let (reg, tiers) = load_registry(ctx)?;
     let remote = remote_model(
         ctx,

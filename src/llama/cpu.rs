@@ -295,7 +295,9 @@ pub fn ranked<'a>(
     let mut v: Vec<(&str, u32)> = names
         .iter()
         .filter_map(|n| match spec(n) {
-            Some(s) => s.runs_on(f).then_some((n.as_str(), s.score())),
+            // llama.cpp's loader refuses a library whose own score is 0: never rank one.
+            Some(s) => (s.runs_on(f) && other_score(n).is_none_or(|g| g > 0))
+                .then_some((n.as_str(), s.score())),
             None => other_score(n).filter(|s| *s > 0).map(|s| (n.as_str(), s)),
         })
         .collect();
@@ -336,6 +338,8 @@ pub enum VariantError {
     },
     #[error("llama.cpp could not load its CPU backend `{path}`")]
     Load { path: String },
+    #[error("the check of llama.cpp's CPU kernels could not run: {detail}")]
+    CheckBroken { detail: String },
 }
 
 /// A directory holding the CPU variant libraries.
@@ -352,8 +356,13 @@ fn lib_prefix() -> &'static str {
     std::env::consts::DLL_PREFIX
 }
 
+/// ggml's backends are CMake MODULE libraries: `.so` on every Unix, macOS included.
 fn lib_suffix() -> &'static str {
-    std::env::consts::DLL_SUFFIX
+    if cfg!(windows) {
+        ".dll"
+    } else {
+        ".so"
+    }
 }
 
 /// The file name of variant `name`'s library: `libggml-cpu-icelake.so`.
@@ -379,7 +388,13 @@ pub fn library_dir_candidates() -> Vec<PathBuf> {
         }
         v.push(exe_dir);
     }
-    if let Some(d) = llama_cpp_sys_2::BACKENDS_DIR {
+    // The build tree, for `cargo test` and a binary run where it was built; never for an
+    // installed binary (one with a lib/minerva-setup of its own), which must not fall back to a
+    // directory that may belong to another user.
+    let installed = v
+        .iter()
+        .any(|d| d.ends_with("lib/minerva-setup") && d.is_dir());
+    if let (Some(d), false) = (llama_cpp_sys_2::BACKENDS_DIR, installed) {
         v.push(PathBuf::from(d));
     }
     v
@@ -399,8 +414,9 @@ pub fn read_library_dir(dir: &Path) -> Option<LibraryDir> {
         if let Some(variant) = stem.strip_prefix(&cpu_prefix) {
             variants.push(variant.to_string());
         } else if let Some(backend) = stem.strip_prefix(&prefix) {
-            // libggml-base is the library every backend links against, not a backend.
-            if backend != "base" {
+            // libggml-base is the library every backend links against, and a plain
+            // libggml-cpu the CPU backend of a build without variants: neither is a GPU backend.
+            if backend != "base" && backend != "cpu" {
                 others.push(e.path());
             }
         }
@@ -456,10 +472,23 @@ pub fn amx_permitted() -> bool {
     }
 }
 
+static THIS_EXE_CHECKS: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+
+/// Declare that this process's executable runs [`CHECK_SUBCOMMAND`] (the binary does, whatever
+/// it was renamed to).
+pub fn this_exe_runs_checks() {
+    if let Ok(exe) = std::env::current_exe() {
+        let _ = THIS_EXE_CHECKS.set(exe);
+    }
+}
+
 /// The executable that can run [`CHECK_SUBCOMMAND`]: this one when it is minerva-setup, else a
 /// `minerva-setup` next to it or one directory up (test and example binaries under
 /// `target/<profile>/deps` and `examples`).
 pub fn checker_exe() -> Option<PathBuf> {
+    if let Some(exe) = THIS_EXE_CHECKS.get() {
+        return Some(exe.clone());
+    }
     let exe = std::env::current_exe().ok()?;
     let name = format!("minerva-setup{}", std::env::consts::EXE_SUFFIX);
     if exe.file_name().is_some_and(|n| n == name.as_str()) {
@@ -487,7 +516,7 @@ fn signal_name(sig: i32) -> String {
 
 /// Run variant `name` from `dir` in a child process of `exe` with `threads` threads; `Err` holds
 /// why it is not usable.
-pub fn check_in_child(exe: &Path, dir: &Path, name: &str, threads: u32) -> Result<(), String> {
+pub fn check_in_child(exe: &Path, dir: &Path, name: &str, threads: u32) -> Result<(), CheckError> {
     let mut child = Command::new(exe)
         .arg(CHECK_SUBCOMMAND)
         .arg("--variant")
@@ -500,16 +529,23 @@ pub fn check_in_child(exe: &Path, dir: &Path, name: &str, threads: u32) -> Resul
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
-        .map_err(|e| format!("cannot start `{}` to try it: {e}", exe.display()))?;
-    // The child writes little; read its stderr on a thread so a chatty failure cannot block it.
+        .map_err(|e| {
+            CheckError::Broken(format!("cannot start `{}` to try it: {e}", exe.display()))
+        })?;
+    // Read its stderr on a thread, to the end (keeping the last 64 KiB), so that a chatty
+    // failure can never block the child on a full pipe.
     let mut stderr = child.stderr.take();
     let reader = std::thread::spawn(move || {
-        let mut s = String::new();
-        if let Some(e) = stderr.as_mut() {
-            use std::io::Read;
-            let _ = e.take(64 * 1024).read_to_string(&mut s);
+        use std::io::Read;
+        let mut kept: Vec<u8> = Vec::new();
+        let mut buf = [0u8; 8192];
+        while let Some(Ok(n @ 1..)) = stderr.as_mut().map(|e| e.read(&mut buf)) {
+            kept.extend_from_slice(&buf[..n]);
+            if kept.len() > 64 * 1024 {
+                kept.drain(..kept.len() - 64 * 1024);
+            }
         }
-        s
+        String::from_utf8_lossy(&kept).into_owned()
     });
     let start = Instant::now();
     let status = loop {
@@ -518,13 +554,19 @@ pub fn check_in_child(exe: &Path, dir: &Path, name: &str, threads: u32) -> Resul
             Ok(None) if start.elapsed() > CHECK_TIMEOUT => {
                 let _ = child.kill();
                 let _ = child.wait();
-                return Err(format!(
+                return Err(CheckError::Rejected(format!(
                     "its check did not finish in {} s",
                     CHECK_TIMEOUT.as_secs()
-                ));
+                )));
             }
             Ok(None) => std::thread::sleep(Duration::from_millis(5)),
-            Err(e) => return Err(format!("cannot wait for its check: {e}")),
+            Err(e) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(CheckError::Broken(format!(
+                    "cannot wait for its check: {e}"
+                )));
+            }
         }
     };
     let err = reader.join().unwrap_or_default();
@@ -535,18 +577,42 @@ pub fn check_in_child(exe: &Path, dir: &Path, name: &str, threads: u32) -> Resul
     {
         use std::os::unix::process::ExitStatusExt;
         if let Some(sig) = status.signal() {
-            return Err(format!(
+            return Err(CheckError::Rejected(format!(
                 "its check process was killed by {}",
                 signal_name(sig)
-            ));
+            )));
         }
     }
     let last = err
         .lines()
         .rev()
         .find(|l| !l.trim().is_empty())
-        .unwrap_or("");
-    Err(format!("its check failed ({status}): {}", last.trim()))
+        .unwrap_or("")
+        .trim()
+        .to_string();
+    // Exit 8 is the child's word that llama.cpp failed with these kernels; anything else (no
+    // temporary directory, a binary that does not know the subcommand) says nothing about the
+    // variant and would reject every one in turn.
+    if status.code() == Some(CHECK_KERNELS_FAILED) {
+        Err(CheckError::Rejected(format!("its check failed: {last}")))
+    } else {
+        Err(CheckError::Broken(format!(
+            "`{} {CHECK_SUBCOMMAND}` failed ({status}): {last}",
+            exe.display()
+        )))
+    }
+}
+
+/// The exit code of the check's child when llama.cpp itself failed (exit 8, "unsupported").
+pub const CHECK_KERNELS_FAILED: i32 = 8;
+
+/// Why a check did not pass.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CheckError {
+    /// The variant does not run here (killed by a signal, llama.cpp failed, hung).
+    Rejected(String),
+    /// The check itself could not run: no verdict on any variant.
+    Broken(String),
 }
 
 /// What [`select`] needs to know.
@@ -640,7 +706,7 @@ pub fn select_with(
     sel: &Selection<'_>,
     amx_granted: bool,
     other_score: &dyn Fn(&str) -> Option<u32>,
-    mut check: impl FnMut(&str) -> Result<bool, String>,
+    mut check: impl FnMut(&str) -> Result<bool, CheckError>,
 ) -> Result<Chosen, VariantError> {
     let mut simd = sel.simd.clone();
     let mut rejected = Vec::new();
@@ -683,7 +749,8 @@ pub fn select_with(
                 variant: record(name, &simd, true, checked, Vec::new()),
                 library: library(name),
             }),
-            Err(reason) => Err(VariantError::NoneRuns {
+            Err(CheckError::Broken(detail)) => Err(VariantError::CheckBroken { detail }),
+            Err(CheckError::Rejected(reason)) => Err(VariantError::NoneRuns {
                 details: format!("{name}: {reason}"),
                 rejected: vec![RejectedVariant {
                     name: name.into(),
@@ -700,7 +767,8 @@ pub fn select_with(
                     library: library(name),
                 })
             }
-            Err(reason) => rejected.push(RejectedVariant {
+            Err(CheckError::Broken(detail)) => return Err(VariantError::CheckBroken { detail }),
+            Err(CheckError::Rejected(reason)) => rejected.push(RejectedVariant {
                 name: name.into(),
                 reason,
             }),
@@ -829,7 +897,9 @@ mod tests {
         let chosen = select_with(&all_dir(), &sel(&f, None), true, &none, |name| {
             tried.push(name.to_string());
             if name == "sapphirerapids" {
-                Err("its check process was killed by SIGILL".into())
+                Err(CheckError::Rejected(
+                    "its check process was killed by SIGILL".into(),
+                ))
             } else {
                 Ok(true)
             }
@@ -895,7 +965,9 @@ mod tests {
         assert!(matches!(err, VariantError::UnknownVariant { .. }), "{err}");
         // A forced variant whose check dies is an error, not a silent fallback.
         let err = select_with(&all_dir(), &sel(&f, Some("haswell")), true, &none, |_| {
-            Err("its check process was killed by SIGSEGV".into())
+            Err(CheckError::Rejected(
+                "its check process was killed by SIGSEGV".into(),
+            ))
         })
         .unwrap_err();
         assert!(err.to_string().contains("SIGSEGV"), "{err}");
@@ -905,7 +977,7 @@ mod tests {
     fn when_every_variant_dies_the_error_lists_each_reason() {
         let f = features(&[Sse42, Avx]);
         let err = select_with(&all_dir(), &sel(&f, None), true, &none, |name| {
-            Err(format!("{name} died"))
+            Err(CheckError::Rejected(format!("{name} died")))
         })
         .unwrap_err();
         let VariantError::NoneRuns { rejected, details } = err else {
@@ -914,6 +986,29 @@ mod tests {
         let names: Vec<&str> = rejected.iter().map(|r| r.name.as_str()).collect();
         assert_eq!(names, ["sandybridge", "sse42", "x64"]);
         assert!(details.contains("sse42: sse42 died"), "{details}");
+    }
+
+    #[test]
+    fn a_check_that_cannot_run_stops_the_choice_instead_of_rejecting_every_variant() {
+        let f = features(spec("haswell").unwrap().needs);
+        let mut tried = 0;
+        let err = select_with(&all_dir(), &sel(&f, None), true, &none, |_| {
+            tried += 1;
+            Err(CheckError::Broken("no temporary directory".into()))
+        })
+        .unwrap_err();
+        assert_eq!(tried, 1);
+        assert!(matches!(err, VariantError::CheckBroken { .. }), "{err}");
+    }
+
+    #[test]
+    fn a_library_llama_cpp_scores_zero_is_never_ranked() {
+        // CPUID as the probe read it allows haswell, but ggml's own score of the library says no
+        // (a hypervisor masking BMI2, say): the next one down is chosen.
+        let f = features(spec("haswell").unwrap().needs);
+        let score = |n: &str| if n == "haswell" { Some(0) } else { None };
+        let chosen = select_with(&all_dir(), &sel(&f, None), true, &score, |_| Ok(true)).unwrap();
+        assert_eq!(chosen.variant.name, "piledriver");
     }
 
     #[test]

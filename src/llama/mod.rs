@@ -126,9 +126,13 @@ fn init_once(cfg: &BackendConfig) -> Result<Backend, LlamaError> {
         unsafe { llama_cpp_sys_2::ggml_log_set(Some(discard_log), std::ptr::null_mut()) };
     }
     load_backend_library(&chosen.library)?;
-    for other in &dir.others {
-        // A GPU backend whose driver is missing fails to load; the CPU one still serves.
-        let _ = load_backend_library(other);
+    // The check's own child runs the CPU kernels alone: with a GPU backend loaded, llama.cpp
+    // could hand the prompt batch's matrices to the GPU and leave the kernels under test unrun.
+    if !cfg.unchecked {
+        for other in &dir.others {
+            // A GPU backend whose driver is missing fails to load; the CPU one still serves.
+            let _ = load_backend_library(other);
+        }
     }
     let mut llama = LlamaBackend::init().map_err(|e| LlamaError::Backend(e.to_string()))?;
     if !cfg.show_logs {
@@ -150,7 +154,7 @@ pub fn run_variant_check(
     simd: &SimdFeatures,
     variant: &str,
     threads: u32,
-) -> Result<(), LlamaError> {
+) -> Result<(), CheckFailure> {
     use crate::gguf::{writer, FileType, ModelShape};
     let backend = init(&BackendConfig {
         simd: simd.clone(),
@@ -158,9 +162,11 @@ pub fn run_variant_check(
         threads,
         show_logs: false,
         unchecked: true,
+    })
+    .map_err(CheckFailure::Kernels)?;
+    let dir = tempfile::tempdir().map_err(|e| {
+        CheckFailure::Setup(format!("no temporary directory for the check model: {e}"))
     })?;
-    let dir = tempfile::tempdir()
-        .map_err(|e| LlamaError::Backend(format!("temporary directory: {e}")))?;
     let path = dir.path().join("check.gguf");
     let shape = ModelShape {
         architecture: "llama".into(),
@@ -175,16 +181,27 @@ pub fn run_variant_check(
         tied_embeddings: false,
     };
     let spec = writer::ModelSpec::new(shape, writer::WeightLayout::FileType(FileType::Q4_K_M));
-    writer::write_model(&path, &spec).map_err(|e| LlamaError::Load {
-        path: path.clone(),
-        detail: e.to_string(),
-    })?;
-    let model = load(&backend.llama, &path, 0)?;
-    let mut session = model.session(&backend.llama, threads, 128, 64)?;
-    let prompt = prompt_tokens(64, model.n_vocab(), 4);
-    session.prefill(&prompt)?;
-    session.generate(4)?;
-    Ok(())
+    writer::write_model(&path, &spec)
+        .map_err(|e| CheckFailure::Setup(format!("cannot write the check model: {e}")))?;
+    let run = || -> Result<(), LlamaError> {
+        let model = load(&backend.llama, &path, 0)?;
+        let mut session = model.session(&backend.llama, threads, 128, 64)?;
+        let prompt = prompt_tokens(64, model.n_vocab(), 4);
+        session.prefill(&prompt)?;
+        session.generate(4)?;
+        Ok(())
+    };
+    run().map_err(CheckFailure::Kernels)
+}
+
+/// Why [`run_variant_check`] failed: the check could not be set up (says nothing about the
+/// variant), or llama.cpp failed with these kernels.
+#[derive(Debug, thiserror::Error)]
+pub enum CheckFailure {
+    #[error("{0}")]
+    Setup(String),
+    #[error(transparent)]
+    Kernels(LlamaError),
 }
 
 /// The shared libraries this process runs llama.cpp with: `libllama`, `libggml` and

@@ -34,7 +34,7 @@ fn ftype(t: FileType) -> sys::llama_ftype {
 
 /// Quantise `src` (F16/F32 weights) into `dst` as `file_type` with `threads` threads. `dst` is
 /// written by llama.cpp in place: callers that need atomicity pass a temporary name and rename.
-/// The backend must be initialised ([`super::backend`]).
+/// The backend must be initialised ([`super::init`]).
 pub fn quantize(
     src: &Path,
     dst: &Path,

@@ -31,6 +31,7 @@ pub fn known_bench(
     hw: &HardwareProfile,
     state_dir: &Path,
     machine: Machine,
+    forced: Option<&str>,
 ) -> Result<(Option<BenchResult>, String), StateError> {
     if let Some(b) = &hw.bench {
         return Ok((Some(b.clone()), "hardware profile".into()));
@@ -42,6 +43,15 @@ pub fn known_bench(
         ));
     }
     match state::load_bench(state_dir)? {
+        Some(b) if !same_kernels(&b, forced, expected_here().as_deref()) => Ok((
+            None,
+            format!(
+                "none: the stored benchmark ran llama.cpp's {} kernels, not the ones this run uses",
+                b.cpu_variant
+                    .as_ref()
+                    .map_or("AVX2 (haswell)", |v| v.name.as_str())
+            ),
+        )),
         Some(b) => Ok((Some(b), state::bench_path(state_dir).display().to_string())),
         None => Ok((
             None,
@@ -79,16 +89,14 @@ pub fn bench_for_plan(
     hw: &HardwareProfile,
     state_dir: &Path,
     machine: Machine,
+    forced: Option<&str>,
     measure: Option<&BenchOptions>,
     progress: &dyn Progress,
 ) -> Result<(Option<BenchResult>, String), StoredBenchError> {
-    let (bench, source) = known_bench(hw, state_dir, machine)?;
+    let (bench, source) = known_bench(hw, state_dir, machine, forced)?;
     let from_profile = hw.bench.is_some();
     let wants_batches = measure.is_some_and(|m| !m.batch_sizes.is_empty());
     let bench = bench.filter(|b| from_profile || !wants_batches || !b.batch_decode.is_empty());
-    // A stored benchmark of other CPU kernels than the ones asked for is measured again.
-    let forced = measure.and_then(|m| m.cpu_variant.as_deref());
-    let bench = bench.filter(|b| from_profile || same_kernels(b, forced));
     match (bench, measure) {
         (Some(b), _) => Ok((Some(b), source)),
         (None, Some(opts)) if machine == Machine::This => {
@@ -100,16 +108,22 @@ pub fn bench_for_plan(
 }
 
 /// Whether a stored benchmark ran the kernels a run would: the forced variant, or (none forced)
-/// the variant this CPU chose rather than a forced one. Benchmarks from before variants were
-/// recorded ran the AVX2 build, which a machine that has it would choose no differently only
-/// by chance; they count as this machine's choice.
-pub fn same_kernels(b: &BenchResult, forced: Option<&str>) -> bool {
+/// the variant this CPU chose rather than a forced one. A benchmark from before variants were
+/// recorded ran the fixed AVX2 build, llama.cpp's `haswell` kernels: it stands only where
+/// `expected` (the variant this CPU's features select) is that one.
+pub fn same_kernels(b: &BenchResult, forced: Option<&str>, expected: Option<&str>) -> bool {
+    const FIXED_BUILD: &str = "haswell";
     match (&b.cpu_variant, forced) {
         (Some(v), Some(f)) => v.name == f,
-        (None, Some(_)) => false,
+        (None, Some(f)) => f == FIXED_BUILD,
         (Some(v), None) => !v.forced,
-        (None, None) => true,
+        (None, None) => expected == Some(FIXED_BUILD),
     }
+}
+
+/// The variant this machine's features select (before the check in a child process).
+fn expected_here() -> Option<String> {
+    crate::llama::cpu::expected_variant(&crate::probe::cpu::live_simd()).map(|v| v.name.to_string())
 }
 
 /// The benchmark source for `install`, `retier`, the wizard and a downgrade: the profile's own
@@ -123,10 +137,12 @@ pub fn bench_source(
     run: BenchOptions,
 ) -> Result<BenchSource, StateError> {
     if hw.bench.is_some() || skip_bench || machine == Machine::Other {
-        return Ok(match known_bench(hw, state_dir, machine)? {
-            (Some(b), src) => BenchSource::Given(b, src),
-            (None, _) => BenchSource::None,
-        });
+        return Ok(
+            match known_bench(hw, state_dir, machine, run.cpu_variant.as_deref())? {
+                (Some(b), src) => BenchSource::Given(b, src),
+                (None, _) => BenchSource::None,
+            },
+        );
     }
     Ok(BenchSource::Run(run))
 }
