@@ -1,6 +1,8 @@
 //! The llama.cpp session the benchmark measures with: rewinding to the end of the prompt gives
 //! the same greedy continuation, so repeated decode runs measure the same work.
 
+mod support;
+
 use minerva_setup::gguf::writer::{self, ModelSpec, WeightLayout};
 use minerva_setup::gguf::GgmlType;
 use minerva_setup::llama;
@@ -14,7 +16,7 @@ fn rewind_replays_the_same_computation_at_the_same_positions() {
         &ModelSpec::tiny(WeightLayout::Uniform(GgmlType::Q8_0)),
     )
     .unwrap();
-    let backend = &backend().llama;
+    let backend = &support::llama_backend().llama;
     let model = llama::load(backend, &path, 0).unwrap();
     let mut s = model.session(backend, 1, 128, 64).unwrap();
     let prompt = llama::prompt_tokens(48, model.n_vocab(), 8);
@@ -57,7 +59,7 @@ fn generate_until_stops_at_the_deadline_after_at_least_one_token() {
         &ModelSpec::tiny(WeightLayout::Uniform(GgmlType::Q8_0)),
     )
     .unwrap();
-    let backend = &backend().llama;
+    let backend = &support::llama_backend().llama;
     let model = llama::load(backend, &path, 0).unwrap();
     let mut s = model.session(backend, 1, 256, 32).unwrap();
     s.prefill(&llama::prompt_tokens(32, model.n_vocab(), 8))
@@ -70,13 +72,4 @@ fn generate_until_stops_at_the_deadline_after_at_least_one_token() {
     let (n, _) = s.generate_until(20, None).unwrap();
     assert_eq!(n, 20);
     assert_eq!(s.position(), 32 + 21);
-}
-
-fn backend() -> &'static llama::Backend {
-    llama::init(&llama::BackendConfig {
-        simd: minerva_setup::probe::cpu::live_simd(),
-        threads: 1,
-        ..Default::default()
-    })
-    .unwrap()
 }

@@ -1,6 +1,8 @@
 //! Generated models load in real llama.cpp and generate tokens with finite logits, in every
 //! tensor type the writer supports and in the mixed Q4_K_M / Q5_K_M layouts.
 
+mod support;
+
 use minerva_setup::gguf::writer::{self, ModelSpec, WeightLayout};
 use minerva_setup::gguf::{FileType, GgmlType};
 use minerva_setup::llama;
@@ -10,7 +12,7 @@ fn generate(layout: WeightLayout) {
     let path = dir.path().join("m.gguf");
     let spec = ModelSpec::tiny(layout);
     writer::write_model(&path, &spec).unwrap();
-    let backend = &backend().llama;
+    let backend = &support::llama_backend().llama;
     let model = llama::load(backend, &path, 0).unwrap_or_else(|e| panic!("{layout:?}: {e}"));
     assert_eq!(model.n_vocab(), spec.shape.vocab_size as i32);
     let mut s = model.session(backend, 1, 64, 32).unwrap();
@@ -56,7 +58,7 @@ fn the_tokenizer_and_chat_template_work_in_llama_cpp() {
         &ModelSpec::tiny(WeightLayout::Uniform(GgmlType::Q8_0)),
     )
     .unwrap();
-    let backend = &backend().llama;
+    let backend = &support::llama_backend().llama;
     let m = llama::load(backend, &path, 0).unwrap();
     let vocab = m.model.vocab();
     let tokens = vocab.tokenize(b"hello the server", true, false);
@@ -105,7 +107,7 @@ fn llama_cpp_quantises_a_generated_f16_model_into_its_own_type_mix() {
     spec.shape.head_dim = 64;
     spec.shape.n_kv_heads = 2;
     writer::write_model(&src, &spec).unwrap();
-    let backend = &backend().llama;
+    let backend = &support::llama_backend().llama;
     for (ft, main) in [
         (FileType::Q8_0, GgmlType::Q8_0),
         (FileType::Q4_K_M, GgmlType::Q5_0),
@@ -133,13 +135,4 @@ fn llama_cpp_quantises_a_generated_f16_model_into_its_own_type_mix() {
     let missing = dir.path().join("missing.gguf");
     let err = llama::quantize(&missing, &dir.path().join("x.gguf"), FileType::Q8_0, 1).unwrap_err();
     assert!(err.to_string().contains("missing.gguf"), "{err}");
-}
-
-fn backend() -> &'static llama::Backend {
-    llama::init(&llama::BackendConfig {
-        simd: minerva_setup::probe::cpu::live_simd(),
-        threads: 1,
-        ..Default::default()
-    })
-    .unwrap()
 }

@@ -34,3 +34,14 @@ pub fn sha256_hex(b: &[u8]) -> String {
         .map(|x| format!("{x:02x}"))
         .collect()
 }
+
+/// llama.cpp for tests that call the library directly: the CPU kernels chosen and checked as the
+/// binary chooses them (`MINERVA_CPU_VARIANT` forces one).
+pub fn llama_backend() -> &'static minerva_setup::llama::Backend {
+    minerva_setup::llama::init(&minerva_setup::llama::BackendConfig {
+        simd: minerva_setup::probe::cpu::live_simd(),
+        threads: 1,
+        ..Default::default()
+    })
+    .unwrap()
+}
