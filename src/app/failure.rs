@@ -14,6 +14,11 @@ use super::Ctx;
 
 /// Map a pipeline error to its exit code and a hint that says what to do.
 pub fn install_failure(ctx: &Ctx, e: InstallError) -> Failure {
+    if let InstallError::Verify { source, .. } = &e {
+        if let Some(v) = variant_error(source) {
+            return variant_failure(&v, e);
+        }
+    }
     let config = crate::config::RuntimeConfig::path(&ctx.paths.config_dir);
     match e {
         InstallError::Locked(_) => Failure::new(Exit::Locked, e)
@@ -39,10 +44,6 @@ pub fn install_failure(ctx: &Ctx, e: InstallError) -> Failure {
                 error: f.error.context(format!("downloading `{model}` failed{part}; the previous config and model are unchanged")),
                 ..f
             }
-        }
-        InstallError::Verify { ref source, .. } if variant_error(source).is_some() => {
-            let v = variant_error(source).expect("checked").clone();
-            variant_failure(&v, e)
         }
         InstallError::Verify { .. } | InstallError::Missed { .. } => Failure::new(Exit::Verify, e).hint(format!(
             "`{}` still describes the previously verified model; see `minerva-setup status`",
@@ -94,9 +95,11 @@ pub fn resolve_failure(e: ResolveError) -> Failure {
 
 /// Whether a verification stopped because no CPU kernel variant could run (or the forced one
 /// cannot): exit 8, as in the benchmark.
-fn variant_error(e: &crate::verify::VerifyError) -> Option<&crate::llama::cpu::VariantError> {
+fn variant_error(e: &crate::verify::VerifyError) -> Option<crate::llama::cpu::VariantError> {
     match e {
-        crate::verify::VerifyError::Llama(crate::llama::LlamaError::CpuVariant(v)) => Some(v),
+        crate::verify::VerifyError::Llama(crate::llama::LlamaError::CpuVariant(v)) => {
+            Some(v.clone())
+        }
         _ => None,
     }
 }
@@ -120,10 +123,7 @@ fn variant_failure(v: &crate::llama::cpu::VariantError, e: impl Into<anyhow::Err
 /// Map a benchmark error to its exit code and a hint.
 pub fn bench_failure(ctx: &Ctx, e: BenchError) -> Failure {
     match e {
-        BenchError::Unsupported(ref v) => {
-            let v = v.clone();
-            variant_failure(&v, e)
-        }
+        BenchError::Unsupported(ref v) => variant_failure(&v.clone(), e),
         BenchError::Model(crate::bench::models::ModelError::Read(_)) => {
             Failure::new(Exit::BadInput, e)
                 .hint("check that --bench-model names a complete GGUF file")
@@ -159,16 +159,17 @@ pub fn stored_bench_failure(ctx: &Ctx, e: StoredBenchError) -> Failure {
 
 /// `verify`'s errors.
 pub fn reverify_failure(ctx: &Ctx, e: ReverifyError) -> Failure {
+    if let ReverifyError::Verify(v) = &e {
+        if let Some(v) = variant_error(v) {
+            return variant_failure(&v, e);
+        }
+    }
     match e {
         ReverifyError::NothingInstalled { .. } => Failure::new(Exit::Usage, e)
             .hint("run `minerva-setup install`, or verify a file with --model-file FILE.gguf"),
         ReverifyError::Locked { .. } => Failure::new(Exit::Locked, e)
             .hint("wait for the other minerva-setup run to finish; nothing was changed"),
         ReverifyError::State(s) => state_failure(s),
-        ReverifyError::Verify(ref v) if variant_error(v).is_some() => {
-            let v = variant_error(v).expect("checked").clone();
-            variant_failure(&v, e)
-        }
         ReverifyError::Verify(_) => Failure::new(Exit::Verify, e),
         ReverifyError::Missed { .. } => Failure::new(Exit::Verify, e).hint(
             "the config was left unchanged; --on-miss warn records the real figures, --on-miss downgrade installs the next tier down",

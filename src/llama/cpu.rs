@@ -262,12 +262,6 @@ pub fn known_variants() -> &'static [VariantSpec] {
     }
 }
 
-/// The x86-64 variant table, whatever this build's architecture (profiles describe other
-/// machines: a plan for an x86 server can be made on an ARM laptop).
-pub fn x86_variants() -> &'static [VariantSpec] {
-    X86_VARIANTS
-}
-
 pub fn spec(name: &str) -> Option<&'static VariantSpec> {
     X86_VARIANTS.iter().find(|v| v.name == name)
 }
@@ -336,7 +330,10 @@ pub enum VariantError {
         rejected: Vec<RejectedVariant>,
         details: String,
     },
-    #[error("llama.cpp could not load its CPU backend `{path}`")]
+    #[error(
+        "llama.cpp could not load its CPU backend `{path}` (missing, damaged, or from another \
+         build of llama.cpp): reinstall with installers/install.sh"
+    )]
     Load { path: String },
     #[error("the check of llama.cpp's CPU kernels could not run: {detail}")]
     CheckBroken { detail: String },
@@ -604,7 +601,7 @@ pub fn check_in_child(exe: &Path, dir: &Path, name: &str, threads: u32) -> Resul
 }
 
 /// The exit code of the check's child when llama.cpp itself failed (exit 8, "unsupported").
-pub const CHECK_KERNELS_FAILED: i32 = 8;
+pub const CHECK_KERNELS_FAILED: i32 = crate::exit::Exit::Unsupported as i32;
 
 /// Why a check did not pass.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -56,8 +56,6 @@ pub struct Backend {
     pub llama: LlamaBackend,
     /// Which CPU variant runs, and the better ones passed over.
     pub cpu_variant: CpuVariant,
-    /// The directory the backend libraries were loaded from.
-    pub lib_dir: PathBuf,
 }
 
 /// How to initialise llama.cpp.
@@ -88,11 +86,6 @@ pub fn init(cfg: &BackendConfig) -> Result<&'static Backend, LlamaError> {
         .get_or_init(|| init_once(cfg))
         .as_ref()
         .map_err(Clone::clone)
-}
-
-/// The backend, when [`init`] has already run successfully in this process.
-pub fn initialised() -> Option<&'static Backend> {
-    BACKEND.get().and_then(|b| b.as_ref().ok())
 }
 
 fn init_once(cfg: &BackendConfig) -> Result<Backend, LlamaError> {
@@ -141,7 +134,6 @@ fn init_once(cfg: &BackendConfig) -> Result<Backend, LlamaError> {
     Ok(Backend {
         llama,
         cpu_variant: chosen.variant,
-        lib_dir: dir.path,
     })
 }
 
@@ -168,17 +160,14 @@ pub fn run_variant_check(
         CheckFailure::Setup(format!("no temporary directory for the check model: {e}"))
     })?;
     let path = dir.path().join("check.gguf");
+    // The tiny preset twice as wide: two K-quant blocks per row, matrices big enough for the
+    // AMX and VNNI paths.
     let shape = ModelShape {
-        architecture: "llama".into(),
-        n_layers: 2,
         n_embd: 512,
         n_ff: 1024,
         n_heads: 8,
         n_kv_heads: 4,
-        head_dim: 64,
-        vocab_size: 1024,
-        context_length: 256,
-        tied_embeddings: false,
+        ..writer::tiny_shape()
     };
     let spec = writer::ModelSpec::new(shape, writer::WeightLayout::FileType(FileType::Q4_K_M));
     writer::write_model(&path, &spec)
