@@ -86,7 +86,7 @@ if [ -z "$binary" ]; then
     fi
     log "building minerva-setup (release; the first build compiles llama.cpp and takes minutes)"
     (cd "$repo" && "$cargo_bin" build --release --locked)
-    binary="$repo/target/release/minerva-setup"
+    binary="${CARGO_TARGET_DIR:-$repo/target}/release/minerva-setup"
 fi
 if [ ! -x "$binary" ]; then
     log "error: '$binary' is not an executable file"
