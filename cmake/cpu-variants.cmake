@@ -19,17 +19,18 @@
 #   skylakex     AVX-512 F/BW/DQ/VL (Skylake-SP, Cascade Lake)
 #   icelake      + AVX-512 VBMI/VNNI (Ice Lake-SP)
 #   alderlake    AVX2 + AVX-VNNI without AVX-512 (Alder Lake and later client cores, Sierra Forest)
-#   zen4         + AVX-512 BF16 (Zen 4/5, Sapphire Rapids and later)
+#   zen4         + AVX-512 BF16 (Zen 4/5; Sapphire Rapids and later when AMX is not usable)
+#   sapphirerapids + AMX-INT8 (Sapphire Rapids and later; its kernels fault on some VMs that
+#                report AMX, so it runs only after its check in a child process passed)
 # Left out: ivybridge and piledriver (F16C/FMA on AVX-only CPUs: sandybridge runs there),
-# cannonlake, cascadelake, cooperlake (skylakex/icelake run there) and sapphirerapids, whose AMX
-# kernels fault on some VMs that report AMX (zen4 runs there).
+# cannonlake, cascadelake and cooperlake (skylakex runs there).
 #
 # After editing the list, rebuild llama.cpp: cargo clean -p llama-cpp-sys-2 --release
 
 include_guard(GLOBAL)
 
 set_property(GLOBAL PROPERTY MINERVA_CPU_VARIANTS_X86
-    x64 sse42 sandybridge haswell skylakex icelake alderlake zen4)
+    x64 sse42 sandybridge haswell skylakex icelake alderlake zen4 sapphirerapids)
 
 function(_minerva_filter_cpu_variants variable access value)
     if (NOT access STREQUAL "MODIFIED_ACCESS")

@@ -1,5 +1,5 @@
-//! llama.cpp's CPU kernels chosen at run time, on this machine: the build has every x86-64
-//! variant this program knows, its ranking is llama.cpp's own score, the variant it runs passed a
+//! llama.cpp's CPU kernels chosen at run time, on this machine: the build has the x86-64
+//! variants cmake/cpu-variants.cmake lists, its ranking is llama.cpp's own score, the variant it runs passed a
 //! check in a child process, and a forced low variant (SSE4.2, Sandy Bridge AVX) benchmarks and
 //! verifies with its numbers recorded as that variant's.
 
@@ -12,12 +12,25 @@ use minerva_setup::probe;
 use support::TestCtx;
 
 #[test]
-fn the_build_has_exactly_the_x86_variants_the_table_knows() {
+fn the_build_has_exactly_the_x86_variants_the_cmake_list_and_the_table_name() {
     let dir = cpu::find_library_dir().expect("the build tree has backend libraries");
     if cfg!(target_arch = "x86_64") {
-        let mut known: Vec<&str> = cpu::known_variants().iter().map(|v| v.name).collect();
-        known.sort();
-        assert_eq!(dir.variants, known, "in {}", dir.path.display());
+        let mut built: Vec<&str> = cpu::built_variants().to_vec();
+        built.sort();
+        assert_eq!(dir.variants, built, "in {}", dir.path.display());
+        // The CMake filter's list is the same.
+        let cmake = std::fs::read_to_string(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("cmake/cpu-variants.cmake"),
+        )
+        .unwrap();
+        let list = cmake
+            .split("PROPERTY MINERVA_CPU_VARIANTS_X86")
+            .nth(1)
+            .and_then(|rest| rest.split(')').next())
+            .expect("the list in cmake/cpu-variants.cmake");
+        let mut listed: Vec<&str> = list.split_whitespace().collect();
+        listed.sort();
+        assert_eq!(listed, built);
     } else {
         assert!(!dir.variants.is_empty());
     }

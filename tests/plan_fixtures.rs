@@ -455,7 +455,7 @@ fn an_ivy_bridge_xeon_without_avx2_plans_a_smaller_cpu_tier_and_says_which_kerne
     // The no-AVX2 rates, named in the prediction's notes.
     let notes = c["prediction"]["notes"].to_string();
     assert!(
-        notes.contains("ivybridge kernels") && notes.contains("AVX without AVX2"),
+        notes.contains("sandybridge kernels") && notes.contains("AVX without AVX2"),
         "{notes}"
     );
     // The bigger CPU tiers are judged by their predicted latency, not refused for the SIMD level.

@@ -2,8 +2,9 @@
 //!
 //! llama.cpp is built with `GGML_BACKEND_DL` and `GGML_CPU_ALL_VARIANTS` (llama-cpp-2's
 //! `dynamic-backends`): ggml-cpu is compiled once per x86-64 level, from plain x86-64 and SSE4.2
-//! up to AVX-512 with VNNI and BF16 and AMX, each as a shared library `libggml-cpu-<name>.so`
-//! (on aarch64 the armv8.0 to armv9.2 ones). The binary and `libllama`/`libggml` themselves need
+//! up to AVX-512 with VNNI and BF16 and AMX, each as a shared library `libggml-cpu-<name>.so` (on
+//! aarch64 the armv8.0 to armv9.2 ones). Of llama.cpp's fourteen x86-64 variants the build
+//! compiles the nine of [`BUILT_X86`] (`cmake/cpu-variants.cmake` says why each). The binary and `libllama`/`libggml` themselves need
 //! nothing beyond the architecture's baseline, so the process always starts, on an Ivy Bridge
 //! Xeon as on a Sapphire Rapids one. Which kernels it runs is decided here, before llama.cpp is
 //! initialised:
@@ -216,6 +217,21 @@ const X86_VARIANTS: &[VariantSpec] = &[
     },
 ];
 
+/// The x86-64 variants the build compiles (`cmake/cpu-variants.cmake`, which must list the same
+/// ones): one per level servers have. The others are in the table so that libraries from a build
+/// with all of them (`MINERVA_LIB_DIR`) are ranked right too.
+pub const BUILT_X86: &[&str] = &[
+    "x64",
+    "sse42",
+    "sandybridge",
+    "haswell",
+    "skylakex",
+    "icelake",
+    "alderlake",
+    "zen4",
+    "sapphirerapids",
+];
+
 impl VariantSpec {
     /// llama.cpp's score for the variant on a CPU that has all its features.
     pub fn score(&self) -> u32 {
@@ -252,11 +268,12 @@ impl VariantSpec {
     }
 }
 
-/// The variants llama.cpp builds for this architecture whose features this module knows (x86-64;
-/// elsewhere none, and the variant is ranked by llama.cpp's own score, see [`select`]).
-pub fn known_variants() -> &'static [VariantSpec] {
+/// The variants the build compiles for this architecture, by name: [`BUILT_X86`] on x86-64;
+/// elsewhere empty, as llama.cpp's own list is built whole and ranked by its own score (see
+/// [`select`]).
+pub fn built_variants() -> &'static [&'static str] {
     if cfg!(target_arch = "x86_64") {
-        X86_VARIANTS
+        BUILT_X86
     } else {
         &[]
     }
@@ -266,15 +283,21 @@ pub fn spec(name: &str) -> Option<&'static VariantSpec> {
     X86_VARIANTS.iter().find(|v| v.name == name)
 }
 
-/// The variant a CPU with features `f` runs: the best-scoring x86-64 variant it has every feature
-/// of (before any check in a child process). `None` for a profile of a non-x86 CPU.
+/// The variant a CPU with features `f` runs: the best-scoring x86-64 variant of the build
+/// ([`BUILT_X86`]) it has every feature of (before any check in a child process). `None` for a
+/// profile of a non-x86 CPU.
 pub fn expected_variant(f: &SimdFeatures) -> Option<&'static VariantSpec> {
+    expected_among(f, BUILT_X86)
+}
+
+/// [`expected_variant`] among the variants `names`.
+pub fn expected_among(f: &SimdFeatures, names: &[&str]) -> Option<&'static VariantSpec> {
     if f.neon || f.dotprod || f.sve {
         return None;
     }
     X86_VARIANTS
         .iter()
-        .filter(|v| v.runs_on(f))
+        .filter(|v| names.contains(&v.name) && v.runs_on(f))
         .max_by_key(|v| v.score())
 }
 
@@ -839,7 +862,50 @@ mod tests {
     }
 
     #[test]
+    fn each_cpu_generation_gets_the_built_variant_for_its_level() {
+        let cases: &[(&[Need], &str)] = &[
+            (&[], "x64"),
+            (&[Sse42], "sse42"),
+            // Ivy Bridge (E5-2600 v2): AVX and F16C; the build's AVX variant is Sandy Bridge's.
+            (&[Sse42, Avx, F16c], "sandybridge"),
+            // AMD Piledriver: FMA without AVX2.
+            (&[Sse42, Avx, F16c, Fma], "sandybridge"),
+            (&[Sse42, Avx, F16c, Fma, Avx2, Bmi2], "haswell"),
+            (&[Sse42, Avx, F16c, Fma, Avx2, Bmi2, AvxVnni], "alderlake"),
+            // Cascade Lake and Cooper Lake: AVX-512 with VNNI but no VBMI.
+            (
+                &[Sse42, Avx, F16c, Fma, Avx2, Bmi2, Avx512, Avx512Vnni],
+                "skylakex",
+            ),
+            (
+                &[
+                    Sse42, Avx, F16c, Fma, Avx2, Bmi2, Avx512, Avx512Vnni, Avx512Bf16,
+                ],
+                "skylakex",
+            ),
+            (
+                &[
+                    Sse42, Avx, F16c, Fma, Avx2, Bmi2, Avx512, Avx512Vbmi, Avx512Vnni,
+                ],
+                "icelake",
+            ),
+            (spec("sapphirerapids").unwrap().needs, "sapphirerapids"),
+        ];
+        for (needs, want) in cases {
+            let got = expected_variant(&features(needs)).unwrap().name;
+            assert_eq!(got, *want, "{needs:?}");
+            assert!(BUILT_X86.contains(&got));
+        }
+        // Every built name is in the table.
+        for name in BUILT_X86 {
+            assert!(spec(name).is_some(), "{name}");
+        }
+    }
+
+    #[test]
     fn each_cpu_generation_gets_the_variant_llama_cpp_names_after_it() {
+        let all: Vec<&str> = X86_VARIANTS.iter().map(|v| v.name).collect();
+        let expected_variant = |f: &SimdFeatures| expected_among(f, &all);
         let spr = features(spec("sapphirerapids").unwrap().needs);
         let cases: &[(&[Need], &str)] = &[
             (&[], "x64"),

@@ -13,6 +13,7 @@ use crate::profile::HardwareProfile;
 use crate::progress::Progress;
 use crate::state::{self, StateError};
 use crate::types::bench::BenchResult;
+use crate::types::cpu_variant::CpuVariant;
 
 use super::BenchSource;
 
@@ -108,15 +109,24 @@ pub fn bench_for_plan(
 }
 
 /// Whether a stored benchmark ran the kernels a run would: the forced variant, or (none forced)
-/// the variant this CPU chose rather than a forced one. A benchmark from before variants were
-/// recorded ran the fixed AVX2 build, llama.cpp's `haswell` kernels: it stands only where
-/// `expected` (the variant this CPU's features select) is that one.
+/// the variant this CPU's features select (`expected`) or the one that ran because that one's
+/// check failed, never a forced one. A benchmark from before variants were recorded ran the
+/// fixed AVX2 build, llama.cpp's `haswell` kernels: it stands only where `expected` is that one.
 pub fn same_kernels(b: &BenchResult, forced: Option<&str>, expected: Option<&str>) -> bool {
+    kernels_match(b.cpu_variant.as_deref(), forced, expected)
+}
+
+fn kernels_match(ran: Option<&CpuVariant>, forced: Option<&str>, expected: Option<&str>) -> bool {
     const FIXED_BUILD: &str = "haswell";
-    match (&b.cpu_variant, forced) {
+    match (ran, forced) {
         (Some(v), Some(f)) => v.name == f,
         (None, Some(f)) => f == FIXED_BUILD,
-        (Some(v), None) => !v.forced,
+        // A benchmark of kernels this build no longer selects (another build's variant list,
+        // or a CPU whose features changed) is measured again.
+        (Some(v), None) => {
+            !v.forced
+                && expected.is_none_or(|e| v.name == e || v.rejected.iter().any(|r| r.name == e))
+        }
         (None, None) => expected == Some(FIXED_BUILD),
     }
 }
@@ -145,4 +155,47 @@ pub fn bench_source(
         );
     }
     Ok(BenchSource::Run(run))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::types::cpu_variant::RejectedVariant;
+
+    fn ran(name: &str, forced: bool, rejected: &[&str]) -> CpuVariant {
+        CpuVariant {
+            name: name.into(),
+            simd_level: "avx512-vnni".into(),
+            forced,
+            checked: true,
+            rejected: rejected
+                .iter()
+                .map(|r| RejectedVariant {
+                    name: (*r).into(),
+                    reason: "its check process was killed by SIGILL".into(),
+                })
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn a_stored_benchmark_stands_only_for_the_kernels_a_run_would_use() {
+        let zen4 = ran("zen4", false, &[]);
+        assert!(kernels_match(Some(&zen4), None, Some("zen4")));
+        // Measured with another build's AMX variant: this build selects zen4, so measure again.
+        let amx = ran("sapphirerapids", false, &[]);
+        assert!(!kernels_match(Some(&amx), None, Some("zen4")));
+        // zen4 ran because the expected AMX variant failed its check: still what a run uses.
+        let fell_back = ran("zen4", false, &["sapphirerapids"]);
+        assert!(kernels_match(Some(&fell_back), None, Some("sapphirerapids")));
+        // A forced benchmark never stands for an unforced run, and vice versa.
+        let forced = ran("sse42", true, &[]);
+        assert!(!kernels_match(Some(&forced), None, Some("sse42")));
+        assert!(kernels_match(Some(&forced), Some("sse42"), Some("zen4")));
+        assert!(!kernels_match(Some(&zen4), Some("sse42"), Some("zen4")));
+        // Before variants were recorded: the fixed AVX2 build.
+        assert!(kernels_match(None, None, Some("haswell")));
+        assert!(!kernels_match(None, None, Some("zen4")));
+        assert!(kernels_match(None, Some("haswell"), Some("zen4")));
+    }
 }
