@@ -91,9 +91,21 @@ for entry in "${all_models[@]}"; do
         pred=$("$bin" --data-dir "$data" --no-progress predict "$file" --json --cpu-only \
             --prompt-tokens "$prompt" --response-tokens "$response" --ctx "$ctx" --concurrency "$n")
         load_before=$(loadavg)
+        # A model with random weights answers with a loop, which fails the verification's
+        # answer check (exit 5, after the report): the timings are what this script compares.
+        rc=0
         meas=$("$bin" --data-dir "$data" --no-progress --json verify --model-file "$file" \
             --threads "$threads" --prompt-tokens "$prompt" --response-tokens "$response" \
-            --ctx "$ctx" --concurrency "$n")
+            --ctx "$ctx" --concurrency "$n") || rc=$?
+        if [ "$rc" -ne 0 ] && [ "$rc" -ne 5 ]; then
+            echo "error: verify --model-file $file --concurrency $n failed (exit $rc)" >&2
+            exit 1
+        fi
+        meas=$(jq -s '.[0]' <<<"$meas")
+        if ! jq -e '.report.turn_s' <<<"$meas" >/dev/null; then
+            echo "error: verify --model-file $file --concurrency $n gave no report" >&2
+            exit 1
+        fi
         load_after=$(loadavg)
         printf '%s\n' "$meas" >"$data/measured-$name-$n.json"
         row=$(jq -n -r --argjson p "$pred" --argjson m "$meas" '

@@ -187,7 +187,11 @@ mod tests {
         assert!(!kernels_match(Some(&amx), None, Some("zen4")));
         // zen4 ran because the expected AMX variant failed its check: still what a run uses.
         let fell_back = ran("zen4", false, &["sapphirerapids"]);
-        assert!(kernels_match(Some(&fell_back), None, Some("sapphirerapids")));
+        assert!(kernels_match(
+            Some(&fell_back),
+            None,
+            Some("sapphirerapids")
+        ));
         // A forced benchmark never stands for an unforced run, and vice versa.
         let forced = ran("sse42", true, &[]);
         assert!(!kernels_match(Some(&forced), None, Some("sse42")));

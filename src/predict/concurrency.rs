@@ -12,8 +12,9 @@
 //! its answer is complete.
 //!
 //! What a step costs comes from a [`StepCost`]: in a prediction, [`MeasuredStepCost`] — the
-//! one-sequence decode step times the benchmark's measured ratio for B sequences, and prompt
-//! chunks at the prefill rate. Knows nothing about llama.cpp, files or tiers.
+//! one-sequence decode step plus what the benchmark measured B sequences to add, per type of the
+//! model's weights and scaled by them, and prompt chunks at the prefill rate. Knows nothing
+//! about llama.cpp, files or tiers.
 
 use crate::types::bench::BatchDecode;
 use crate::types::workload::UserLatencies;
@@ -34,19 +35,48 @@ pub struct MeasuredStepCost {
     pub prefill_token_s: f64,
     /// Prefill once per prompt (the output matrix for its last token).
     pub prefill_once_s: f64,
-    /// The benchmark's batched-decode curve; `None`: every sequence costs a whole step (no
+    /// What sequences beyond the first add to a decode step, per type of the model's weights
+    /// (see [`MeasuredStepCost::decode_step_s`]); empty: every sequence costs a whole step (no
     /// batching gain, an upper bound).
-    pub batch: Option<BatchDecode>,
+    pub batch: Vec<BatchPart>,
+}
+
+/// One type's part of a batched decode step: the benchmark's curve measured on a model of that
+/// type, and the model's weights of the type per weight of that benchmark model (times any
+/// calibration the one-sequence step gets).
+#[derive(Debug, Clone, PartialEq)]
+pub struct BatchPart {
+    pub weights_scale: f64,
+    pub curve: BatchDecode,
 }
 
 impl MeasuredStepCost {
+    /// A decode step with `b` sequences: the one-sequence step plus, for each type, the seconds
+    /// the benchmark measured `b` sequences to add over one on its model, times the model's
+    /// weights of that type over the benchmark model's. A sequence more is not a second read of
+    /// the weights (that is the one-sequence step) but one more vector through every matrix,
+    /// the output matrix included, as each sequence needs its own logits: its cost grows with
+    /// the weights of each type, not with the step, so a model with a 150 k-token output
+    /// matrix or with fallback rows of a slow type batches worse than the benchmark's own
+    /// model. Never cheaper than a step with fewer sequences.
+    pub fn decode_step_s(&self, b: u32) -> f64 {
+        let b = b.max(1);
+        if self.batch.is_empty() {
+            return self.decode_token_s * b as f64;
+        }
+        let extra = |k: u32| -> f64 {
+            self.batch
+                .iter()
+                .map(|p| p.weights_scale * p.curve.extra_step_s(k).unwrap_or(0.0))
+                .sum()
+        };
+        let most = (1..=b).map(extra).fold(0.0, f64::max);
+        self.decode_token_s + most
+    }
+
     /// A decode step with `b` sequences over one with a single sequence.
     pub fn batch_ratio(&self, b: u32) -> f64 {
-        let b = b.max(1);
-        self.batch
-            .as_ref()
-            .and_then(|c| c.step_ratio(b))
-            .unwrap_or(b as f64)
+        self.decode_step_s(b) / self.decode_token_s.max(f64::MIN_POSITIVE)
     }
 }
 
@@ -56,7 +86,7 @@ impl StepCost for MeasuredStepCost {
     /// ones included, costs a prompt token, and each prompt that ends pays its output matrix.
     fn step_s(&self, decoding: u32, prompt_tokens: u32, prompts_done: u32) -> f64 {
         let decode_s = if decoding > 0 {
-            self.decode_token_s * self.batch_ratio(decoding)
+            self.decode_step_s(decoding)
         } else {
             0.0
         };
@@ -299,6 +329,61 @@ mod tests {
         (a - b).abs() <= 1e-9 * b.abs().max(1.0)
     }
 
+    fn curve(ggml_type: &str, points: &[(u32, f64)]) -> BatchDecode {
+        BatchDecode {
+            ggml_type: ggml_type.into(),
+            backend: crate::types::bench::BenchBackend::Cpu,
+            params: 1,
+            context_tokens: 128,
+            steps: points
+                .iter()
+                .map(|&(sequences, s)| crate::types::bench::BatchStep {
+                    sequences,
+                    step_s: crate::types::bench::Stat::single(s),
+                })
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn a_batched_step_adds_each_types_measured_extra_scaled_by_its_weights() {
+        // Twice the benchmark model's weights in Q5_0, whose two-sequence point lies below its
+        // one-sequence one (a different kernel), and half of them in Q6_K.
+        let cost = MeasuredStepCost {
+            decode_token_s: 0.03,
+            prefill_token_s: 0.001,
+            prefill_once_s: 0.0,
+            batch: vec![
+                BatchPart {
+                    weights_scale: 2.0,
+                    curve: curve("Q5_0", &[(1, 0.010), (2, 0.009), (4, 0.012)]),
+                },
+                BatchPart {
+                    weights_scale: 0.5,
+                    curve: curve("Q6_K", &[(1, 0.010), (2, 0.014), (4, 0.020)]),
+                },
+            ],
+        };
+        assert!(close(cost.decode_step_s(1), 0.03));
+        // Q5_0 adds nothing at 2 (never less than one sequence), Q6_K 4 ms × 0.5.
+        assert!(close(cost.decode_step_s(2), 0.03 + 0.002));
+        // At 3, halfway: Q5_0 0.5 ms × 2, Q6_K 7 ms × 0.5.
+        assert!(close(cost.decode_step_s(3), 0.03 + 0.001 + 0.0035));
+        assert!(close(cost.decode_step_s(4), 0.03 + 0.004 + 0.005));
+        assert!(close(cost.batch_ratio(4), 0.039 / 0.03));
+        // Beyond 4 along the last slopes: Q5_0 1.5 ms, Q6_K 3 ms per sequence.
+        assert!(close(
+            cost.decode_step_s(6),
+            0.03 + 2.0 * 0.005 + 0.5 * 0.016
+        ));
+        // Without a curve, every sequence costs a whole step.
+        let unmeasured = MeasuredStepCost {
+            batch: Vec::new(),
+            ..cost
+        };
+        assert!(close(unmeasured.decode_step_s(4), 0.12));
+    }
+
     #[test]
     fn one_user_is_the_one_user_formula() {
         // 500 prompt tokens at 10 ms + 0.2 s once = 5.2 s of prefill; 150 steps of 50 ms.
@@ -306,7 +391,7 @@ mod tests {
             decode_token_s: 0.05,
             prefill_token_s: 0.01,
             prefill_once_s: 0.2,
-            batch: None,
+            batch: Vec::new(),
         };
         let sc = scenario(1, 1.0);
         let sim = simulate(&sc, &cost);
@@ -397,22 +482,10 @@ mod tests {
             decode_token_s: 0.1,
             prefill_token_s: 0.002,
             prefill_once_s: 0.0,
-            batch: Some(BatchDecode {
-                ggml_type: "Q4_K".into(),
-                backend: crate::types::bench::BenchBackend::Cpu,
-                params: 1,
-                context_tokens: 128,
-                steps: vec![
-                    crate::types::bench::BatchStep {
-                        sequences: 1,
-                        step_s: crate::types::bench::Stat::single(0.1),
-                    },
-                    crate::types::bench::BatchStep {
-                        sequences: 2,
-                        step_s: crate::types::bench::Stat::single(0.15),
-                    },
-                ],
-            }),
+            batch: vec![BatchPart {
+                weights_scale: 1.0,
+                curve: curve("Q4_K", &[(1, 0.1), (2, 0.15)]),
+            }],
         };
         let sc = Scenario {
             turns_per_user: 1,

@@ -350,29 +350,38 @@ fn several_users(
     notes: &mut Vec<String>,
 ) -> UserLatencies {
     let users = workload.users();
-    // The curve of the type holding most of the weights, or of the measured type that stands
-    // in for it (a Q5_0 or Q8_0 fallback row of a Q4_K_M file).
-    let main_type = main_type(model)
-        .map(|t| cpu.for_type(t).0.ggml_type.name().to_string())
-        .unwrap_or_default();
-    let batch = bench
-        .and_then(|b| b.batch_curve(&main_type, backend))
-        .cloned();
+    let batch = batch_parts(bench, backend, cpu, model, cd);
     if users > 1 {
-        match &batch {
-            Some(b) => notes.push(format!(
-                "{users} users: batched decode measured on {} ({}), a step with {users} sequences costs {:.2}× one",
-                b.ggml_type,
-                b.steps
-                    .iter()
-                    .map(|s| format!("{} seq {:.0} ms", s.sequences, s.step_s.median * 1e3))
-                    .collect::<Vec<_>>()
-                    .join(", "),
-                b.step_ratio(users).unwrap_or(users as f64)
-            )),
-            None => notes.push(format!(
+        let cost = concurrency::MeasuredStepCost {
+            decode_token_s: decode.token_s * cd,
+            prefill_token_s: 0.0,
+            prefill_once_s: 0.0,
+            batch: batch.clone(),
+        };
+        if batch.is_empty() {
+            notes.push(format!(
                 "{users} users: batched decode not measured, each sequence assumed to cost a whole step (an upper bound; `bench --concurrency {users}` measures it)"
-            )),
+            ));
+        } else {
+            notes.push(format!(
+                "{users} users: a step with {users} sequences costs {:.2}× one: what the benchmark measured extra sequences to add ({}), times the model's weights of each type over the benchmark model's",
+                cost.batch_ratio(users),
+                batch
+                    .iter()
+                    .map(|p| format!(
+                        "{} ×{:.1}: {}",
+                        p.curve.ggml_type,
+                        p.weights_scale / cd,
+                        p.curve
+                            .steps
+                            .iter()
+                            .map(|s| format!("{} seq {:.1} ms", s.sequences, s.step_s.median * 1e3))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ))
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            ));
         }
     }
     let cost = concurrency::MeasuredStepCost {
@@ -392,7 +401,59 @@ fn several_users(
     concurrency::simulate(&sc, &cost).latencies(&sc)
 }
 
-/// The ggml type holding most of a model's matrix bytes (its batched-decode curve is used).
+/// The batched-decode curves that stand for a model's weights: for each of its matrices (the
+/// output matrix included, an untied token embedding not: decode only looks rows up in it), the
+/// benchmark's curve of the measured type standing in for the matrix's type, else the curve of
+/// the largest benchmark model on `backend`; with the model's weights per weight of the curve's
+/// model, times the decode calibration `cd`.
+fn batch_parts(
+    bench: Option<&BenchResult>,
+    backend: BenchBackend,
+    cpu: &CpuRates,
+    model: &ModelInput,
+    cd: f64,
+) -> Vec<concurrency::BatchPart> {
+    let Some(b) = bench else {
+        return Vec::new();
+    };
+    let curves: Vec<&crate::types::bench::BatchDecode> = b
+        .batch_decode
+        .iter()
+        .filter(|c| c.backend == backend && c.params > 0 && c.extra_step_s(1).is_some())
+        .collect();
+    let largest = curves.iter().copied().max_by_key(|c| c.params);
+    let tied = model.shape.tied_embeddings;
+    let mut parts: Vec<(&crate::types::bench::BatchDecode, u64)> = Vec::new();
+    for t in model
+        .tensors
+        .iter()
+        .filter(|t| t.dims.len() >= 2 && (tied || !t.is_token_embedding()))
+    {
+        let measured = cpu.for_type(t.ggml_type).0.ggml_type.name();
+        let Some(curve) = curves
+            .iter()
+            .copied()
+            .filter(|c| c.ggml_type.eq_ignore_ascii_case(measured))
+            .max_by_key(|c| c.params)
+            .or(largest)
+        else {
+            return Vec::new();
+        };
+        match parts.iter_mut().find(|(c, _)| std::ptr::eq(*c, curve)) {
+            Some(p) => p.1 += t.n_elements,
+            None => parts.push((curve, t.n_elements)),
+        }
+    }
+    parts
+        .into_iter()
+        .map(|(c, weights)| concurrency::BatchPart {
+            weights_scale: weights as f64 / c.params as f64 * cd,
+            curve: c.clone(),
+        })
+        .collect()
+}
+
+/// The ggml type holding most of a model's matrix bytes.
 fn main_type(model: &ModelInput) -> Option<crate::gguf::GgmlType> {
     let mut by_type: Vec<(crate::gguf::GgmlType, u64)> = Vec::new();
     for t in model.tensors.iter().filter(|t| t.dims.len() >= 2) {

@@ -637,18 +637,26 @@ fn one_user_in_the_server_loop_is_the_one_user_prediction_and_more_users_cost_mo
         .notes
         .iter()
         .any(|n| n.contains("batched decode not measured")));
-    // With a measured curve where a step of three costs 1.5× one, users wait less than that.
+    // With a curve measured on a benchmark model of this model's weights and one-sequence
+    // step, where three sequences add half a step, users wait less than that.
+    let weights: u64 = m
+        .tensors
+        .iter()
+        .filter(|t| t.dims.len() >= 2 && (m.shape.tied_embeddings || !t.is_token_embedding()))
+        .map(|t| t.n_elements)
+        .sum();
+    let step = 1.0 / one.decode_tokens_per_s;
     let mut b = hw.bench.clone().unwrap();
     b.batch_decode = vec![crate::types::bench::BatchDecode {
         ggml_type: "Q4_K".into(),
         backend: crate::types::bench::BenchBackend::Cpu,
-        params: 1,
+        params: weights,
         context_tokens: 64,
-        steps: [(1, 0.1), (2, 0.125), (4, 0.175)]
+        steps: [(1, 1.0), (2, 1.25), (4, 1.75)]
             .iter()
             .map(|&(s, t)| crate::types::bench::BatchStep {
                 sequences: s,
-                step_s: Stat::single(t),
+                step_s: Stat::single(t * step),
             })
             .collect(),
     }];

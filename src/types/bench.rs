@@ -236,6 +236,14 @@ pub struct BatchStep {
 }
 
 impl BatchDecode {
+    /// Seconds that `b` sequences add to a one-sequence step (the interpolated curve of
+    /// [`BatchDecode::step_ratio`] less its one-sequence point; 0 where a noisy point lies below
+    /// it). `None` without a one-sequence measurement.
+    pub fn extra_step_s(&self, b: u32) -> Option<f64> {
+        let base = self.steps.iter().find(|s| s.sequences == 1)?.step_s.median;
+        Some(((self.step_ratio(b)? - 1.0) * base).max(0.0))
+    }
+
     /// Step time with `b` sequences over the step time with one: the measured points, linear
     /// between them and, beyond the largest, along the last segment's slope (never below the
     /// last point). `None` without a one-sequence measurement.
