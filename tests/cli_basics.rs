@@ -211,6 +211,46 @@ fn install_sh_installs_into_a_temporary_prefix_without_root_and_is_idempotent() 
         libs.contains("libggml-cpu-") && libs.contains("libllama"),
         "{libs}"
     );
+    // The installed binary benchmarks from another working directory, with no loader path and
+    // no library directory given: llama.cpp and its CPU kernels come from below the prefix.
+    let elsewhere = ctx.path("elsewhere");
+    std::fs::create_dir_all(&elsewhere).unwrap();
+    let bench = ctx
+        .command_for(&installed)
+        .current_dir(&elsewhere)
+        .env_remove("LD_LIBRARY_PATH")
+        .env_remove("MINERVA_LIB_DIR")
+        .args([
+            "--no-progress",
+            "bench",
+            "--json",
+            "--no-save",
+            "--types",
+            "Q4_K",
+            "--threads",
+            "1",
+            "--budget",
+            "1",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        bench.status.success(),
+        "installed bench: {}",
+        String::from_utf8_lossy(&bench.stderr)
+    );
+    let doc: serde_json::Value = serde_json::from_slice(&bench.stdout).unwrap();
+    let variant = doc["cpu_variant"]["name"].as_str().unwrap();
+    assert!(
+        libdir.join(format!("libggml-cpu-{variant}.so")).is_file(),
+        "{variant} is not a library below the prefix"
+    );
+    assert!(
+        doc["quants"][0]["decode_tokens_per_s"]["median"]
+            .as_f64()
+            .unwrap()
+            > 0.0
+    );
     let bash =
         std::fs::read_to_string(prefix.join("share/bash-completion/completions/minerva-setup"))
             .unwrap();
