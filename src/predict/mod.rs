@@ -242,7 +242,9 @@ pub fn predict(
     };
     let band_factors = band_factors(bench, backend, &inputs.cpu, model);
     let turn_band = band::turn_band(turn.prefill_s, turn.decode_s, &band_factors);
-    if band_factors.busy_margin > 0.0 {
+    // Only a margin the note's whole percent can show (a trace of steal time on an idle
+    // machine is not "shared").
+    if band_factors.busy_margin >= 0.005 {
         if let Some(c) = bench.and_then(|b| b.conditions.as_ref()) {
             notes.push(format!(
                 "band widened by ±{:.0} %: the benchmark shared the machine (load average {:.1} on {} CPUs, {:.0} % of the CPU time stolen); benchmark again on an idle machine for a narrower band",
