@@ -16,7 +16,7 @@
 # 4. Prints predicted vs measured per-user turn (p50 and p95) and aggregate tokens/s, and exits 1
 #    when a p50 error at the largest N exceeds 20 %.
 #
-# Usage (after `cargo build --release`, from anywhere; CARGO_TARGET_DIR is honoured):
+# Usage (from anywhere; builds what it runs, CARGO_TARGET_DIR is honoured):
 #   bench/bench-concurrency.sh [DATA_DIR]
 # DATA_DIR keeps the benchmark and the generated models between runs (default:
 # target/bench-concurrency). REUSE_BENCH=1 keeps the benchmark of an earlier run. PROMPT (128),
@@ -26,16 +26,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-target_dir=${CARGO_TARGET_DIR:-target}
-bin=$target_dir/release/minerva-setup
-if [ ! -x "$bin" ]; then
-    echo "error: $bin not found; run \`cargo build --release\` first" >&2
-    exit 2
-fi
-command -v jq >/dev/null || { echo "error: jq is needed to read the JSON documents" >&2; exit 2; }
-# The model writer; building it reuses the release build of llama.cpp (seconds).
-cargo build --release --quiet --example write_gguf
-write=$target_dir/release/examples/write_gguf
+# shellcheck source=bench/lib.sh
+. bench/lib.sh
+bench_build write_gguf
+write=$example_dir/write_gguf
 
 data=${1:-target/bench-concurrency}
 mkdir -p "$data/models"

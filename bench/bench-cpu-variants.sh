@@ -13,21 +13,16 @@
 #    not an AVX-512 one while the CPU has AVX-512, or when its prefill is under MIN_RATIO
 #    (default 1.6) times the first baseline's.
 #
-# Usage (after `cargo build --release`, from anywhere; CARGO_TARGET_DIR is honoured):
+# Usage (from anywhere; builds what it runs, CARGO_TARGET_DIR is honoured):
 #   bench/bench-cpu-variants.sh [DATA_DIR]        (default DATA_DIR: target/bench-cpu-variants)
 # THREADS fixes llama.cpp's thread count (default: all cores).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-target_dir=${CARGO_TARGET_DIR:-target}
-bin=$target_dir/release/minerva-setup
-if [ ! -x "$bin" ]; then
-    echo "error: $bin not found; run \`cargo build --release\` first" >&2
-    exit 2
-fi
-command -v jq >/dev/null || { echo "error: jq is needed to read the JSON documents" >&2; exit 2; }
-cargo build --release --quiet --example write_gguf
-write=$target_dir/release/examples/write_gguf
+# shellcheck source=bench/lib.sh
+. bench/lib.sh
+bench_build write_gguf
+write=$example_dir/write_gguf
 
 data=${1:-target/bench-cpu-variants}
 mkdir -p "$data"

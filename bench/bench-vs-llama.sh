@@ -8,7 +8,7 @@
 #    count, prompt and generation lengths, and prints both with their ratio. They should agree
 #    within 15 %.
 #
-# Usage (after `cargo build --release`, from anywhere):
+# Usage (from anywhere; builds what it runs, CARGO_TARGET_DIR is honoured):
 #   bench/bench-vs-llama.sh [DATA_DIR]
 # DATA_DIR keeps the generated models between runs (default: target/bench-vs-llama).
 # Without a working probe, point MINERVA_HARDWARE at a profile, e.g.
@@ -18,15 +18,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-bin=target/release/minerva-setup
-if [ ! -x "$bin" ]; then
-    echo "error: $bin not found; run \`cargo build --release\` first" >&2
-    exit 2
-fi
-command -v jq >/dev/null || { echo "error: jq is needed to read the JSON documents" >&2; exit 2; }
-# The comparison program; building it reuses the release build of llama.cpp (seconds).
-cargo build --release --quiet --example llama_perf
-perf=target/release/examples/llama_perf
+# shellcheck source=bench/lib.sh
+. bench/lib.sh
+bench_build llama_perf
+perf=$example_dir/llama_perf
 
 data=${1:-target/bench-vs-llama}
 mkdir -p "$data"

@@ -863,78 +863,59 @@ mod tests {
 
     #[test]
     fn each_cpu_generation_gets_the_built_variant_for_its_level() {
-        let cases: &[(&[Need], &str)] = &[
-            (&[], "x64"),
-            (&[Sse42], "sse42"),
+        // (features, the variant of this build, the variant of llama.cpp's full list)
+        let cases: &[(&[Need], &str, &str)] = &[
+            (&[], "x64", "x64"),
+            (&[Sse42], "sse42", "sse42"),
+            // Sandy Bridge: AVX without F16C.
+            (&[Sse42, Avx], "sandybridge", "sandybridge"),
             // Ivy Bridge (E5-2600 v2): AVX and F16C; the build's AVX variant is Sandy Bridge's.
-            (&[Sse42, Avx, F16c], "sandybridge"),
+            (&[Sse42, Avx, F16c], "sandybridge", "ivybridge"),
             // AMD Piledriver: FMA without AVX2.
-            (&[Sse42, Avx, F16c, Fma], "sandybridge"),
-            (&[Sse42, Avx, F16c, Fma, Avx2, Bmi2], "haswell"),
-            (&[Sse42, Avx, F16c, Fma, Avx2, Bmi2, AvxVnni], "alderlake"),
+            (&[Sse42, Avx, F16c, Fma], "sandybridge", "piledriver"),
+            (&[Sse42, Avx, F16c, Fma, Avx2, Bmi2], "haswell", "haswell"),
+            (
+                &[Sse42, Avx, F16c, Fma, Avx2, Bmi2, AvxVnni],
+                "alderlake",
+                "alderlake",
+            ),
             // Cascade Lake and Cooper Lake: AVX-512 with VNNI but no VBMI.
             (
                 &[Sse42, Avx, F16c, Fma, Avx2, Bmi2, Avx512, Avx512Vnni],
                 "skylakex",
+                "cascadelake",
             ),
             (
                 &[
                     Sse42, Avx, F16c, Fma, Avx2, Bmi2, Avx512, Avx512Vnni, Avx512Bf16,
                 ],
                 "skylakex",
+                "cooperlake",
             ),
             (
                 &[
                     Sse42, Avx, F16c, Fma, Avx2, Bmi2, Avx512, Avx512Vbmi, Avx512Vnni,
                 ],
                 "icelake",
+                "icelake",
             ),
-            (spec("sapphirerapids").unwrap().needs, "sapphirerapids"),
+            (
+                spec("sapphirerapids").unwrap().needs,
+                "sapphirerapids",
+                "sapphirerapids",
+            ),
         ];
-        for (needs, want) in cases {
-            let got = expected_variant(&features(needs)).unwrap().name;
-            assert_eq!(got, *want, "{needs:?}");
-            assert!(BUILT_X86.contains(&got));
+        let all: Vec<&str> = X86_VARIANTS.iter().map(|v| v.name).collect();
+        for (needs, built, full) in cases {
+            let f = features(needs);
+            assert_eq!(expected_variant(&f).unwrap().name, *built, "{needs:?}");
+            assert!(BUILT_X86.contains(built));
+            assert_eq!(expected_among(&f, &all).unwrap().name, *full, "{needs:?}");
         }
         // Every built name is in the table.
         for name in BUILT_X86 {
             assert!(spec(name).is_some(), "{name}");
         }
-    }
-
-    #[test]
-    fn each_cpu_generation_gets_the_variant_llama_cpp_names_after_it() {
-        let all: Vec<&str> = X86_VARIANTS.iter().map(|v| v.name).collect();
-        let expected_variant = |f: &SimdFeatures| expected_among(f, &all);
-        let spr = features(spec("sapphirerapids").unwrap().needs);
-        let cases: &[(&[Need], &str)] = &[
-            (&[], "x64"),
-            (&[Sse42], "sse42"),
-            // Sandy Bridge: AVX without F16C.
-            (&[Sse42, Avx], "sandybridge"),
-            // Ivy Bridge (the E5-2600 v2 Xeons): AVX and F16C, no AVX2 and no FMA.
-            (&[Sse42, Avx, F16c], "ivybridge"),
-            (&[Sse42, Avx, F16c, Fma, Avx2, Bmi2], "haswell"),
-            (&[Sse42, Avx, F16c, Fma, Avx2, Bmi2, AvxVnni], "alderlake"),
-            (
-                &[Sse42, Avx, F16c, Fma, Avx2, Bmi2, Avx512, Avx512Vnni],
-                "cascadelake",
-            ),
-            (
-                &[
-                    Sse42, Avx, F16c, Fma, Avx2, Bmi2, Avx512, Avx512Vbmi, Avx512Vnni,
-                ],
-                "icelake",
-            ),
-        ];
-        for (needs, want) in cases {
-            assert_eq!(
-                expected_variant(&features(needs)).unwrap().name,
-                *want,
-                "{needs:?}"
-            );
-        }
-        assert_eq!(expected_variant(&spr).unwrap().name, "sapphirerapids");
         // AVX-512 outranks AVX-VNNI, as in ggml's score.
         assert!(spec("skylakex").unwrap().score() > spec("alderlake").unwrap().score());
     }
