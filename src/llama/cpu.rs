@@ -4,8 +4,8 @@
 //! `dynamic-backends`): ggml-cpu is compiled once per x86-64 level, from plain x86-64 and SSE4.2
 //! up to AVX-512 with VNNI and BF16 and AMX, each as a shared library `libggml-cpu-<name>.so` (on
 //! aarch64 the armv8.0 to armv9.2 ones). Of llama.cpp's fourteen x86-64 variants the build
-//! compiles the nine of [`BUILT_X86`] (`cmake/cpu-variants.cmake` says why each). The binary and `libllama`/`libggml` themselves need
-//! nothing beyond the architecture's baseline, so the process always starts, on an Ivy Bridge
+//! compiles the nine of [`BUILT_X86`] (`cmake/cpu-variants.cmake` says why each). The binary
+//! and `libllama`/`libggml` themselves need nothing beyond the architecture's baseline, so the process always starts, on an Ivy Bridge
 //! Xeon as on a Sapphire Rapids one. Which kernels it runs is decided here, before llama.cpp is
 //! initialised:
 //!

@@ -352,15 +352,14 @@ fn several_users(
     notes: &mut Vec<String>,
 ) -> UserLatencies {
     let users = workload.users();
-    let batch = batch_parts(bench, backend, cpu, model, cd);
+    let cost = concurrency::MeasuredStepCost {
+        decode_token_s: decode.token_s * cd,
+        prefill_token_s: prefill.token_s * cp,
+        prefill_once_s: prefill.once_s * cp,
+        batch: batch_parts(bench, backend, cpu, model, cd),
+    };
     if users > 1 {
-        let cost = concurrency::MeasuredStepCost {
-            decode_token_s: decode.token_s * cd,
-            prefill_token_s: 0.0,
-            prefill_once_s: 0.0,
-            batch: batch.clone(),
-        };
-        if batch.is_empty() {
+        if cost.batch.is_empty() {
             notes.push(format!(
                 "{users} users: batched decode not measured, each sequence assumed to cost a whole step (an upper bound; `bench --concurrency {users}` measures it)"
             ));
@@ -368,7 +367,7 @@ fn several_users(
             notes.push(format!(
                 "{users} users: a step with {users} sequences costs {:.2}× one: what the benchmark measured extra sequences to add ({}), times the model's weights of each type over the benchmark model's",
                 cost.batch_ratio(users),
-                batch
+                cost.batch
                     .iter()
                     .map(|p| format!(
                         "{} ×{:.1}: {}",
@@ -386,12 +385,6 @@ fn several_users(
             ));
         }
     }
-    let cost = concurrency::MeasuredStepCost {
-        decode_token_s: decode.token_s * cd,
-        prefill_token_s: prefill.token_s * cp,
-        prefill_once_s: prefill.once_s * cp,
-        batch,
-    };
     let sc = concurrency::Scenario {
         users,
         prompt_tokens: workload.prompt_tokens,
@@ -418,12 +411,6 @@ fn batch_parts(
     let Some(b) = bench else {
         return Vec::new();
     };
-    let curves: Vec<&crate::types::bench::BatchDecode> = b
-        .batch_decode
-        .iter()
-        .filter(|c| c.backend == backend && c.params > 0 && c.extra_step_s(1).is_some())
-        .collect();
-    let largest = curves.iter().copied().max_by_key(|c| c.params);
     let tied = model.shape.tied_embeddings;
     let mut parts: Vec<(&crate::types::bench::BatchDecode, u64)> = Vec::new();
     for t in model
@@ -432,12 +419,11 @@ fn batch_parts(
         .filter(|t| t.dims.len() >= 2 && (tied || !t.is_token_embedding()))
     {
         let measured = cpu.for_type(t.ggml_type).0.ggml_type.name();
-        let Some(curve) = curves
-            .iter()
-            .copied()
-            .filter(|c| c.ggml_type.eq_ignore_ascii_case(measured))
-            .max_by_key(|c| c.params)
-            .or(largest)
+        // A curve without a one-sequence step or a weight count says nothing here: then the
+        // upper bound, as without curves.
+        let Some(curve) = b
+            .batch_curve(measured, backend)
+            .filter(|c| c.params > 0 && c.extra_step_s(1).is_some())
         else {
             return Vec::new();
         };

@@ -236,42 +236,64 @@ pub struct BatchStep {
 }
 
 impl BatchDecode {
-    /// Seconds that `b` sequences add to a one-sequence step (the interpolated curve of
-    /// [`BatchDecode::step_ratio`] less its one-sequence point; 0 where a noisy point lies below
-    /// it). `None` without a one-sequence measurement.
+    /// Seconds that `b` sequences add to a one-sequence step: the measured points made
+    /// non-decreasing (a point below a smaller batch's, noise or another kernel, counts as that
+    /// one), interpolated as in [`BatchDecode::step_ratio`], less the one-sequence point. So it
+    /// never falls as `b` grows. `None` without a one-sequence measurement.
     pub fn extra_step_s(&self, b: u32) -> Option<f64> {
-        let base = self.steps.iter().find(|s| s.sequences == 1)?.step_s.median;
-        Some(((self.step_ratio(b)? - 1.0) * base).max(0.0))
+        let base = self.base_step_s()?;
+        let mut highest = 0.0f64;
+        let pts: Vec<(f64, f64)> = self
+            .points()
+            .map(|(x, y)| {
+                highest = highest.max(y);
+                (x, highest)
+            })
+            .collect();
+        Some((interpolate(&pts, b) - base).max(0.0))
     }
 
     /// Step time with `b` sequences over the step time with one: the measured points, linear
     /// between them and, beyond the largest, along the last segment's slope (never below the
     /// last point). `None` without a one-sequence measurement.
     pub fn step_ratio(&self, b: u32) -> Option<f64> {
+        let base = self.base_step_s()?;
+        let pts: Vec<(f64, f64)> = self.points().map(|(x, y)| (x, y / base)).collect();
+        Some(interpolate(&pts, b))
+    }
+
+    /// The one-sequence step's seconds, when measured and positive.
+    fn base_step_s(&self) -> Option<f64> {
         let base = self.steps.iter().find(|s| s.sequences == 1)?.step_s.median;
-        if base <= 0.0 {
-            return None;
-        }
-        let pts: Vec<(f64, f64)> = self
-            .steps
+        (base > 0.0).then_some(base)
+    }
+
+    /// (sequences, step seconds) of the positive measurements, smallest batch first.
+    fn points(&self) -> impl Iterator<Item = (f64, f64)> + '_ {
+        self.steps
             .iter()
             .filter(|s| s.step_s.median > 0.0)
-            .map(|s| (s.sequences as f64, s.step_s.median / base))
-            .collect();
-        let x = b.max(1) as f64;
-        for w in pts.windows(2) {
-            let ((x0, y0), (x1, y1)) = (w[0], w[1]);
-            if x <= x1 {
-                return Some(y0 + (y1 - y0) * (x - x0) / (x1 - x0).max(1e-9));
-            }
+            .map(|s| (s.sequences as f64, s.step_s.median))
+    }
+}
+
+/// `pts` (x ascending) at `b`: linear between points, beyond the last along the last segment's
+/// slope (never below the last point); the only point's value when there is one.
+fn interpolate(pts: &[(f64, f64)], b: u32) -> f64 {
+    let x = b.max(1) as f64;
+    for w in pts.windows(2) {
+        let ((x0, y0), (x1, y1)) = (w[0], w[1]);
+        if x <= x1 {
+            return y0 + (y1 - y0) * (x - x0) / (x1 - x0).max(1e-9);
         }
-        let n = pts.len();
-        if n < 2 {
-            return Some(1.0);
+    }
+    match pts {
+        [.., (x0, y0), (x1, y1)] => {
+            let slope = ((y1 - y0) / (x1 - x0).max(1e-9)).max(0.0);
+            y1 + slope * (x - x1)
         }
-        let ((x0, y0), (x1, y1)) = (pts[n - 2], pts[n - 1]);
-        let slope = ((y1 - y0) / (x1 - x0).max(1e-9)).max(0.0);
-        Some(y1 + slope * (x - x1))
+        [(_, y)] => *y,
+        [] => 0.0,
     }
 }
 
