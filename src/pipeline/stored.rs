@@ -133,7 +133,19 @@ fn kernels_match(ran: Option<&CpuVariant>, forced: Option<&str>, expected: Optio
 
 /// The variant this machine's features select (before the check in a child process).
 fn expected_here() -> Option<String> {
-    crate::llama::cpu::expected_variant(&crate::probe::cpu::live_simd()).map(|v| v.name.to_string())
+    use crate::llama::cpu;
+    let simd = crate::probe::cpu::live_simd();
+    // Among the libraries this binary loads: a build with all of llama.cpp's variants (one not
+    // made through this repository's cmake/cpu-variants.cmake) runs, say, cascadelake where
+    // this build's list would name skylakex.
+    let chosen = match cpu::find_library_dir() {
+        Ok(dir) => {
+            let names: Vec<&str> = dir.variants.iter().map(String::as_str).collect();
+            cpu::expected_among(&simd, &names)
+        }
+        Err(_) => cpu::expected_variant(&simd),
+    };
+    chosen.map(|v| v.name.to_string())
 }
 
 /// The benchmark source for `install`, `retier`, the wizard and a downgrade: the profile's own
