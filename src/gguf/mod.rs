@@ -11,4 +11,4 @@ pub mod types;
 pub mod writer;
 
 pub use layout::{tensors_for, FileType};
-pub use types::{GgmlType, ModelShape, TensorSummary};
+pub use types::{prefill_weights, GgmlType, ModelShape, PrefillUse, TensorSummary};

@@ -173,6 +173,52 @@ impl TensorSummary {
     pub fn is_token_embedding(&self) -> bool {
         self.name == "token_embd.weight"
     }
+
+    /// How often prefill multiplies this matrix: per prompt token, once per prompt (for the
+    /// tokens whose logits are asked for), or never (the embedding lookup, norms and biases).
+    ///
+    /// llama.cpp evaluates the output projection for the tokens that need logits only, and in the
+    /// last layer it keeps only those rows after the attention (`inp_out_ids`), so the last
+    /// layer's feed-forward runs once per prompt too. In a model cut to a few layers that is a
+    /// large share of the weights: 1 of 2 layers' feed-forward, 80 % of its weights, in a
+    /// 4096-wide, 2-layer model.
+    pub fn prefill_use(&self, n_layers: u32, tied: bool) -> PrefillUse {
+        if self.dims.len() < 2 || (self.is_token_embedding() && !tied) {
+            return PrefillUse::Never;
+        }
+        if self.name == "output.weight" || (tied && self.is_token_embedding()) {
+            return PrefillUse::OncePerPrompt;
+        }
+        let last_ffn = n_layers
+            .checked_sub(1)
+            .map(|l| format!("blk.{l}.ffn_"))
+            .is_some_and(|prefix| self.name.starts_with(&prefix));
+        if last_ffn {
+            PrefillUse::OncePerPrompt
+        } else {
+            PrefillUse::PerToken
+        }
+    }
+}
+
+/// See [`TensorSummary::prefill_use`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PrefillUse {
+    PerToken,
+    OncePerPrompt,
+    Never,
+}
+
+/// Weights a prompt token is multiplied by, and those multiplied once per prompt (see
+/// [`TensorSummary::prefill_use`]).
+pub fn prefill_weights(tensors: &[TensorSummary], n_layers: u32, tied: bool) -> (u64, u64) {
+    tensors.iter().fold((0, 0), |(per_token, once), t| {
+        match t.prefill_use(n_layers, tied) {
+            PrefillUse::PerToken => (per_token + t.n_elements, once),
+            PrefillUse::OncePerPrompt => (per_token, once + t.n_elements),
+            PrefillUse::Never => (per_token, once),
+        }
+    })
 }
 
 /// The transformer shape facts the predictor and the writer need.
@@ -204,5 +250,55 @@ impl ModelShape {
             * self.n_kv_heads as u64
             * self.head_dim as u64
             * bytes_per_element
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn t(name: &str, dims: Vec<u64>) -> TensorSummary {
+        TensorSummary::new(name, GgmlType::Q4_K, dims)
+    }
+
+    #[test]
+    fn prefill_multiplies_the_last_layers_feed_forward_and_the_output_once() {
+        let tensors = [
+            t("token_embd.weight", vec![256, 1000]),
+            t("blk.0.attn_q.weight", vec![256, 256]),
+            t("blk.0.ffn_up.weight", vec![256, 512]),
+            t("blk.1.attn_q.weight", vec![256, 256]),
+            t("blk.1.ffn_up.weight", vec![256, 512]),
+            t("blk.1.ffn_down.weight", vec![512, 256]),
+            TensorSummary::new("blk.1.attn_norm.weight", GgmlType::F32, vec![256]),
+            t("output.weight", vec![256, 1000]),
+        ];
+        let uses: Vec<PrefillUse> = tensors.iter().map(|x| x.prefill_use(2, false)).collect();
+        use PrefillUse::*;
+        assert_eq!(
+            uses,
+            [
+                Never,
+                PerToken,
+                PerToken,
+                PerToken,
+                OncePerPrompt,
+                OncePerPrompt,
+                Never,
+                OncePerPrompt
+            ]
+        );
+        let (per_token, once) = prefill_weights(&tensors, 2, false);
+        assert_eq!(per_token, 3 * 65_536 + 65_536);
+        assert_eq!(once, 2 * 131_072 + 256_000);
+        // Tied: the embedding is the output matrix; `blk.1` is no longer the last of 3 layers.
+        let tied = &tensors[..7];
+        assert_eq!(tied[0].prefill_use(3, true), OncePerPrompt);
+        assert_eq!(tied[4].prefill_use(3, true), PerToken);
+        // `blk.1` must not match `blk.10`.
+        assert_eq!(
+            t("blk.10.ffn_up.weight", vec![256, 512]).prefill_use(2, false),
+            PerToken
+        );
     }
 }
