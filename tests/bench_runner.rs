@@ -1,6 +1,9 @@
-//! The benchmark's arithmetic, driven by a fake engine whose speeds follow a known law:
-//! `t_token = overhead + weights / weights_per_s[type] / thread_factor`. What the runner derives
-//! (thread choice, per-type figures, overhead, convergence, GPU entries) must recover that law.
+//! The benchmark's arithmetic, driven by a fake engine whose speeds follow a known law: decode
+//! `t_token = overhead + weights / weights_per_s[type] / thread_factor` (+ attention per KV row),
+//! prefill `t_prompt = fixed + prompt × (2 × weights per token / FLOP/s(width) + attention) +
+//! weights multiplied once × decode's cost per weight`. What the runner derives (thread choice,
+//! per-type figures, the width curve, the per-prompt cost, the context growth, GPU entries) must
+//! recover that law.
 
 use std::path::Path;
 use std::sync::Mutex;
@@ -9,7 +12,7 @@ use minerva_setup::bench::runner::{self, BenchError, BenchOptions, Engine, Job, 
 use minerva_setup::bench::BenchBackend;
 use minerva_setup::gguf::reader;
 use minerva_setup::gguf::writer::tiny_shape;
-use minerva_setup::gguf::GgmlType;
+use minerva_setup::gguf::{prefill_weights, GgmlType};
 use minerva_setup::profile::{BandwidthMeasurement, HardwareProfile};
 use minerva_setup::progress::NoProgress;
 
@@ -34,6 +37,10 @@ struct Fake {
     /// in decode, and prefill's attention FLOP/s.
     per_kv_row_s: f64,
     attention_flops: f64,
+    /// Seconds every prompt costs beyond its tokens and its once-per-prompt matrices.
+    per_prompt_s: f64,
+    /// Prefill FLOP/s scale with `(width / 256) ^ width_exponent`.
+    width_exponent: f64,
     calls: Mutex<Vec<(String, u32, Vec<Job>)>>,
 }
 
@@ -45,8 +52,14 @@ impl Fake {
             gpu: false,
             per_kv_row_s: 0.0,
             attention_flops: 0.0,
+            per_prompt_s: 0.0,
+            width_exponent: 0.0,
             calls: Mutex::new(Vec::new()),
         }
+    }
+
+    fn prefill_flops(&self, n_embd: u32) -> f64 {
+        PREFILL_FLOPS * (f64::from(n_embd) / 256.0).powf(self.width_exponent)
     }
 }
 
@@ -82,6 +95,7 @@ impl Engine for Fake {
         let gpu = if gpu_layers > 0 { 10.0 } else { 1.0 };
         let s = &m.shape;
         let layers = s.n_layers as f64;
+        let (w_tok, w_once) = prefill_weights(&m.tensors, s.n_layers, s.tied_embeddings);
         let rates = jobs
             .iter()
             .map(|j| {
@@ -94,16 +108,18 @@ impl Engine for Fake {
                         + params as f64
                             / (weights_per_s(ty) * boost * gpu * thread_factor(j.threads))
                 };
+                // The once-per-prompt matrices cost what decoding reads of them costs at the
+                // job's own context.
+                let once_s = w_once as f64 * decode_t(j.prompt_tokens) / params as f64;
                 let prefill_tps = |prompt: u32| {
-                    if self.attention_flops <= 0.0 {
-                        return PREFILL_FLOPS / (2.0 * params as f64);
-                    }
-                    let output = (s.vocab_size * s.n_embd) as f64;
-                    let matmul_flops = PREFILL_FLOPS;
-                    let attention =
-                        4.0 * layers * (s.n_heads * s.head_dim) as f64 * (prompt as f64 / 2.0);
-                    1.0 / (2.0 * (params as f64 - output) / matmul_flops
-                        + attention / self.attention_flops)
+                    let attention = if self.attention_flops > 0.0 {
+                        4.0 * layers * (s.n_heads * s.head_dim) as f64 * (prompt as f64 / 2.0)
+                            / self.attention_flops
+                    } else {
+                        0.0
+                    };
+                    let per_token = 2.0 * w_tok as f64 / self.prefill_flops(s.n_embd) + attention;
+                    prompt as f64 / (self.per_prompt_s + once_s + prompt as f64 * per_token)
                 };
                 let t = decode_t(j.prompt_tokens);
                 // Three samples around the true rate, the fastest 2 % above it: the median must
@@ -126,6 +142,7 @@ impl Engine for Fake {
                     } else {
                         vec![]
                     },
+                    short_decode_tokens_per_s: if long > 0 { spread(1.0 / t) } else { vec![] },
                     decode_tokens_per_s: spread(1.0 / t),
                     // A step with B sequences costs (1 + (B - 1) / 4) one-sequence steps.
                     batch_step_s: j
@@ -158,18 +175,34 @@ fn profile(physical: u32, logical: u32) -> HardwareProfile {
     p
 }
 
+/// Weight bytes the tiny decode models read per token, at least: more than the 8-layer Q4_K
+/// prefill model reads (so Q4_K gets a deeper decode model), less than the Q8_0 and F16 ones
+/// (which are then decoded on their prefill models).
+const DECODE_BYTES: u64 = 4_000_000;
+
 fn options(dir: &Path) -> BenchOptions {
     let mut o = BenchOptions::new(dir.to_path_buf());
     let mut shape = tiny_shape();
     shape.n_layers = 8;
     o.model_shape = shape;
-    o.second_layers = 2;
+    o.decode_model_bytes = DECODE_BYTES;
     o.types = vec![GgmlType::Q4_K, GgmlType::Q8_0, GgmlType::F16];
     o
 }
 
 fn close(a: f64, b: f64, tol: f64) -> bool {
     (a - b).abs() <= tol * b.abs()
+}
+
+/// The jobs the fake ran on models of `ty`.
+fn jobs_on(fake: &Fake, ty: GgmlType) -> Vec<Job> {
+    fake.calls
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|(t, _, jobs)| t == ty.name() && !jobs.is_empty())
+        .flat_map(|(_, _, jobs)| jobs.clone())
+        .collect()
 }
 
 #[test]
@@ -186,12 +219,8 @@ fn figures_recover_the_speed_law_of_the_engine() {
         "physical cores, then one fewer (no SMT siblings to add)"
     );
 
-    let types: Vec<(&str, BenchBackend)> = r
-        .quants
-        .iter()
-        .map(|q| (q.ggml_type.as_str(), q.backend))
-        .collect();
-    assert_eq!(types.len(), 4, "three types and the second Q4_K: {types:?}");
+    let types: Vec<&str> = r.quants.iter().map(|q| q.ggml_type.as_str()).collect();
+    assert_eq!(types, ["Q4_K", "Q8_0", "F16"], "one entry per type");
     for q in &r.quants {
         let ty = GgmlType::from_name(&q.ggml_type).unwrap();
         let t = OVERHEAD_S + q.params as f64 / weights_per_s(ty);
@@ -212,11 +241,14 @@ fn figures_recover_the_speed_law_of_the_engine() {
             q.decode_bandwidth_bytes_per_s / 20e9,
             1e-9
         ));
+        // The once-per-prompt matrices taken out at decode's cost per weight: the law's rate.
         assert!(
             close(q.prefill_flops_per_s, PREFILL_FLOPS, 1e-9),
-            "{}",
+            "{}: {}",
+            q.ggml_type,
             q.prefill_flops_per_s
         );
+        assert_eq!(q.prefill_n_embd, Some(256));
         assert!(q.weight_bytes_per_token < q.file_bytes);
     }
     // Q8_0 reads 34/32 bytes per weight, F16 2, Q4_K 4.5 bits.
@@ -231,45 +263,36 @@ fn figures_recover_the_speed_law_of_the_engine() {
         4.5 / 8.0,
         0.02
     ));
-
-    assert!(
-        close(r.per_token_overhead_s, OVERHEAD_S, 1e-6),
-        "overhead {}",
-        r.per_token_overhead_s
-    );
-    assert_eq!(r.converged, Some(true));
+    assert_eq!(r.per_token_overhead_s, 0.0);
     assert_eq!(r.probe_bandwidth_bytes_per_s, Some(20e9));
-    assert!(
-        r.warnings.iter().all(|w| !w.contains("cache")),
-        "{:?}",
-        r.warnings
-    );
 }
 
 #[test]
-fn a_small_model_flattered_by_the_cache_is_reported_as_not_converged() {
+fn decode_is_measured_on_a_model_reading_the_decode_bytes_and_prefill_on_the_shallow_one() {
     let dir = tempfile::tempdir().unwrap();
-    let mut fake = Fake::new();
-    let mut o = options(dir.path());
-    o.types = vec![GgmlType::Q4_K];
-    // The 2-layer model fits "in cache" and decodes 1.5× faster per weight.
-    let small = {
-        let mut s = o.model_shape.clone();
-        s.n_layers = 2;
-        minerva_setup::gguf::writer::WeightLayout::Uniform(GgmlType::Q4_K).tensors(&s)
-    };
-    fake.cache_below = reader::per_token_weights(&small, false).0 + 1;
-    fake.cache_boost = 1.5;
-    let r = runner::run_with(&fake, &profile(2, 2), &o, &NoProgress).unwrap();
-    assert_eq!(r.converged, Some(false));
-    assert!(
-        r.warnings.iter().any(|w| w.contains("may fit in cache")),
-        "{:?}",
-        r.warnings
-    );
+    let fake = Fake::new();
+    let r = runner::run_with(&fake, &profile(2, 2), &options(dir.path()), &NoProgress).unwrap();
+    let q4k = r.quant("Q4_K", BenchBackend::Cpu).unwrap();
+    assert!(q4k.weight_bytes_per_token >= DECODE_BYTES, "{q4k:?}");
+    assert!(q4k.n_layers > 8, "more layers than the prefill model");
     assert_eq!(
-        r.per_token_overhead_s, 0.0,
-        "a negative intercept is clamped"
+        q4k.decode_context_tokens,
+        Some(runner::DECODE_PROMPT_TOKENS)
+    );
+    // The shallow prefill model's prompt, measured on it alone.
+    assert_eq!(q4k.prompt_tokens, 128);
+    assert!(q4k.prefill_tokens_per_s.median > 0.0);
+    // Q8_0's and F16's 8 layers already read the decode bytes: one model, both measurements.
+    for t in ["Q8_0", "F16"] {
+        let q = r.quant(t, BenchBackend::Cpu).unwrap();
+        assert_eq!((q.n_layers, q.decode_context_tokens), (8, None), "{t}");
+    }
+    let q4k_jobs = jobs_on(&fake, GgmlType::Q4_K);
+    assert!(
+        q4k_jobs
+            .iter()
+            .any(|j| !j.measure_prefill && j.prompt_tokens == runner::DECODE_PROMPT_TOKENS),
+        "a decode-only job after a short prompt: {q4k_jobs:?}"
     );
 }
 
@@ -321,7 +344,11 @@ fn models_are_written_once_and_reused_from_the_cache() {
         v
     };
     let before = mtimes(&bench_dir);
-    assert_eq!(before.len(), 4, "three types and the second Q4_K");
+    assert_eq!(
+        before.len(),
+        5,
+        "three prefill models, Q4_K's decode model and its depth model"
+    );
     runner::run_with(&Fake::new(), &profile(2, 2), &o, &NoProgress).unwrap();
     assert_eq!(mtimes(&bench_dir), before, "nothing rewritten");
 
@@ -367,7 +394,7 @@ fn with_a_gpu_every_type_is_measured_again_with_all_layers_offloaded() {
         .iter()
         .filter(|q| q.backend == BenchBackend::Gpu)
         .collect();
-    assert_eq!(gpu.len(), 4);
+    assert_eq!(gpu.len(), 3);
     assert!(
         gpu.iter().all(|q| q.bandwidth_ratio.is_none()),
         "RAM bandwidth is not the GPU's"
@@ -395,25 +422,74 @@ fn stat_takes_the_median_and_the_extremes() {
 }
 
 #[test]
-fn the_second_size_may_be_the_larger_one_as_by_default() {
+fn a_fixed_cost_per_prompt_is_found_from_two_depths_and_left_out_of_the_rates() {
     let dir = tempfile::tempdir().unwrap();
+    let mut fake = Fake::new();
+    fake.per_prompt_s = 2e-3;
+    let r = runner::run_with(&fake, &profile(2, 2), &options(dir.path()), &NoProgress).unwrap();
+    let c0 = r
+        .prefill_s_per_prompt
+        .expect("two depths of Q4_K were measured");
+    assert!(close(c0, 2e-3, 1e-6), "per prompt {c0}");
+    for q in &r.quants {
+        assert!(
+            close(q.prefill_flops_per_s, PREFILL_FLOPS, 1e-6),
+            "{}: {}",
+            q.ggml_type,
+            q.prefill_flops_per_s
+        );
+    }
+    // Counted as the matrices' time instead, it would have lowered every rate.
+    let mut o = options(dir.path());
+    o.width_curve = false;
+    let r = runner::run_with(&fake, &profile(2, 2), &o, &NoProgress).unwrap();
+    assert_eq!(r.prefill_s_per_prompt, None, "one depth only");
+    assert!(r
+        .quants
+        .iter()
+        .all(|q| q.prefill_flops_per_s < 0.99 * PREFILL_FLOPS));
+}
+
+#[test]
+fn the_width_curve_recovers_a_rate_that_grows_with_the_width() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut fake = Fake::new();
+    fake.width_exponent = 0.3;
     let mut o = options(dir.path());
     o.types = vec![GgmlType::Q4_K];
-    o.second_layers = 16;
-    let r = runner::run_with(&Fake::new(), &profile(2, 2), &o, &NoProgress).unwrap();
-    assert_eq!(r.quants.len(), 2);
-    assert!(r.quants[1].params > r.quants[0].params);
-    assert_eq!(
-        r.quant("Q4_K", BenchBackend::Cpu).unwrap().params,
-        r.quants[1].params,
-        "the larger one represents the type"
-    );
-    assert!(close(r.per_token_overhead_s, OVERHEAD_S, 1e-6));
-    assert_eq!(r.converged, Some(true));
-    assert_eq!(
-        runner::BenchOptions::new(dir.path().to_path_buf()).second_layers,
-        24
-    );
+    // 512 wide: the half-width model is 256 wide with four times the layers.
+    let mut shape = tiny_shape();
+    shape.n_layers = 2;
+    shape.n_embd = 512;
+    shape.n_ff = 1024;
+    shape.n_heads = 8;
+    shape.n_kv_heads = 4;
+    o.model_shape = shape;
+    o.decode_model_bytes = 0;
+    let r = runner::run_with(&fake, &profile(2, 2), &o, &NoProgress).unwrap();
+    let points: Vec<(u32, u32)> = r
+        .width_curve
+        .iter()
+        .map(|p| (p.n_embd, p.n_layers))
+        .collect();
+    assert_eq!(points, [(256, 8), (512, 2)]);
+    for p in &r.width_curve {
+        assert!(
+            close(p.prefill_flops_per_s, fake.prefill_flops(p.n_embd), 1e-6),
+            "{} wide: {}",
+            p.n_embd,
+            p.prefill_flops_per_s
+        );
+    }
+    let rates = minerva_setup::predict::rates::cpu_rates(&profile(2, 2), Some(&r));
+    let half = 0.5f64.powf(0.3);
+    assert!(close(rates.prefill_width_factor(256), half, 1e-6));
+    assert!(close(rates.prefill_width_factor(512), 1.0, 1e-9));
+    // Between the points in log width, the nearest point's beyond them.
+    let mid = (half + 1.0) / 2.0;
+    assert!(close(rates.prefill_width_factor(362), mid, 1e-3));
+    assert!(close(rates.prefill_width_factor(128), half, 1e-9));
+    assert!(close(rates.prefill_width_factor(4096), 1.0, 1e-9));
 }
 
 #[test]
@@ -461,7 +537,6 @@ fn batched_decode_is_measured_only_for_several_users_and_once_per_type() {
     let fake = Fake::new();
     let opts = options(dir.path()).with_batches_for(4);
     let r = runner::run_with(&fake, &profile(2, 2), &opts, &NoProgress).unwrap();
-    // Three types, the second Q4_K size adds nothing to the curve.
     let types: Vec<&str> = r
         .batch_decode
         .iter()
@@ -477,6 +552,7 @@ fn batched_decode_is_measured_only_for_several_users_and_once_per_type() {
             assert!(close(b.step_ratio(bs).unwrap(), want, 1e-9), "{bs}: {b:?}");
         }
     }
+    // On the decode model, whose weights the type's entry describes.
     let q4k = r.batch_curve("Q4_K", BenchBackend::Cpu).unwrap();
     assert_eq!(
         q4k.params,
@@ -492,12 +568,12 @@ fn two_prompt_lengths_recover_the_attention_of_prefill_and_decode() {
     let mut fake = Fake::new();
     fake.per_kv_row_s = 100e-9;
     fake.attention_flops = 10e9;
+    fake.per_prompt_s = 1e-3;
     let mut o = options(dir.path());
     o.types = vec![GgmlType::Q4_K, GgmlType::Q8_0];
-    o.second_layers = 16;
     let r = runner::run_with(&fake, &profile(2, 2), &o, &NoProgress).unwrap();
 
-    // The long prompt ran once, on the main Q4_K model.
+    // The long prompt ran once, on the Q4_K prefill model (no narrower width model here).
     let calls = fake.calls.lock().unwrap();
     let long: Vec<(String, u32)> = calls
         .iter()
@@ -511,28 +587,24 @@ fn two_prompt_lengths_recover_the_attention_of_prefill_and_decode() {
         .as_ref()
         .expect("the context growth was measured");
     assert_eq!((g.n_layers, g.n_kv_heads, g.q_dim), (8, 2, 256));
-    // The decode fit takes the fastest repetition (2 % above the true rate in the fake).
+    // Decode: the medians of repetitions timed alike after each prompt, the law's cost.
     let kv = g.decode_s_per_kv_row.unwrap();
-    assert!(close(kv, 100e-9 / 1.02, 1e-6), "per KV row {kv}");
+    assert!(close(kv, 100e-9, 1e-6), "per KV row {kv}");
+    // Prefill: the fixed and once-per-prompt costs taken out of both lengths first.
     let att = g.prefill_attention_flops_per_s.unwrap();
-    assert!(close(att, 10e9, 1e-6), "attention {att}");
-    // Prefill's FLOP rate of the matrices, attention and output matrix taken out: the law's.
+    assert!(close(att, 10e9, 1e-3), "attention {att}");
+    let c0 = r.prefill_s_per_prompt.unwrap();
+    assert!(close(c0, 1e-3, 1e-3), "per prompt {c0}");
+    // Prefill's FLOP rate of the matrices, attention and once-per-prompt work taken out: the law's.
     for q in &r.quants {
         assert!(
-            close(q.prefill_flops_per_s, PREFILL_FLOPS, 1e-6),
+            close(q.prefill_flops_per_s, PREFILL_FLOPS, 1e-3),
             "{} {} layers: {}",
             q.ggml_type,
             q.n_layers,
             q.prefill_flops_per_s
         );
     }
-    // The attention taken out of the recorded decode times leaves the weights' law: the
-    // overhead fit through the two sizes still finds the fixed cost per token.
-    assert!(
-        close(r.per_token_overhead_s, OVERHEAD_S, 0.05),
-        "per token {}",
-        r.per_token_overhead_s
-    );
 }
 
 #[test]
@@ -540,7 +612,6 @@ fn a_longer_context_that_is_not_slower_yields_no_growth_figures() {
     let dir = tempfile::tempdir().unwrap();
     let mut o = options(dir.path());
     o.types = vec![GgmlType::Q4_K];
-    o.second_layers = 8;
     // The plain law: prefill and decode do not depend on the prompt's length.
     let r = runner::run_with(&Fake::new(), &profile(2, 2), &o, &NoProgress).unwrap();
     let g = r.context_growth.expect("the long prompt was measured");
@@ -556,7 +627,6 @@ fn a_context_growth_implausibly_large_for_the_benchmark_model_is_rejected_as_noi
     fake.per_kv_row_s = 1e-6;
     let mut o = options(dir.path());
     o.types = vec![GgmlType::Q4_K];
-    o.second_layers = 16;
     let r = runner::run_with(&fake, &profile(2, 2), &o, &NoProgress).unwrap();
     let g = r.context_growth.expect("the long prompt was measured");
     assert_eq!(g.decode_s_per_kv_row, None);

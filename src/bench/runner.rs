@@ -9,16 +9,17 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use super::models::{
-    self, BenchModel, ModelError, CONVERGENCE_TYPE, DEFAULT_TYPES, LARGE_LAYERS, SECOND_LAYERS,
+    self, BenchModel, ModelError, CONVERGENCE_TYPE, DECODE_MODEL_BYTES, DEFAULT_TYPES,
+    PREFILL_LAYERS,
 };
-use crate::gguf::{GgmlType, ModelShape};
+use crate::gguf::{prefill_weights, GgmlType, ModelShape};
 use crate::llama::cpu::VariantError;
 use crate::llama::{self, LlamaError};
 use crate::profile::HardwareProfile;
 use crate::progress::Progress;
 use crate::types::bench::{
     BatchDecode, BatchStep, BenchBackend, BenchConditions, BenchResult, ContextGrowth, QuantBench,
-    Stat, ThreadTrial, BENCH_SCHEMA_VERSION,
+    Stat, ThreadTrial, WidthPoint, BENCH_SCHEMA_VERSION,
 };
 use crate::types::cpu_variant::CpuVariant;
 
@@ -43,11 +44,14 @@ pub struct BenchOptions {
     pub gpu: bool,
     /// Let llama.cpp's log lines through to stderr.
     pub llama_logs: bool,
-    /// Shape of the generated models (tests use a tiny one).
+    /// Shape of the generated prefill models (tests use a tiny one).
     pub model_shape: crate::gguf::ModelShape,
-    /// Layers of the second model of [`CONVERGENCE_TYPE`] (no second model when equal to
-    /// `model_shape.n_layers`).
-    pub second_layers: u32,
+    /// Weight bytes each type's decode model reads per token, at least (its layers are added to
+    /// `model_shape` until it does); 0: decode is measured on the prefill model.
+    pub decode_model_bytes: u64,
+    /// Also measure [`CONVERGENCE_TYPE`] at [`models::width_shapes`] of `model_shape`: the width
+    /// curve of prefill and the per-layer cost of decode.
+    pub width_curve: bool,
     /// Batch sizes of the batched-decode measurement (several users at once); empty: none.
     pub batch_sizes: Vec<u32>,
     /// `--cpu-variant`: run llama.cpp's CPU kernels built for this variant instead of the best
@@ -63,12 +67,13 @@ impl BenchOptions {
             bench_model: None,
             cache_dir,
             prompt_tokens: 128,
-            gen_tokens: 32,
+            gen_tokens: 8,
             time_budget_s: 6.5,
             gpu: true,
             llama_logs: false,
-            model_shape: models::bench_shape(LARGE_LAYERS),
-            second_layers: SECOND_LAYERS,
+            model_shape: models::bench_shape(PREFILL_LAYERS),
+            decode_model_bytes: DECODE_MODEL_BYTES,
+            width_curve: true,
             batch_sizes: Vec::new(),
             cpu_variant: None,
         }
@@ -115,6 +120,8 @@ pub struct Job {
     pub prompt_tokens: u32,
     /// Whether the prompt's evaluation is measured (false for decode-only thread trials).
     pub measure_prefill: bool,
+    /// Repetitions that measure prefill, at most (the rest measure decode only).
+    pub prefill_reps: u32,
     pub gen_tokens: u32,
     pub min_reps: u32,
     pub max_reps: u32,
@@ -137,6 +144,9 @@ pub struct JobRates {
     /// Prefill of the long prompt, and decode after it (empty without `long_prompt_tokens`).
     pub long_prefill_tokens_per_s: Vec<f64>,
     pub long_decode_tokens_per_s: Vec<f64>,
+    /// Decode after the job's own prompt timed the same way as after the long prompt (a fresh
+    /// context, whole repetitions): the context growth's short point. Empty: the repetitions'.
+    pub short_decode_tokens_per_s: Vec<f64>,
 }
 
 /// Measures models. The real one drives llama.cpp; tests use a fake.
@@ -249,21 +259,37 @@ struct Run<'a> {
     progress: &'a dyn Progress,
 }
 
-/// The models a run measures: one per type (or the one `bench_model`), and the second size of
-/// [`CONVERGENCE_TYPE`] when there is one.
+/// One type's models: prefill is measured on `prefill`, decode on `decode` (on `prefill` when
+/// there is no separate one: a user's model, or `decode_model_bytes` 0).
+struct TypeModels {
+    prefill: BenchModel,
+    decode: Option<BenchModel>,
+}
+
+impl TypeModels {
+    fn decode_model(&self) -> &BenchModel {
+        self.decode.as_ref().unwrap_or(&self.prefill)
+    }
+}
+
+/// The models a run measures: one or two per type (or the one `bench_model`), and the width
+/// curve's models of [`CONVERGENCE_TYPE`] when asked for.
 struct PreparedModels {
-    entries: Vec<BenchModel>,
-    second: Option<BenchModel>,
+    entries: Vec<TypeModels>,
+    width: Vec<BenchModel>,
 }
 
 impl PreparedModels {
-    /// Every model, the second size last.
+    /// Every model.
     fn iter(&self) -> impl Iterator<Item = &BenchModel> {
-        self.entries.iter().chain(self.second.iter())
+        self.entries
+            .iter()
+            .flat_map(|e| std::iter::once(&e.prefill).chain(e.decode.iter()))
+            .chain(self.width.iter())
     }
 
     fn count(&self) -> usize {
-        self.entries.len() + self.second.iter().count()
+        self.iter().count()
     }
 }
 
@@ -274,10 +300,17 @@ fn prepare_models(
     progress: &dyn Progress,
 ) -> Result<PreparedModels, BenchError> {
     let write_start = Instant::now();
-    let mut entries: Vec<BenchModel> = Vec::new();
-    let mut second: Option<BenchModel> = None;
+    let mut entries: Vec<TypeModels> = Vec::new();
+    let mut width: Vec<BenchModel> = Vec::new();
+    let cached = |shape: &ModelShape, t: GgmlType| {
+        models::ensure_cached(&opts.cache_dir, &models::spec_for(shape, t), progress)
+            .map_err(BenchError::Model)
+    };
     match &opts.bench_model {
-        Some(path) => entries.push(models::from_file(path).map_err(BenchError::Model)?),
+        Some(path) => entries.push(TypeModels {
+            prefill: models::from_file(path).map_err(BenchError::Model)?,
+            decode: None,
+        }),
         None => {
             let types = if opts.types.is_empty() {
                 DEFAULT_TYPES.to_vec()
@@ -285,27 +318,26 @@ fn prepare_models(
                 opts.types.clone()
             };
             for t in &types {
-                let mut shape = opts.model_shape.clone();
-                shape.n_layers = models::layers_for(*t, shape.n_layers);
-                let spec = models::spec_for(&shape, *t);
-                entries.push(
-                    models::ensure_cached(&opts.cache_dir, &spec, progress)
-                        .map_err(BenchError::Model)?,
-                );
+                let shape = &opts.model_shape;
+                let prefill = cached(shape, *t)?;
+                let layers = models::decode_layers(shape, *t, opts.decode_model_bytes);
+                let decode = if layers > shape.n_layers {
+                    let mut s = shape.clone();
+                    s.n_layers = layers;
+                    Some(cached(&s, *t)?)
+                } else {
+                    None
+                };
+                entries.push(TypeModels { prefill, decode });
             }
-            if types.contains(&CONVERGENCE_TYPE) && opts.second_layers != opts.model_shape.n_layers
-            {
-                let mut shape = opts.model_shape.clone();
-                shape.n_layers = opts.second_layers.max(1);
-                let spec = models::spec_for(&shape, CONVERGENCE_TYPE);
-                second = Some(
-                    models::ensure_cached(&opts.cache_dir, &spec, progress)
-                        .map_err(BenchError::Model)?,
-                );
+            if opts.width_curve && types.contains(&CONVERGENCE_TYPE) {
+                for s in models::width_shapes(&opts.model_shape) {
+                    width.push(cached(&s, CONVERGENCE_TYPE)?);
+                }
             }
         }
     }
-    let models = PreparedModels { entries, second };
+    let models = PreparedModels { entries, width };
     let wrote_any = models.iter().any(|m| m.written);
     let model_write_s = if wrote_any {
         write_start.elapsed().as_secs_f64()
@@ -386,7 +418,7 @@ impl Budget {
 fn choose_threads(
     run: &Run,
     profile: &HardwareProfile,
-    entries: &[BenchModel],
+    entries: &[TypeModels],
     budget: &mut Budget,
 ) -> Result<(u32, Vec<ThreadTrial>), BenchError> {
     let Run {
@@ -407,7 +439,7 @@ fn choose_threads(
             if base < max {
                 candidates.push(base + 1);
             }
-            let first = &entries[0];
+            let first = &entries[0].prefill;
             let trial_share = budget.next_share();
             progress.phase(
                 &format!(
@@ -426,6 +458,7 @@ fn choose_threads(
                     // the full prompt would eat the budget.
                     prompt_tokens: WARMUP_PROMPT,
                     measure_prefill: false,
+                    prefill_reps: 0,
                     gen_tokens: opts.gen_tokens,
                     min_reps: 2,
                     max_reps: 2,
@@ -459,8 +492,8 @@ fn choose_threads(
     Ok((threads, thread_trials))
 }
 
-/// Measure every model on every backend, one job each, and derive the per-type figures; warns
-/// about each wide decode spread.
+/// Measure every model on every backend and derive the per-type figures; warns about each wide
+/// decode spread.
 fn measure_models(
     run: &Run,
     threads: u32,
@@ -476,39 +509,133 @@ fn measure_models(
         progress,
     } = *run;
     let mut quants = Vec::new();
-    let mut growth = None;
-    let mut shapes = Vec::new();
+    // The context growth's model, its figures and rates; the fit waits for the per-prompt cost.
+    let mut growth_input: Option<(QuantBench, &BenchModel, JobRates)> = None;
+    // The convergence type's prefill at two depths: the per-prompt cost.
+    let mut depth_pair: Vec<PrefillPoint> = Vec::new();
+    // Per CPU entry of `quants`: the model its prefill was measured on, and that model's decode
+    // rate.
+    let mut prefill_models: Vec<(usize, &BenchModel, f64)> = Vec::new();
     let mut batches = Vec::new();
+    let mut width_runs: Vec<(&BenchModel, JobRates)> = Vec::new();
+    // The context growth on the narrowest width model: its attention is the largest share of its
+    // token (about a third of a prompt token at the long prompt and a fifth of a decoded one, on
+    // a 2-core Xeon VM), so that the fit stands out of the noise.
+    let growth_width = models
+        .width
+        .iter()
+        .enumerate()
+        .filter(|(_, m)| m.shape.n_embd < opts.model_shape.n_embd)
+        .min_by_key(|(_, m)| m.shape.n_embd)
+        .map(|(i, _)| i);
+    // The width model at the prefill models' own width (more layers): the depth pair's second.
+    let depth_model = models
+        .width
+        .iter()
+        .find(|m| m.shape.n_embd == opts.model_shape.n_embd);
     for (backend, gpu_layers) in backends {
-        for m in models.iter() {
-            progress.phase(
-                &format!("measuring {} ({})", label(m), backend_name(*backend)),
-                None,
-            );
-            let mut job = main_job(opts, threads, budget.next_share());
-            // Batched decode on each type's main model (the second size adds nothing to it).
-            let is_second = models.second.as_ref().is_some_and(|s| s.path == m.path);
-            if !is_second {
-                job.batch_sizes = opts.batch_sizes.clone();
-            }
-            // The context growth on the CPU, once, on the main model of the convergence type.
+        for e in &models.entries {
+            // Without width models, the context growth is measured on the convergence type's
+            // prefill model.
             let growth_model = *backend == BenchBackend::Cpu
-                && !is_second
                 && opts.bench_model.is_none()
-                && m.dominant_type() == CONVERGENCE_TYPE;
-            if growth_model {
-                job.long_prompt_tokens = LONG_PROMPT_TOKENS;
-            }
-            let (load_s, rates) = engine.run(&m.path, *gpu_layers, &[job])?;
-            progress.finish();
-            if let Some(b) = derive_batches(m, *backend, &rates[0]) {
+                && growth_width.is_none()
+                && e.prefill.dominant_type() == CONVERGENCE_TYPE;
+            let prefill_decode_tps;
+            let (q, decode_rates) = match &e.decode {
+                None => {
+                    progress.phase(
+                        &format!(
+                            "measuring {} ({})",
+                            label(&e.prefill),
+                            backend_name(*backend)
+                        ),
+                        None,
+                    );
+                    let mut job = main_job(opts, threads, budget.next_share());
+                    job.batch_sizes = opts.batch_sizes.clone();
+                    if growth_model {
+                        job.long_prompt_tokens = LONG_PROMPT_TOKENS;
+                    }
+                    let (load_s, mut rates) = engine.run(&e.prefill.path, *gpu_layers, &[job])?;
+                    progress.finish();
+                    let r = rates.remove(0);
+                    let q = derive(&e.prefill, *backend, load_s, opts, &r, probe_bw);
+                    prefill_decode_tps = q.decode_tokens_per_s.median;
+                    if growth_model {
+                        growth_input = Some((q.clone(), &e.prefill, r.clone()));
+                    }
+                    if *backend == BenchBackend::Cpu && is_width_reference(opts, &e.prefill) {
+                        width_runs.push((&e.prefill, r.clone()));
+                    }
+                    (q, r)
+                }
+                Some(d) => {
+                    progress.phase(
+                        &format!(
+                            "measuring {} prefill ({})",
+                            label(&e.prefill),
+                            backend_name(*backend)
+                        ),
+                        None,
+                    );
+                    let mut job = if is_width_reference(opts, &e.prefill) {
+                        depth_job(opts, threads, budget.next_share())
+                    } else {
+                        prefill_job(opts, threads, budget.next_share())
+                    };
+                    if growth_model {
+                        job.long_prompt_tokens = LONG_PROMPT_TOKENS;
+                    }
+                    let (_, mut rates) = engine.run(&e.prefill.path, *gpu_layers, &[job])?;
+                    progress.finish();
+                    let rp = rates.remove(0);
+                    let qp = derive(&e.prefill, *backend, 0.0, opts, &rp, probe_bw);
+                    prefill_decode_tps = qp.decode_tokens_per_s.median;
+                    if growth_model {
+                        growth_input = Some((qp.clone(), &e.prefill, rp.clone()));
+                    }
+                    if *backend == BenchBackend::Cpu && is_width_reference(opts, &e.prefill) {
+                        width_runs.push((&e.prefill, rp.clone()));
+                        depth_pair.extend(PrefillPoint::of(&e.prefill, opts.prompt_tokens, &rp));
+                        // The depth model right after: the pair's difference is small, and the
+                        // machine's speed drifts over seconds.
+                        if let Some(m) = depth_model {
+                            progress.phase(&format!("measuring {} prefill (CPU)", label(m)), None);
+                            let job = depth_job(opts, threads, budget.next_share());
+                            let (_, mut rates) = engine.run(&m.path, 0, &[job])?;
+                            progress.finish();
+                            depth_pair.extend(PrefillPoint::of(
+                                m,
+                                opts.prompt_tokens,
+                                &rates.remove(0),
+                            ));
+                        }
+                    }
+                    progress.phase(
+                        &format!("measuring {} decode ({})", label(d), backend_name(*backend)),
+                        None,
+                    );
+                    let mut job = decode_job(opts, threads, budget.next_share());
+                    job.batch_sizes = opts.batch_sizes.clone();
+                    let (load_s, mut rates) = engine.run(&d.path, *gpu_layers, &[job])?;
+                    progress.finish();
+                    let rd = rates.remove(0);
+                    let mut q = derive(d, *backend, load_s, opts, &rd, probe_bw);
+                    q.decode_context_tokens = Some(DECODE_PROMPT_TOKENS);
+                    q.prompt_tokens = qp.prompt_tokens;
+                    q.prefill_tokens_per_s = qp.prefill_tokens_per_s;
+                    q.prefill_flops_per_s = qp.prefill_flops_per_s;
+                    q.prefill_n_embd = qp.prefill_n_embd;
+                    (q, rd)
+                }
+            };
+            if let Some(b) = derive_batches(e.decode_model(), *backend, &decode_rates) {
                 batches.push(b);
             }
-            let q = derive(m, *backend, load_s, opts, &rates[0], probe_bw);
-            if growth_model {
-                growth = fit_context_growth(&q, &m.shape, LONG_PROMPT_TOKENS, &rates[0]);
+            if *backend == BenchBackend::Cpu {
+                prefill_models.push((quants.len(), &e.prefill, prefill_decode_tps));
             }
-            shapes.push(m.shape.clone());
             if q.decode_tokens_per_s.spread() > 0.10 {
                 warnings.push(format!(
                     "{} decode spread is {:.0}% (other load on the machine?)",
@@ -519,26 +646,88 @@ fn measure_models(
             quants.push(q);
         }
     }
-    if let Some(g) = growth.as_ref() {
-        for (q, shape) in quants.iter_mut().zip(&shapes) {
-            if q.backend == BenchBackend::Cpu {
-                q.prefill_flops_per_s = net_prefill_flops(q, shape, g);
-            }
+    for (i, m) in models.width.iter().enumerate() {
+        if depth_model.is_some_and(|d| d.path == m.path) {
+            continue;
+        }
+        progress.phase(
+            &format!("measuring {} ({} wide)", label(m), m.shape.n_embd),
+            None,
+        );
+        let mut job = width_job(opts, threads, budget.next_share());
+        if growth_width == Some(i) {
+            job.long_prompt_tokens = LONG_PROMPT_TOKENS;
+        }
+        let (_, mut rates) = engine.run(&m.path, 0, &[job])?;
+        progress.finish();
+        let r = rates.remove(0);
+        if growth_width == Some(i) {
+            let q = derive(m, BenchBackend::Cpu, 0.0, opts, &r, probe_bw);
+            growth_input = Some((q, m, r.clone()));
+        }
+        width_runs.push((m, r));
+    }
+    // The attention fit and the per-prompt cost each enter the other's: three rounds settle them
+    // (each shrinks the other's error by a factor of about 25 on the benchmark's models).
+    let mut per_prompt_s = None;
+    let mut growth = None;
+    for _ in 0..3 {
+        growth = growth_input.as_ref().and_then(|(q, m, r)| {
+            // What each prompt costs whatever its length: the fixed cost, and the matrices
+            // multiplied once (at what decoding reads of them costs).
+            let (_, once) = prefill_weights(&m.tensors, m.shape.n_layers, m.tied_embeddings);
+            let decode_weights_per_s = m.per_token().0 as f64 * q.decode_tokens_per_s.median;
+            let once_s = if decode_weights_per_s > 0.0 {
+                once as f64 / decode_weights_per_s
+            } else {
+                0.0
+            };
+            let fixed_s = per_prompt_s.unwrap_or(0.0) + once_s;
+            fit_context_growth(q, &m.shape, LONG_PROMPT_TOKENS, r, fixed_s)
+        });
+        per_prompt_s = per_prompt_fit(&depth_pair, growth.as_ref());
+    }
+    let c0 = per_prompt_s.unwrap_or(0.0);
+    for (i, m, tg) in &prefill_models {
+        let q = &quants[*i];
+        let point = PrefillPoint {
+            model: m,
+            prompt: q.prompt_tokens,
+            tokens_per_s: q.prefill_tokens_per_s.max,
+            decode_tps: *tg,
+        };
+        if let Some(f) = point.flops(c0, growth.as_ref()) {
+            quants[*i].prefill_flops_per_s = f;
         }
     }
+    let mut width_curve: Vec<WidthPoint> = width_runs
+        .iter()
+        .filter_map(|(m, r)| width_point(m, opts.prompt_tokens, r, c0, growth.as_ref()))
+        .collect();
+    width_curve.sort_by_key(|p| p.n_embd);
     Ok(Measured {
         quants,
         batches,
         growth,
+        width_curve,
+        prefill_s_per_prompt: per_prompt_s,
     })
 }
 
-/// What [`measure_models`] found: one entry per model and backend, the batched-decode curves, and
-/// the context growth when the long prompt ran.
+/// Whether `m` is the width curve's point at the prefill models' own width: the convergence
+/// type's prefill model, when the curve is measured.
+fn is_width_reference(opts: &BenchOptions, m: &BenchModel) -> bool {
+    opts.width_curve && opts.bench_model.is_none() && m.dominant_type() == CONVERGENCE_TYPE
+}
+
+/// What [`measure_models`] found: one entry per type and backend, the batched-decode curves, the
+/// context growth when the long prompt ran, the width curve and the per-layer cost of decode.
 struct Measured {
     quants: Vec<QuantBench>,
     batches: Vec<BatchDecode>,
     growth: Option<ContextGrowth>,
+    width_curve: Vec<WidthPoint>,
+    prefill_s_per_prompt: Option<f64>,
 }
 
 /// The batched-decode curve of one model's job, when it measured one.
@@ -565,12 +754,14 @@ fn derive_batches(m: &BenchModel, backend: BenchBackend, r: &JobRates) -> Option
     })
 }
 
-/// The measuring job of one model: the full prompt, prefill measured, up to 12 repetitions.
+/// The measuring job of a model that serves prefill and decode: the full prompt, prefill
+/// measured, up to 12 repetitions.
 fn main_job(opts: &BenchOptions, threads: u32, share: f64) -> Job {
     Job {
         threads,
         prompt_tokens: opts.prompt_tokens,
         measure_prefill: true,
+        prefill_reps: PREFILL_REPS,
         gen_tokens: opts.gen_tokens,
         min_reps: 2,
         max_reps: 12,
@@ -580,8 +771,48 @@ fn main_job(opts: &BenchOptions, threads: u32, share: f64) -> Job {
     }
 }
 
-/// The result: the two-size overhead fit, the load overhead, the remaining warnings and the
-/// description of what was measured. `start` is when measuring began (the wall time's origin).
+/// The job of a prefill model: the prompt [`PREFILL_REPS`] times (each followed by a short
+/// decode, which the context growth compares with decode after its long prompt).
+fn prefill_job(opts: &BenchOptions, threads: u32, share: f64) -> Job {
+    Job {
+        min_reps: 1,
+        max_reps: PREFILL_REPS,
+        ..main_job(opts, threads, share)
+    }
+}
+
+/// The job of a decode model: a short prompt, not measured (on the large model a full prompt
+/// would cost more than the decode), then decode repetitions.
+fn decode_job(opts: &BenchOptions, threads: u32, share: f64) -> Job {
+    Job {
+        prompt_tokens: DECODE_PROMPT_TOKENS,
+        measure_prefill: false,
+        min_reps: 2,
+        max_reps: 8,
+        ..main_job(opts, threads, share)
+    }
+}
+
+/// The job of a width-curve model: like a prefill model's.
+fn width_job(opts: &BenchOptions, threads: u32, share: f64) -> Job {
+    prefill_job(opts, threads, share)
+}
+
+/// The job of either model of the depth pair (the convergence type's prefill model and the
+/// depth model): one more prefill, since the per-prompt cost is a small difference.
+fn depth_job(opts: &BenchOptions, threads: u32, share: f64) -> Job {
+    Job {
+        max_reps: PREFILL_REPS + 1,
+        prefill_reps: PREFILL_REPS + 1,
+        ..prefill_job(opts, threads, share)
+    }
+}
+
+/// Tokens in the KV cache while a decode model's repetitions are timed.
+pub const DECODE_PROMPT_TOKENS: u32 = 16;
+
+/// The result: the load overhead, the remaining warnings and the description of what was
+/// measured. `start` is when measuring began (the wall time's origin).
 fn assemble_result(
     opts: &BenchOptions,
     start: Instant,
@@ -595,12 +826,9 @@ fn assemble_result(
         quants,
         batches: batch_decode,
         growth,
+        width_curve,
+        prefill_s_per_prompt,
     } = measured;
-    let per_kv_row_s = growth
-        .as_ref()
-        .and_then(|g| g.decode_s_per_kv_row)
-        .unwrap_or(0.0);
-    let (per_token_overhead_s, converged) = convergence(&quants, per_kv_row_s, &mut warnings);
     let load_overhead_s = load_overhead(&quants);
     if probe_bw.is_none() {
         warnings.push(
@@ -612,11 +840,11 @@ fn assemble_result(
         schema_version: BENCH_SCHEMA_VERSION,
         threads,
         thread_trials,
-        per_token_overhead_s,
+        per_token_overhead_s: 0.0,
         load_overhead_s,
         quants,
         probe_bandwidth_bytes_per_s: probe_bw,
-        converged,
+        converged: None,
         wall_s: start.elapsed().as_secs_f64(),
         peak_rss_bytes: peak_rss_bytes(),
         source: source_description(opts),
@@ -625,6 +853,8 @@ fn assemble_result(
         conditions: None,
         context_growth: growth,
         cpu_variant: None,
+        width_curve,
+        prefill_s_per_prompt,
     }
 }
 
@@ -654,36 +884,6 @@ fn steal_ratio((steal_a, total_a): (u64, u64), (steal_b, total_b): (u64, u64)) -
     steal_b.saturating_sub(steal_a) as f64 / total as f64
 }
 
-/// The per-token overhead and whether the two sizes of [`CONVERGENCE_TYPE`] on the CPU agree,
-/// if both were measured (`(0.0, None)` otherwise); warns when they do not agree.
-fn convergence(
-    quants: &[QuantBench],
-    per_kv_row_s: f64,
-    warnings: &mut Vec<String>,
-) -> (f64, Option<bool>) {
-    let sizes: Vec<&QuantBench> = quants
-        .iter()
-        .filter(|q| q.ggml_type == CONVERGENCE_TYPE.name() && q.backend == BenchBackend::Cpu)
-        .collect();
-    let smaller = sizes.iter().min_by_key(|q| q.params);
-    let larger = sizes.iter().max_by_key(|q| q.params);
-    match (smaller, larger) {
-        (Some(s), Some(l)) if s.params < l.params => {
-            let (overhead, conv) = overhead_fit(s, l, per_kv_row_s);
-            if !conv {
-                warnings.push(format!(
-                    "{} weights/s differ by more than 15% between {} M and {} M weights: the smaller model may fit in cache, or the machine was busy",
-                    CONVERGENCE_TYPE,
-                    s.params / 1_000_000,
-                    l.params / 1_000_000
-                ));
-            }
-            (overhead, Some(conv))
-        }
-        _ => (0.0, None),
-    }
-}
-
 /// The result's `source`: which models, prompt and generation lengths were measured.
 fn source_description(opts: &BenchOptions) -> String {
     match &opts.bench_model {
@@ -694,13 +894,17 @@ fn source_description(opts: &BenchOptions) -> String {
             opts.gen_tokens
         ),
         None => format!(
-            "measured: generated llama models {} wide, {} layers ({} for the second {}), {}-token prompt, {} tokens per decode repetition",
+            "measured: generated llama models {} wide, prefill on {} layers with a {}-token prompt, decode on as many layers as read {} MB per token, {} tokens per decode repetition{}",
             opts.model_shape.n_embd,
             opts.model_shape.n_layers,
-            opts.second_layers,
-            CONVERGENCE_TYPE,
             opts.prompt_tokens,
-            opts.gen_tokens
+            opts.decode_model_bytes / 1_000_000,
+            opts.gen_tokens,
+            if opts.width_curve {
+                format!(", {CONVERGENCE_TYPE} also at half and twice the width")
+            } else {
+                String::new()
+            }
         ),
     }
 }
@@ -756,6 +960,12 @@ fn derive(
     let decode = stat(&r.decode_tokens_per_s);
     let prefill = stat(&r.prefill_tokens_per_s);
     let bw = bytes as f64 * decode.median;
+    let point = PrefillPoint {
+        model: m,
+        prompt: opts.prompt_tokens,
+        tokens_per_s: prefill.max,
+        decode_tps: decode.median,
+    };
     QuantBench {
         ggml_type: m.dominant_type().name().to_string(),
         backend,
@@ -774,10 +984,100 @@ fn derive(
             BenchBackend::Cpu => probe_bw.map(|p| bw / p),
             BenchBackend::Gpu => None,
         },
-        prefill_flops_per_s: 2.0 * params as f64 * prefill.median,
+        prefill_flops_per_s: point.flops(0.0, None).unwrap_or(0.0),
         n_layers: m.shape.n_layers,
         n_kv_heads: m.shape.n_kv_heads,
+        decode_context_tokens: None,
+        prefill_n_embd: Some(m.shape.n_embd),
     }
+}
+
+/// One prefill measurement of a benchmark model: a `prompt`-token prompt at `tokens_per_s` (the
+/// fastest repetition: on a shared machine noise only slows one down), the model decoding at
+/// `decode_tps`.
+struct PrefillPoint<'a> {
+    model: &'a BenchModel,
+    prompt: u32,
+    tokens_per_s: f64,
+    decode_tps: f64,
+}
+
+impl<'a> PrefillPoint<'a> {
+    fn of(model: &'a BenchModel, prompt: u32, r: &JobRates) -> Option<PrefillPoint<'a>> {
+        let p = PrefillPoint {
+            model,
+            prompt,
+            tokens_per_s: stat(&r.prefill_tokens_per_s).max,
+            decode_tps: stat(&r.decode_tokens_per_s).median,
+        };
+        (p.tokens_per_s > 0.0 && p.decode_tps > 0.0).then_some(p)
+    }
+
+    /// Weights a prompt token is multiplied by ([`crate::gguf::TensorSummary::prefill_use`]).
+    fn token_weights(&self) -> f64 {
+        let m = self.model;
+        prefill_weights(&m.tensors, m.shape.n_layers, m.tied_embeddings).0 as f64
+    }
+
+    /// Seconds of the whole prompt spent on the weights multiplied per token: the prompt's time
+    /// less the matrices multiplied once per prompt (at what decoding reads of them costs, at the
+    /// model's own decode rate; the predictor counts them the same way), the fixed cost per
+    /// prompt `per_prompt_s` and the attention (at `g`'s rate, where measured).
+    fn matmul_s(&self, per_prompt_s: f64, g: Option<&ContextGrowth>) -> f64 {
+        let m = self.model;
+        let (_, once) = prefill_weights(&m.tensors, m.shape.n_layers, m.tied_embeddings);
+        let decode_params = m.per_token().0 as f64;
+        let prompt = f64::from(self.prompt.max(1));
+        let once_s = if self.decode_tps > 0.0 && decode_params > 0.0 {
+            once as f64 / (decode_params * self.decode_tps)
+        } else {
+            0.0
+        };
+        let attention_s = g
+            .and_then(|g| g.prefill_attention_flops_per_s)
+            .map_or(0.0, |rate| {
+                prompt * prefill_attention_flop_per_token(&m.shape, prompt) / rate
+            });
+        prompt / self.tokens_per_s - once_s - per_prompt_s - attention_s
+    }
+
+    /// FLOP/s of the weights multiplied per token; `None` when the rate is missing or less than
+    /// half the prompt's time is left for them (the subtracted figures are then noise).
+    fn flops(&self, per_prompt_s: f64, g: Option<&ContextGrowth>) -> Option<f64> {
+        if self.tokens_per_s <= 0.0 {
+            return None;
+        }
+        let total = f64::from(self.prompt.max(1)) / self.tokens_per_s;
+        let s = self.matmul_s(per_prompt_s, g);
+        (s >= 0.5 * total).then(|| 2.0 * f64::from(self.prompt.max(1)) * self.token_weights() / s)
+    }
+}
+
+/// The fixed cost of a prompt beyond its matrices, attention and once-per-prompt work (graph
+/// build, thread start, buffers), from one type's prefill at two depths: `seconds = per prompt +
+/// 2 × prompt × weights / rate` through both. On a 2-core Xeon VM a 2-layer and a 6-layer Q8_0
+/// model put the intercept at about 6 ms before the attention and the once-per-prompt matrices
+/// were taken out (15 % of the 2-layer model's 128-token prompt), which counted as matrix time
+/// would under-rate every type by as much. `None` without two depths, or when the line is
+/// implausible (a negative cost or rate, or a cost of more than half the shallower model's
+/// prompt).
+fn per_prompt_fit(points: &[PrefillPoint], g: Option<&ContextGrowth>) -> Option<f64> {
+    let [a, b] = points else {
+        return None;
+    };
+    let (small, large) = if a.token_weights() <= b.token_weights() {
+        (a, b)
+    } else {
+        (b, a)
+    };
+    let (ts, tl) = (small.matmul_s(0.0, g), large.matmul_s(0.0, g));
+    let dw = large.token_weights() - small.token_weights();
+    if dw <= 0.0 || tl <= ts || small.prompt != large.prompt {
+        return None;
+    }
+    let s_per_weight = (tl - ts) / dw;
+    let c0 = ts - small.token_weights() * s_per_weight;
+    (c0 >= 0.0 && c0 <= 0.5 * ts).then_some(c0)
 }
 
 /// Attention FLOP per prompt token of a `prompt`-token prompt: QKᵀ and AV, `4 × layers × q_dim`
@@ -796,12 +1096,23 @@ pub fn fit_context_growth(
     shape: &ModelShape,
     long: u32,
     r: &JobRates,
+    per_prompt_s: f64,
 ) -> Option<ContextGrowth> {
-    // The fastest repetition of each: the fit takes differences of small numbers, and on a
-    // shared machine noise only ever slows a repetition down.
+    // `per_prompt_s`: what a prompt of either length costs beyond its tokens (taken out of each
+    // before the two are compared).
+    // Prefill: the fastest repetition (noise only ever slows one down; the fit takes differences
+    // of small numbers).
+
     let long_pp = stat(&r.long_prefill_tokens_per_s).max;
-    let long_tg = stat(&r.long_decode_tokens_per_s).max;
-    let (short_pp, short_tg) = (q.prefill_tokens_per_s.max, q.decode_tokens_per_s.max);
+    // Decode: the medians of the repetitions timed the same way after each prompt (the fastest
+    // repetition of a few 8-token runs on a small model scattered by ±30 % on a 2-core VM).
+    let long_tg = stat(&r.long_decode_tokens_per_s).median;
+    let short_tg = if r.short_decode_tokens_per_s.is_empty() {
+        q.decode_tokens_per_s.max
+    } else {
+        stat(&r.short_decode_tokens_per_s).median
+    };
+    let short_pp = q.prefill_tokens_per_s.max;
     if [long_pp, long_tg, short_pp, short_tg]
         .iter()
         .any(|v| *v <= 0.0)
@@ -811,7 +1122,9 @@ pub fn fit_context_growth(
     }
     let d_flop = prefill_attention_flop_per_token(shape, long as f64)
         - prefill_attention_flop_per_token(shape, q.prompt_tokens as f64);
-    let d_prefill_s = 1.0 / long_pp - 1.0 / short_pp;
+    // The per-prompt cost is spread over fewer tokens in the shorter prompt.
+    let d_prefill_s = (1.0 / long_pp - per_prompt_s / f64::from(long))
+        - (1.0 / short_pp - per_prompt_s / f64::from(q.prompt_tokens.max(1)));
     let d_rows = shape.n_layers as f64 * shape.n_kv_heads as f64 * (long - q.prompt_tokens) as f64;
     let d_decode_s = 1.0 / long_tg - 1.0 / short_tg;
     // Plausibility: attention is never faster per FLOP than the same model's weight matrices,
@@ -842,52 +1155,30 @@ pub fn fit_context_growth(
     })
 }
 
-/// The FLOP/s of `q`'s weight matrices in prefill: its prompt's attention (at the growth's
-/// measured rate) taken out of the time, and the output matrix (evaluated for the last token
-/// only) out of the FLOP. The recorded figure when there is no measured attention rate, or when
-/// taking it out would leave less than half the time (a noisy fit).
-pub fn net_prefill_flops(q: &QuantBench, shape: &ModelShape, g: &ContextGrowth) -> f64 {
-    let (Some(rate), pp) = (
-        g.prefill_attention_flops_per_s,
-        q.prefill_tokens_per_s.median,
-    ) else {
-        return q.prefill_flops_per_s;
-    };
-    if pp <= 0.0 {
-        return q.prefill_flops_per_s;
-    }
-    let per_token_s = 1.0 / pp;
-    let attention_s = prefill_attention_flop_per_token(shape, q.prompt_tokens as f64) / rate;
-    let output = shape.vocab_size as u64 * shape.n_embd as u64;
-    let matmul_params = q.params.saturating_sub(output) as f64;
-    let net_s = per_token_s - attention_s;
-    if net_s < 0.5 * per_token_s || matmul_params <= 0.0 {
-        return q.prefill_flops_per_s;
-    }
-    2.0 * matmul_params / net_s
-}
-
-/// From one type at two sizes: `t = overhead + weights / weights_per_s` solved for the overhead
-/// (clamped at zero), and whether the naive weights/s of the two agree within 15 % (a smaller
-/// model that fits in cache would decode faster per weight). The attention over the KV cache (at
-/// `per_kv_row_s` per row, 0 when unmeasured) is taken out of each time first: it grows with the
-/// layers, not with the weights (the output matrix is the same in both sizes), and left in it
-/// tilts the line towards a smaller intercept.
-pub fn overhead_fit(small: &QuantBench, large: &QuantBench, per_kv_row_s: f64) -> (f64, bool) {
-    let net =
-        |q: &QuantBench| 1.0 / q.decode_tokens_per_s.median - per_kv_row_s * q.decode_kv_rows();
-    let (t_small, t_large) = (net(small), net(large));
-    let dw = large.params as f64 - small.params as f64;
-    let dt = t_large - t_small;
-    let overhead = if dt > 0.0 && dw > 0.0 {
-        let wps = dw / dt;
-        (t_small - small.params as f64 / wps).max(0.0)
-    } else {
-        0.0
-    };
-    let (a, b) = (small.decode_weights_per_s, large.decode_weights_per_s);
-    let converged = a > 0.0 && b > 0.0 && (a - b).abs() / a.max(b) <= 0.15;
-    (overhead, converged)
+/// The width curve's point of model `m` from its job's rates (prefill of a `prompt`-token
+/// prompt, decode after it); `None` without both figures.
+fn width_point(
+    m: &BenchModel,
+    prompt: u32,
+    r: &JobRates,
+    per_prompt_s: f64,
+    g: Option<&ContextGrowth>,
+) -> Option<WidthPoint> {
+    let p = PrefillPoint::of(m, prompt, r)?;
+    let flops = p.flops(per_prompt_s, g)?;
+    Some(WidthPoint {
+        ggml_type: m.dominant_type().name().to_string(),
+        n_embd: m.shape.n_embd,
+        n_layers: m.shape.n_layers,
+        n_kv_heads: m.shape.n_kv_heads,
+        matmul_params: p.token_weights() as u64,
+        decode_params: m.per_token().0,
+        prompt_tokens: prompt,
+        prefill_tokens_per_s: p.tokens_per_s,
+        prefill_flops_per_s: flops,
+        decode_context_tokens: prompt,
+        decode_tokens_per_s: p.decode_tps,
+    })
 }
 
 /// The smallest CPU load time measured: an upper bound of the fixed cost of loading (context and
@@ -957,47 +1248,58 @@ const PREFILL_REPS: u32 = 2;
 /// rate stands in). 512 tokens would double the prefill signal for another second of the 10 s
 /// budget. It runs in one batch, so the difference to the 128-token prompt also holds any change
 /// of the matrices' efficiency with the batch size, part of what a longer prompt costs.
-pub const LONG_PROMPT_TOKENS: u32 = 384;
+pub const LONG_PROMPT_TOKENS: u32 = 512;
 
 /// The most of the benchmark model's decoded token that its own attention (at its position) may
 /// take in the context growth's fit: beyond, the fit is rejected as noise. Measured on an idle
 /// 2-core Xeon VM: 15–20 %.
 const MAX_ATTENTION_SHARE: f64 = 0.35;
 
+/// The long prompt's prefill tokens/s, and decode tokens/s after it and after the short prompt.
+type LongPromptRates = (Vec<f64>, Vec<f64>, Vec<f64>);
+
 /// Decode repetitions after the long prompt (its prefill is measured once).
-const LONG_REPS: u32 = 2;
+const LONG_REPS: u32 = 3;
 
 impl LlamaEngine {
     /// The job's long prompt prefilled into a fresh context, and decode after it [`LONG_REPS`]
-    /// times: the context growth's second point. Returns the prefill and decode tokens/s.
+    /// times: the context growth's second point; before it, decode after the job's own prompt
+    /// timed the same way (its first point). Returns the long prompt's prefill tokens/s and the
+    /// decode tokens/s after the long and after the short prompt.
     fn long_prompt(
         &self,
         lm: &llama::LoadedModel,
         job: &Job,
-    ) -> Result<(Vec<f64>, Vec<f64>), BenchError> {
-        let n = job.long_prompt_tokens;
-        let mut s = lm
-            .session(self.backend, job.threads, n + job.gen_tokens + 16, n)
-            .map_err(BenchError::Llama)?;
-        let prompt = llama::prompt_tokens(n, lm.n_vocab(), PROMPT_SKIP);
-        let (mut prefill, mut decode) = (Vec::new(), Vec::new());
-        for rep in 0..LONG_REPS {
-            // Prefill in the first repetition only (a second costs a second of the budget);
-            // later ones rewind to the end of the prompt.
-            if rep == 0 {
-                let p_s = s.prefill(&prompt).map_err(BenchError::Llama)?;
-                if p_s > 0.0 {
-                    prefill.push(n as f64 / p_s);
+    ) -> Result<LongPromptRates, BenchError> {
+        let mut prefill = Vec::new();
+        let mut decode = [Vec::new(), Vec::new()];
+        for (i, n) in [job.prompt_tokens, job.long_prompt_tokens]
+            .into_iter()
+            .enumerate()
+        {
+            let mut s = lm
+                .session(self.backend, job.threads, n + job.gen_tokens + 16, n)
+                .map_err(BenchError::Llama)?;
+            let prompt = llama::prompt_tokens(n, lm.n_vocab(), PROMPT_SKIP);
+            for rep in 0..LONG_REPS {
+                // Prefill in the first repetition only (a second costs a second of the budget);
+                // later ones rewind to the end of the prompt.
+                if rep == 0 {
+                    let p_s = s.prefill(&prompt).map_err(BenchError::Llama)?;
+                    if p_s > 0.0 && i == 1 {
+                        prefill.push(n as f64 / p_s);
+                    }
+                } else {
+                    s.rewind().map_err(BenchError::Llama)?;
                 }
-            } else {
-                s.rewind().map_err(BenchError::Llama)?;
-            }
-            let g_s = s.generate(job.gen_tokens).map_err(BenchError::Llama)?;
-            if g_s > 0.0 {
-                decode.push(job.gen_tokens as f64 / g_s);
+                let g_s = s.generate(job.gen_tokens).map_err(BenchError::Llama)?;
+                if g_s > 0.0 {
+                    decode[i].push(job.gen_tokens as f64 / g_s);
+                }
             }
         }
-        Ok((prefill, decode))
+        let [short, long] = decode;
+        Ok((prefill, long, short))
     }
 
     /// Decode steps with each of the job's batch sizes: one context holding the largest batch,
@@ -1057,16 +1359,19 @@ impl Engine for LlamaEngine {
                     .last()
                     .map_or(0.0, |r| job.prompt_tokens as f64 / r);
                 let prefill_fits = rep == 0 || spent + last_prefill < job.budget_s;
-                if job.measure_prefill && rep < PREFILL_REPS && prefill_fits {
+                if job.measure_prefill && rep < job.prefill_reps && prefill_fits {
                     let p_s = s.prefill(&prompt).map_err(BenchError::Llama)?;
                     if p_s > 0.0 {
                         rates
                             .prefill_tokens_per_s
                             .push(job.prompt_tokens as f64 / p_s);
                     }
-                } else if rep == 0 {
+                } else if rep == 0 && prompt_len > WARMUP_PROMPT {
                     // Decode-only job (thread trials): the full prompt once, not measured.
                     s.prefill(&prompt).map_err(BenchError::Llama)?;
+                } else if rep == 0 {
+                    // The warm-up prompt was the whole prompt.
+                    s.rewind().map_err(BenchError::Llama)?;
                 } else {
                     // Same context length as a measured repetition, without paying for prefill.
                     s.rewind().map_err(BenchError::Llama)?;
@@ -1093,9 +1398,10 @@ impl Engine for LlamaEngine {
             }
             drop(s);
             if job.long_prompt_tokens > 0 {
-                let (prefill, decode) = self.long_prompt(&lm, job)?;
+                let (prefill, decode, short) = self.long_prompt(&lm, job)?;
                 rates.long_prefill_tokens_per_s = prefill;
                 rates.long_decode_tokens_per_s = decode;
+                rates.short_decode_tokens_per_s = short;
             }
             if !job.batch_sizes.is_empty() {
                 rates.batch_step_s = self.batch_steps(&lm, job)?;

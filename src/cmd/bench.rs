@@ -21,7 +21,7 @@ pub struct BenchArgs {
     /// Benchmark this GGUF file instead of the generated models.
     #[arg(long, value_name = "FILE")]
     pub bench_model: Option<PathBuf>,
-    /// Quantisation types to measure, comma-separated (default: Q4_K,Q5_K,Q6_K,Q8_0,Q4_0,F16).
+    /// Quantisation types to measure, comma-separated (default: Q4_K,Q5_K,Q6_K,Q8_0,Q4_0,F16,Q5_0,Q3_K,IQ4_XS).
     #[arg(long, value_name = "LIST", value_delimiter = ',', value_parser = parse_type)]
     pub types: Vec<GgmlType>,
     /// Seconds for all measurements together (model writing excluded). Each measurement needs a
@@ -32,8 +32,9 @@ pub struct BenchArgs {
     /// Prompt tokens of the prefill measurement.
     #[arg(long, value_name = "N", default_value_t = 128, value_parser = clap::value_parser!(u32).range(16..=2048))]
     pub prompt_tokens: u32,
-    /// Tokens generated per decode repetition.
-    #[arg(long, value_name = "N", default_value_t = 32, value_parser = clap::value_parser!(u32).range(1..=1024))]
+    /// Tokens generated per decode repetition (each decode model reads 300 MB per token: a
+    /// repetition of 8 takes 0.1-0.4 s).
+    #[arg(long, value_name = "N", default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..=1024))]
     pub gen_tokens: u32,
     /// Measure on the CPU only, even with a GPU build and a GPU present.
     #[arg(long)]
@@ -180,14 +181,27 @@ impl Human for BenchResult {
                 q.prefill_flops_per_s / 1e9
             );
         }
-        let conv = match self.converged {
-            Some(true) => "converged",
-            Some(false) => "NOT converged",
-            None => "convergence not checked",
+        if !self.width_curve.is_empty() {
+            let points: Vec<String> = self
+                .width_curve
+                .iter()
+                .map(|p| {
+                    format!(
+                        "{} wide {:.0} GFLOP/s",
+                        p.n_embd,
+                        p.prefill_flops_per_s / 1e9
+                    )
+                })
+                .collect();
+            let _ = writeln!(s, "Width     prefill {}", points.join(", "));
+        }
+        let per_prompt = match self.prefill_s_per_prompt {
+            Some(c) => format!("{:.1} ms per prompt", c * 1e3),
+            None => "per-prompt cost not measured".to_string(),
         };
         let _ = writeln!(
             s,
-            "Overhead  {:.2} ms per token ({conv}), load {:.2} s",
+            "Overhead  prefill {per_prompt}; decode {:.2} ms per token; load {:.2} s",
             self.per_token_overhead_s * 1e3,
             self.load_overhead_s
         );

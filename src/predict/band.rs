@@ -116,6 +116,8 @@ mod tests {
             prefill_flops_per_s: 1.0,
             n_layers: 0,
             n_kv_heads: 0,
+            decode_context_tokens: None,
+            prefill_n_embd: None,
         }
     }
 

@@ -80,6 +80,44 @@ pub struct CpuRates {
     /// FLOP/s of prefill's attention, when measured; without it the F16 matrices' rate is used.
     #[serde(default)]
     pub prefill_attention_flops_per_s: Option<f64>,
+    /// `(width, factor)`: the matrices' prefill FLOP rate at that model width over the rate at
+    /// the width the per-type rates were measured at, narrowest first; empty: 1 at every width.
+    #[serde(default)]
+    pub prefill_width: Vec<(u32, f64)>,
+    /// Prefill seconds per prompt beyond the weights and the attention, when measured.
+    #[serde(default)]
+    pub prefill_s_per_prompt: Option<f64>,
+}
+
+impl CpuRates {
+    /// The factor for a model `n_embd` wide: interpolated in log width between the measured
+    /// widths, the nearest one's beyond them (a rate is not extrapolated).
+    pub fn prefill_width_factor(&self, n_embd: u32) -> f64 {
+        width_factor(&self.prefill_width, n_embd)
+    }
+}
+
+/// See [`CpuRates::prefill_width_factor`].
+pub fn width_factor(points: &[(u32, f64)], n_embd: u32) -> f64 {
+    let (Some(first), Some(last)) = (points.first(), points.last()) else {
+        return 1.0;
+    };
+    if n_embd <= first.0 {
+        return first.1;
+    }
+    if n_embd >= last.0 {
+        return last.1;
+    }
+    let x = f64::from(n_embd).ln();
+    for w in points.windows(2) {
+        let ((w0, f0), (w1, f1)) = (w[0], w[1]);
+        if n_embd <= w1 {
+            let (x0, x1) = (f64::from(w0).ln(), f64::from(w1).ln());
+            let t = if x1 > x0 { (x - x0) / (x1 - x0) } else { 1.0 };
+            return f0 + t * (f1 - f0);
+        }
+    }
+    last.1
 }
 
 /// What one GPU can do.
@@ -192,11 +230,43 @@ pub fn cpu_rates(hw: &HardwareProfile, bench: Option<&BenchResult>) -> CpuRates 
                     types,
                     decode_s_per_kv_row: per_kv_row_s,
                     prefill_attention_flops_per_s: growth.and_then(|g| g.prefill_attention_flops_per_s),
+                    prefill_width: prefill_width_points(b),
+                    prefill_s_per_prompt: b.prefill_s_per_prompt,
                 };
             }
         }
     }
     unmeasured_cpu_rates(hw)
+}
+
+/// The benchmark's width curve as factors over the rate at the width its per-type rates were
+/// measured at (the widest point of that width when there are several; none without it).
+fn prefill_width_points(b: &BenchResult) -> Vec<(u32, f64)> {
+    let Some(main_width) = b
+        .quants
+        .iter()
+        .find(|q| q.backend == BenchBackend::Cpu && q.prefill_n_embd.is_some())
+        .and_then(|q| q.prefill_n_embd)
+    else {
+        return Vec::new();
+    };
+    let Some(base) = b
+        .width_curve
+        .iter()
+        .find(|p| p.n_embd == main_width && p.prefill_flops_per_s > 0.0)
+        .map(|p| p.prefill_flops_per_s)
+    else {
+        return Vec::new();
+    };
+    let mut points: Vec<(u32, f64)> = b
+        .width_curve
+        .iter()
+        .filter(|p| p.prefill_flops_per_s > 0.0)
+        .map(|p| (p.n_embd, p.prefill_flops_per_s / base))
+        .collect();
+    points.sort_by_key(|p| p.0);
+    points.dedup_by_key(|p| p.0);
+    points
 }
 
 /// The benchmark's per-token overhead when its two-size fit can be believed, else zero.
@@ -325,6 +395,8 @@ fn unmeasured_cpu_rates(hw: &HardwareProfile) -> CpuRates {
         types,
         decode_s_per_kv_row: None,
         prefill_attention_flops_per_s: None,
+        prefill_width: Vec::new(),
+        prefill_s_per_prompt: None,
     }
 }
 
@@ -401,4 +473,21 @@ pub fn gpu_rates(hw: &HardwareProfile, bench: Option<&BenchResult>) -> Vec<GpuRa
             }
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::width_factor;
+
+    #[test]
+    fn the_width_factor_interpolates_in_log_width_and_holds_the_ends() {
+        let points = [(1024, 0.8), (2048, 1.0), (4096, 1.3)];
+        assert_eq!(width_factor(&[], 1536), 1.0);
+        assert_eq!(width_factor(&points, 2048), 1.0);
+        // 1448 is about the geometric middle of 1024 and 2048.
+        assert!((width_factor(&points, 1448) - 0.9).abs() < 1e-3);
+        assert!((width_factor(&points, 2896) - 1.15).abs() < 1e-3);
+        assert_eq!(width_factor(&points, 640), 0.8);
+        assert_eq!(width_factor(&points, 8192), 1.3);
+    }
 }

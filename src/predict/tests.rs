@@ -92,6 +92,8 @@ fn quant(
         prefill_flops_per_s: flops,
         n_layers: 0,
         n_kv_heads: 0,
+        decode_context_tokens: None,
+        prefill_n_embd: None,
     }
 }
 
@@ -113,6 +115,8 @@ fn bench(quants: Vec<QuantBench>, overhead: f64) -> BenchResult {
         conditions: None,
         context_growth: None,
         cpu_variant: None,
+        width_curve: Vec::new(),
+        prefill_s_per_prompt: None,
     }
 }
 
@@ -580,8 +584,10 @@ fn prefill_multiplies_the_output_matrix_for_the_last_prompt_token_only() {
     let w = workload(256, 16, 1024);
     let ps = predict(&hw, Some(&b), &small, &w, &PredictOptions::default());
     let pl = predict(&hw, Some(&b), &large, &w, &PredictOptions::default());
+    // A matrix-vector product: what decoding reads of those weights costs (20 GB/s of
+    // 1.0625-byte weights), not their FLOP at prefill's rate.
     let extra_weights = (128256.0 - 32000.0) * 2048.0;
-    let once_s = 2.0 * extra_weights / flops;
+    let once_s = extra_weights / (20e9 / 1.0625);
     assert!(
         ((pl.prefill_s - ps.prefill_s) / once_s - 1.0).abs() < 1e-6,
         "{} vs {once_s}",
@@ -589,6 +595,58 @@ fn prefill_multiplies_the_output_matrix_for_the_last_prompt_token_only() {
     );
     // Decode still reads the whole output matrix for every token.
     assert!(pl.decode_tokens_per_s < ps.decode_tokens_per_s * 0.9);
+}
+
+#[test]
+fn the_measured_per_prompt_cost_and_width_curve_enter_prefill() {
+    let flops = 100e9;
+    let mut b = bench(vec![quant("Q8_0", 1.0625, 20e9, 1e15, 0.0, flops)], 0.0);
+    b.quants[0].prefill_n_embd = Some(2048);
+    let mut hw = profile("cloud");
+    cpu_only(&mut hw);
+    let m = input(
+        "1024 wide",
+        llama(16, 1024, 4096, 16, 4, 32000, false),
+        FileType::Q8_0,
+    );
+    let w = workload(256, 16, 1024);
+    let base = predict(&hw, Some(&b), &m, &w, &PredictOptions::default());
+
+    b.prefill_s_per_prompt = Some(0.004);
+    let fixed = predict(&hw, Some(&b), &m, &w, &PredictOptions::default());
+    assert!(
+        (fixed.prefill_s - base.prefill_s - 0.004).abs() < 1e-9,
+        "{} vs {}",
+        fixed.prefill_s,
+        base.prefill_s
+    );
+
+    // 1024-wide matrices at 0.8 of the 2048-wide rate: the per-token work on the weights takes
+    // 1 / 0.8 as long; the attention and the once-per-prompt matrices do not change.
+    b.prefill_s_per_prompt = None;
+    let point = |n_embd: u32, f: f64| crate::types::bench::WidthPoint {
+        ggml_type: "Q4_K".into(),
+        n_embd,
+        n_layers: 4,
+        n_kv_heads: 4,
+        matmul_params: 1,
+        decode_params: 1,
+        prompt_tokens: 128,
+        prefill_tokens_per_s: 1.0,
+        prefill_flops_per_s: f,
+        decode_context_tokens: 128,
+        decode_tokens_per_s: 1.0,
+    };
+    b.width_curve = vec![point(1024, 80e9), point(2048, 100e9)];
+    let narrow = predict(&hw, Some(&b), &m, &w, &PredictOptions::default());
+    let (per_token, _) = crate::gguf::prefill_weights(&m.tensors, 16, false);
+    let weights_s = 256.0 * 2.0 * per_token as f64 / flops;
+    assert!(
+        (narrow.prefill_s - base.prefill_s - weights_s * (1.0 / 0.8 - 1.0)).abs() < 1e-9,
+        "{} vs {}",
+        narrow.prefill_s,
+        base.prefill_s
+    );
 }
 
 #[test]
@@ -777,17 +835,13 @@ fn measured_context_growth_enters_decode_at_the_turns_position_and_prefill_at_it
         assert!((1.0 / p0.decode_tokens_per_s / expect0 - 1.0).abs() < 1e-9);
     }
 
-    // Prefill: the matrices at their type's rate, attention at its own measured rate.
+    // Prefill: the matrices at their type's rate, attention at its own measured rate, the output
+    // matrix and the last layer's feed-forward once, at what decoding reads of them costs.
     let p = predict(&hw, Some(&grown), &m, &workload(512, 16, 4096), &opts);
-    let matmul: f64 = m
-        .tensors
-        .iter()
-        .filter(|t| t.dims.len() >= 2 && t.name != "token_embd.weight" && t.name != "output.weight")
-        .map(|t| 2.0 * t.n_elements as f64)
-        .sum();
+    let (per_token, once) = crate::gguf::prefill_weights(&m.tensors, 16, false);
     let attention_flop = 4.0 * 16.0 * 4096.0 * 256.0;
-    let output = 2.0 * 32000.0 * 4096.0;
-    let expect = 512.0 * (matmul / flops + attention_flop / attention) + output / flops;
+    let once_s = once as f64 * net_s / q.params as f64;
+    let expect = 512.0 * (2.0 * per_token as f64 / flops + attention_flop / attention) + once_s;
     assert!(
         (p.prefill_s / expect - 1.0).abs() < 1e-6,
         "{} vs {expect}",

@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::{rates, CpuRates, Inputs, Placement, PlacementKind, TensorSplit};
-use crate::gguf::{GgmlType, TensorSummary};
+use crate::gguf::{GgmlType, PrefillUse, TensorSummary};
 
 /// The factor that bounds decode speed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -179,8 +179,20 @@ pub(super) fn prefill_time(
         * shape.n_layers as f64
         * (shape.n_heads * shape.head_dim) as f64
         * (workload.prompt_tokens as f64 / 2.0);
-    let (cpu_prefill, cpu_prefill_once) =
-        prefill_s(cpu_tensors, tied, |t| cpu.for_type(t).0.prefill_flops_per_s);
+    let width = cpu.prefill_width_factor(shape.n_embd);
+    let (cpu_prefill, cpu_prefill_once) = prefill_s(
+        cpu_tensors,
+        shape.n_layers,
+        tied,
+        |t| cpu.for_type(t).0.prefill_flops_per_s * width,
+        |t: &TensorSummary| {
+            let r = cpu.for_type(t.ggml_type).0;
+            match r.decode_weights_per_s {
+                Some(wps) => t.n_elements as f64 / wps,
+                None => 2.0 * t.n_elements as f64 / (r.prefill_flops_per_s * width),
+            }
+        },
+    );
     let mut gpu_prefill = 0.0;
     let mut gpu_prefill_once = 0.0;
     for g in gpus {
@@ -189,7 +201,13 @@ pub(super) fn prefill_time(
             .filter(|(i, _)| *i == g.index)
             .map(|(_, t)| *t)
             .collect();
-        let (per_token, once) = prefill_s(&ts, tied, |_| g.prefill_flops_per_s);
+        let (per_token, once) = prefill_s(
+            &ts,
+            shape.n_layers,
+            tied,
+            |_| g.prefill_flops_per_s,
+            |t: &TensorSummary| t.n_bytes as f64 / g.effective_bandwidth_bytes_per_s,
+        );
         gpu_prefill += per_token;
         gpu_prefill_once += once;
     }
@@ -202,9 +220,14 @@ pub(super) fn prefill_time(
             .map(|g| g.prefill_flops_per_s)
             .fold(0.0, f64::max),
     };
+    // The fixed cost of a prompt the benchmark measured on the CPU (graph, threads, buffers).
+    let per_prompt_s = match placement.kind {
+        PlacementKind::Cpu => cpu.prefill_s_per_prompt.unwrap_or(0.0),
+        _ => 0.0,
+    };
     PrefillTime {
         token_s: cpu_prefill + gpu_prefill + attn_flop_per_token / attn_flops_rate,
-        once_s: cpu_prefill_once + gpu_prefill_once,
+        once_s: cpu_prefill_once + gpu_prefill_once + per_prompt_s,
     }
 }
 
@@ -264,40 +287,32 @@ fn cpu_decode_terms(
     }
 }
 
-/// The output projection: `output.weight`, or the token embedding when the model ties them.
-fn is_output_matrix(t: &TensorSummary, tied: bool) -> bool {
-    t.name == "output.weight" || (tied && t.is_token_embedding())
-}
-
-/// Seconds of prefill compute for a set of tensors at `flops(type)`: `(per prompt token, once per
-/// prompt)`.
+/// Seconds of prefill for a set of tensors: `(per prompt token, once per prompt)`, the first at
+/// `flops(type)`, the second at `once(tensor)` seconds each.
 ///
 /// A prompt needs logits for its last token only: llama.cpp multiplies the hidden states by the
-/// output projection for the tokens whose logits are requested, so the output matrix costs one
-/// token's worth per prompt, not one per prompt token. In a model with a large vocabulary that
-/// matrix is 6-21 % of the weights (Llama-3.2-1B ties a 128 k × 2048 embedding: 262 M of
-/// 1.24 B); counting it per token predicted prefill that much too slow (measured with
-/// bench/bench-accuracy.sh). Where the benchmark measured the context growth its per-type FLOP
-/// rates leave its own output matrix and attention out as well (`bench::runner::net_prefill_flops`).
-/// llama.cpp also skips the last layer's feed-forward for those tokens (2-6 % of the weights);
-/// that is not taken out, here or in the benchmark's figures.
+/// output projection, and by the last layer's feed-forward, for the tokens whose logits are
+/// requested ([`TensorSummary::prefill_use`]): a matrix-vector product, which costs what a decoded
+/// token's read of those weights costs, not their FLOP at prefill's rate. In a model with a large
+/// vocabulary the output matrix is 6-21 % of the weights (Llama-3.2-1B ties a 128 k × 2048
+/// embedding: 262 M of 1.24 B); counting it per token predicted prefill that much too slow
+/// (measured with bench/bench-accuracy.sh). The benchmark's FLOP rates leave the same matrices
+/// out of their models' per-token work (`bench::runner`).
 fn prefill_s(
     tensors: &[&TensorSummary],
+    n_layers: u32,
     tied: bool,
     flops: impl Fn(GgmlType) -> f64,
+    once: impl Fn(&TensorSummary) -> f64,
 ) -> (f64, f64) {
     let mut per_token = 0.0;
-    let mut once = 0.0;
+    let mut once_s = 0.0;
     for t in tensors {
-        if t.dims.len() < 2 || (t.is_token_embedding() && !tied) {
-            continue;
-        }
-        let s = 2.0 * t.n_elements as f64 / flops(t.ggml_type);
-        if is_output_matrix(t, tied) {
-            once += s;
-        } else {
-            per_token += s;
+        match t.prefill_use(n_layers, tied) {
+            PrefillUse::PerToken => per_token += 2.0 * t.n_elements as f64 / flops(t.ggml_type),
+            PrefillUse::OncePerPrompt => once_s += once(t),
+            PrefillUse::Never => {}
         }
     }
-    (per_token, once)
+    (per_token, once_s)
 }

@@ -6,7 +6,10 @@
 use serde::{Deserialize, Serialize};
 
 /// Version of the `BenchResult` JSON schema.
-pub const BENCH_SCHEMA_VERSION: u32 = 1;
+/// 2: prefill and decode measured on separate 2048-wide models (decode beyond the cache), the
+/// width curve of prefill and the per-layer cost of decode. A stored result of an older version
+/// is measured again.
+pub const BENCH_SCHEMA_VERSION: u32 = 2;
 
 /// Median and spread of repeated measurements of one quantity.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -82,12 +85,20 @@ pub struct QuantBench {
     pub n_layers: u32,
     #[serde(default)]
     pub n_kv_heads: u32,
+    /// Tokens in the KV cache when decode was timed, where it differs from `prompt_tokens`
+    /// (decode measured on its own model after a short prompt); `None`: `prompt_tokens`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decode_context_tokens: Option<u32>,
+    /// Width of the model prefill was measured on, where known (the width curve's reference).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prefill_n_embd: Option<u32>,
 }
 
 impl QuantBench {
     /// Average position in the KV cache of the tokens a decode repetition generated.
     pub fn decode_position(&self) -> f64 {
-        self.prompt_tokens as f64 + self.generated_tokens as f64 / 2.0
+        self.decode_context_tokens.unwrap_or(self.prompt_tokens) as f64
+            + self.generated_tokens as f64 / 2.0
     }
 
     /// KV rows (layer × KV head × earlier position) a decoded token of a repetition attended to
@@ -177,6 +188,38 @@ pub struct BenchResult {
     /// results (which ran the AVX2 build) and for fakes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cpu_variant: Option<Box<crate::types::cpu_variant::CpuVariant>>,
+    /// Prefill (and decode) of one type's weights at several widths, narrowest first: how the
+    /// matrices' FLOP rate in prefill changes with the width. Empty in older results and for a
+    /// user's model.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub width_curve: Vec<WidthPoint>,
+    /// Prefill seconds per prompt beyond its matrices, attention and once-per-prompt work (graph,
+    /// threads, buffers), from one type's prefill at two depths; `None` when not measured or
+    /// implausible (the per-type rates then hold it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prefill_s_per_prompt: Option<f64>,
+}
+
+/// One model of the width curve: [`crate::bench::models::width_shapes`] of the prefill model of
+/// one type, or that model itself.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WidthPoint {
+    pub ggml_type: String,
+    pub n_embd: u32,
+    pub n_layers: u32,
+    pub n_kv_heads: u32,
+    /// Weights of the matrices a prompt token is multiplied by (the output matrix excluded).
+    pub matmul_params: u64,
+    /// Weights read per decoded token (the output matrix included).
+    pub decode_params: u64,
+    pub prompt_tokens: u32,
+    pub prefill_tokens_per_s: f64,
+    /// `2 × matmul_params × prefill tokens/s`, the prompt's attention (where the benchmark
+    /// measured its rate) taken out of the time.
+    pub prefill_flops_per_s: f64,
+    /// Tokens in the KV cache when decode was timed.
+    pub decode_context_tokens: u32,
+    pub decode_tokens_per_s: f64,
 }
 
 /// The machine's load around a benchmark run: the figures are only as good as the CPUs the run

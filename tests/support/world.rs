@@ -289,6 +289,8 @@ pub fn bench(decode_tokens_per_s: f64) -> BenchResult {
         prefill_flops_per_s: 2.0 * params as f64 * decode_tokens_per_s * 20.0,
         n_layers: 0,
         n_kv_heads: 0,
+        decode_context_tokens: None,
+        prefill_n_embd: None,
     };
     BenchResult {
         schema_version: BENCH_SCHEMA_VERSION,
@@ -310,6 +312,8 @@ pub fn bench(decode_tokens_per_s: f64) -> BenchResult {
         conditions: None,
         context_growth: None,
         cpu_variant: None,
+        width_curve: Vec::new(),
+        prefill_s_per_prompt: None,
     }
 }
 
