@@ -44,6 +44,13 @@ pub fn known_bench(
         ));
     }
     match state::load_bench(state_dir)? {
+        Some(b) if b.schema_version < crate::types::bench::BENCH_SCHEMA_VERSION => Ok((
+            None,
+            format!(
+                "none: the stored benchmark is of an older kind (schema {}), measured differently from this version's",
+                b.schema_version
+            ),
+        )),
         Some(b) if !same_kernels(&b, forced, expected_here().as_deref()) => Ok((
             None,
             format!(
@@ -188,6 +195,29 @@ mod tests {
                 })
                 .collect(),
         }
+    }
+
+    #[test]
+    fn a_stored_benchmark_of_an_older_kind_is_not_used() {
+        let dir = tempfile::tempdir().unwrap();
+        let text = std::fs::read_to_string(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("tests/fixtures/bench-2core-avx512.json"),
+        )
+        .unwrap();
+        let mut hw = HardwareProfile::from_json(&text, "fixture").unwrap();
+        hw.bench = None;
+        let mut old: BenchResult =
+            serde_json::from_str(r#"{"schema_version": 1, "threads": 2, "quants": []}"#).unwrap();
+        state::save_bench(dir.path(), &old).unwrap();
+        let (b, source) = known_bench(&hw, dir.path(), Machine::This, None).unwrap();
+        assert!(b.is_none(), "{source}");
+        assert!(source.contains("older kind (schema 1)"), "{source}");
+        // The current kind is judged by its kernels instead (what this CPU selects decides).
+        old.schema_version = crate::types::bench::BENCH_SCHEMA_VERSION;
+        state::save_bench(dir.path(), &old).unwrap();
+        let (_, source) = known_bench(&hw, dir.path(), Machine::This, None).unwrap();
+        assert!(!source.contains("older kind"), "{source}");
     }
 
     #[test]
