@@ -1,5 +1,6 @@
-//! The llama.cpp session the benchmark measures with: rewinding to the end of the prompt gives
-//! the same greedy continuation, so repeated decode runs measure the same work.
+//! The llama.cpp session the benchmark measures with: rewinding to the end of the prompt (or to a
+//! shorter context it was cut back to) gives the same greedy continuation, so repeated decode runs
+//! measure the same work.
 
 mod support;
 
@@ -72,4 +73,42 @@ fn generate_until_stops_at_the_deadline_after_at_least_one_token() {
     let (n, _) = s.generate_until(20, None).unwrap();
     assert_eq!(n, 20);
     assert_eq!(s.position(), 32 + 21);
+}
+
+#[test]
+fn truncate_continues_at_the_shorter_context_and_rewinds_there() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("m.gguf");
+    writer::write_model(
+        &path,
+        &ModelSpec::tiny(WeightLayout::Uniform(GgmlType::Q8_0)),
+    )
+    .unwrap();
+    let backend = &support::llama_backend().llama;
+    let model = llama::load(backend, &path, 0).unwrap();
+    let mut s = model.session(backend, 1, 128, 64).unwrap();
+    s.prefill(&llama::prompt_tokens(48, model.n_vocab(), 8))
+        .unwrap();
+    s.generate(1).unwrap();
+    let at_48 = s.last_logits().to_vec();
+    s.truncate(16).unwrap();
+    assert_eq!(s.position(), 16);
+    s.generate(3).unwrap();
+    assert_eq!(s.position(), 19);
+    let after = s.last_logits().to_vec();
+    let max_diff = |a: &[f32], b: &[f32]| {
+        a.iter()
+            .zip(b)
+            .map(|(x, y)| (x - y).abs())
+            .fold(0f32, f32::max)
+    };
+    assert!(max_diff(&after, &at_48) > 1e-3, "a different context");
+    // Rewinds now return to 16 and replay the same work.
+    s.rewind().unwrap();
+    assert_eq!(s.position(), 16);
+    s.generate(3).unwrap();
+    assert!(max_diff(s.last_logits(), &after) < 1e-3);
+    // Never beyond the prompt.
+    s.truncate(100).unwrap();
+    assert_eq!(s.position(), 16);
 }

@@ -432,6 +432,24 @@ impl Session<'_> {
         Ok(())
     }
 
+    /// Drop the KV cache from position `pos` on (at most the last prompt's length) and continue
+    /// from there, as if the prompt had been `pos` tokens long; later [`Session::rewind`]s return
+    /// here. Decode then runs at the shorter context in the same context object, whose buffers
+    /// a fresh context would allocate and warm anew.
+    pub fn truncate(&mut self, pos: u32) -> Result<(), LlamaError> {
+        let pos = (pos as i32).clamp(1, self.prompt_len.max(1));
+        let removed = self
+            .ctx
+            .clear_kv_cache_seq(Some(0), Some(pos as u32), None)
+            .map_err(|e| self.decode_err(e.to_string()))?;
+        if !removed {
+            return Err(self.decode_err("the KV cache refused to drop the later positions".into()));
+        }
+        self.pos = pos;
+        self.prompt_len = pos;
+        Ok(())
+    }
+
     /// Generate `n` tokens greedily after a prefill (end-of-sequence ignored); returns the seconds
     /// the `n` steps took, sampling included.
     pub fn generate(&mut self, n: u32) -> Result<f64, LlamaError> {
