@@ -4,21 +4,21 @@
 
 mod support;
 
-use minerva_setup::gguf::writer::{self, ModelSpec, WeightLayout};
-use minerva_setup::gguf::GgmlType;
 use minerva_setup::llama;
+
+/// The largest difference between two logit vectors.
+fn max_diff(a: &[f32], b: &[f32]) -> f32 {
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0f32, f32::max)
+}
 
 #[test]
 fn rewind_replays_the_same_computation_at_the_same_positions() {
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("m.gguf");
-    writer::write_model(
-        &path,
-        &ModelSpec::tiny(WeightLayout::Uniform(GgmlType::Q8_0)),
-    )
-    .unwrap();
     let backend = &support::llama_backend().llama;
-    let model = llama::load(backend, &path, 0).unwrap();
+    let model = support::load_tiny_q8(dir.path());
     let mut s = model.session(backend, 1, 128, 64).unwrap();
     let prompt = llama::prompt_tokens(48, model.n_vocab(), 8);
     s.prefill(&prompt).unwrap();
@@ -31,12 +31,6 @@ fn rewind_replays_the_same_computation_at_the_same_positions() {
     // Going on without a rewind evaluates new positions: different logits.
     s.generate(1).unwrap();
     let moved = s.last_logits().to_vec();
-    let max_diff = |a: &[f32], b: &[f32]| {
-        a.iter()
-            .zip(b)
-            .map(|(x, y)| (x - y).abs())
-            .fold(0f32, f32::max)
-    };
     assert!(max_diff(&moved, &first[5]) > 1e-3, "positions matter");
     for _ in 0..2 {
         s.rewind().unwrap();
@@ -54,14 +48,8 @@ fn rewind_replays_the_same_computation_at_the_same_positions() {
 #[test]
 fn generate_until_stops_at_the_deadline_after_at_least_one_token() {
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("m.gguf");
-    writer::write_model(
-        &path,
-        &ModelSpec::tiny(WeightLayout::Uniform(GgmlType::Q8_0)),
-    )
-    .unwrap();
     let backend = &support::llama_backend().llama;
-    let model = llama::load(backend, &path, 0).unwrap();
+    let model = support::load_tiny_q8(dir.path());
     let mut s = model.session(backend, 1, 256, 32).unwrap();
     s.prefill(&llama::prompt_tokens(32, model.n_vocab(), 8))
         .unwrap();
@@ -78,14 +66,8 @@ fn generate_until_stops_at_the_deadline_after_at_least_one_token() {
 #[test]
 fn truncate_continues_at_the_shorter_context_and_rewinds_there() {
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("m.gguf");
-    writer::write_model(
-        &path,
-        &ModelSpec::tiny(WeightLayout::Uniform(GgmlType::Q8_0)),
-    )
-    .unwrap();
     let backend = &support::llama_backend().llama;
-    let model = llama::load(backend, &path, 0).unwrap();
+    let model = support::load_tiny_q8(dir.path());
     let mut s = model.session(backend, 1, 128, 64).unwrap();
     s.prefill(&llama::prompt_tokens(48, model.n_vocab(), 8))
         .unwrap();
@@ -96,12 +78,6 @@ fn truncate_continues_at_the_shorter_context_and_rewinds_there() {
     s.generate(3).unwrap();
     assert_eq!(s.position(), 19);
     let after = s.last_logits().to_vec();
-    let max_diff = |a: &[f32], b: &[f32]| {
-        a.iter()
-            .zip(b)
-            .map(|(x, y)| (x - y).abs())
-            .fold(0f32, f32::max)
-    };
     assert!(max_diff(&after, &at_48) > 1e-3, "a different context");
     // Rewinds now return to 16 and replay the same work.
     s.rewind().unwrap();

@@ -52,14 +52,7 @@ fn mixed_k_quant_layouts_load_and_generate() {
 #[test]
 fn the_tokenizer_and_chat_template_work_in_llama_cpp() {
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("m.gguf");
-    writer::write_model(
-        &path,
-        &ModelSpec::tiny(WeightLayout::Uniform(GgmlType::Q8_0)),
-    )
-    .unwrap();
-    let backend = &support::llama_backend().llama;
-    let m = llama::load(backend, &path, 0).unwrap();
+    let m = support::load_tiny_q8(dir.path());
     let vocab = m.model.vocab();
     let tokens = vocab.tokenize(b"hello the server", true, false);
     let ids: Vec<i32> = tokens.iter().map(|t| t.0).collect();

@@ -45,3 +45,16 @@ pub fn llama_backend() -> &'static minerva_setup::llama::Backend {
     })
     .unwrap()
 }
+
+/// The tiny preset with every matrix in Q8_0, written under `dir` and loaded with
+/// [`llama_backend`].
+pub fn load_tiny_q8(dir: &std::path::Path) -> minerva_setup::llama::LoadedModel {
+    use minerva_setup::gguf::writer::{self, ModelSpec, WeightLayout};
+    let path = dir.join("m.gguf");
+    writer::write_model(
+        &path,
+        &ModelSpec::tiny(WeightLayout::Uniform(minerva_setup::gguf::GgmlType::Q8_0)),
+    )
+    .unwrap();
+    minerva_setup::llama::load(&llama_backend().llama, &path, 0).unwrap()
+}
