@@ -908,7 +908,7 @@ fn source_description(opts: &BenchOptions) -> String {
             opts.decode_model_bytes / 1_000_000,
             opts.gen_tokens,
             if opts.width_curve {
-                format!(", {CONVERGENCE_TYPE} also at half and twice the width")
+                format!(", {CONVERGENCE_TYPE} also at half the width and at twice the depth")
             } else {
                 String::new()
             }
