@@ -11,7 +11,7 @@
 //! decoded 1.5-1.8x faster per weight than 160-300 MB ones; the real files (290-620 MB) ran at
 //! the large models' rates. (A probe's L3 size is no guide on a VM: it is the host's, shared
 //! with its other guests.) The width curve of prefill and the per-layer cost of decode come from
-//! [`width_shapes`]: the prefill model's weights at half and twice its width.
+//! [`width_shapes`]: the prefill model's weights at half its width, and at twice its depth.
 
 use std::path::{Path, PathBuf};
 
