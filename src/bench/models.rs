@@ -38,8 +38,8 @@ pub const DEFAULT_TYPES: &[GgmlType] = &[
     GgmlType::IQ4_XS,
 ];
 
-/// The type measured at other widths (the width curve of prefill, the per-layer cost of decode)
-/// and at a second prompt length (the context growth).
+/// The type measured at half the width (the width curve of prefill; there, at a second prompt
+/// length, the context growth) and at twice the depth (the fixed cost per prompt).
 pub const CONVERGENCE_TYPE: GgmlType = GgmlType::Q4_K;
 
 /// Layers of the prefill models (2048 wide: 90 M weights, 50 MB in Q4_K; the last layer's

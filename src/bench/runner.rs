@@ -49,8 +49,9 @@ pub struct BenchOptions {
     /// Weight bytes each type's decode model reads per token, at least (its layers are added to
     /// `model_shape` until it does); 0: decode is measured on the prefill model.
     pub decode_model_bytes: u64,
-    /// Also measure [`CONVERGENCE_TYPE`] at [`models::width_shapes`] of `model_shape`: the width
-    /// curve of prefill and the per-layer cost of decode.
+    /// Also measure [`CONVERGENCE_TYPE`] at [`models::width_shapes`] of `model_shape`: half its
+    /// width (the width curve of prefill, the context growth) and twice its depth (the fixed cost
+    /// per prompt).
     pub width_curve: bool,
     /// Batch sizes of the batched-decode measurement (several users at once); empty: none.
     pub batch_sizes: Vec<u32>,
@@ -728,7 +729,7 @@ fn is_width_reference(opts: &BenchOptions, m: &BenchModel) -> bool {
 }
 
 /// What [`measure_models`] found: one entry per type and backend, the batched-decode curves, the
-/// context growth when the long prompt ran, the width curve and the per-layer cost of decode.
+/// context growth when the long prompt ran, the width curve and the fixed cost per prompt.
 struct Measured {
     quants: Vec<QuantBench>,
     batches: Vec<BatchDecode>,

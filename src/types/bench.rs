@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 
 /// Version of the `BenchResult` JSON schema.
 /// 2: prefill and decode measured on separate 2048-wide models (decode beyond the cache), the
-/// width curve of prefill and the per-layer cost of decode. A stored result of an older version
+/// width curve of prefill and the fixed cost per prompt. A stored result of an older version
 /// is measured again.
 pub const BENCH_SCHEMA_VERSION: u32 = 2;
 
