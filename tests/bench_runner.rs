@@ -473,6 +473,9 @@ fn the_width_curve_recovers_a_rate_that_grows_with_the_width() {
         .map(|p| (p.n_embd, p.n_layers))
         .collect();
     assert_eq!(points, [(256, 8), (512, 2)]);
+    // Every model written was measured, the depth model too although Q4_K decodes on its prefill
+    // model here: the thread trials, the prefill model, the depth model, the half-width model.
+    assert_eq!(fake.calls.lock().unwrap().len(), 4);
     for p in &r.width_curve {
         assert!(
             close(p.prefill_flops_per_s, fake.prefill_flops(p.n_embd), 1e-6),

@@ -145,8 +145,8 @@ pub struct JobRates {
     /// Prefill of the long prompt, and decode after it (empty without `long_prompt_tokens`).
     pub long_prefill_tokens_per_s: Vec<f64>,
     pub long_decode_tokens_per_s: Vec<f64>,
-    /// Decode after the job's own prompt timed the same way as after the long prompt (a fresh
-    /// context, whole repetitions): the context growth's short point. Empty: the repetitions'.
+    /// Decode after the job's own prompt timed the same way as after the long prompt (in the long
+    /// prompt's context, cut back): the context growth's short point. Empty: the repetitions'.
     pub short_decode_tokens_per_s: Vec<f64>,
 }
 
@@ -542,107 +542,90 @@ fn measure_models(
         .iter()
         .find(|m| m.shape.n_embd == opts.model_shape.n_embd);
     for (backend, gpu_layers) in backends {
+        let cpu = *backend == BenchBackend::Cpu;
         for e in &models.entries {
             // Without width models, the context growth is measured on the convergence type's
             // prefill model.
-            let growth_model = *backend == BenchBackend::Cpu
+            let growth_model = cpu
                 && opts.bench_model.is_none()
                 && growth_width.is_none()
                 && e.prefill.dominant_type() == CONVERGENCE_TYPE;
-            let prefill_decode_tps;
-            let (q, decode_rates) = match &e.decode {
-                None => {
-                    progress.phase(
-                        &format!(
-                            "measuring {} ({})",
-                            label(&e.prefill),
-                            backend_name(*backend)
-                        ),
-                        None,
-                    );
-                    let mut job = main_job(opts, threads, budget.next_share());
-                    job.batch_sizes = opts.batch_sizes.clone();
-                    if growth_model {
-                        job.long_prompt_tokens = LONG_PROMPT_TOKENS;
-                    }
-                    let (load_s, mut rates) = engine.run(&e.prefill.path, *gpu_layers, &[job])?;
+            let reference = cpu && is_width_reference(opts, &e.prefill);
+            // The prefill model: the whole measurement when it is also the decode model.
+            let mut job = match (&e.decode, reference) {
+                (None, _) => Job {
+                    batch_sizes: opts.batch_sizes.clone(),
+                    ..main_job(opts, threads, budget.next_share())
+                },
+                (Some(_), true) => depth_job(opts, threads, budget.next_share()),
+                (Some(_), false) => prefill_job(opts, threads, budget.next_share()),
+            };
+            if reference {
+                job.prefill_reps = DEPTH_PREFILL_REPS;
+            }
+            if growth_model {
+                job.long_prompt_tokens = LONG_PROMPT_TOKENS;
+            }
+            let what = if e.decode.is_some() { " prefill" } else { "" };
+            progress.phase(
+                &format!(
+                    "measuring {}{what} ({})",
+                    label(&e.prefill),
+                    backend_name(*backend)
+                ),
+                None,
+            );
+            let (load_s, mut rates) = engine.run(&e.prefill.path, *gpu_layers, &[job])?;
+            progress.finish();
+            let rp = rates.remove(0);
+            let qp = derive(&e.prefill, *backend, load_s, opts, &rp, probe_bw);
+            if cpu {
+                prefill_models.push((quants.len(), &e.prefill, qp.decode_tokens_per_s.median));
+            }
+            if growth_model {
+                growth_input = Some((qp.clone(), &e.prefill, rp.clone()));
+            }
+            if reference {
+                width_runs.push((&e.prefill, rp.clone()));
+                depth_pair.extend(PrefillPoint::of(&e.prefill, opts.prompt_tokens, &rp));
+                // The depth model right after: the pair's difference is small, and the
+                // machine's speed drifts over seconds.
+                if let Some(m) = depth_model {
+                    progress.phase(&format!("measuring {} prefill (CPU)", label(m)), None);
+                    let job = depth_job(opts, threads, budget.next_share());
+                    let (_, mut rates) = engine.run(&m.path, 0, &[job])?;
                     progress.finish();
-                    let r = rates.remove(0);
-                    let q = derive(&e.prefill, *backend, load_s, opts, &r, probe_bw);
-                    prefill_decode_tps = q.decode_tokens_per_s.median;
-                    if growth_model {
-                        growth_input = Some((q.clone(), &e.prefill, r.clone()));
-                    }
-                    if *backend == BenchBackend::Cpu && is_width_reference(opts, &e.prefill) {
-                        width_runs.push((&e.prefill, r.clone()));
-                    }
-                    (q, r)
+                    depth_pair.extend(PrefillPoint::of(m, opts.prompt_tokens, &rates.remove(0)));
                 }
+            }
+            let (q, decode_rates) = match &e.decode {
+                None => (qp, rp),
                 Some(d) => {
-                    progress.phase(
-                        &format!(
-                            "measuring {} prefill ({})",
-                            label(&e.prefill),
-                            backend_name(*backend)
-                        ),
-                        None,
-                    );
-                    let mut job = if is_width_reference(opts, &e.prefill) {
-                        depth_job(opts, threads, budget.next_share())
-                    } else {
-                        prefill_job(opts, threads, budget.next_share())
-                    };
-                    if growth_model {
-                        job.long_prompt_tokens = LONG_PROMPT_TOKENS;
-                    }
-                    let (_, mut rates) = engine.run(&e.prefill.path, *gpu_layers, &[job])?;
-                    progress.finish();
-                    let rp = rates.remove(0);
-                    let qp = derive(&e.prefill, *backend, 0.0, opts, &rp, probe_bw);
-                    prefill_decode_tps = qp.decode_tokens_per_s.median;
-                    if growth_model {
-                        growth_input = Some((qp.clone(), &e.prefill, rp.clone()));
-                    }
-                    if *backend == BenchBackend::Cpu && is_width_reference(opts, &e.prefill) {
-                        width_runs.push((&e.prefill, rp.clone()));
-                        depth_pair.extend(PrefillPoint::of(&e.prefill, opts.prompt_tokens, &rp));
-                        // The depth model right after: the pair's difference is small, and the
-                        // machine's speed drifts over seconds.
-                        if let Some(m) = depth_model {
-                            progress.phase(&format!("measuring {} prefill (CPU)", label(m)), None);
-                            let job = depth_job(opts, threads, budget.next_share());
-                            let (_, mut rates) = engine.run(&m.path, 0, &[job])?;
-                            progress.finish();
-                            depth_pair.extend(PrefillPoint::of(
-                                m,
-                                opts.prompt_tokens,
-                                &rates.remove(0),
-                            ));
-                        }
-                    }
                     progress.phase(
                         &format!("measuring {} decode ({})", label(d), backend_name(*backend)),
                         None,
                     );
-                    let mut job = decode_job(opts, threads, budget.next_share());
-                    job.batch_sizes = opts.batch_sizes.clone();
+                    let job = Job {
+                        batch_sizes: opts.batch_sizes.clone(),
+                        ..decode_job(opts, threads, budget.next_share())
+                    };
                     let (load_s, mut rates) = engine.run(&d.path, *gpu_layers, &[job])?;
                     progress.finish();
                     let rd = rates.remove(0);
-                    let mut q = derive(d, *backend, load_s, opts, &rd, probe_bw);
-                    q.decode_context_tokens = Some(DECODE_PROMPT_TOKENS);
-                    q.prompt_tokens = qp.prompt_tokens;
-                    q.prefill_tokens_per_s = qp.prefill_tokens_per_s;
-                    q.prefill_flops_per_s = qp.prefill_flops_per_s;
-                    q.prefill_n_embd = qp.prefill_n_embd;
+                    // Decode from the decode model, prefill from the prefill model.
+                    let q = QuantBench {
+                        decode_context_tokens: Some(DECODE_PROMPT_TOKENS),
+                        prompt_tokens: qp.prompt_tokens,
+                        prefill_tokens_per_s: qp.prefill_tokens_per_s,
+                        prefill_flops_per_s: qp.prefill_flops_per_s,
+                        prefill_n_embd: qp.prefill_n_embd,
+                        ..derive(d, *backend, load_s, opts, &rd, probe_bw)
+                    };
                     (q, rd)
                 }
             };
             if let Some(b) = derive_batches(e.decode_model(), *backend, &decode_rates) {
                 batches.push(b);
-            }
-            if *backend == BenchBackend::Cpu {
-                prefill_models.push((quants.len(), &e.prefill, prefill_decode_tps));
             }
             if q.decode_tokens_per_s.spread() > 0.10 {
                 warnings.push(format!(
@@ -662,7 +645,7 @@ fn measure_models(
             &format!("measuring {} ({} wide)", label(m), m.shape.n_embd),
             None,
         );
-        let mut job = width_job(opts, threads, budget.next_share());
+        let mut job = prefill_job(opts, threads, budget.next_share());
         if growth_width == Some(i) {
             job.long_prompt_tokens = LONG_PROMPT_TOKENS;
         }
@@ -682,15 +665,14 @@ fn measure_models(
     for _ in 0..3 {
         growth = growth_input.as_ref().and_then(|(q, m, r)| {
             // What each prompt costs whatever its length: the fixed cost, and the matrices
-            // multiplied once (at what decoding reads of them costs).
-            let (_, once) = prefill_weights(&m.tensors, m.shape.n_layers, m.tied_embeddings);
-            let decode_weights_per_s = m.per_token().0 as f64 * q.decode_tokens_per_s.median;
-            let once_s = if decode_weights_per_s > 0.0 {
-                once as f64 / decode_weights_per_s
-            } else {
-                0.0
+            // multiplied once.
+            let point = PrefillPoint {
+                model: m,
+                prompt: q.prompt_tokens,
+                tokens_per_s: q.prefill_tokens_per_s.max,
+                decode_tps: q.decode_tokens_per_s.median,
             };
-            let fixed_s = per_prompt_s.unwrap_or(0.0) + once_s;
+            let fixed_s = per_prompt_s.unwrap_or(0.0) + point.once_s();
             fit_context_growth(q, &m.shape, LONG_PROMPT_TOKENS, r, fixed_s)
         });
         per_prompt_s = per_prompt_fit(&depth_pair, growth.as_ref());
@@ -779,8 +761,8 @@ fn main_job(opts: &BenchOptions, threads: u32, share: f64) -> Job {
     }
 }
 
-/// The job of a prefill model: the prompt [`PREFILL_REPS`] times (each followed by a short
-/// decode, which the context growth compares with decode after its long prompt).
+/// The job of a prefill model (and of a width-curve model): the prompt [`PREFILL_REPS`] times,
+/// each followed by a short decode (whose rate prices the once-per-prompt matrices).
 fn prefill_job(opts: &BenchOptions, threads: u32, share: f64) -> Job {
     Job {
         min_reps: 1,
@@ -801,17 +783,15 @@ fn decode_job(opts: &BenchOptions, threads: u32, share: f64) -> Job {
     }
 }
 
-/// The job of a width-curve model: like a prefill model's.
-fn width_job(opts: &BenchOptions, threads: u32, share: f64) -> Job {
-    prefill_job(opts, threads, share)
-}
+/// Prefill repetitions of either model of the depth pair (the convergence type's prefill model
+/// and the depth model): one more, since the per-prompt cost is a small difference.
+const DEPTH_PREFILL_REPS: u32 = PREFILL_REPS + 1;
 
-/// The job of either model of the depth pair (the convergence type's prefill model and the
-/// depth model): one more prefill, since the per-prompt cost is a small difference.
+/// The job of a model of the depth pair.
 fn depth_job(opts: &BenchOptions, threads: u32, share: f64) -> Job {
     Job {
-        max_reps: PREFILL_REPS + 1,
-        prefill_reps: PREFILL_REPS + 1,
+        max_reps: DEPTH_PREFILL_REPS,
+        prefill_reps: DEPTH_PREFILL_REPS,
         ..prefill_job(opts, threads, share)
     }
 }
@@ -1033,20 +1013,26 @@ impl<'a> PrefillPoint<'a> {
     /// prompt `per_prompt_s` and the attention (at `g`'s rate, where measured).
     fn matmul_s(&self, per_prompt_s: f64, g: Option<&ContextGrowth>) -> f64 {
         let m = self.model;
-        let (_, once) = prefill_weights(&m.tensors, m.shape.n_layers, m.tied_embeddings);
-        let decode_params = m.per_token().0 as f64;
         let prompt = f64::from(self.prompt.max(1));
-        let once_s = if self.decode_tps > 0.0 && decode_params > 0.0 {
-            once as f64 / (decode_params * self.decode_tps)
-        } else {
-            0.0
-        };
         let attention_s = g
             .and_then(|g| g.prefill_attention_flops_per_s)
             .map_or(0.0, |rate| {
                 prompt * prefill_attention_flop_per_token(&m.shape, prompt) / rate
             });
-        prompt / self.tokens_per_s - once_s - per_prompt_s - attention_s
+        prompt / self.tokens_per_s - self.once_s() - per_prompt_s - attention_s
+    }
+
+    /// Seconds of the matrices multiplied once per prompt: what decoding reads of them costs, at
+    /// the model's own decode rate (0 without one).
+    fn once_s(&self) -> f64 {
+        let m = self.model;
+        let (_, once) = prefill_weights(&m.tensors, m.shape.n_layers, m.tied_embeddings);
+        let decode_weights_per_s = m.per_token().0 as f64 * self.decode_tps;
+        if decode_weights_per_s > 0.0 {
+            once as f64 / decode_weights_per_s
+        } else {
+            0.0
+        }
     }
 
     /// FLOP/s of the weights multiplied per token; `None` when the rate is missing or less than
@@ -1106,11 +1092,9 @@ pub fn fit_context_growth(
     r: &JobRates,
     per_prompt_s: f64,
 ) -> Option<ContextGrowth> {
-    // `per_prompt_s`: what a prompt of either length costs beyond its tokens (taken out of each
-    // before the two are compared).
-    // Prefill: the fastest repetition (noise only ever slows one down; the fit takes differences
-    // of small numbers).
-
+    // `per_prompt_s`: what a prompt of either length costs beyond its tokens, taken out of each
+    // before the two are compared. Prefill: the fastest repetition (noise only ever slows one
+    // down; the fit takes differences of small numbers).
     let long_pp = stat(&r.long_prefill_tokens_per_s).max;
     // Decode: the medians of the repetitions timed the same way after each prompt (the fastest
     // repetition of a few 8-token runs on a small model scattered by ±30 % on a 2-core VM).
@@ -1178,13 +1162,10 @@ fn width_point(
         ggml_type: m.dominant_type().name().to_string(),
         n_embd: m.shape.n_embd,
         n_layers: m.shape.n_layers,
-        n_kv_heads: m.shape.n_kv_heads,
         matmul_params: p.token_weights() as u64,
-        decode_params: m.per_token().0,
         prompt_tokens: prompt,
         prefill_tokens_per_s: p.tokens_per_s,
         prefill_flops_per_s: flops,
-        decode_context_tokens: prompt,
         decode_tokens_per_s: p.decode_tps,
     })
 }
@@ -1249,13 +1230,11 @@ const PROMPT_SKIP: i32 = 8;
 /// Repetitions that measure prefill (the rest measure decode only).
 const PREFILL_REPS: u32 = 2;
 
-/// The long prompt of the context growth: three times the main prompt. Its attention is 3 % of
-/// the benchmark model's FLOP per token in prefill and about a third of a decoded token's time
-/// after it: the decode figure stands well out of the noise, the prefill one only on a quiet
-/// machine (its fit is then rejected as implausible more often than not, and the F16 matrices'
-/// rate stands in). 512 tokens would double the prefill signal for another second of the 10 s
-/// budget. It runs in one batch, so the difference to the 128-token prompt also holds any change
-/// of the matrices' efficiency with the batch size, part of what a longer prompt costs.
+/// The long prompt of the context growth: four times the main prompt, on the half-width model.
+/// There its attention is about a third of a prompt token's time and a fifth of a decoded
+/// token's (2-core Xeon VM); the fitted attention rate was 26-40 GFLOP/s over nine benchmarks.
+/// It runs in one batch, so the difference to the 128-token prompt also holds any change of the
+/// matrices' efficiency with the batch size, part of what a longer prompt costs.
 pub const LONG_PROMPT_TOKENS: u32 = 512;
 
 /// The most of the benchmark model's decoded token that its own attention (at its position) may

@@ -628,13 +628,10 @@ fn the_measured_per_prompt_cost_and_width_curve_enter_prefill() {
         ggml_type: "Q4_K".into(),
         n_embd,
         n_layers: 4,
-        n_kv_heads: 4,
         matmul_params: 1,
-        decode_params: 1,
         prompt_tokens: 128,
         prefill_tokens_per_s: 1.0,
         prefill_flops_per_s: f,
-        decode_context_tokens: 128,
         decode_tokens_per_s: 1.0,
     };
     b.width_curve = vec![point(1024, 80e9), point(2048, 100e9)];

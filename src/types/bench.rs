@@ -207,18 +207,15 @@ pub struct WidthPoint {
     pub ggml_type: String,
     pub n_embd: u32,
     pub n_layers: u32,
-    pub n_kv_heads: u32,
-    /// Weights of the matrices a prompt token is multiplied by (the output matrix excluded).
+    /// Weights a prompt token is multiplied by (not the output matrix and the last layer's
+    /// feed-forward, which run for the last prompt token only).
     pub matmul_params: u64,
-    /// Weights read per decoded token (the output matrix included).
-    pub decode_params: u64,
     pub prompt_tokens: u32,
     pub prefill_tokens_per_s: f64,
-    /// `2 × matmul_params × prefill tokens/s`, the prompt's attention (where the benchmark
-    /// measured its rate) taken out of the time.
+    /// FLOP/s of `matmul_params`: the once-per-prompt matrices (at `decode_tokens_per_s`), the
+    /// fixed cost per prompt and the attention (where measured) taken out of the prompt's time.
     pub prefill_flops_per_s: f64,
-    /// Tokens in the KV cache when decode was timed.
-    pub decode_context_tokens: u32,
+    /// The model's decode rate after the prompt, which prices its once-per-prompt matrices.
     pub decode_tokens_per_s: f64,
 }
 
