@@ -47,7 +47,7 @@ pub fn known_bench(
         Some(b) if b.schema_version < crate::types::bench::BENCH_SCHEMA_VERSION => Ok((
             None,
             format!(
-                "none: the stored benchmark is of an older kind (schema {}), measured differently from this version's",
+                "none: the stored benchmark is of an older kind (schema {}), measured differently from this version's (run `minerva-setup bench` to measure again)",
                 b.schema_version
             ),
         )),
