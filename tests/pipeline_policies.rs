@@ -159,7 +159,7 @@ fn a_failed_verification_that_cannot_be_recorded_says_so() {
             components: None,
             below_tier: None,
         },
-        bench: BenchSource::Given(bench(1000.0), "test".into()),
+        bench: BenchSource::Given(Box::new(bench(1000.0)), "test".into()),
         endpoint: w.server.url(""),
         fetch: FetchOptions {
             dest_dir: paths.models_dir.clone(),

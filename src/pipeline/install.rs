@@ -36,7 +36,7 @@ pub const INSTALL_SCHEMA_VERSION: u32 = 1;
 #[derive(Debug, Clone)]
 pub enum BenchSource {
     /// Figures already known (a simulated profile's, or a stored benchmark of this machine).
-    Given(BenchResult, String),
+    Given(Box<BenchResult>, String),
     /// Run the benchmark on this machine.
     Run(BenchOptions),
     /// Plan without one (predictions are marked unmeasured).
@@ -220,7 +220,7 @@ impl<'a> Run<'a> {
         })?;
         let previous = State::load(&paths.state_dir).map_err(InstallError::State)?;
         let (bench, bench_source) = match &settings.bench {
-            BenchSource::Given(b, src) => (Some(b.clone()), src.clone()),
+            BenchSource::Given(b, src) => (Some((**b).clone()), src.clone()),
             BenchSource::None => (None, "none: unmeasured".to_string()),
             BenchSource::Run(opts) => {
                 let (b, src) = stored::measure_and_store(hw, opts, &paths.state_dir, progress)

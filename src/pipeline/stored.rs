@@ -168,7 +168,7 @@ pub fn bench_source(
     if hw.bench.is_some() || skip_bench || machine == Machine::Other {
         return Ok(
             match known_bench(hw, state_dir, machine, run.cpu_variant.as_deref())? {
-                (Some(b), src) => BenchSource::Given(b, src),
+                (Some(b), src) => BenchSource::Given(Box::new(b), src),
                 (None, _) => BenchSource::None,
             },
         );
