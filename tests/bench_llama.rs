@@ -64,27 +64,45 @@ fn generate_until_stops_at_the_deadline_after_at_least_one_token() {
 }
 
 #[test]
-fn truncate_continues_at_the_shorter_context_and_rewinds_there() {
+fn a_saved_kv_cache_restores_what_the_prefill_computed_and_a_bad_one_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let backend = &support::llama_backend().llama;
     let model = support::load_tiny_q8(dir.path());
-    let mut s = model.session(backend, 1, 128, 64).unwrap();
-    s.prefill(&llama::prompt_tokens(48, model.n_vocab(), 8))
-        .unwrap();
-    s.generate(1).unwrap();
-    let at_48 = s.last_logits().to_vec();
-    s.truncate(16).unwrap();
-    assert_eq!(s.position(), 16);
-    s.generate(3).unwrap();
-    assert_eq!(s.position(), 19);
-    let after = s.last_logits().to_vec();
-    assert!(max_diff(&after, &at_48) > 1e-3, "a different context");
-    // Rewinds now return to 16 and replay the same work.
-    s.rewind().unwrap();
-    assert_eq!(s.position(), 16);
-    s.generate(3).unwrap();
-    assert!(max_diff(s.last_logits(), &after) < 1e-3);
-    // Never beyond the prompt.
-    s.truncate(100).unwrap();
-    assert_eq!(s.position(), 16);
+    let prompt = llama::prompt_tokens(48, model.n_vocab(), 8);
+    let state = dir.path().join("tiny.kv48.state");
+    let decode_after = |expect_restored: bool, tokens: &[llama_cpp_2::token::LlamaToken]| {
+        let mut s = model.session(backend, 1, 128, 64).unwrap();
+        let restored = s.restore_state(tokens, &state);
+        assert_eq!(restored, expect_restored);
+        if !restored {
+            assert_eq!(s.position(), 0, "an empty cache after a failed restore");
+            s.prefill(tokens).unwrap();
+            assert!(s.save_state(tokens, &state));
+        }
+        assert_eq!(s.position(), tokens.len() as i32);
+        s.generate(3).unwrap();
+        s.last_logits().to_vec()
+    };
+    // First: evaluated, and saved.
+    let prefilled = decode_after(false, &prompt);
+    assert!(state.is_file());
+    // Then restored: the same cache and the same token after the prompt, so the same logits.
+    let restored = decode_after(true, &prompt);
+    assert!(max_diff(&restored, &prefilled) < 1e-4);
+    // Another prompt is not this state: evaluated, and the file now holds that one.
+    let other = llama::prompt_tokens(40, model.n_vocab(), 9);
+    decode_after(false, &other);
+    decode_after(true, &other);
+    // A damaged file is refused (then evaluated anew and replaced).
+    std::fs::write(&state, b"not a llama.cpp state").unwrap();
+    let again = decode_after(false, &prompt);
+    assert!(max_diff(&again, &prefilled) < 1e-4);
+    decode_after(true, &prompt);
+    // Nothing half-written is left next to it.
+    let names: Vec<String> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.contains("tmp"))
+        .collect();
+    assert!(names.is_empty(), "{names:?}");
 }

@@ -432,22 +432,54 @@ impl Session<'_> {
         Ok(())
     }
 
-    /// Drop the KV cache from position `pos` on (at most the last prompt's length) and continue
-    /// from there, as if the prompt had been `pos` tokens long; later [`Session::rewind`]s return
-    /// here. Decode then runs at the shorter context in the same context object, whose buffers
-    /// a fresh context would allocate and warm anew.
-    pub fn truncate(&mut self, pos: u32) -> Result<(), LlamaError> {
-        let pos = (pos as i32).clamp(1, self.prompt_len.max(1));
-        let removed = self
-            .ctx
-            .clear_kv_cache_seq(Some(0), Some(pos as u32), None)
-            .map_err(|e| self.decode_err(e.to_string()))?;
-        if !removed {
-            return Err(self.decode_err("the KV cache refused to drop the later positions".into()));
+    /// Fill the KV cache with `tokens` as [`Session::prefill`] would, from `state_file` (llama.cpp's
+    /// saved state of one sequence, with the prompt and the token chosen after it, see
+    /// [`Session::save_state`]) when it holds exactly these tokens for this model. Returns
+    /// whether it did; on `false` the cache is empty. What a decoded token costs depends on how
+    /// many positions the cache holds, not on how they got there, so a long context is reached in
+    /// milliseconds instead of a long prefill (and a session that only decodes needs no prompt-
+    /// sized batch).
+    pub fn restore_state(&mut self, tokens: &[LlamaToken], state_file: &Path) -> bool {
+        self.ctx.clear_kv_cache();
+        self.pos = 0;
+        self.prompt_len = 0;
+        if tokens.is_empty() || !state_file.is_file() {
+            return false;
         }
-        self.pos = pos;
-        self.prompt_len = pos;
-        Ok(())
+        match self
+            .ctx
+            .state_seq_load_file(state_file, 0, tokens.len() + 1)
+        {
+            Ok((saved, _))
+                if saved.len() == tokens.len() + 1 && saved[..tokens.len()] == *tokens =>
+            {
+                self.pos = tokens.len() as i32;
+                self.last = saved[tokens.len()];
+                self.prompt_len = self.pos;
+                self.after_prompt = self.last;
+                true
+            }
+            _ => {
+                self.ctx.clear_kv_cache();
+                false
+            }
+        }
+    }
+
+    /// Save the KV cache of the last prefill of `tokens` and the token chosen after it to
+    /// `state_file`, for [`Session::restore_state`]: under a temporary name, then renamed, so a
+    /// reader never sees half a file. Returns whether it was written (a failure only costs the
+    /// next run the prefill again).
+    pub fn save_state(&self, tokens: &[LlamaToken], state_file: &Path) -> bool {
+        let mut saved = tokens.to_vec();
+        saved.push(self.after_prompt);
+        let tmp = state_file.with_extension(format!("tmp-{}", std::process::id()));
+        let written = self.ctx.state_seq_save_file(&tmp, 0, &saved).is_ok()
+            && std::fs::rename(&tmp, state_file).is_ok();
+        if !written {
+            let _ = std::fs::remove_file(&tmp);
+        }
+        written
     }
 
     /// Generate `n` tokens greedily after a prefill (end-of-sequence ignored); returns the seconds
