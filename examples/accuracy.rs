@@ -32,6 +32,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
 
+use minerva_setup::bench::sched;
 use minerva_setup::gguf::writer::{self, ModelSpec, WeightLayout};
 use minerva_setup::gguf::{reader, FileType, GgmlType, ModelShape};
 use minerva_setup::llama;
@@ -279,16 +280,6 @@ fn drop_from_page_cache(path: &Path) -> bool {
     unsafe { libc::posix_fadvise(f.as_raw_fd(), 0, 0, libc::POSIX_FADV_DONTNEED) == 0 }
 }
 
-/// Seconds this process's threads have been on a CPU (`/proc/self/task/*/schedstat`, Linux).
-fn on_cpu_s() -> Option<f64> {
-    let mut ns = 0u64;
-    for task in std::fs::read_dir("/proc/self/task").ok()? {
-        let stat = std::fs::read_to_string(task.ok()?.path().join("schedstat")).ok()?;
-        ns += stat.split_whitespace().next()?.parse::<u64>().ok()?;
-    }
-    Some(ns as f64 / 1e9)
-}
-
 fn loadavg() -> f64 {
     std::fs::read_to_string("/proc/loadavg")
         .ok()
@@ -340,7 +331,7 @@ fn measure(
     let mut attempts = 0;
     while pp.len() < reps as usize && attempts < 2 * reps {
         attempts += 1;
-        let c0 = on_cpu_s();
+        let c0 = sched::on_cpu_s();
         let t0 = Instant::now();
         let p_s = s.prefill(&tokens)?;
         let first_s = s.generate(1)?;
@@ -350,10 +341,10 @@ fn measure(
             0.0
         };
         let wall = t0.elapsed().as_secs_f64();
-        let on_cpu = on_cpu_s()
+        let on_cpu = sched::on_cpu_s()
             .zip(c0)
-            .map(|(b, a)| (b - a) / (threads as f64 * wall));
-        if on_cpu.is_some_and(|r| r < 0.9) && attempts < 2 * reps {
+            .map(|(b, a)| sched::on_cpu_share(b - a, wall, threads));
+        if on_cpu.is_some_and(|r| r < sched::MIN_ON_CPU_SHARE) && attempts < 2 * reps {
             descheduled += 1;
             continue;
         }

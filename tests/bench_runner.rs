@@ -1,5 +1,6 @@
 //! The benchmark's arithmetic, driven by a fake engine whose speeds follow a known law: decode
-//! `t_token = overhead + weights / weights_per_s[type] / thread_factor` (+ attention per KV row),
+//! `t_token = overhead + weights / weights_per_s[type] / thread_factor` (+ attention per layer and
+//! position: a cost per query head and one per KV head),
 //! prefill `t_prompt = fixed + prompt × (2 × weights per token / FLOP/s(width) + attention) +
 //! weights multiplied once × decode's cost per weight`. What the runner derives (thread choice,
 //! per-type figures, the width curve, the per-prompt cost, the context growth, GPU entries) must
@@ -33,9 +34,10 @@ struct Fake {
     cache_below: u64,
     cache_boost: f64,
     gpu: bool,
-    /// The context-growth law (both zero: the plain law above): seconds per KV row attended to
-    /// in decode, and prefill's attention FLOP/s.
-    per_kv_row_s: f64,
+    /// The context-growth law (all zero: the plain law above): decode's seconds per layer and
+    /// earlier position per query head and per KV head, and prefill's attention FLOP/s.
+    per_query_head_s: f64,
+    per_kv_head_s: f64,
     attention_flops: f64,
     /// Seconds every prompt costs beyond its tokens and its once-per-prompt matrices.
     per_prompt_s: f64,
@@ -50,7 +52,8 @@ impl Fake {
             cache_below: 0,
             cache_boost: 1.0,
             gpu: false,
-            per_kv_row_s: 0.0,
+            per_query_head_s: 0.0,
+            per_kv_head_s: 0.0,
             attention_flops: 0.0,
             per_prompt_s: 0.0,
             width_exponent: 0.0,
@@ -101,9 +104,9 @@ impl Engine for Fake {
             .map(|j| {
                 let decode_t = |prompt: u32| {
                     OVERHEAD_S
-                        + self.per_kv_row_s
+                        + (self.per_query_head_s * s.n_heads as f64
+                            + self.per_kv_head_s * s.n_kv_heads as f64)
                             * layers
-                            * s.n_kv_heads as f64
                             * (prompt as f64 + j.gen_tokens as f64 / 2.0)
                         + params as f64
                             / (weights_per_s(ty) * boost * gpu * thread_factor(j.threads))
@@ -137,12 +140,10 @@ impl Engine for Fake {
                     } else {
                         vec![]
                     },
-                    long_decode_tokens_per_s: if long > 0 {
-                        spread(1.0 / decode_t(long))
-                    } else {
-                        vec![]
+                    deep_decode_tokens_per_s: match j.deep_context_tokens {
+                        0 => vec![],
+                        deep => spread(1.0 / decode_t(deep)),
                     },
-                    short_decode_tokens_per_s: if long > 0 { spread(1.0 / t) } else { vec![] },
                     decode_tokens_per_s: spread(1.0 / t),
                     // A step with B sequences costs (1 + (B - 1) / 4) one-sequence steps.
                     batch_step_s: j
@@ -499,8 +500,8 @@ fn the_width_curve_recovers_a_rate_that_grows_with_the_width() {
 fn a_temporary_file_left_by_a_killed_run_is_removed_when_stale_and_never_trusted() {
     let dir = tempfile::tempdir().unwrap();
     let mut o = options(dir.path());
-    o.types = vec![GgmlType::Q8_0];
-    let spec = minerva_setup::bench::models::spec_for(&o.model_shape, GgmlType::Q8_0);
+    o.types = vec![GgmlType::Q4_K];
+    let spec = minerva_setup::bench::models::spec_for(&o.model_shape, GgmlType::Q4_K);
     let key = minerva_setup::bench::models::cache_key(&spec);
     let bench_dir = dir.path().join("bench");
     std::fs::create_dir_all(&bench_dir).unwrap();
@@ -566,33 +567,62 @@ fn batched_decode_is_measured_only_for_several_users_and_once_per_type() {
 }
 
 #[test]
-fn two_prompt_lengths_recover_the_attention_of_prefill_and_decode() {
+fn two_prompt_lengths_and_two_groupings_recover_the_attention_of_prefill_and_decode() {
     let dir = tempfile::tempdir().unwrap();
     let mut fake = Fake::new();
-    fake.per_kv_row_s = 100e-9;
+    fake.per_query_head_s = 20e-9;
+    fake.per_kv_head_s = 100e-9;
     fake.attention_flops = 10e9;
     fake.per_prompt_s = 1e-3;
     let mut o = options(dir.path());
     o.types = vec![GgmlType::Q4_K, GgmlType::Q8_0];
     let r = runner::run_with(&fake, &profile(2, 2), &o, &NoProgress).unwrap();
 
-    // The long prompt ran once, on the Q4_K prefill model (no narrower width model here).
+    // The long prompt ran once, on the Q4_K prefill model (no narrower width model here); the
+    // deep context on the Q4_K and Q8_0 decode models, Q8_0's with a KV head per query head.
     let calls = fake.calls.lock().unwrap();
-    let long: Vec<(String, u32)> = calls
+    let runs_with = |f: fn(&Job) -> u32| -> Vec<(String, u32)> {
+        calls
+            .iter()
+            .flat_map(|(ty, _, jobs)| jobs.iter().map(move |j| (ty.clone(), f(j))))
+            .filter(|(_, n)| *n > 0)
+            .collect()
+    };
+    assert_eq!(
+        runs_with(|j| j.long_prompt_tokens),
+        [("Q4_K".to_string(), runner::LONG_PROMPT_TOKENS)]
+    );
+    let deep = runner::DEEP_CONTEXT_TOKENS;
+    assert_eq!(
+        runs_with(|j| j.deep_context_tokens),
+        [("Q4_K".to_string(), deep), ("Q8_0".to_string(), deep)]
+    );
+    let groupings: Vec<(u32, u32)> = r
+        .deep_decode
         .iter()
-        .flat_map(|(ty, _, jobs)| jobs.iter().map(move |j| (ty.clone(), j.long_prompt_tokens)))
-        .filter(|(_, n)| *n > 0)
+        .map(|p| (p.n_heads, p.n_kv_heads))
         .collect();
-    assert_eq!(long, [("Q4_K".to_string(), runner::LONG_PROMPT_TOKENS)]);
+    assert_eq!(groupings, [(4, 2), (4, 4)]);
 
     let g = r
         .context_growth
         .as_ref()
         .expect("the context growth was measured");
     assert_eq!((g.n_layers, g.n_kv_heads, g.q_dim), (8, 2, 256));
-    // Decode: the medians of repetitions timed alike after each prompt, the law's cost.
-    let kv = g.decode_s_per_kv_row.unwrap();
-    assert!(close(kv, 100e-9, 1e-6), "per KV row {kv}");
+    // Decode: both costs of the law from the two groupings.
+    let a = r.decode_attention.expect("decode's attention was fitted");
+    assert!(close(a.s_per_query_head, 20e-9, 1e-6), "{a:?}");
+    assert!(close(a.s_per_kv_head, 100e-9, 1e-6), "{a:?}");
+    // With the attention taken out, each type's decode is the law's weights per second.
+    for q in r.quants.iter().filter(|q| q.ggml_type != "F16") {
+        let t = GgmlType::from_name(&q.ggml_type).unwrap();
+        let net = 1.0 / q.decode_tokens_per_s.median - OVERHEAD_S - q.decode_attention_s(&a);
+        assert!(
+            close(q.params as f64 / net, weights_per_s(t), 1e-6),
+            "{}",
+            q.ggml_type
+        );
+    }
     // Prefill: the fixed and once-per-prompt costs taken out of both lengths first.
     let att = g.prefill_attention_flops_per_s.unwrap();
     assert!(close(att, 10e9, 1e-3), "attention {att}");
@@ -611,27 +641,99 @@ fn two_prompt_lengths_recover_the_attention_of_prefill_and_decode() {
 }
 
 #[test]
-fn a_longer_context_that_is_not_slower_yields_no_growth_figures() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut o = options(dir.path());
-    o.types = vec![GgmlType::Q4_K];
-    // The plain law: prefill and decode do not depend on the prompt's length.
-    let r = runner::run_with(&Fake::new(), &profile(2, 2), &o, &NoProgress).unwrap();
-    let g = r.context_growth.expect("the long prompt was measured");
-    assert_eq!(g.decode_s_per_kv_row, None);
-    assert_eq!(g.prefill_attention_flops_per_s, None);
-}
-
-#[test]
-fn a_context_growth_implausibly_large_for_the_benchmark_model_is_rejected_as_noise() {
+fn one_grouping_charges_decodes_attention_per_query_head() {
     let dir = tempfile::tempdir().unwrap();
     let mut fake = Fake::new();
-    // The benchmark model's own attention would be over two thirds of its decoded token.
-    fake.per_kv_row_s = 1e-6;
+    fake.per_query_head_s = 20e-9;
+    fake.per_kv_head_s = 100e-9;
     let mut o = options(dir.path());
     o.types = vec![GgmlType::Q4_K];
     let r = runner::run_with(&fake, &profile(2, 2), &o, &NoProgress).unwrap();
+    assert_eq!(r.deep_decode.len(), 1);
+    // The Q4_K decode model's slope (4 query heads, 2 KV heads) spread over its query heads.
+    let a = r.decode_attention.unwrap();
+    assert_eq!(a.s_per_kv_head, 0.0);
+    assert!(
+        close(a.s_per_query_head, (4.0 * 20e-9 + 2.0 * 100e-9) / 4.0, 1e-6),
+        "{a:?}"
+    );
+}
+
+#[test]
+fn a_longer_context_that_is_not_slower_yields_no_growth_figures() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut o = options(dir.path());
+    o.types = vec![GgmlType::Q4_K, GgmlType::Q8_0];
+    // The plain law: prefill and decode do not depend on the prompt's length.
+    let r = runner::run_with(&Fake::new(), &profile(2, 2), &o, &NoProgress).unwrap();
     let g = r.context_growth.expect("the long prompt was measured");
-    assert_eq!(g.decode_s_per_kv_row, None);
-    assert!(g.long_decode_tokens_per_s < g.short_decode_tokens_per_s);
+    assert_eq!(g.prefill_attention_flops_per_s, None);
+    assert_eq!(r.deep_decode.len(), 2);
+    assert_eq!(r.decode_attention, None);
+}
+
+#[test]
+fn a_decode_attention_implausibly_large_for_the_benchmark_model_is_rejected_as_noise() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut fake = Fake::new();
+    // The decode models' attention at the deep context would be nearly all of their token.
+    fake.per_kv_head_s = 1e-3;
+    let mut o = options(dir.path());
+    o.types = vec![GgmlType::Q4_K, GgmlType::Q8_0];
+    let r = runner::run_with(&fake, &profile(2, 2), &o, &NoProgress).unwrap();
+    assert_eq!(r.decode_attention, None);
+    assert!(r
+        .deep_decode
+        .iter()
+        .all(|p| p.deep_tokens_per_s.median < p.short_tokens_per_s));
+}
+
+/// Slopes (seconds per layer and position) of three groupings, fitted as `a × heads + b × KV
+/// heads`: exact points give both back; points whose fit would make a cost negative give the
+/// other alone its least-squares value.
+#[test]
+fn decode_attention_fit_solves_both_costs_and_never_goes_negative() {
+    use minerva_setup::bench::Stat;
+    use minerva_setup::types::bench::DeepDecodePoint;
+    // A point whose deep decode is slower than the short one by `slope × layers × 500`.
+    let point = |heads: u32, kv: u32, slope: f64| {
+        let short = 0.02;
+        DeepDecodePoint {
+            ggml_type: "Q4_K".into(),
+            n_layers: 10,
+            n_heads: heads,
+            n_kv_heads: kv,
+            short_position: 20.0,
+            deep_position: 520.0,
+            short_tokens_per_s: 1.0 / short,
+            deep_tokens_per_s: Stat::single(1.0 / (short + slope * 10.0 * 500.0)),
+        }
+    };
+    let law = |h: f64, kv: f64| 3e-8 * h + 5e-8 * kv;
+    let pts = [
+        point(32, 8, law(32.0, 8.0)),
+        point(32, 32, law(32.0, 32.0)),
+        point(16, 2, law(16.0, 2.0)),
+    ];
+    let a = runner::fit_decode_attention(&pts).unwrap();
+    assert!(
+        close(a.s_per_query_head, 3e-8, 1e-6) && close(a.s_per_kv_head, 5e-8, 1e-6),
+        "{a:?}"
+    );
+    // More ungrouped slope than grouping explains: b comes out negative, so a alone carries it.
+    let pts = [point(32, 8, 1e-6), point(32, 32, 0.5e-6)];
+    let a = runner::fit_decode_attention(&pts).unwrap();
+    assert_eq!(a.s_per_kv_head, 0.0);
+    let want = (32.0 * 1e-6 + 32.0 * 0.5e-6) / (32.0 * 32.0 * 2.0);
+    assert!(close(a.s_per_query_head, want, 1e-6), "{a:?}");
+    // The reverse: a negative, b alone.
+    let pts = [point(32, 8, 0.1e-6), point(32, 32, 2e-6)];
+    let a = runner::fit_decode_attention(&pts).unwrap();
+    assert_eq!(a.s_per_query_head, 0.0);
+    let want = (8.0 * 0.1e-6 + 32.0 * 2e-6) / (8.0 * 8.0 + 32.0 * 32.0);
+    assert!(close(a.s_per_kv_head, want, 1e-6), "{a:?}");
+    // A deep context that was faster is no point at all.
+    let mut faster = point(32, 8, 1e-7);
+    faster.deep_tokens_per_s = Stat::single(60.0);
+    assert_eq!(runner::fit_decode_attention(&[faster]), None);
 }

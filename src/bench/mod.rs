@@ -4,6 +4,7 @@
 
 pub mod models;
 pub mod runner;
+pub mod sched;
 
 pub use crate::types::bench::{
     BenchBackend, BenchResult, QuantBench, Stat, ThreadTrial, BENCH_SCHEMA_VERSION,

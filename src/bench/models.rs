@@ -42,6 +42,12 @@ pub const DEFAULT_TYPES: &[GgmlType] = &[
 /// length, the context growth) and at twice the depth (the fixed cost per prompt).
 pub const CONVERGENCE_TYPE: GgmlType = GgmlType::Q4_K;
 
+/// The type whose decode model has a KV head per query head (no grouped-query attention; the
+/// others group four query heads per KV head, as most models of the tiers do). Decode at a deep
+/// context on it and on [`CONVERGENCE_TYPE`]'s decode model tells what attention costs per query
+/// head and per KV head apart (its 6 layers read 310 MB).
+pub const UNGROUPED_TYPE: GgmlType = GgmlType::Q8_0;
+
 /// Layers of the prefill models (2048 wide: 90 M weights, 50 MB in Q4_K; the last layer's
 /// feed-forward runs for the last prompt token only).
 pub const PREFILL_LAYERS: u32 = 2;
@@ -83,6 +89,17 @@ pub fn decode_layers(shape: &ModelShape, ggml_type: GgmlType, min_bytes: u64) ->
         .unwrap_or(u32::MAX)
         .max(shape.n_layers)
         .max(1)
+}
+
+/// The decode model's shape of `ggml_type` for the prefill models' `shape`: ungrouped KV heads
+/// for [`UNGROUPED_TYPE`], and [`decode_layers`] layers.
+pub fn decode_shape(shape: &ModelShape, ggml_type: GgmlType, min_bytes: u64) -> ModelShape {
+    let mut s = shape.clone();
+    if ggml_type == UNGROUPED_TYPE {
+        s.n_kv_heads = s.n_heads;
+    }
+    s.n_layers = decode_layers(&s, ggml_type, min_bytes);
+    s
 }
 
 /// The prefill model's shape at half its width with four times its layers (about the same

@@ -10,16 +10,18 @@ use std::time::{Duration, Instant};
 
 use super::models::{
     self, BenchModel, ModelError, CONVERGENCE_TYPE, DECODE_MODEL_BYTES, DEFAULT_TYPES,
-    PREFILL_LAYERS,
+    PREFILL_LAYERS, UNGROUPED_TYPE,
 };
+use super::sched::{self, OnCpu};
 use crate::gguf::{prefill_weights, GgmlType, ModelShape};
 use crate::llama::cpu::VariantError;
 use crate::llama::{self, LlamaError};
 use crate::profile::HardwareProfile;
 use crate::progress::Progress;
 use crate::types::bench::{
-    BatchDecode, BatchStep, BenchBackend, BenchConditions, BenchResult, ContextGrowth, QuantBench,
-    Stat, ThreadTrial, WidthPoint, BENCH_SCHEMA_VERSION,
+    BatchDecode, BatchStep, BenchBackend, BenchConditions, BenchResult, ContextGrowth,
+    DecodeAttention, DeepDecodePoint, QuantBench, Stat, ThreadTrial, WidthPoint,
+    BENCH_SCHEMA_VERSION,
 };
 use crate::types::cpu_variant::CpuVariant;
 
@@ -130,9 +132,13 @@ pub struct Job {
     pub budget_s: f64,
     /// After the repetitions, time decode steps with this many sequences in one batch each.
     pub batch_sizes: Vec<u32>,
-    /// After the repetitions, prefill a prompt of this many tokens and decode after it (the
-    /// context growth); 0: none.
+    /// After the repetitions, prefill a prompt of this many tokens (the context growth of
+    /// prefill); 0: none.
     pub long_prompt_tokens: u32,
+    /// After the repetitions, decode with this many tokens in the KV cache (restored, see
+    /// [`Session::restore_state`](crate::llama::Session::restore_state)): the context growth of
+    /// decode; 0: none.
+    pub deep_context_tokens: u32,
 }
 
 /// Raw rates of one job, one entry per repetition (warm-up excluded).
@@ -142,12 +148,10 @@ pub struct JobRates {
     pub decode_tokens_per_s: Vec<f64>,
     /// Per batch size of the job: the seconds of each timed step.
     pub batch_step_s: Vec<(u32, Vec<f64>)>,
-    /// Prefill of the long prompt, and decode after it (empty without `long_prompt_tokens`).
+    /// Prefill of the long prompt (empty without `long_prompt_tokens`).
     pub long_prefill_tokens_per_s: Vec<f64>,
-    pub long_decode_tokens_per_s: Vec<f64>,
-    /// Decode after the job's own prompt timed the same way as after the long prompt (in the long
-    /// prompt's context, cut back): the context growth's short point. Empty: the repetitions'.
-    pub short_decode_tokens_per_s: Vec<f64>,
+    /// Decode at the deep context (empty without `deep_context_tokens`).
+    pub deep_decode_tokens_per_s: Vec<f64>,
 }
 
 /// Measures models. The real one drives llama.cpp; tests use a fake.
@@ -166,6 +170,10 @@ pub trait Engine {
     }
     /// Which of llama.cpp's CPU kernel variants runs (`None` for engines that are not llama.cpp).
     fn cpu_variant(&self) -> Option<CpuVariant> {
+        None
+    }
+    /// How long the threads were on a CPU in the timed repetitions so far (`None`: not known).
+    fn on_cpu(&self) -> Option<OnCpu> {
         None
     }
 }
@@ -225,6 +233,7 @@ pub fn run_with(
         &mut budget,
         &mut warnings,
     )?;
+    let on_cpu = engine.on_cpu();
     let conditions = load_at_start.map(|load| BenchConditions {
         load_average_1m: load,
         logical_cores: profile.cpu.logical_cores,
@@ -232,6 +241,8 @@ pub fn run_with(
             (Some(a), Some(b)) => steal_ratio(a, b),
             _ => 0.0,
         },
+        on_cpu_share: on_cpu.and_then(|o| o.share()),
+        descheduled_repetitions: on_cpu.map_or(0, |o| o.descheduled),
     });
     let mut result = assemble_result(
         opts,
@@ -249,6 +260,20 @@ pub fn run_with(
             "the hypervisor took {:.0} % of the CPU time during the benchmark: predictions carry a wider band",
             c.steal_ratio * 100.0
         ));
+    }
+    if let Some(c) = conditions {
+        if c.off_cpu_share() >= 0.05 {
+            result.warnings.push(format!(
+                "the benchmark's threads were off the CPU for {:.0} % of the timed wall time (other work on the machine?); {} repetition(s) discarded for it: predictions carry a wider band",
+                c.off_cpu_share() * 100.0,
+                c.descheduled_repetitions
+            ));
+        } else if c.descheduled_repetitions > 0 {
+            result.warnings.push(format!(
+                "{} repetition(s) discarded: the benchmark's threads were off the CPU for more than a tenth of them",
+                c.descheduled_repetitions
+            ));
+        }
     }
     Ok(result)
 }
@@ -320,12 +345,10 @@ fn prepare_models(
             };
             for t in &types {
                 let shape = &opts.model_shape;
-                let layers = models::decode_layers(shape, *t, opts.decode_model_bytes);
-                let mut deeper = shape.clone();
-                deeper.n_layers = layers;
+                let deeper = models::decode_shape(shape, *t, opts.decode_model_bytes);
                 // One layer short (F16's two 2048-wide layers read 214 MB): one model of the
                 // decode depth serves both, which costs less than a second load and warm-up.
-                let entry = if layers > shape.n_layers + 1 {
+                let entry = if deeper.n_layers > shape.n_layers + 1 {
                     TypeModels {
                         prefill: cached(shape, *t)?,
                         decode: Some(cached(&deeper, *t)?),
@@ -473,6 +496,7 @@ fn choose_threads(
                     budget_s: trial_share / candidates.len() as f64,
                     batch_sizes: Vec::new(),
                     long_prompt_tokens: 0,
+                    deep_context_tokens: 0,
                 })
                 .collect();
             let (_, rates) = engine.run(&first.path, 0, &jobs)?;
@@ -526,6 +550,7 @@ fn measure_models(
     let mut prefill_models: Vec<(usize, &BenchModel, f64)> = Vec::new();
     let mut batches = Vec::new();
     let mut width_runs: Vec<(&BenchModel, JobRates)> = Vec::new();
+    let mut deep_decode: Vec<DeepDecodePoint> = Vec::new();
     // The context growth on the narrowest width model: its attention is the largest share of its
     // token (about a third of a prompt token at the long prompt and a fifth of a decoded one, on
     // a 2-core Xeon VM), so that the fit stands out of the noise.
@@ -552,9 +577,11 @@ fn measure_models(
                 && e.prefill.dominant_type() == CONVERGENCE_TYPE;
             let reference = cpu && is_width_reference(opts, &e.prefill);
             // The prefill model: the whole measurement when it is also the decode model.
+            let single_deep = cpu && e.decode.is_none() && attention_pair(opts, &e.prefill);
             let mut job = match (&e.decode, reference) {
                 (None, _) => Job {
                     batch_sizes: opts.batch_sizes.clone(),
+                    deep_context_tokens: if single_deep { DEEP_CONTEXT_TOKENS } else { 0 },
                     ..main_job(opts, threads, budget.next_share())
                 },
                 (Some(_), true) => depth_job(opts, threads, budget.next_share()),
@@ -578,6 +605,9 @@ fn measure_models(
             let (load_s, mut rates) = engine.run(&e.prefill.path, *gpu_layers, &[job])?;
             progress.finish();
             let rp = rates.remove(0);
+            if single_deep {
+                deep_decode.extend(deep_point(&e.prefill, opts.prompt_tokens, opts, &rp));
+            }
             let qp = derive(&e.prefill, *backend, load_s, opts, &rp, probe_bw);
             if cpu {
                 prefill_models.push((quants.len(), &e.prefill, qp.decode_tokens_per_s.median));
@@ -605,13 +635,18 @@ fn measure_models(
                         &format!("measuring {} decode ({})", label(d), backend_name(*backend)),
                         None,
                     );
+                    let deep = cpu && attention_pair(opts, d);
                     let job = Job {
                         batch_sizes: opts.batch_sizes.clone(),
+                        deep_context_tokens: if deep { DEEP_CONTEXT_TOKENS } else { 0 },
                         ..decode_job(opts, threads, budget.next_share())
                     };
                     let (load_s, mut rates) = engine.run(&d.path, *gpu_layers, &[job])?;
                     progress.finish();
                     let rd = rates.remove(0);
+                    if deep {
+                        deep_decode.extend(deep_point(d, DECODE_PROMPT_TOKENS, opts, &rd));
+                    }
                     // Decode from the decode model, prefill from the prefill model.
                     let q = QuantBench {
                         decode_context_tokens: Some(DECODE_PROMPT_TOKENS),
@@ -695,13 +730,49 @@ fn measure_models(
         .filter_map(|(m, r)| width_point(m, opts.prompt_tokens, r, c0, growth.as_ref()))
         .collect();
     width_curve.sort_by_key(|p| p.n_embd);
+    let decode_attention = fit_decode_attention(&deep_decode);
     Ok(Measured {
         quants,
         batches,
         growth,
+        deep_decode,
+        decode_attention,
         width_curve,
         prefill_s_per_prompt: per_prompt_s,
     })
+}
+
+/// The deep-decode point of model `m` whose job decoded after `short_context` tokens and at
+/// [`DEEP_CONTEXT_TOKENS`]; `None` without both.
+fn deep_point(
+    m: &BenchModel,
+    short_context: u32,
+    opts: &BenchOptions,
+    r: &JobRates,
+) -> Option<DeepDecodePoint> {
+    if r.deep_decode_tokens_per_s.is_empty() || r.decode_tokens_per_s.is_empty() {
+        return None;
+    }
+    let half_gen = f64::from(opts.gen_tokens) / 2.0;
+    Some(DeepDecodePoint {
+        ggml_type: m.dominant_type().name().to_string(),
+        n_layers: m.shape.n_layers,
+        n_heads: m.shape.n_heads,
+        n_kv_heads: m.shape.n_kv_heads,
+        short_position: f64::from(short_context) + half_gen,
+        deep_position: f64::from(DEEP_CONTEXT_TOKENS) + half_gen,
+        short_tokens_per_s: stat(&r.decode_tokens_per_s).median,
+        deep_tokens_per_s: stat(&r.deep_decode_tokens_per_s),
+    })
+}
+
+/// Whether `d` is a decode model of the attention pair (the convergence type's and the ungrouped
+/// type's), which also decode at [`DEEP_CONTEXT_TOKENS`]: generated models with the width curve
+/// on (the full benchmark).
+fn attention_pair(opts: &BenchOptions, d: &BenchModel) -> bool {
+    opts.width_curve
+        && opts.bench_model.is_none()
+        && [CONVERGENCE_TYPE, UNGROUPED_TYPE].contains(&d.dominant_type())
 }
 
 /// Whether `m` is the width curve's point at the prefill models' own width: the convergence
@@ -716,6 +787,8 @@ struct Measured {
     quants: Vec<QuantBench>,
     batches: Vec<BatchDecode>,
     growth: Option<ContextGrowth>,
+    deep_decode: Vec<DeepDecodePoint>,
+    decode_attention: Option<DecodeAttention>,
     width_curve: Vec<WidthPoint>,
     prefill_s_per_prompt: Option<f64>,
 }
@@ -758,6 +831,7 @@ fn main_job(opts: &BenchOptions, threads: u32, share: f64) -> Job {
         budget_s: share,
         batch_sizes: Vec::new(),
         long_prompt_tokens: 0,
+        deep_context_tokens: 0,
     }
 }
 
@@ -796,6 +870,11 @@ fn depth_job(opts: &BenchOptions, threads: u32, share: f64) -> Job {
     }
 }
 
+/// The saved KV cache of `tokens` prompt tokens on `model` (next to it, in the benchmark cache).
+pub fn deep_state_path(model: &Path, tokens: u32) -> std::path::PathBuf {
+    model.with_extension(format!("kv{tokens}.state"))
+}
+
 /// Tokens in the KV cache while a decode model's repetitions are timed.
 pub const DECODE_PROMPT_TOKENS: u32 = 16;
 
@@ -808,21 +887,18 @@ fn assemble_result(
     thread_trials: Vec<ThreadTrial>,
     measured: Measured,
     probe_bw: Option<f64>,
-    mut warnings: Vec<String>,
+    warnings: Vec<String>,
 ) -> BenchResult {
     let Measured {
         quants,
         batches: batch_decode,
         growth,
+        deep_decode,
+        decode_attention,
         width_curve,
         prefill_s_per_prompt,
     } = measured;
     let load_overhead_s = load_overhead(&quants);
-    if probe_bw.is_none() {
-        warnings.push(
-            "the hardware profile has no memory bandwidth: bandwidth ratios not computed".into(),
-        );
-    }
 
     BenchResult {
         schema_version: BENCH_SCHEMA_VERSION,
@@ -840,6 +916,8 @@ fn assemble_result(
         batch_decode,
         conditions: None,
         context_growth: growth,
+        deep_decode,
+        decode_attention,
         cpu_variant: None,
         width_curve,
         prefill_s_per_prompt,
@@ -974,6 +1052,7 @@ fn derive(
         },
         prefill_flops_per_s: point.flops(0.0, None).unwrap_or(0.0),
         n_layers: m.shape.n_layers,
+        n_heads: m.shape.n_heads,
         n_kv_heads: m.shape.n_kv_heads,
         decode_context_tokens: None,
         prefill_n_embd: Some(m.shape.n_embd),
@@ -1080,11 +1159,10 @@ pub fn prefill_attention_flop_per_token(shape: &ModelShape, prompt: f64) -> f64 
     4.0 * shape.n_layers as f64 * (shape.n_heads * shape.head_dim) as f64 * (prompt / 2.0)
 }
 
-/// The context growth from the main measurement `q` of a model of `shape` and its job's long
-/// prompt of `long` tokens: the prefill attention rate from the two prompt lengths' seconds per
-/// token, and decode's seconds per KV row from the two decode speeds. `None` without a
-/// measurement of the long prompt; a figure is `None` when the longer context was not slower or
-/// the figure is implausible (see the field docs of [`ContextGrowth`]).
+/// The context growth of prefill from the main measurement `q` of a model of `shape` and its
+/// job's long prompt of `long` tokens: the attention rate from the two prompt lengths' seconds
+/// per token. `None` without a measurement of the long prompt; the rate is `None` when the longer
+/// prompt was not slower or the rate is implausible (see [`ContextGrowth`]).
 pub fn fit_context_growth(
     q: &QuantBench,
     shape: &ModelShape,
@@ -1093,23 +1171,11 @@ pub fn fit_context_growth(
     per_prompt_s: f64,
 ) -> Option<ContextGrowth> {
     // `per_prompt_s`: what a prompt of either length costs beyond its tokens, taken out of each
-    // before the two are compared. Prefill: the fastest repetition (noise only ever slows one
-    // down; the fit takes differences of small numbers).
+    // before the two are compared. The fastest repetition (noise only ever slows one down; the
+    // fit takes differences of small numbers).
     let long_pp = stat(&r.long_prefill_tokens_per_s).max;
-    // Decode: the medians of the repetitions timed the same way after each prompt (the fastest
-    // repetition of a few 8-token runs on a small model scattered by ±30 % on a 2-core VM).
-    let long_tg = stat(&r.long_decode_tokens_per_s).median;
-    let short_tg = if r.short_decode_tokens_per_s.is_empty() {
-        q.decode_tokens_per_s.max
-    } else {
-        stat(&r.short_decode_tokens_per_s).median
-    };
     let short_pp = q.prefill_tokens_per_s.max;
-    if [long_pp, long_tg, short_pp, short_tg]
-        .iter()
-        .any(|v| *v <= 0.0)
-        || long <= q.prompt_tokens
-    {
+    if long_pp <= 0.0 || short_pp <= 0.0 || long <= q.prompt_tokens {
         return None;
     }
     let d_flop = prefill_attention_flop_per_token(shape, long as f64)
@@ -1117,19 +1183,12 @@ pub fn fit_context_growth(
     // The per-prompt cost is spread over fewer tokens in the shorter prompt.
     let d_prefill_s = (1.0 / long_pp - per_prompt_s / f64::from(long))
         - (1.0 / short_pp - per_prompt_s / f64::from(q.prompt_tokens.max(1)));
-    let d_rows = shape.n_layers as f64 * shape.n_kv_heads as f64 * (long - q.prompt_tokens) as f64;
-    let d_decode_s = 1.0 / long_tg - 1.0 / short_tg;
-    // Plausibility: attention is never faster per FLOP than the same model's weight matrices,
-    // and the benchmark model's attention at its own position is a minor part of a decoded
-    // token (under [`MAX_ATTENTION_SHARE`]); a fit beyond either describes the noise of a shared
-    // machine.
+    // Plausibility: attention is never faster per FLOP than the same model's weight matrices; a
+    // fit beyond describes the noise of a shared machine.
     let matmul_flops = 2.0 * q.params as f64 * short_pp;
     let attention_flops = (d_prefill_s > 0.0 && d_flop > 0.0)
         .then(|| d_flop / d_prefill_s)
         .filter(|f| *f <= matmul_flops);
-    let per_kv_row_s = (d_decode_s > 0.0 && d_rows > 0.0)
-        .then(|| d_decode_s / d_rows)
-        .filter(|c| c * q.decode_kv_rows() <= MAX_ATTENTION_SHARE / short_tg);
     Some(ContextGrowth {
         ggml_type: q.ggml_type.clone(),
         n_layers: shape.n_layers,
@@ -1140,11 +1199,79 @@ pub fn fit_context_growth(
         generated_tokens: q.generated_tokens,
         short_prefill_tokens_per_s: short_pp,
         long_prefill_tokens_per_s: long_pp,
-        short_decode_tokens_per_s: short_tg,
-        long_decode_tokens_per_s: long_tg,
         prefill_attention_flops_per_s: attention_flops,
-        decode_s_per_kv_row: per_kv_row_s,
     })
+}
+
+/// The most of a deep-context token that attention may take in [`fit_decode_attention`]: beyond,
+/// the point is taken for noise. At 512 tokens the decode models' attention was 25-40 % of their
+/// token (2-core Xeon VM).
+const MAX_DEEP_ATTENTION_SHARE: f64 = 0.75;
+
+/// Decode's attention costs per query head and per KV head from deep-decode points of models
+/// that group their query heads differently: each point's slope (extra seconds per token, layer
+/// and earlier position) is `a × heads + b × KV heads`; two points of different grouping
+/// determine both (least squares over more). A negative cost is noise: the other one then
+/// carries the whole slope (a fit of that one alone). A single grouping cannot tell the two
+/// apart; its slope is charged per query head, which models with fewer KV heads per query head
+/// than the benchmark's only make cheaper than they are by the KV heads' part. `None` without a
+/// plausible point.
+pub fn fit_decode_attention(points: &[DeepDecodePoint]) -> Option<DecodeAttention> {
+    let usable: Vec<(f64, f64, f64)> = points
+        .iter()
+        .filter_map(|p| {
+            let slope = p.slope()?;
+            let attention_s = slope * f64::from(p.n_layers) * p.deep_position;
+            let share = attention_s * p.deep_tokens_per_s.median;
+            (share <= MAX_DEEP_ATTENTION_SHARE).then_some((
+                f64::from(p.n_heads),
+                f64::from(p.n_kv_heads),
+                slope,
+            ))
+        })
+        .collect();
+    if usable.is_empty() {
+        return None;
+    }
+    let only = |by_kv: bool| {
+        let (num, den) = usable.iter().fold((0.0, 0.0), |(n, d), (h, kv, y)| {
+            let x = if by_kv { *kv } else { *h };
+            (n + x * y, d + x * x)
+        });
+        (den > 0.0).then(|| num / den)
+    };
+    let per_query_head = |a: f64| DecodeAttention {
+        s_per_query_head: a,
+        s_per_kv_head: 0.0,
+    };
+    let ratios: Vec<f64> = usable.iter().map(|(h, kv, _)| kv / h.max(1.0)).collect();
+    let distinct = ratios.iter().any(|r| (r - ratios[0]).abs() > 1e-9);
+    if !distinct {
+        return only(false).map(per_query_head);
+    }
+    // Normal equations of y = a h + b kv.
+    let (mut shh, mut shk, mut skk, mut shy, mut sky) = (0.0, 0.0, 0.0, 0.0, 0.0);
+    for (h, kv, y) in &usable {
+        shh += h * h;
+        shk += h * kv;
+        skk += kv * kv;
+        shy += h * y;
+        sky += kv * y;
+    }
+    let det = shh * skk - shk * shk;
+    let a = (shy * skk - sky * shk) / det;
+    let b = (sky * shh - shy * shk) / det;
+    match (a >= 0.0, b >= 0.0) {
+        (true, true) => Some(DecodeAttention {
+            s_per_query_head: a,
+            s_per_kv_head: b,
+        }),
+        (true, false) => only(false).map(per_query_head),
+        (false, _) => only(true).map(|b| DecodeAttention {
+            s_per_query_head: 0.0,
+            s_per_kv_head: b,
+        }),
+    }
 }
 
 /// The width curve's point of model `m` from its job's rates (prefill of a `prompt`-token
@@ -1205,6 +1332,7 @@ pub fn peak_rss_bytes() -> Option<u64> {
 pub struct LlamaEngine {
     backend: &'static llama_cpp_2::llama_backend::LlamaBackend,
     cpu_variant: CpuVariant,
+    on_cpu: std::cell::Cell<OnCpu>,
 }
 
 impl LlamaEngine {
@@ -1218,6 +1346,7 @@ impl LlamaEngine {
         Ok(LlamaEngine {
             backend: &b.llama,
             cpu_variant: b.cpu_variant.clone(),
+            on_cpu: std::cell::Cell::new(OnCpu::default()),
         })
     }
 }
@@ -1231,64 +1360,109 @@ const PROMPT_SKIP: i32 = 8;
 const PREFILL_REPS: u32 = 2;
 
 /// The long prompt of the context growth: four times the main prompt, on the half-width model.
-/// There its attention is about a third of a prompt token's time and a fifth of a decoded
-/// token's (2-core Xeon VM); the fitted attention rate was 26-40 GFLOP/s over nine benchmarks.
-/// It runs in one batch, so the difference to the 128-token prompt also holds any change of the
-/// matrices' efficiency with the batch size, part of what a longer prompt costs.
+/// There its attention is about a third of a prompt token's time (2-core Xeon VM); the fitted
+/// attention rate was 26-40 GFLOP/s over nine benchmarks. It runs in one batch, so the
+/// difference to the 128-token prompt also holds any change of the matrices' efficiency with the
+/// batch size, part of what a longer prompt costs.
 pub const LONG_PROMPT_TOKENS: u32 = 512;
 
-/// The most of the benchmark model's decoded token that its own attention (at its position) may
-/// take in the context growth's fit: beyond, the fit is rejected as noise. Measured on an idle
-/// 2-core Xeon VM: 15–20 %.
-const MAX_ATTENTION_SHARE: f64 = 0.35;
+/// Tokens in the KV cache for the deep-context decode of the attention pair's decode models.
+/// Restored from a saved state, so the depth costs no prefill; decode there is 25-40 % slower
+/// than after the short prompt (2-core Xeon VM), far beyond the repetitions' noise.
+pub const DEEP_CONTEXT_TOKENS: u32 = 1024;
 
-/// The long prompt's prefill tokens/s, and decode tokens/s after it and after the short prompt.
-type LongPromptRates = (Vec<f64>, Vec<f64>, Vec<f64>);
-
-/// Decode repetitions after the long prompt (its prefill is measured once).
-const LONG_REPS: u32 = 3;
+/// Decode repetitions at the deep context (its KV cache is restored once).
+const DEEP_REPS: u32 = 2;
 
 impl LlamaEngine {
-    /// The job's long prompt prefilled into a fresh context, and decode after it [`LONG_REPS`]
-    /// times: the context growth's second point; then the same context cut back to the job's own
-    /// prompt and decode after it as often (the first point, timed alike: decode in a context
-    /// created for the occasion ran up to twice as fast for its first tokens on a 2-core Xeon VM,
-    /// whichever prompt came first). Returns the long prompt's prefill tokens/s and the decode
-    /// tokens/s after the long and after the short prompt.
-    fn long_prompt(
+    /// Run `f` (one timed repetition) and count its threads' time on a CPU: returns its result
+    /// and whether it had its CPUs (see [`sched`]).
+    fn timed<T>(
         &self,
-        lm: &llama::LoadedModel,
-        job: &Job,
-    ) -> Result<LongPromptRates, BenchError> {
+        threads: u32,
+        f: impl FnOnce() -> Result<T, LlamaError>,
+    ) -> Result<(T, bool), BenchError> {
+        let c0 = sched::on_cpu_s();
+        let t0 = Instant::now();
+        let out = f().map_err(BenchError::Llama)?;
+        let wall = t0.elapsed().as_secs_f64();
+        let on = sched::on_cpu_s().zip(c0).map(|(b, a)| b - a);
+        let mut o = self.on_cpu.get();
+        let kept = o.record(on, wall, threads);
+        self.on_cpu.set(o);
+        Ok((out, kept))
+    }
+
+    /// The job's long prompt prefilled into a fresh context (the context growth's second point
+    /// of prefill); returns its tokens/s, once, or nothing when descheduled.
+    fn long_prompt(&self, lm: &llama::LoadedModel, job: &Job) -> Result<Vec<f64>, BenchError> {
         let n = job.long_prompt_tokens;
         let mut s = lm
-            .session(self.backend, job.threads, n + job.gen_tokens + 16, n)
+            .session(self.backend, job.threads, n + 16, n)
             .map_err(BenchError::Llama)?;
         let prompt = llama::prompt_tokens(n, lm.n_vocab(), PROMPT_SKIP);
-        let p_s = s.prefill(&prompt).map_err(BenchError::Llama)?;
-        let prefill = if p_s > 0.0 {
-            vec![n as f64 / p_s]
-        } else {
-            Vec::new()
-        };
-        // One unmeasured step first: the first token after a prefill pays for it.
-        s.generate(1).map_err(BenchError::Llama)?;
-        let mut decode = [Vec::new(), Vec::new()];
-        for (i, at) in [None, Some(job.prompt_tokens)].into_iter().enumerate() {
-            match at {
-                Some(short) => s.truncate(short).map_err(BenchError::Llama)?,
-                None => s.rewind().map_err(BenchError::Llama)?,
+        // Once; again when descheduled (then the faster of the two).
+        let mut spare = 0.0_f64;
+        for _ in 0..2 {
+            let (p_s, kept) = self.timed(job.threads, || s.prefill(&prompt))?;
+            if p_s > 0.0 {
+                if kept {
+                    return Ok(vec![n as f64 / p_s]);
+                }
+                spare = spare.max(n as f64 / p_s);
             }
-            for _ in 0..LONG_REPS {
-                s.rewind().map_err(BenchError::Llama)?;
-                let g_s = s.generate(job.gen_tokens).map_err(BenchError::Llama)?;
-                if g_s > 0.0 {
-                    decode[i].push(job.gen_tokens as f64 / g_s);
+        }
+        Ok(if spare > 0.0 { vec![spare] } else { Vec::new() })
+    }
+
+    /// Decode with `deep_context_tokens` already in the KV cache, [`DEEP_REPS`] times: the KV
+    /// cache is restored from a state file next to the model (written by the first run, which
+    /// evaluates the prompt once), then one unmeasured step, then the timed repetitions, each
+    /// rewound to the same position. Returns decode tokens/s per kept repetition.
+    fn deep_decode(
+        &self,
+        lm: &llama::LoadedModel,
+        model: &Path,
+        job: &Job,
+    ) -> Result<Vec<f64>, BenchError> {
+        let n = job.deep_context_tokens;
+        let n_ctx = n + job.gen_tokens + 16;
+        let prompt = llama::prompt_tokens(n, lm.n_vocab(), PROMPT_SKIP);
+        let state = deep_state_path(model, n);
+        // A decode-only session first: its batch (and compute buffers) one token's, not the
+        // prompt's.
+        let mut s = lm
+            .session(self.backend, job.threads, n_ctx, 16)
+            .map_err(BenchError::Llama)?;
+        if !s.restore_state(&prompt, &state) {
+            drop(s);
+            s = lm
+                .session(self.backend, job.threads, n_ctx, n)
+                .map_err(BenchError::Llama)?;
+            s.prefill(&prompt).map_err(BenchError::Llama)?;
+            s.save_state(&prompt, &state);
+        }
+        s.generate(1).map_err(BenchError::Llama)?;
+        let mut out = Vec::new();
+        let mut spare = 0.0_f64;
+        let mut attempts = 0;
+        while (out.len() as u32) < DEEP_REPS && attempts < 2 * DEEP_REPS {
+            attempts += 1;
+            s.rewind().map_err(BenchError::Llama)?;
+            let (g_s, kept) = self.timed(job.threads, || s.generate(job.gen_tokens))?;
+            if g_s > 0.0 {
+                let tps = job.gen_tokens as f64 / g_s;
+                if kept {
+                    out.push(tps);
+                } else {
+                    spare = spare.max(tps);
                 }
             }
         }
-        let [long, short] = decode;
-        Ok((prefill, long, short))
+        if out.is_empty() && spare > 0.0 {
+            out.push(spare);
+        }
+        Ok(out)
     }
 
     /// Decode steps with each of the job's batch sizes: one context holding the largest batch,
@@ -1338,29 +1512,41 @@ impl Engine for LlamaEngine {
             s.generate(WARMUP_GEN).map_err(BenchError::Llama)?;
             let mut rates = JobRates::default();
             let started = Instant::now();
-            for rep in 0..job.max_reps.max(1) {
-                // Prefill is measured in the first PREFILL_REPS repetitions only: it is steadier
-                // than decode and costs more per repetition; later ones rewind the KV cache to the
-                // end of the prompt, so every decode runs at the same context length.
+            let max_reps = job.max_reps.max(1);
+            // A repetition whose threads were off the CPU is discarded and, within the budget,
+            // repeated: up to twice as many attempts as repetitions.
+            let mut attempts = 0;
+            let mut prompt_in_cache = prompt_len == WARMUP_PROMPT;
+            // The fastest discarded figures: kept only when no repetition had its CPUs (a
+            // figure from a busy machine beats none; the run's conditions say it was busy).
+            let (mut spare_prefill, mut spare_decode) = (0.0_f64, 0.0_f64);
+            while (rates.decode_tokens_per_s.len() as u32) < max_reps && attempts < 2 * max_reps {
+                attempts += 1;
+                // Prefill is measured in the first `prefill_reps` repetitions only: it is
+                // steadier than decode and costs more per repetition; later ones rewind the KV
+                // cache to the end of the prompt, so every decode runs at the same context length.
                 let spent = started.elapsed().as_secs_f64();
                 let last_prefill = rates
                     .prefill_tokens_per_s
                     .last()
                     .map_or(0.0, |r| job.prompt_tokens as f64 / r);
-                let prefill_fits = rep == 0 || spent + last_prefill < job.budget_s;
-                if job.measure_prefill && rep < job.prefill_reps && prefill_fits {
-                    let p_s = s.prefill(&prompt).map_err(BenchError::Llama)?;
+                let prefill_fits = attempts == 1 || spent + last_prefill < job.budget_s;
+                let measured = rates.prefill_tokens_per_s.len() as u32;
+                if job.measure_prefill && measured < job.prefill_reps && prefill_fits {
+                    let (p_s, kept) = self.timed(job.threads, || s.prefill(&prompt))?;
                     if p_s > 0.0 {
-                        rates
-                            .prefill_tokens_per_s
-                            .push(job.prompt_tokens as f64 / p_s);
+                        let tps = job.prompt_tokens as f64 / p_s;
+                        if kept {
+                            rates.prefill_tokens_per_s.push(tps);
+                        } else {
+                            spare_prefill = spare_prefill.max(tps);
+                        }
                     }
-                } else if rep == 0 && prompt_len > WARMUP_PROMPT {
+                    prompt_in_cache = true;
+                } else if !prompt_in_cache {
                     // Decode-only job (thread trials): the full prompt once, not measured.
                     s.prefill(&prompt).map_err(BenchError::Llama)?;
-                } else if rep == 0 {
-                    // The warm-up prompt was the whole prompt.
-                    s.rewind().map_err(BenchError::Llama)?;
+                    prompt_in_cache = true;
                 } else {
                     // Same context length as a measured repetition, without paying for prefill.
                     s.rewind().map_err(BenchError::Llama)?;
@@ -1368,14 +1554,22 @@ impl Engine for LlamaEngine {
                 // Past the deadline a repetition stops early: a loaded machine must not stretch
                 // the run far beyond its budget. Fewer tokens still give a rate.
                 let deadline = started + Duration::from_secs_f64(job.budget_s.max(0.0));
-                let (n, g_s) = s
-                    .generate_until(job.gen_tokens, Some(deadline))
-                    .map_err(BenchError::Llama)?;
+                let ((n, g_s), kept) = self.timed(job.threads, || {
+                    s.generate_until(job.gen_tokens, Some(deadline))
+                })?;
                 if g_s > 0.0 {
-                    rates.decode_tokens_per_s.push(n as f64 / g_s);
+                    let tps = n as f64 / g_s;
+                    if kept {
+                        rates.decode_tokens_per_s.push(tps);
+                    } else {
+                        spare_decode = spare_decode.max(tps);
+                    }
                 }
-                let done = rep + 1;
-                if done >= job.min_reps.max(1) {
+                let done = rates.decode_tokens_per_s.len() as u32;
+                let prefill_missing = job.measure_prefill
+                    && job.prefill_reps > 0
+                    && rates.prefill_tokens_per_s.is_empty();
+                if done >= job.min_reps.max(1) && !prefill_missing {
                     let spent = started.elapsed().as_secs_f64();
                     // A decode-only repetition costs about the last one; stop before overrunning.
                     let next = g_s + 0.01;
@@ -1385,12 +1579,18 @@ impl Engine for LlamaEngine {
                     }
                 }
             }
+            if rates.prefill_tokens_per_s.is_empty() && spare_prefill > 0.0 {
+                rates.prefill_tokens_per_s.push(spare_prefill);
+            }
+            if rates.decode_tokens_per_s.is_empty() && spare_decode > 0.0 {
+                rates.decode_tokens_per_s.push(spare_decode);
+            }
             drop(s);
             if job.long_prompt_tokens > 0 {
-                let (prefill, decode, short) = self.long_prompt(&lm, job)?;
-                rates.long_prefill_tokens_per_s = prefill;
-                rates.long_decode_tokens_per_s = decode;
-                rates.short_decode_tokens_per_s = short;
+                rates.long_prefill_tokens_per_s = self.long_prompt(&lm, job)?;
+            }
+            if job.deep_context_tokens > 0 {
+                rates.deep_decode_tokens_per_s = self.deep_decode(&lm, model, job)?;
             }
             if !job.batch_sizes.is_empty() {
                 rates.batch_step_s = self.batch_steps(&lm, job)?;
@@ -1398,6 +1598,10 @@ impl Engine for LlamaEngine {
             out.push(rates);
         }
         Ok((lm.load_s, out))
+    }
+
+    fn on_cpu(&self) -> Option<OnCpu> {
+        Some(self.on_cpu.get())
     }
 
     fn cpu_variant(&self) -> Option<CpuVariant> {

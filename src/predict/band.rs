@@ -115,6 +115,7 @@ mod tests {
             bandwidth_ratio: None,
             prefill_flops_per_s: 1.0,
             n_layers: 0,
+            n_heads: 0,
             n_kv_heads: 0,
             decode_context_tokens: None,
             prefill_n_embd: None,
@@ -162,6 +163,8 @@ mod tests {
             load_average_1m: 3.0,
             logical_cores: 2,
             steal_ratio: 0.04,
+            on_cpu_share: None,
+            descheduled_repetitions: 0,
         };
         assert!(busy.busy());
         assert!((busy.busy_margin() - 0.5).abs() < 1e-12);
@@ -174,6 +177,8 @@ mod tests {
             load_average_1m: 1.5,
             logical_cores: 2,
             steal_ratio: 0.01,
+            on_cpu_share: Some(0.97),
+            descheduled_repetitions: 0,
         };
         // 0.75 per core: 0.25 beyond the half task, counted half, plus 1 % stolen.
         assert!((some.busy_margin() - 0.135).abs() < 1e-12);
@@ -181,8 +186,41 @@ mod tests {
             load_average_1m: 0.2,
             logical_cores: 2,
             steal_ratio: 0.0,
+            on_cpu_share: Some(0.99),
+            descheduled_repetitions: 0,
         };
         assert!(!idle.busy());
         assert_eq!(idle.busy_margin(), 0.0);
+    }
+
+    /// Threads off the CPU for 20 % of the timed wall time on an otherwise idle machine: a turn
+    /// takes 1 / 0.8 = 1.25 times its on-CPU time, so the band widens by 25 %; the larger of that
+    /// and a 10 % steal counts, not their sum. Under 5 % off the CPU is noise and adds nothing.
+    #[test]
+    fn time_off_the_cpu_widens_the_band_by_what_it_costs() {
+        let off = BenchConditions {
+            load_average_1m: 0.2,
+            logical_cores: 2,
+            steal_ratio: 0.0,
+            on_cpu_share: Some(0.8),
+            descheduled_repetitions: 3,
+        };
+        assert!(off.busy());
+        assert!(
+            (off.busy_margin() - 0.25).abs() < 1e-12,
+            "{}",
+            off.busy_margin()
+        );
+        let stolen = BenchConditions {
+            steal_ratio: 0.1,
+            ..off
+        };
+        assert!((stolen.busy_margin() - 0.25).abs() < 1e-12);
+        let slight = BenchConditions {
+            on_cpu_share: Some(0.96),
+            ..off
+        };
+        assert!(!slight.busy());
+        assert_eq!(slight.busy_margin(), 0.0);
     }
 }

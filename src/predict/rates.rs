@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::gguf::GgmlType;
 use crate::profile::{GpuInfo, GpuVendor, HardwareProfile, SimdLevel};
-use crate::types::bench::{BenchBackend, BenchResult};
+use crate::types::bench::{BenchBackend, BenchResult, DecodeAttention};
 
 /// Share of a streaming-bandwidth figure that llama.cpp's CPU decode reaches when nothing was
 /// measured. On the seed server llama.cpp read 11.5 GB/s of weights against a 28 GB/s probe
@@ -73,10 +73,10 @@ pub struct CpuRates {
     pub load_overhead_s: f64,
     pub threads: u32,
     pub types: Vec<TypeRate>,
-    /// Decode seconds per KV row attended to (layer × KV head × earlier position), when the
-    /// benchmark measured the context growth; without it the KV cache is counted as bytes read.
+    /// Decode's attention over the KV cache per query head and per KV head, when the benchmark
+    /// measured it; without it the KV cache is counted as bytes read.
     #[serde(default)]
-    pub decode_s_per_kv_row: Option<f64>,
+    pub decode_attention: Option<DecodeAttention>,
     /// FLOP/s of prefill's attention, when measured; without it the F16 matrices' rate is used.
     #[serde(default)]
     pub prefill_attention_flops_per_s: Option<f64>,
@@ -155,6 +155,26 @@ impl CpuRates {
     }
 }
 
+/// A type whose prefill rate the benchmark lacks (no repetition of its prompt was kept, or an
+/// older result) takes the rate of the measured type nearest in bits per weight: a rate of 0
+/// would make every prompt of it take forever.
+fn borrow_missing_prefill(types: &mut [TypeRate]) {
+    let measured: Vec<(f64, f64)> = types
+        .iter()
+        .filter(|r| r.prefill_flops_per_s > 0.0)
+        .map(|r| (r.ggml_type.bits_per_weight(), r.prefill_flops_per_s))
+        .collect();
+    for r in types.iter_mut().filter(|r| r.prefill_flops_per_s <= 0.0) {
+        let bpw = r.ggml_type.bits_per_weight();
+        if let Some((_, f)) = measured
+            .iter()
+            .min_by(|a, b| (a.0 - bpw).abs().total_cmp(&(b.0 - bpw).abs()))
+        {
+            r.prefill_flops_per_s = *f;
+        }
+    }
+}
+
 /// CPU rates from a benchmark when it measured the CPU backend, else from the probe.
 pub fn cpu_rates(hw: &HardwareProfile, bench: Option<&BenchResult>) -> CpuRates {
     if let Some(b) = bench {
@@ -168,12 +188,12 @@ pub fn cpu_rates(hw: &HardwareProfile, bench: Option<&BenchResult>) -> CpuRates 
             // predictor, which adds it back once per token, does not count it twice.
             let overhead_s = trusted_overhead_s(b);
             let growth = b.context_growth.as_ref();
-            let per_kv_row_s = growth.and_then(|g| g.decode_s_per_kv_row);
+            let attention = b.decode_attention;
             let net = |q: &crate::types::bench::QuantBench| -> Option<f64> {
                 let tps = q.decode_tokens_per_s.median;
                 // The attention the benchmark model's decode paid at its position, when measured:
                 // the predictor adds the candidate's own at the turn's position.
-                let attention_s = per_kv_row_s.unwrap_or(0.0) * q.decode_kv_rows();
+                let attention_s = attention.map_or(0.0, |a| q.decode_attention_s(&a));
                 let s = if tps > 0.0 {
                     1.0 / tps - overhead_s - attention_s
                 } else {
@@ -209,7 +229,7 @@ pub fn cpu_rates(hw: &HardwareProfile, bench: Option<&BenchResult>) -> CpuRates 
                 // and Q4_K_M 3 % fast to 16 % slow: the larger models run a little faster per
                 // weight, since the per-layer work is a larger share of the benchmark's 1024-wide
                 // layers than of theirs. The attention over the KV cache is measured and taken
-                // out (`per_kv_row_s`).
+                // out (`attention`).
                 let bandwidth_bound = bw_of(q) >= BANDWIDTH_BOUND_SHARE * bw;
                 let wps = wps_of(q);
                 types.push(TypeRate {
@@ -219,6 +239,7 @@ pub fn cpu_rates(hw: &HardwareProfile, bench: Option<&BenchResult>) -> CpuRates 
                     prefill_flops_per_s: q.prefill_flops_per_s,
                 });
             }
+            borrow_missing_prefill(&mut types);
             if !types.is_empty() && bw > 0.0 {
                 return CpuRates {
                     measured: true,
@@ -228,7 +249,7 @@ pub fn cpu_rates(hw: &HardwareProfile, bench: Option<&BenchResult>) -> CpuRates 
                     load_overhead_s: if b.load_overhead_s > 0.0 { b.load_overhead_s } else { DEFAULT_LOAD_OVERHEAD_S },
                     threads: b.threads,
                     types,
-                    decode_s_per_kv_row: per_kv_row_s,
+                    decode_attention: attention,
                     prefill_attention_flops_per_s: growth.and_then(|g| g.prefill_attention_flops_per_s),
                     prefill_width: prefill_width_points(b),
                     prefill_s_per_prompt: b.prefill_s_per_prompt,
@@ -393,7 +414,7 @@ fn unmeasured_cpu_rates(hw: &HardwareProfile) -> CpuRates {
         load_overhead_s: DEFAULT_LOAD_OVERHEAD_S,
         threads: hw.compute_cores(),
         types,
-        decode_s_per_kv_row: None,
+        decode_attention: None,
         prefill_attention_flops_per_s: None,
         prefill_width: Vec::new(),
         prefill_s_per_prompt: None,
@@ -477,7 +498,27 @@ pub fn gpu_rates(hw: &HardwareProfile, bench: Option<&BenchResult>) -> Vec<GpuRa
 
 #[cfg(test)]
 mod tests {
-    use super::width_factor;
+    use super::{borrow_missing_prefill, width_factor, TypeRate};
+    use crate::gguf::GgmlType;
+
+    /// IQ4_XS (4.25 bits) without a prefill figure takes Q4_K's (4.5 bits), not Q8_0's.
+    #[test]
+    fn a_type_without_a_prefill_rate_borrows_the_nearest_measured_one() {
+        let rate = |t, f| TypeRate {
+            ggml_type: t,
+            decode_weights_per_s: Some(1e10),
+            bandwidth_bound: true,
+            prefill_flops_per_s: f,
+        };
+        let mut types = [
+            rate(GgmlType::Q8_0, 500e9),
+            rate(GgmlType::Q4_K, 400e9),
+            rate(GgmlType::IQ4_XS, 0.0),
+        ];
+        borrow_missing_prefill(&mut types);
+        assert_eq!(types[2].prefill_flops_per_s, 400e9);
+        assert_eq!(types[0].prefill_flops_per_s, 500e9);
+    }
 
     #[test]
     fn the_width_factor_interpolates_in_log_width_and_holds_the_ends() {

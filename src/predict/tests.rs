@@ -91,6 +91,7 @@ fn quant(
         bandwidth_ratio: None,
         prefill_flops_per_s: flops,
         n_layers: 0,
+        n_heads: 0,
         n_kv_heads: 0,
         decode_context_tokens: None,
         prefill_n_embd: None,
@@ -114,6 +115,8 @@ fn bench(quants: Vec<QuantBench>, overhead: f64) -> BenchResult {
         batch_decode: vec![],
         conditions: None,
         context_growth: None,
+        deep_decode: Vec::new(),
+        decode_attention: None,
         cpu_variant: None,
         width_curve: Vec::new(),
         prefill_s_per_prompt: None,
@@ -774,13 +777,14 @@ fn cold_load_uses_the_measured_disk_read_when_the_probe_has_one() {
 
 #[test]
 fn measured_context_growth_enters_decode_at_the_turns_position_and_prefill_at_its_own_rate() {
-    use crate::types::bench::ContextGrowth;
+    use crate::types::bench::{ContextGrowth, DecodeAttention};
     let flops = 100e9;
     let mut q = quant("Q8_0", 1.0625, 20e9, 1e15, 0.0, flops);
     q.n_layers = 12;
+    q.n_heads = 16;
     q.n_kv_heads = 4;
     let plain = bench(vec![q.clone()], 0.0);
-    let (per_row, attention) = (200e-9, 10e9);
+    let (per_head, per_kv, attention) = (30e-9, 200e-9, 10e9);
     let mut grown = plain.clone();
     grown.context_growth = Some(ContextGrowth {
         ggml_type: "Q4_K".into(),
@@ -792,10 +796,11 @@ fn measured_context_growth_enters_decode_at_the_turns_position_and_prefill_at_it
         generated_tokens: 32,
         short_prefill_tokens_per_s: 0.0,
         long_prefill_tokens_per_s: 0.0,
-        short_decode_tokens_per_s: 0.0,
-        long_decode_tokens_per_s: 0.0,
         prefill_attention_flops_per_s: Some(attention),
-        decode_s_per_kv_row: Some(per_row),
+    });
+    grown.decode_attention = Some(DecodeAttention {
+        s_per_query_head: per_head,
+        s_per_kv_head: per_kv,
     });
     let mut hw = profile("cloud");
     cpu_only(&mut hw);
@@ -804,11 +809,12 @@ fn measured_context_growth_enters_decode_at_the_turns_position_and_prefill_at_it
     let m = input("wide", shape.clone(), FileType::Q8_0);
     let opts = PredictOptions::default();
 
-    // Decode, bandwidth bound: the candidate's own KV rows at its position, plus its bytes at the
-    // rate the benchmark's time gives once the benchmark model's own KV rows (12 layers, 4 KV
-    // heads, position 256 + 64 / 2) are taken out of it.
+    // Decode, bandwidth bound: the candidate's own attention at its position (per layer and
+    // position: 32 query heads and 8 KV heads at their costs), plus its bytes at the rate the
+    // benchmark's time gives once the benchmark model's own attention (12 layers, 16 query and 4
+    // KV heads, position 256 + 64 / 2) is taken out of it.
     let recorded_s = 1.0 / q.decode_tokens_per_s.median;
-    let net_s = recorded_s - 12.0 * 4.0 * 288.0 * per_row;
+    let net_s = recorded_s - 12.0 * 288.0 * (16.0 * per_head + 4.0 * per_kv);
     let mut deep = shape.clone();
     deep.n_layers = 32;
     deep.n_ff /= 2;
@@ -816,7 +822,7 @@ fn measured_context_growth_enters_decode_at_the_turns_position_and_prefill_at_it
     for (model, layers, prompt) in [(&m, 16.0, 128), (&m, 16.0, 2048), (&d, 32.0, 128)] {
         let p = predict(&hw, Some(&grown), model, &workload(prompt, 32, 4096), &opts);
         let pos = prompt as f64 + 16.0;
-        let expect = layers * 8.0 * pos * per_row
+        let expect = layers * pos * (32.0 * per_head + 8.0 * per_kv)
             + p.weight_bytes_per_token as f64 / (q.params as f64 * 1.0625) * net_s;
         let got = 1.0 / p.decode_tokens_per_s;
         assert!(

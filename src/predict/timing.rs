@@ -67,10 +67,15 @@ pub(super) fn decode_time(
     let kv_read =
         2.0 * shape.n_layers as f64 * avg_pos * (shape.n_kv_heads * shape.head_dim) as f64 * 2.0;
 
-    // The CPU's attention over the KV cache: at its measured cost per row where the benchmark
-    // measured the context growth, else as bytes read.
-    let cpu_attention_s = cpu.decode_s_per_kv_row.map(|per_row| {
-        per_row * shape.n_layers as f64 * cpu_layer_share * shape.n_kv_heads as f64 * avg_pos
+    // The CPU's attention over the KV cache: at its measured costs per query head and per KV
+    // head where the benchmark measured them, else as bytes read.
+    let cpu_attention_s = cpu.decode_attention.map(|a| {
+        a.token_s(
+            shape.n_layers as f64 * cpu_layer_share,
+            shape.n_heads,
+            shape.n_kv_heads,
+            avg_pos,
+        )
     });
     let cpu_kv_bytes = match cpu_attention_s {
         Some(_) => 0.0,

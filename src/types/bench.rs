@@ -9,7 +9,10 @@ use serde::{Deserialize, Serialize};
 /// 2: prefill and decode measured on separate 2048-wide models (decode beyond the cache), the
 /// width curve of prefill and the fixed cost per prompt. A stored result of an older version
 /// is measured again.
-pub const BENCH_SCHEMA_VERSION: u32 = 2;
+/// 3: decode's attention over the context measured on two decode models at a deep context (one
+/// grouping four query heads per KV head, one not): a cost per query head and one per KV head
+/// ([`DecodeAttention`]), where 2 had one cost per KV row from a small model.
+pub const BENCH_SCHEMA_VERSION: u32 = 3;
 
 /// Median and spread of repeated measurements of one quantity.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -79,10 +82,13 @@ pub struct QuantBench {
     /// and the output matrix (evaluated for the last token only) taken out of the time and the
     /// FLOP.
     pub prefill_flops_per_s: f64,
-    /// Layers and KV heads of the measured model: with [`ContextGrowth::decode_s_per_kv_row`],
-    /// the attention its decode read. 0 in older results (no attention taken out).
+    /// Layers, query heads and KV heads of the measured model: with
+    /// [`BenchResult::decode_attention`], the attention its decode paid. 0 in older results (no
+    /// attention taken out).
     #[serde(default)]
     pub n_layers: u32,
+    #[serde(default)]
+    pub n_heads: u32,
     #[serde(default)]
     pub n_kv_heads: u32,
     /// Tokens in the KV cache when decode was timed, where it differs from `prompt_tokens`
@@ -101,16 +107,74 @@ impl QuantBench {
             + self.generated_tokens as f64 / 2.0
     }
 
-    /// KV rows (layer × KV head × earlier position) a decoded token of a repetition attended to
-    /// on average; 0 when the shape is unknown (older results).
-    pub fn decode_kv_rows(&self) -> f64 {
-        self.n_layers as f64 * self.n_kv_heads as f64 * self.decode_position()
+    /// Seconds of attention a decoded token of a repetition paid on average, at `a`'s costs; 0
+    /// when the shape is unknown (older results).
+    pub fn decode_attention_s(&self, a: &DecodeAttention) -> f64 {
+        a.token_s(
+            self.n_layers as f64,
+            self.n_heads,
+            self.n_kv_heads,
+            self.decode_position(),
+        )
     }
 }
 
-/// How a token's cost grows with its position in the context, from one benchmark model measured
-/// at two prompt lengths: prefill per token (attention over the earlier tokens of the prompt), and
-/// decode per token after each prompt (attention over the KV cache).
+/// What a decoded token's attention over the KV cache costs, per layer and earlier position:
+/// a part per query head (the dot products and the softmax-weighted sum, computed per head) and
+/// a part per KV head (the rows of K and V read, shared by the query heads of a group).
+/// Measured on a 2-core Xeon VM with two 1024-wide 8-layer models that differed only in their KV
+/// heads, one cost per KV row charged an ungrouped model (llama2-7b) about 2.7 times its
+/// attention.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct DecodeAttention {
+    pub s_per_query_head: f64,
+    pub s_per_kv_head: f64,
+}
+
+impl DecodeAttention {
+    /// Attention seconds of one decoded token of a model of `n_layers` layers (its share on this
+    /// device, possibly fractional) at `position` tokens in the cache.
+    pub fn token_s(&self, n_layers: f64, n_heads: u32, n_kv_heads: u32, position: f64) -> f64 {
+        n_layers
+            * position
+            * (self.s_per_query_head * f64::from(n_heads)
+                + self.s_per_kv_head * f64::from(n_kv_heads))
+    }
+}
+
+/// Decode of one benchmark model at two positions in the KV cache: the decode model's own
+/// repetitions (after a short prompt), and repetitions with a deep context restored.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DeepDecodePoint {
+    pub ggml_type: String,
+    pub n_layers: u32,
+    pub n_heads: u32,
+    pub n_kv_heads: u32,
+    /// Average position of the tokens decoded at each depth.
+    pub short_position: f64,
+    pub deep_position: f64,
+    pub short_tokens_per_s: f64,
+    pub deep_tokens_per_s: Stat,
+}
+
+impl DeepDecodePoint {
+    /// Extra seconds per token per layer and earlier position at the deep context:
+    /// `s_per_query_head × heads + s_per_kv_head × KV heads` of [`DecodeAttention`]; `None` when
+    /// the deep context was not slower.
+    pub fn slope(&self) -> Option<f64> {
+        let d_pos = self.deep_position - self.short_position;
+        let (deep, short) = (self.deep_tokens_per_s.median, self.short_tokens_per_s);
+        if d_pos <= 0.0 || deep <= 0.0 || short <= 0.0 || self.n_layers == 0 {
+            return None;
+        }
+        let d_s = 1.0 / deep - 1.0 / short;
+        (d_s > 0.0).then(|| d_s / (f64::from(self.n_layers) * d_pos))
+    }
+}
+
+/// How a prompt token's cost grows with its position in the prompt, from one benchmark model
+/// measured at two prompt lengths: attention over the earlier tokens of the prompt. (Decode's
+/// growth is [`BenchResult::decode_attention`].)
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ContextGrowth {
     pub ggml_type: String,
@@ -123,20 +187,11 @@ pub struct ContextGrowth {
     pub generated_tokens: u32,
     pub short_prefill_tokens_per_s: f64,
     pub long_prefill_tokens_per_s: f64,
-    pub short_decode_tokens_per_s: f64,
-    pub long_decode_tokens_per_s: f64,
     /// FLOP/s of prefill's attention (QKᵀ and AV, `4 × layers × q_dim` FLOP per earlier token):
     /// the extra attention FLOP per token of the longer prompt over the extra seconds per token
     /// it took. `None` when the longer prompt was not slower per token, or the rate came out
     /// above the same model's matrices' rate (noise).
     pub prefill_attention_flops_per_s: Option<f64>,
-    /// Decode seconds per KV row a token attends to (one layer, one KV head, one earlier
-    /// position): the extra seconds per token after the longer prompt over the extra rows.
-    /// Measured on several model shapes here, the decode slope followed the KV heads far more
-    /// closely than the bytes or the query FLOP (llama.cpp's CPU attention pays per row of the
-    /// cache). `None` when decode after the longer prompt was not slower, or when the benchmark
-    /// model's own attention would come out as more than a third of its token (noise).
-    pub decode_s_per_kv_row: Option<f64>,
 }
 
 /// The whole benchmark: one `QuantBench` per quantisation type (and backend), plus what they share.
@@ -184,6 +239,12 @@ pub struct BenchResult {
     /// ran a user's model.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub context_growth: Option<ContextGrowth>,
+    /// Decode at a deep context on the decode models that measured it, and the attention costs
+    /// fitted from them (`None` when not measured or when the deep context was not slower).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub deep_decode: Vec<DeepDecodePoint>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decode_attention: Option<DecodeAttention>,
     /// Which of llama.cpp's CPU kernel variants ran (`icelake`, `haswell`, ...); absent in older
     /// results (which ran the AVX2 build) and for fakes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -229,6 +290,15 @@ pub struct BenchConditions {
     /// Share of all CPU time during the run that the hypervisor gave to other guests
     /// (`steal` in /proc/stat).
     pub steal_ratio: f64,
+    /// Share of the timed repetitions' wall time that the benchmark's threads spent on a CPU
+    /// (their `schedstat` run time over threads × wall seconds), kept and discarded repetitions
+    /// together; `None` where it cannot be read (not Linux, or an engine that is not llama.cpp).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub on_cpu_share: Option<f64>,
+    /// Timed repetitions discarded (and repeated where the budget allowed) because the threads
+    /// were off the CPU for more than a tenth of their wall time.
+    #[serde(default)]
+    pub descheduled_repetitions: u32,
 }
 
 impl BenchConditions {
@@ -238,18 +308,34 @@ impl BenchConditions {
     }
 
     /// Whether the run shared the machine enough to say so: a load of half a runnable task per
-    /// core before it started, or 2 % of the CPU time stolen by the hypervisor.
+    /// core before it started, 2 % of the CPU time stolen by the hypervisor, or the benchmark's
+    /// threads off the CPU for 5 % of their timed wall time.
     pub fn busy(&self) -> bool {
-        self.load_per_core() >= 0.5 || self.steal_ratio >= 0.02
+        self.load_per_core() >= 0.5 || self.steal_ratio >= 0.02 || self.off_cpu_share() >= 0.05
+    }
+
+    /// Share of the timed wall time the benchmark's threads were not on a CPU (0 where unknown).
+    pub fn off_cpu_share(&self) -> f64 {
+        self.on_cpu_share.map_or(0.0, |s| (1.0 - s).clamp(0.0, 1.0))
     }
 
     /// How much further a prediction can be off because of that sharing, as a fraction: the
-    /// stolen share, and the share of a core the other work could take from each of the
-    /// benchmark's threads (load per core beyond the first half task, at most one core), at most
-    /// 50 %. Zero on an idle machine.
+    /// time lost to others (the stolen share, or, from 5 % off the CPU, the extra wall time
+    /// `off / (1 - off)` that being off the CPU costs, whichever is larger), and the share of a
+    /// core the other work could take from each of the benchmark's threads (load per core beyond
+    /// the first half task, at most one core), at most 50 %. Zero on an idle machine.
     pub fn busy_margin(&self) -> f64 {
         let others = (self.load_per_core() - 0.5).clamp(0.0, 1.0) * 0.5;
-        (self.steal_ratio + others).clamp(0.0, 0.5)
+        // Time off the CPU includes stolen time when the steal was during a repetition: the
+        // larger of the two counts, not their sum. A turn served under the same conditions is
+        // off the CPU as often, however clean the kept repetitions were.
+        let off = self.off_cpu_share();
+        let lost = if off >= 0.05 {
+            self.steal_ratio.max(off / (1.0 - off).max(0.5))
+        } else {
+            self.steal_ratio
+        };
+        (lost + others).clamp(0.0, 0.5)
     }
 }
 
