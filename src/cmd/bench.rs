@@ -49,6 +49,11 @@ pub struct BenchArgs {
     /// Do not write `bench.json` into the state directory.
     #[arg(long)]
     pub no_save: bool,
+    /// Also probe the memory's streaming bandwidth first, for the table's ratio column (what
+    /// share of it llama.cpp's decode reaches). Off by default: it takes most of a second where
+    /// the reported cache is large, and no prediction uses it once the benchmark has measured.
+    #[arg(long)]
+    pub bandwidth: bool,
 }
 
 fn parse_type(s: &str) -> Result<GgmlType, String> {
@@ -73,7 +78,7 @@ fn parse_type(s: &str) -> Result<GgmlType, String> {
 }
 
 pub fn run(ctx: &Ctx, args: &BenchArgs) -> Result<(), Failure> {
-    let profile = ctx.hardware(true)?;
+    let profile = ctx.hardware(args.bandwidth)?;
     let mut opts = BenchOptions::new(ctx.paths.cache_dir.clone());
     opts.threads = args.threads;
     opts.bench_model = args.bench_model.clone();
@@ -135,7 +140,9 @@ impl Human for BenchResult {
         let probe = self
             .probe_bandwidth_bytes_per_s
             .map(|b| format!("{:.1} GB/s", b / 1e9))
-            .unwrap_or_else(|| "not measured".into());
+            .unwrap_or_else(|| {
+                "not probed (`bench --bandwidth` does; the ratio column needs it)".into()
+            });
         let _ = writeln!(s, "Probe     memory bandwidth {probe}");
         let _ = writeln!(
             s,
