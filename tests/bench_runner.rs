@@ -456,6 +456,7 @@ fn the_width_curve_recovers_a_rate_that_grows_with_the_width() {
     let dir = tempfile::tempdir().unwrap();
     let mut fake = Fake::new();
     fake.width_exponent = 0.3;
+    fake.attention_flops = 10e9;
     let mut o = options(dir.path());
     o.types = vec![GgmlType::Q4_K];
     // 512 wide: the half-width model is 256 wide with four times the layers.
@@ -475,8 +476,21 @@ fn the_width_curve_recovers_a_rate_that_grows_with_the_width() {
         .collect();
     assert_eq!(points, [(256, 8), (512, 2)]);
     // Every model written was measured, the depth model too although Q4_K decodes on its prefill
-    // model here: the thread trials, the prefill model, the depth model, the half-width model.
-    assert_eq!(fake.calls.lock().unwrap().len(), 4);
+    // model here: the thread trials, the prefill model, the depth model, the half-width model and
+    // its twin with heads of 128.
+    assert_eq!(fake.calls.lock().unwrap().len(), 5);
+    // Both growth models fitted the law's attention rate, each recorded at its head size.
+    let (g, wide) = (
+        r.context_growth.as_ref().unwrap(),
+        r.context_growth_wide_heads
+            .as_ref()
+            .expect("measured on larger heads"),
+    );
+    assert_eq!((g.head_dim, wide.head_dim), (o.model_shape.head_dim, 128));
+    for x in [g, wide] {
+        let att = x.prefill_attention_flops_per_s.unwrap();
+        assert!(close(att, 10e9, 1e-3), "heads of {}: {att}", x.head_dim);
+    }
     for p in &r.width_curve {
         assert!(
             close(p.prefill_flops_per_s, fake.prefill_flops(p.n_embd), 1e-6),
@@ -626,6 +640,8 @@ fn two_prompt_lengths_and_two_groupings_recover_the_attention_of_prefill_and_dec
     // Prefill: the fixed and once-per-prompt costs taken out of both lengths first.
     let att = g.prefill_attention_flops_per_s.unwrap();
     assert!(close(att, 10e9, 1e-3), "attention {att}");
+    // Too narrow for a half-width model: no second head size.
+    assert!(r.context_growth_wide_heads.is_none());
     let c0 = r.prefill_s_per_prompt.unwrap();
     assert!(close(c0, 1e-3, 1e-3), "per prompt {c0}");
     // Prefill's FLOP rate of the matrices, attention and once-per-prompt work taken out: the law's.

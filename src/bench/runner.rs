@@ -303,6 +303,9 @@ impl TypeModels {
 struct PreparedModels {
     entries: Vec<TypeModels>,
     width: Vec<BenchModel>,
+    /// The half-width growth model with heads of [`models::WIDE_HEAD_DIM`] (prefill's attention
+    /// rate at a second head size).
+    wide_heads: Option<BenchModel>,
 }
 
 impl PreparedModels {
@@ -312,6 +315,7 @@ impl PreparedModels {
             .iter()
             .flat_map(|e| std::iter::once(&e.prefill).chain(e.decode.iter()))
             .chain(self.width.iter())
+            .chain(self.wide_heads.iter())
     }
 
     fn count(&self) -> usize {
@@ -328,6 +332,7 @@ fn prepare_models(
     let write_start = Instant::now();
     let mut entries: Vec<TypeModels> = Vec::new();
     let mut width: Vec<BenchModel> = Vec::new();
+    let mut wide_heads: Option<BenchModel> = None;
     let cached = |shape: &ModelShape, t: GgmlType| {
         models::ensure_cached(&opts.cache_dir, &models::spec_for(shape, t), progress)
             .map_err(BenchError::Model)
@@ -365,10 +370,17 @@ fn prepare_models(
                 for s in models::width_shapes(&opts.model_shape) {
                     width.push(cached(&s, CONVERGENCE_TYPE)?);
                 }
+                if let Some(s) = models::wide_head_shape(&opts.model_shape) {
+                    wide_heads = Some(cached(&s, CONVERGENCE_TYPE)?);
+                }
             }
         }
     }
-    let models = PreparedModels { entries, width };
+    let models = PreparedModels {
+        entries,
+        width,
+        wide_heads,
+    };
     let wrote_any = models.iter().any(|m| m.written);
     let model_write_s = if wrote_any {
         write_start.elapsed().as_secs_f64()
@@ -693,6 +705,28 @@ fn measure_models(
         }
         width_runs.push((m, r));
     }
+    // Prefill's attention at the second head size: the same prompts on the half-width model with
+    // heads of WIDE_HEAD_DIM (fitted below, once the per-prompt cost is known).
+    let mut wide_input: Option<(QuantBench, &BenchModel, JobRates)> = None;
+    if let Some(m) = &models.wide_heads {
+        progress.phase(
+            &format!(
+                "measuring {} ({}-dimension heads)",
+                label(m),
+                m.shape.head_dim
+            ),
+            None,
+        );
+        let job = Job {
+            long_prompt_tokens: LONG_PROMPT_TOKENS,
+            ..prefill_job(opts, threads, budget.next_share())
+        };
+        let (_, mut rates) = engine.run(&m.path, 0, &[job])?;
+        progress.finish();
+        let r = rates.remove(0);
+        let q = derive(m, BenchBackend::Cpu, 0.0, opts, &r, probe_bw);
+        wide_input = Some((q, m, r));
+    }
     // The attention fit and the per-prompt cost each enter the other's: three rounds settle them
     // (each shrinks the other's error by a factor of about 25 on the benchmark's models).
     let mut per_prompt_s = None;
@@ -713,6 +747,15 @@ fn measure_models(
         per_prompt_s = per_prompt_fit(&depth_pair, growth.as_ref());
     }
     let c0 = per_prompt_s.unwrap_or(0.0);
+    let growth_wide_heads = wide_input.as_ref().and_then(|(q, m, r)| {
+        let point = PrefillPoint {
+            model: m,
+            prompt: q.prompt_tokens,
+            tokens_per_s: q.prefill_tokens_per_s.max,
+            decode_tps: q.decode_tokens_per_s.median,
+        };
+        fit_context_growth(q, &m.shape, LONG_PROMPT_TOKENS, r, c0 + point.once_s())
+    });
     for (i, m, tg) in &prefill_models {
         let q = &quants[*i];
         let point = PrefillPoint {
@@ -735,6 +778,7 @@ fn measure_models(
         quants,
         batches,
         growth,
+        growth_wide_heads,
         deep_decode,
         decode_attention,
         width_curve,
@@ -787,6 +831,7 @@ struct Measured {
     quants: Vec<QuantBench>,
     batches: Vec<BatchDecode>,
     growth: Option<ContextGrowth>,
+    growth_wide_heads: Option<ContextGrowth>,
     deep_decode: Vec<DeepDecodePoint>,
     decode_attention: Option<DecodeAttention>,
     width_curve: Vec<WidthPoint>,
@@ -893,6 +938,7 @@ fn assemble_result(
         quants,
         batches: batch_decode,
         growth,
+        growth_wide_heads,
         deep_decode,
         decode_attention,
         width_curve,
@@ -916,6 +962,7 @@ fn assemble_result(
         batch_decode,
         conditions: None,
         context_growth: growth,
+        context_growth_wide_heads: growth_wide_heads,
         deep_decode,
         decode_attention,
         cpu_variant: None,
@@ -1193,6 +1240,7 @@ pub fn fit_context_growth(
         ggml_type: q.ggml_type.clone(),
         n_layers: shape.n_layers,
         n_kv_heads: shape.n_kv_heads,
+        head_dim: shape.head_dim,
         q_dim: shape.n_heads * shape.head_dim,
         short_prompt_tokens: q.prompt_tokens,
         long_prompt_tokens: long,

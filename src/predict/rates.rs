@@ -77,9 +77,10 @@ pub struct CpuRates {
     /// measured it; without it the KV cache is counted as bytes read.
     #[serde(default)]
     pub decode_attention: Option<DecodeAttention>,
-    /// FLOP/s of prefill's attention, when measured; without it the F16 matrices' rate is used.
+    /// `(head size, FLOP/s)` of prefill's attention, smallest heads first, where measured
+    /// ([`CpuRates::prefill_attention_rate`]); empty: the F16 matrices' rate is used.
     #[serde(default)]
-    pub prefill_attention_flops_per_s: Option<f64>,
+    pub prefill_attention: Vec<(u32, f64)>,
     /// `(width, factor)`: the matrices' prefill FLOP rate at that model width over the rate at
     /// the width the per-type rates were measured at, narrowest first; empty: 1 at every width.
     #[serde(default)]
@@ -90,6 +91,13 @@ pub struct CpuRates {
 }
 
 impl CpuRates {
+    /// Prefill's attention FLOP/s for heads of `head_dim`: interpolated in log head size between
+    /// the measured sizes, the nearest one's beyond them; `None` when none was measured.
+    pub fn prefill_attention_rate(&self, head_dim: u32) -> Option<f64> {
+        (!self.prefill_attention.is_empty())
+            .then(|| width_factor(&self.prefill_attention, head_dim))
+    }
+
     /// The factor for a model `n_embd` wide: interpolated in log width between the measured
     /// widths, the nearest one's beyond them (a rate is not extrapolated).
     pub fn prefill_width_factor(&self, n_embd: u32) -> f64 {
@@ -155,6 +163,23 @@ impl CpuRates {
     }
 }
 
+/// `(head size, attention FLOP/s)` of the benchmark's context growths that fitted a rate, by head
+/// size (a result without head sizes counts as 64, the benchmark models' own before they were
+/// recorded).
+fn prefill_attention_points(b: &BenchResult) -> Vec<(u32, f64)> {
+    let mut points: Vec<(u32, f64)> = [&b.context_growth, &b.context_growth_wide_heads]
+        .into_iter()
+        .flatten()
+        .filter_map(|g| {
+            let hd = if g.head_dim > 0 { g.head_dim } else { 64 };
+            g.prefill_attention_flops_per_s.map(|r| (hd, r))
+        })
+        .collect();
+    points.sort_by_key(|p| p.0);
+    points.dedup_by_key(|p| p.0);
+    points
+}
+
 /// A type whose prefill rate the benchmark lacks (no repetition of its prompt was kept, or an
 /// older result) takes the rate of the measured type nearest in bits per weight: a rate of 0
 /// would make every prompt of it take forever.
@@ -187,7 +212,6 @@ pub fn cpu_rates(hw: &HardwareProfile, bench: Option<&BenchResult>) -> CpuRates 
             // The recorded figures include the fixed per-token overhead; take it out so that the
             // predictor, which adds it back once per token, does not count it twice.
             let overhead_s = trusted_overhead_s(b);
-            let growth = b.context_growth.as_ref();
             let attention = b.decode_attention;
             let net = |q: &crate::types::bench::QuantBench| -> Option<f64> {
                 let tps = q.decode_tokens_per_s.median;
@@ -250,7 +274,7 @@ pub fn cpu_rates(hw: &HardwareProfile, bench: Option<&BenchResult>) -> CpuRates 
                     threads: b.threads,
                     types,
                     decode_attention: attention,
-                    prefill_attention_flops_per_s: growth.and_then(|g| g.prefill_attention_flops_per_s),
+                    prefill_attention: prefill_attention_points(b),
                     prefill_width: prefill_width_points(b),
                     prefill_s_per_prompt: b.prefill_s_per_prompt,
                 };
@@ -415,7 +439,7 @@ fn unmeasured_cpu_rates(hw: &HardwareProfile) -> CpuRates {
         threads: hw.compute_cores(),
         types,
         decode_attention: None,
-        prefill_attention_flops_per_s: None,
+        prefill_attention: Vec::new(),
         prefill_width: Vec::new(),
         prefill_s_per_prompt: None,
     }

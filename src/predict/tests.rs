@@ -115,6 +115,7 @@ fn bench(quants: Vec<QuantBench>, overhead: f64) -> BenchResult {
         batch_decode: vec![],
         conditions: None,
         context_growth: None,
+        context_growth_wide_heads: None,
         deep_decode: Vec::new(),
         decode_attention: None,
         cpu_variant: None,
@@ -790,6 +791,7 @@ fn measured_context_growth_enters_decode_at_the_turns_position_and_prefill_at_it
         ggml_type: "Q4_K".into(),
         n_layers: 12,
         n_kv_heads: 4,
+        head_dim: 64,
         q_dim: 1024,
         short_prompt_tokens: 128,
         long_prompt_tokens: 512,
@@ -850,4 +852,26 @@ fn measured_context_growth_enters_decode_at_the_turns_position_and_prefill_at_it
         "{} vs {expect}",
         p.prefill_s
     );
+
+    // A second growth on heads of 128 at twice the rate: this model's heads are 128, so its
+    // attention takes half the time; heads of 90 (about the log middle of 64 and 128) get 1.5
+    // times the 64-dimension rate.
+    let mut wide = grown.clone();
+    let mut g128 = wide.context_growth.clone().unwrap();
+    g128.head_dim = 128;
+    g128.prefill_attention_flops_per_s = Some(2.0 * attention);
+    wide.context_growth_wide_heads = Some(g128);
+    let p2 = predict(&hw, Some(&wide), &m, &workload(512, 16, 4096), &opts);
+    let attention_s = 512.0 * attention_flop / attention;
+    assert!(
+        ((p.prefill_s - p2.prefill_s) / (attention_s / 2.0) - 1.0).abs() < 1e-6,
+        "{} vs {}",
+        p.prefill_s,
+        p2.prefill_s
+    );
+    let rates = crate::predict::rates::cpu_rates(&hw, Some(&wide));
+    let mid = rates.prefill_attention_rate(90).unwrap() / attention;
+    assert!((mid - 1.49).abs() < 0.02, "{mid}");
+    assert_eq!(rates.prefill_attention_rate(256), Some(2.0 * attention));
+    assert_eq!(rates.prefill_attention_rate(32), Some(attention));
 }

@@ -218,7 +218,7 @@ pub(super) fn prefill_time(
     }
     let attn_flops_rate = match placement.kind {
         PlacementKind::Cpu => cpu
-            .prefill_attention_flops_per_s
+            .prefill_attention_rate(shape.head_dim)
             .unwrap_or_else(|| cpu.for_type(GgmlType::F16).0.prefill_flops_per_s),
         _ => gpus
             .iter()

@@ -180,6 +180,9 @@ pub struct ContextGrowth {
     pub ggml_type: String,
     pub n_layers: u32,
     pub n_kv_heads: u32,
+    /// Size of the model's attention heads (0 in results that did not record it).
+    #[serde(default)]
+    pub head_dim: u32,
     /// Heads × head size of the queries.
     pub q_dim: u32,
     pub short_prompt_tokens: u32,
@@ -239,6 +242,10 @@ pub struct BenchResult {
     /// ran a user's model.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub context_growth: Option<ContextGrowth>,
+    /// The same prompts on a model of the same width with larger heads
+    /// (`bench::models::WIDE_HEAD_DIM`): prefill's attention rate at a second head size.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub context_growth_wide_heads: Option<ContextGrowth>,
     /// Decode at a deep context on the decode models that measured it, and the attention costs
     /// fitted from them (`None` when not measured or when the deep context was not slower).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]

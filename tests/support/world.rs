@@ -312,6 +312,7 @@ pub fn bench(decode_tokens_per_s: f64) -> BenchResult {
         batch_decode: Vec::new(),
         conditions: None,
         context_growth: None,
+        context_growth_wide_heads: None,
         deep_decode: Vec::new(),
         decode_attention: None,
         cpu_variant: None,
