@@ -10,8 +10,10 @@
 //! read 26.8, 22.5 and 21.6 GB/s at 162, 306 and 593 MB, and 80 MB models of Q4_0 and Q4_K
 //! decoded 1.5-1.8x faster per weight than 160-300 MB ones; the real files (290-620 MB) ran at
 //! the large models' rates. (A probe's L3 size is no guide on a VM: it is the host's, shared
-//! with its other guests.) The width curve of prefill and the context growth come from the
-//! half-width model of [`width_shapes`], the fixed cost per prompt from its twice-as-deep one.
+//! with its other guests.) The width curve of prefill and prefill's context growth come from the
+//! half-width model of [`width_shapes`] (the growth also from its twin with larger heads,
+//! [`wide_head_shape`]), the fixed cost per prompt from its twice-as-deep one. Decode's attention
+//! comes from the Q4_K and the ungrouped ([`UNGROUPED_TYPE`]) decode models at a deep context.
 
 use std::path::{Path, PathBuf};
 
