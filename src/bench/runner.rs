@@ -12,7 +12,7 @@ use super::models::{
     self, BenchModel, ModelError, CONVERGENCE_TYPE, DECODE_MODEL_BYTES, DEFAULT_TYPES,
     PREFILL_LAYERS, UNGROUPED_TYPE,
 };
-use super::sched::{self, OnCpu};
+use super::sched::{self, OnCpu, Samples};
 use crate::gguf::{prefill_weights, GgmlType, ModelShape};
 use crate::llama::cpu::VariantError;
 use crate::llama::{self, LlamaError};
@@ -732,30 +732,13 @@ fn measure_models(
     let mut per_prompt_s = None;
     let mut growth = None;
     for _ in 0..3 {
-        growth = growth_input.as_ref().and_then(|(q, m, r)| {
-            // What each prompt costs whatever its length: the fixed cost, and the matrices
-            // multiplied once.
-            let point = PrefillPoint {
-                model: m,
-                prompt: q.prompt_tokens,
-                tokens_per_s: q.prefill_tokens_per_s.max,
-                decode_tps: q.decode_tokens_per_s.median,
-            };
-            let fixed_s = per_prompt_s.unwrap_or(0.0) + point.once_s();
-            fit_context_growth(q, &m.shape, LONG_PROMPT_TOKENS, r, fixed_s)
-        });
+        growth = growth_input
+            .as_ref()
+            .and_then(|input| growth_fit(input, per_prompt_s.unwrap_or(0.0)));
         per_prompt_s = per_prompt_fit(&depth_pair, growth.as_ref());
     }
     let c0 = per_prompt_s.unwrap_or(0.0);
-    let growth_wide_heads = wide_input.as_ref().and_then(|(q, m, r)| {
-        let point = PrefillPoint {
-            model: m,
-            prompt: q.prompt_tokens,
-            tokens_per_s: q.prefill_tokens_per_s.max,
-            decode_tps: q.decode_tokens_per_s.median,
-        };
-        fit_context_growth(q, &m.shape, LONG_PROMPT_TOKENS, r, c0 + point.once_s())
-    });
+    let growth_wide_heads = wide_input.as_ref().and_then(|input| growth_fit(input, c0));
     for (i, m, tg) in &prefill_models {
         let q = &quants[*i];
         let point = PrefillPoint {
@@ -784,6 +767,28 @@ fn measure_models(
         width_curve,
         prefill_s_per_prompt: per_prompt_s,
     })
+}
+
+/// The context growth of a growth model's measurement (its figures, the model, its job's rates),
+/// with the fixed cost `per_prompt_s` and the model's once-per-prompt matrices taken out of both
+/// prompt lengths (what each prompt costs whatever its length).
+fn growth_fit(
+    (q, m, r): &(QuantBench, &BenchModel, JobRates),
+    per_prompt_s: f64,
+) -> Option<ContextGrowth> {
+    let point = PrefillPoint {
+        model: m,
+        prompt: q.prompt_tokens,
+        tokens_per_s: q.prefill_tokens_per_s.max,
+        decode_tps: q.decode_tokens_per_s.median,
+    };
+    fit_context_growth(
+        q,
+        &m.shape,
+        LONG_PROMPT_TOKENS,
+        r,
+        per_prompt_s + point.once_s(),
+    )
 }
 
 /// The deep-decode point of model `m` whose job decoded after `short_context` tokens and at
@@ -1422,6 +1427,15 @@ pub const DEEP_CONTEXT_TOKENS: u32 = 1024;
 /// Decode repetitions at the deep context (its KV cache is restored once).
 const DEEP_REPS: u32 = 2;
 
+/// Tokens per second of `tokens` in `secs` (0 when no time was measured).
+fn rate(tokens: u32, secs: f64) -> f64 {
+    if secs > 0.0 {
+        f64::from(tokens) / secs
+    } else {
+        0.0
+    }
+}
+
 impl LlamaEngine {
     /// Run `f` (one timed repetition) and count its threads' time on a CPU: returns its result
     /// and whether it had its CPUs (see [`sched`]).
@@ -1449,18 +1463,16 @@ impl LlamaEngine {
             .session(self.backend, job.threads, n + 16, n)
             .map_err(BenchError::Llama)?;
         let prompt = llama::prompt_tokens(n, lm.n_vocab(), PROMPT_SKIP);
-        // Once; again when descheduled (then the faster of the two).
-        let mut spare = 0.0_f64;
+        // Once; again when descheduled.
+        let mut samples = Samples::default();
         for _ in 0..2 {
             let (p_s, kept) = self.timed(job.threads, || s.prefill(&prompt))?;
-            if p_s > 0.0 {
-                if kept {
-                    return Ok(vec![n as f64 / p_s]);
-                }
-                spare = spare.max(n as f64 / p_s);
+            samples.add(rate(n, p_s), kept);
+            if !samples.kept().is_empty() {
+                break;
             }
         }
-        Ok(if spare > 0.0 { vec![spare] } else { Vec::new() })
+        Ok(samples.finish())
     }
 
     /// Decode with `deep_context_tokens` already in the KV cache, [`DEEP_REPS`] times: the KV
@@ -1491,26 +1503,15 @@ impl LlamaEngine {
             s.save_state(&prompt, &state);
         }
         s.generate(1).map_err(BenchError::Llama)?;
-        let mut out = Vec::new();
-        let mut spare = 0.0_f64;
+        let mut samples = Samples::default();
         let mut attempts = 0;
-        while (out.len() as u32) < DEEP_REPS && attempts < 2 * DEEP_REPS {
+        while (samples.kept().len() as u32) < DEEP_REPS && attempts < 2 * DEEP_REPS {
             attempts += 1;
             s.rewind().map_err(BenchError::Llama)?;
             let (g_s, kept) = self.timed(job.threads, || s.generate(job.gen_tokens))?;
-            if g_s > 0.0 {
-                let tps = job.gen_tokens as f64 / g_s;
-                if kept {
-                    out.push(tps);
-                } else {
-                    spare = spare.max(tps);
-                }
-            }
+            samples.add(rate(job.gen_tokens, g_s), kept);
         }
-        if out.is_empty() && spare > 0.0 {
-            out.push(spare);
-        }
-        Ok(out)
+        Ok(samples.finish())
     }
 
     /// Decode steps with each of the job's batch sizes: one context holding the largest batch,
@@ -1565,31 +1566,22 @@ impl Engine for LlamaEngine {
             // repeated: up to twice as many attempts as repetitions.
             let mut attempts = 0;
             let mut prompt_in_cache = prompt_len == WARMUP_PROMPT;
-            // The fastest discarded figures: kept only when no repetition had its CPUs (a
-            // figure from a busy machine beats none; the run's conditions say it was busy).
-            let (mut spare_prefill, mut spare_decode) = (0.0_f64, 0.0_f64);
-            while (rates.decode_tokens_per_s.len() as u32) < max_reps && attempts < 2 * max_reps {
+            let (mut prefill, mut decode) = (Samples::default(), Samples::default());
+            while (decode.kept().len() as u32) < max_reps && attempts < 2 * max_reps {
                 attempts += 1;
                 // Prefill is measured in the first `prefill_reps` repetitions only: it is
                 // steadier than decode and costs more per repetition; later ones rewind the KV
                 // cache to the end of the prompt, so every decode runs at the same context length.
                 let spent = started.elapsed().as_secs_f64();
-                let last_prefill = rates
-                    .prefill_tokens_per_s
+                let last_prefill = prefill
+                    .kept()
                     .last()
                     .map_or(0.0, |r| job.prompt_tokens as f64 / r);
                 let prefill_fits = attempts == 1 || spent + last_prefill < job.budget_s;
-                let measured = rates.prefill_tokens_per_s.len() as u32;
+                let measured = prefill.kept().len() as u32;
                 if job.measure_prefill && measured < job.prefill_reps && prefill_fits {
                     let (p_s, kept) = self.timed(job.threads, || s.prefill(&prompt))?;
-                    if p_s > 0.0 {
-                        let tps = job.prompt_tokens as f64 / p_s;
-                        if kept {
-                            rates.prefill_tokens_per_s.push(tps);
-                        } else {
-                            spare_prefill = spare_prefill.max(tps);
-                        }
-                    }
+                    prefill.add(rate(job.prompt_tokens, p_s), kept);
                     prompt_in_cache = true;
                 } else if !prompt_in_cache {
                     // Decode-only job (thread trials): the full prompt once, not measured.
@@ -1605,34 +1597,22 @@ impl Engine for LlamaEngine {
                 let ((n, g_s), kept) = self.timed(job.threads, || {
                     s.generate_until(job.gen_tokens, Some(deadline))
                 })?;
-                if g_s > 0.0 {
-                    let tps = n as f64 / g_s;
-                    if kept {
-                        rates.decode_tokens_per_s.push(tps);
-                    } else {
-                        spare_decode = spare_decode.max(tps);
-                    }
-                }
-                let done = rates.decode_tokens_per_s.len() as u32;
-                let prefill_missing = job.measure_prefill
-                    && job.prefill_reps > 0
-                    && rates.prefill_tokens_per_s.is_empty();
+                decode.add(rate(n, g_s), kept);
+                let done = decode.kept().len() as u32;
+                let prefill_missing =
+                    job.measure_prefill && job.prefill_reps > 0 && prefill.kept().is_empty();
                 if done >= job.min_reps.max(1) && !prefill_missing {
                     let spent = started.elapsed().as_secs_f64();
                     // A decode-only repetition costs about the last one; stop before overrunning.
                     let next = g_s + 0.01;
-                    let stable = done >= 4 && stat(&rates.decode_tokens_per_s).spread() < 0.04;
+                    let stable = done >= 4 && stat(decode.kept()).spread() < 0.04;
                     if stable || spent + next > job.budget_s {
                         break;
                     }
                 }
             }
-            if rates.prefill_tokens_per_s.is_empty() && spare_prefill > 0.0 {
-                rates.prefill_tokens_per_s.push(spare_prefill);
-            }
-            if rates.decode_tokens_per_s.is_empty() && spare_decode > 0.0 {
-                rates.decode_tokens_per_s.push(spare_decode);
-            }
+            rates.prefill_tokens_per_s = prefill.finish();
+            rates.decode_tokens_per_s = decode.finish();
             drop(s);
             if job.long_prompt_tokens > 0 {
                 rates.long_prefill_tokens_per_s = self.long_prompt(&lm, job)?;

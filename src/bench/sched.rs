@@ -81,6 +81,43 @@ impl OnCpu {
     }
 }
 
+/// A repetition's figures: those that had their CPUs are kept; when none did, the fastest
+/// discarded one stands in (a figure from a busy machine beats none, and the run's conditions say
+/// it was busy).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Samples {
+    kept: Vec<f64>,
+    spare: f64,
+}
+
+impl Samples {
+    /// Add `value` (ignored unless positive) of a repetition that `kept` its CPUs or not.
+    pub fn add(&mut self, value: f64, kept: bool) {
+        if value <= 0.0 {
+            return;
+        }
+        if kept {
+            self.kept.push(value);
+        } else {
+            self.spare = self.spare.max(value);
+        }
+    }
+
+    /// The kept figures so far.
+    pub fn kept(&self) -> &[f64] {
+        &self.kept
+    }
+
+    /// The kept figures, or the fastest discarded one when none was kept.
+    pub fn finish(self) -> Vec<f64> {
+        if self.kept.is_empty() && self.spare > 0.0 {
+            vec![self.spare]
+        } else {
+            self.kept
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -111,5 +148,19 @@ mod tests {
         assert!((o.share().unwrap() - 0.875).abs() < 1e-12);
         assert_eq!(OnCpu::default().share(), None);
         assert_eq!(on_cpu_share(5.0, 1.0, 2), 1.0);
+    }
+
+    #[test]
+    fn discarded_figures_stand_in_only_when_none_was_kept() {
+        let mut s = Samples::default();
+        s.add(30.0, false);
+        s.add(50.0, false);
+        s.add(0.0, true);
+        assert!(s.kept().is_empty());
+        assert_eq!(s.clone().finish(), [50.0]);
+        s.add(40.0, true);
+        assert_eq!(s.kept(), [40.0]);
+        assert_eq!(s.finish(), [40.0]);
+        assert!(Samples::default().finish().is_empty());
     }
 }

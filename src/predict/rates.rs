@@ -95,31 +95,33 @@ impl CpuRates {
     /// the measured sizes, the nearest one's beyond them; `None` when none was measured.
     pub fn prefill_attention_rate(&self, head_dim: u32) -> Option<f64> {
         (!self.prefill_attention.is_empty())
-            .then(|| width_factor(&self.prefill_attention, head_dim))
+            .then(|| log_interpolate(&self.prefill_attention, head_dim))
     }
 
     /// The factor for a model `n_embd` wide: interpolated in log width between the measured
     /// widths, the nearest one's beyond them (a rate is not extrapolated).
     pub fn prefill_width_factor(&self, n_embd: u32) -> f64 {
-        width_factor(&self.prefill_width, n_embd)
+        log_interpolate(&self.prefill_width, n_embd)
     }
 }
 
-/// See [`CpuRates::prefill_width_factor`].
-pub fn width_factor(points: &[(u32, f64)], n_embd: u32) -> f64 {
+/// The value at `x` of the `(x, value)` points (ascending `x`): interpolated in log `x` between
+/// them, the nearest one's beyond them (a measured rate is not extrapolated); 1 without points.
+/// The width curve and the attention rate by head size both use it.
+pub fn log_interpolate(points: &[(u32, f64)], at: u32) -> f64 {
     let (Some(first), Some(last)) = (points.first(), points.last()) else {
         return 1.0;
     };
-    if n_embd <= first.0 {
+    if at <= first.0 {
         return first.1;
     }
-    if n_embd >= last.0 {
+    if at >= last.0 {
         return last.1;
     }
-    let x = f64::from(n_embd).ln();
+    let x = f64::from(at).ln();
     for w in points.windows(2) {
         let ((w0, f0), (w1, f1)) = (w[0], w[1]);
-        if n_embd <= w1 {
+        if at <= w1 {
             let (x0, x1) = (f64::from(w0).ln(), f64::from(w1).ln());
             let t = if x1 > x0 { (x - x0) / (x1 - x0) } else { 1.0 };
             return f0 + t * (f1 - f0);
@@ -522,7 +524,7 @@ pub fn gpu_rates(hw: &HardwareProfile, bench: Option<&BenchResult>) -> Vec<GpuRa
 
 #[cfg(test)]
 mod tests {
-    use super::{borrow_missing_prefill, width_factor, TypeRate};
+    use super::{borrow_missing_prefill, log_interpolate, TypeRate};
     use crate::gguf::GgmlType;
 
     /// IQ4_XS (4.25 bits) without a prefill figure takes Q4_K's (4.5 bits), not Q8_0's.
@@ -545,14 +547,14 @@ mod tests {
     }
 
     #[test]
-    fn the_width_factor_interpolates_in_log_width_and_holds_the_ends() {
+    fn log_interpolation_follows_log_width_and_holds_the_ends() {
         let points = [(1024, 0.8), (2048, 1.0), (4096, 1.3)];
-        assert_eq!(width_factor(&[], 1536), 1.0);
-        assert_eq!(width_factor(&points, 2048), 1.0);
+        assert_eq!(log_interpolate(&[], 1536), 1.0);
+        assert_eq!(log_interpolate(&points, 2048), 1.0);
         // 1448 is about the geometric middle of 1024 and 2048.
-        assert!((width_factor(&points, 1448) - 0.9).abs() < 1e-3);
-        assert!((width_factor(&points, 2896) - 1.15).abs() < 1e-3);
-        assert_eq!(width_factor(&points, 640), 0.8);
-        assert_eq!(width_factor(&points, 8192), 1.3);
+        assert!((log_interpolate(&points, 1448) - 0.9).abs() < 1e-3);
+        assert!((log_interpolate(&points, 2896) - 1.15).abs() < 1e-3);
+        assert_eq!(log_interpolate(&points, 640), 0.8);
+        assert_eq!(log_interpolate(&points, 8192), 1.3);
     }
 }
