@@ -35,9 +35,11 @@ struct Fake {
     cache_boost: f64,
     gpu: bool,
     /// The context-growth law (all zero: the plain law above): decode's seconds per layer and
-    /// earlier position per query head and per KV head, and prefill's attention FLOP/s.
+    /// earlier position per query head, per KV head and per KV element (KV heads × head size),
+    /// and prefill's attention FLOP/s.
     per_query_head_s: f64,
     per_kv_head_s: f64,
+    per_kv_element_s: f64,
     attention_flops: f64,
     /// Seconds every prompt costs beyond its tokens and its once-per-prompt matrices.
     per_prompt_s: f64,
@@ -54,6 +56,7 @@ impl Fake {
             gpu: false,
             per_query_head_s: 0.0,
             per_kv_head_s: 0.0,
+            per_kv_element_s: 0.0,
             attention_flops: 0.0,
             per_prompt_s: 0.0,
             width_exponent: 0.0,
@@ -105,7 +108,8 @@ impl Engine for Fake {
                 let decode_t = |prompt: u32| {
                     OVERHEAD_S
                         + (self.per_query_head_s * s.n_heads as f64
-                            + self.per_kv_head_s * s.n_kv_heads as f64)
+                            + self.per_kv_head_s * s.n_kv_heads as f64
+                            + self.per_kv_element_s * (s.n_kv_heads * s.head_dim) as f64)
                             * layers
                             * (prompt as f64 + j.gen_tokens as f64 / 2.0)
                         + params as f64
@@ -581,19 +585,21 @@ fn batched_decode_is_measured_only_for_several_users_and_once_per_type() {
 }
 
 #[test]
-fn two_prompt_lengths_and_two_groupings_recover_the_attention_of_prefill_and_decode() {
+fn two_prompt_lengths_and_three_head_layouts_recover_the_attention_of_prefill_and_decode() {
     let dir = tempfile::tempdir().unwrap();
     let mut fake = Fake::new();
-    fake.per_query_head_s = 20e-9;
-    fake.per_kv_head_s = 100e-9;
+    fake.per_query_head_s = 10e-9;
+    fake.per_kv_head_s = 8e-9;
+    fake.per_kv_element_s = 0.5e-9;
     fake.attention_flops = 10e9;
     fake.per_prompt_s = 1e-3;
     let mut o = options(dir.path());
-    o.types = vec![GgmlType::Q4_K, GgmlType::Q8_0];
+    o.types = vec![GgmlType::Q4_K, GgmlType::Q8_0, GgmlType::Q6_K];
     let r = runner::run_with(&fake, &profile(2, 2), &o, &NoProgress).unwrap();
 
     // The long prompt ran once, on the Q4_K prefill model (no narrower width model here); the
-    // deep context on the Q4_K and Q8_0 decode models, Q8_0's with a KV head per query head.
+    // deep context on the Q4_K, Q8_0 and Q6_K decode models, Q8_0's with a KV head per query
+    // head, Q6_K's with heads of 128.
     let calls = fake.calls.lock().unwrap();
     let runs_with = |f: fn(&Job) -> u32| -> Vec<(String, u32)> {
         calls
@@ -609,24 +615,29 @@ fn two_prompt_lengths_and_two_groupings_recover_the_attention_of_prefill_and_dec
     let deep = runner::DEEP_CONTEXT_TOKENS;
     assert_eq!(
         runs_with(|j| j.deep_context_tokens),
-        [("Q4_K".to_string(), deep), ("Q8_0".to_string(), deep)]
+        [
+            ("Q4_K".to_string(), deep),
+            ("Q8_0".to_string(), deep),
+            ("Q6_K".to_string(), deep)
+        ]
     );
-    let groupings: Vec<(u32, u32)> = r
+    let layouts: Vec<(u32, u32, u32)> = r
         .deep_decode
         .iter()
-        .map(|p| (p.n_heads, p.n_kv_heads))
+        .map(|p| (p.n_heads, p.n_kv_heads, p.head_dim))
         .collect();
-    assert_eq!(groupings, [(4, 2), (4, 4)]);
+    assert_eq!(layouts, [(4, 2, 64), (4, 4, 64), (2, 1, 128)]);
 
     let g = r
         .context_growth
         .as_ref()
         .expect("the context growth was measured");
     assert_eq!((g.n_layers, g.n_kv_heads, g.q_dim), (8, 2, 256));
-    // Decode: both costs of the law from the two groupings.
+    // Decode: the three costs of the law from the three layouts.
     let a = r.decode_attention.expect("decode's attention was fitted");
-    assert!(close(a.s_per_query_head, 20e-9, 1e-6), "{a:?}");
-    assert!(close(a.s_per_kv_head, 100e-9, 1e-6), "{a:?}");
+    assert!(close(a.s_per_query_head, 10e-9, 1e-6), "{a:?}");
+    assert!(close(a.s_per_kv_head, 8e-9, 1e-6), "{a:?}");
+    assert!(close(a.s_per_kv_element, 0.5e-9, 1e-6), "{a:?}");
     // With the attention taken out, each type's decode is the law's weights per second.
     for q in r.quants.iter().filter(|q| q.ggml_type != "F16") {
         let t = GgmlType::from_name(&q.ggml_type).unwrap();
@@ -657,20 +668,25 @@ fn two_prompt_lengths_and_two_groupings_recover_the_attention_of_prefill_and_dec
 }
 
 #[test]
-fn one_grouping_charges_decodes_attention_per_query_head() {
+fn one_layout_charges_decodes_attention_per_kv_element() {
     let dir = tempfile::tempdir().unwrap();
     let mut fake = Fake::new();
     fake.per_query_head_s = 20e-9;
-    fake.per_kv_head_s = 100e-9;
+    fake.per_kv_element_s = 1.5e-9;
     let mut o = options(dir.path());
     o.types = vec![GgmlType::Q4_K];
     let r = runner::run_with(&fake, &profile(2, 2), &o, &NoProgress).unwrap();
     assert_eq!(r.deep_decode.len(), 1);
-    // The Q4_K decode model's slope (4 query heads, 2 KV heads) spread over its query heads.
+    // The Q4_K decode model's slope (4 query heads and 2 KV heads of 64) spread over its KV
+    // elements.
     let a = r.decode_attention.unwrap();
-    assert_eq!(a.s_per_kv_head, 0.0);
+    assert_eq!((a.s_per_query_head, a.s_per_kv_head), (0.0, 0.0));
     assert!(
-        close(a.s_per_query_head, (4.0 * 20e-9 + 2.0 * 100e-9) / 4.0, 1e-6),
+        close(
+            a.s_per_kv_element,
+            (4.0 * 20e-9 + 128.0 * 1.5e-9) / 128.0,
+            1e-6
+        ),
         "{a:?}"
     );
 }
@@ -693,7 +709,7 @@ fn a_decode_attention_implausibly_large_for_the_benchmark_model_is_rejected_as_n
     let dir = tempfile::tempdir().unwrap();
     let mut fake = Fake::new();
     // The decode models' attention at the deep context would be nearly all of their token.
-    fake.per_kv_head_s = 1e-3;
+    fake.per_kv_element_s = 1e-3 / 64.0;
     let mut o = options(dir.path());
     o.types = vec![GgmlType::Q4_K, GgmlType::Q8_0];
     let r = runner::run_with(&fake, &profile(2, 2), &o, &NoProgress).unwrap();
@@ -704,52 +720,74 @@ fn a_decode_attention_implausibly_large_for_the_benchmark_model_is_rejected_as_n
         .all(|p| p.deep_tokens_per_s.median < p.short_tokens_per_s));
 }
 
-/// Slopes (seconds per layer and position) of three groupings, fitted as `a × heads + b × KV
-/// heads`: exact points give both back; points whose fit would make a cost negative give the
-/// other alone its least-squares value.
+/// Slopes (seconds per layer and position) of head layouts, fitted as `a × query heads + b × KV
+/// heads + c × KV elements`: exact points give all three back; points whose fit would make a
+/// cost negative give the others their least-squares values; layouts that cannot tell costs
+/// apart fall back to fewer.
 #[test]
-fn decode_attention_fit_solves_both_costs_and_never_goes_negative() {
+fn decode_attention_fit_solves_three_costs_and_never_goes_negative() {
     use minerva_setup::bench::Stat;
     use minerva_setup::types::bench::DeepDecodePoint;
     // A point whose deep decode is slower than the short one by `slope × layers × 500`.
-    let point = |heads: u32, kv: u32, slope: f64| {
+    let point = |heads: u32, kv: u32, head_dim: u32, slope: f64| {
         let short = 0.02;
         DeepDecodePoint {
             ggml_type: "Q4_K".into(),
             n_layers: 10,
             n_heads: heads,
             n_kv_heads: kv,
+            head_dim,
             short_position: 20.0,
             deep_position: 520.0,
             short_tokens_per_s: 1.0 / short,
             deep_tokens_per_s: Stat::single(1.0 / (short + slope * 10.0 * 500.0)),
         }
     };
-    let law = |h: f64, kv: f64| 3e-8 * h + 5e-8 * kv;
+    let law = |h: f64, kv: f64, d: f64| 4e-9 * h + 9e-9 * kv + 0.6e-9 * kv * d;
     let pts = [
-        point(32, 8, law(32.0, 8.0)),
-        point(32, 32, law(32.0, 32.0)),
-        point(16, 2, law(16.0, 2.0)),
+        point(32, 8, 64, law(32.0, 8.0, 64.0)),
+        point(32, 32, 64, law(32.0, 32.0, 64.0)),
+        point(16, 4, 128, law(16.0, 4.0, 128.0)),
     ];
     let a = runner::fit_decode_attention(&pts).unwrap();
     assert!(
-        close(a.s_per_query_head, 3e-8, 1e-6) && close(a.s_per_kv_head, 5e-8, 1e-6),
+        close(a.s_per_query_head, 4e-9, 1e-6)
+            && close(a.s_per_kv_head, 9e-9, 1e-6)
+            && close(a.s_per_kv_element, 0.6e-9, 1e-6),
         "{a:?}"
     );
-    // More ungrouped slope than grouping explains: b comes out negative, so a alone carries it.
-    let pts = [point(32, 8, 1e-6), point(32, 32, 0.5e-6)];
-    let a = runner::fit_decode_attention(&pts).unwrap();
+    // Heads of one size cannot tell the KV heads from their elements: the query heads and the
+    // KV elements carry them, exactly.
+    let a = runner::fit_decode_attention(&pts[..2]).unwrap();
     assert_eq!(a.s_per_kv_head, 0.0);
-    let want = (32.0 * 1e-6 + 32.0 * 0.5e-6) / (32.0 * 32.0 * 2.0);
-    assert!(close(a.s_per_query_head, want, 1e-6), "{a:?}");
-    // The reverse: a negative, b alone.
-    let pts = [point(32, 8, 0.1e-6), point(32, 32, 2e-6)];
+    assert!(close(a.s_per_query_head, 4e-9, 1e-6), "{a:?}");
+    assert!(
+        close(a.s_per_kv_element, 0.6e-9 + 9e-9 / 64.0, 1e-6),
+        "{a:?}"
+    );
+    // More ungrouped slope than grouping explains: the KV costs would be negative, so the query
+    // heads alone carry it (least squares over both points).
+    let pts = [point(32, 8, 64, 1e-6), point(32, 32, 64, 0.5e-6)];
     let a = runner::fit_decode_attention(&pts).unwrap();
-    assert_eq!(a.s_per_query_head, 0.0);
-    let want = (8.0 * 0.1e-6 + 32.0 * 2e-6) / (8.0 * 8.0 + 32.0 * 32.0);
-    assert!(close(a.s_per_kv_head, want, 1e-6), "{a:?}");
-    // A deep context that was faster is no point at all.
-    let mut faster = point(32, 8, 1e-7);
+    assert_eq!((a.s_per_kv_head, a.s_per_kv_element), (0.0, 0.0));
+    assert!(
+        close(a.s_per_query_head, (1e-6 + 0.5e-6) / 64.0, 1e-6),
+        "{a:?}"
+    );
+    // The reverse: the query heads' cost negative, the KV elements alone.
+    let pts = [point(32, 8, 64, 0.1e-6), point(32, 32, 64, 2e-6)];
+    let a = runner::fit_decode_attention(&pts).unwrap();
+    assert_eq!((a.s_per_query_head, a.s_per_kv_head), (0.0, 0.0));
+    let (x1, x2) = (8.0 * 64.0, 32.0 * 64.0);
+    let want = (x1 * 0.1e-6 + x2 * 2e-6) / (x1 * x1 + x2 * x2);
+    assert!(close(a.s_per_kv_element, want, 1e-6), "{a:?}");
+    // One point: charged per KV element.
+    let a = runner::fit_decode_attention(&pts[..1]).unwrap();
+    assert_eq!((a.s_per_query_head, a.s_per_kv_head), (0.0, 0.0));
+    assert!(close(a.s_per_kv_element, 0.1e-6 / 512.0, 1e-6), "{a:?}");
+    // A deep context that was faster is no point at all, nor one of unknown head size.
+    let mut faster = point(32, 8, 64, 1e-7);
     faster.deep_tokens_per_s = Stat::single(60.0);
     assert_eq!(runner::fit_decode_attention(&[faster]), None);
+    assert_eq!(runner::fit_decode_attention(&[point(32, 8, 0, 1e-7)]), None);
 }

@@ -13,7 +13,8 @@
 //! with its other guests.) The width curve of prefill and prefill's context growth come from the
 //! half-width model of [`width_shapes`] (the growth also from its twin with larger heads,
 //! [`wide_head_shape`]), the fixed cost per prompt from its twice-as-deep one. Decode's attention
-//! comes from the Q4_K and the ungrouped ([`UNGROUPED_TYPE`]) decode models at a deep context.
+//! comes from the Q4_K, the ungrouped ([`UNGROUPED_TYPE`]) and the wide-head
+//! ([`WIDE_HEAD_DECODE_TYPE`]) decode models at a deep context.
 
 use std::path::{Path, PathBuf};
 
@@ -49,6 +50,11 @@ pub const CONVERGENCE_TYPE: GgmlType = GgmlType::Q4_K;
 /// context on it and on [`CONVERGENCE_TYPE`]'s decode model tells what attention costs per query
 /// head and per KV head apart (its 6 layers read 310 MB).
 pub const UNGROUPED_TYPE: GgmlType = GgmlType::Q8_0;
+
+/// The type whose decode model has heads of [`WIDE_HEAD_DIM`] (as many query heads per KV head as
+/// the others): with the other two, the third model that tells decode's attention per head from
+/// its cost per head element (its 8 layers read 340 MB).
+pub const WIDE_HEAD_DECODE_TYPE: GgmlType = GgmlType::Q6_K;
 
 /// Layers of the prefill models (2048 wide: 90 M weights, 50 MB in Q4_K; the last layer's
 /// feed-forward runs for the last prompt token only).
@@ -94,11 +100,23 @@ pub fn decode_layers(shape: &ModelShape, ggml_type: GgmlType, min_bytes: u64) ->
 }
 
 /// The decode model's shape of `ggml_type` for the prefill models' `shape`: ungrouped KV heads
-/// for [`UNGROUPED_TYPE`], and [`decode_layers`] layers.
+/// for [`UNGROUPED_TYPE`], heads of [`WIDE_HEAD_DIM`] for [`WIDE_HEAD_DECODE_TYPE`] (where the
+/// width holds two of them and the shape's own are smaller), and [`decode_layers`] layers.
 pub fn decode_shape(shape: &ModelShape, ggml_type: GgmlType, min_bytes: u64) -> ModelShape {
     let mut s = shape.clone();
     if ggml_type == UNGROUPED_TYPE {
         s.n_kv_heads = s.n_heads;
+    }
+    let wide_heads = s.n_embd / WIDE_HEAD_DIM;
+    if ggml_type == WIDE_HEAD_DECODE_TYPE
+        && s.head_dim < WIDE_HEAD_DIM
+        && wide_heads >= 2
+        && s.n_embd.is_multiple_of(WIDE_HEAD_DIM)
+    {
+        let group = (s.n_heads / s.n_kv_heads.max(1)).max(1);
+        s.head_dim = WIDE_HEAD_DIM;
+        s.n_heads = wide_heads;
+        s.n_kv_heads = (wide_heads / group).max(1);
     }
     s.n_layers = decode_layers(&s, ggml_type, min_bytes);
     s

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use super::models::{
     self, BenchModel, ModelError, CONVERGENCE_TYPE, DECODE_MODEL_BYTES, DEFAULT_TYPES,
-    PREFILL_LAYERS, UNGROUPED_TYPE,
+    PREFILL_LAYERS, UNGROUPED_TYPE, WIDE_HEAD_DECODE_TYPE,
 };
 use super::sched::{self, OnCpu, Samples};
 use crate::gguf::{prefill_weights, GgmlType, ModelShape};
@@ -808,6 +808,7 @@ fn deep_point(
         n_layers: m.shape.n_layers,
         n_heads: m.shape.n_heads,
         n_kv_heads: m.shape.n_kv_heads,
+        head_dim: m.shape.head_dim,
         short_position: f64::from(short_context) + half_gen,
         deep_position: f64::from(DEEP_CONTEXT_TOKENS) + half_gen,
         short_tokens_per_s: stat(&r.decode_tokens_per_s).median,
@@ -815,13 +816,13 @@ fn deep_point(
     })
 }
 
-/// Whether `d` is a decode model of the attention pair (the convergence type's and the ungrouped
-/// type's), which also decode at [`DEEP_CONTEXT_TOKENS`]: generated models with the width curve
+/// Whether `d` is one of the attention's decode models (the convergence type's, the ungrouped
+/// type's and the wide-head type's), which also decode at [`DEEP_CONTEXT_TOKENS`]: generated models with the width curve
 /// on (the full benchmark).
 fn attention_pair(opts: &BenchOptions, d: &BenchModel) -> bool {
     opts.width_curve
         && opts.bench_model.is_none()
-        && [CONVERGENCE_TYPE, UNGROUPED_TYPE].contains(&d.dominant_type())
+        && [CONVERGENCE_TYPE, UNGROUPED_TYPE, WIDE_HEAD_DECODE_TYPE].contains(&d.dominant_type())
 }
 
 /// Whether `m` is the width curve's point at the prefill models' own width: the convergence
@@ -1106,6 +1107,7 @@ fn derive(
         n_layers: m.shape.n_layers,
         n_heads: m.shape.n_heads,
         n_kv_heads: m.shape.n_kv_heads,
+        head_dim: m.shape.head_dim,
         decode_context_tokens: None,
         prefill_n_embd: Some(m.shape.n_embd),
     }
@@ -1261,70 +1263,105 @@ pub fn fit_context_growth(
 /// token (2-core Xeon VM).
 const MAX_DEEP_ATTENTION_SHARE: f64 = 0.75;
 
-/// Decode's attention costs per query head and per KV head from deep-decode points of models
-/// that group their query heads differently: each point's slope (extra seconds per token, layer
-/// and earlier position) is `a × heads + b × KV heads`; two points of different grouping
-/// determine both (least squares over more). A negative cost is noise: the other one then
-/// carries the whole slope (a fit of that one alone). A single grouping cannot tell the two
-/// apart; its slope is charged per query head, which models with fewer KV heads per query head
-/// than the benchmark's only make cheaper than they are by the KV heads' part. `None` without a
-/// plausible point.
+/// The subsets of [`DecodeAttention`]'s costs (indices into
+/// [`crate::types::bench::Heads::features`]) the fit tries, in the order it prefers them among
+/// equally good fits. Two groupings of heads of one size cannot tell a cost per KV head from one
+/// per KV element: they are charged per query head and per KV element (the bytes read); one
+/// point alone is charged per KV element.
+const ATTENTION_COST_SETS: [&[usize]; 7] =
+    [&[0, 1, 2], &[0, 2], &[0, 1], &[1, 2], &[2], &[0], &[1]];
+
+/// Decode's attention costs from deep-decode points: each point's slope (extra seconds per
+/// token, layer and earlier position) is `a × query heads + b × KV heads + c × KV elements`.
+/// Three models that differ in grouping and head size determine all three; the least-squares
+/// fit that keeps every cost non-negative is taken (a negative cost is noise: the others then
+/// carry the slope), among equally good ones the first of [`ATTENTION_COST_SETS`]. `None`
+/// without a plausible point.
 pub fn fit_decode_attention(points: &[DeepDecodePoint]) -> Option<DecodeAttention> {
-    let usable: Vec<(f64, f64, f64)> = points
+    let usable: Vec<([f64; 3], f64)> = points
         .iter()
         .filter_map(|p| {
             let slope = p.slope()?;
             let attention_s = slope * f64::from(p.n_layers) * p.deep_position;
             let share = attention_s * p.deep_tokens_per_s.median;
-            (share <= MAX_DEEP_ATTENTION_SHARE).then_some((
-                f64::from(p.n_heads),
-                f64::from(p.n_kv_heads),
-                slope,
-            ))
+            (share <= MAX_DEEP_ATTENTION_SHARE && p.head_dim > 0)
+                .then_some((p.heads().features(), slope))
         })
         .collect();
     if usable.is_empty() {
         return None;
     }
-    let only = |by_kv: bool| {
-        let (num, den) = usable.iter().fold((0.0, 0.0), |(n, d), (h, kv, y)| {
-            let x = if by_kv { *kv } else { *h };
-            (n + x * y, d + x * x)
-        });
-        (den > 0.0).then(|| num / den)
-    };
-    let per_query_head = |a: f64| DecodeAttention {
-        s_per_query_head: a,
-        s_per_kv_head: 0.0,
-    };
-    let ratios: Vec<f64> = usable.iter().map(|(h, kv, _)| kv / h.max(1.0)).collect();
-    let distinct = ratios.iter().any(|r| (r - ratios[0]).abs() > 1e-9);
-    if !distinct {
-        return only(false).map(per_query_head);
+    let total: f64 = usable.iter().map(|(_, y)| y * y).sum();
+    let mut best: Option<(f64, [f64; 3])> = None;
+    for set in ATTENTION_COST_SETS {
+        let Some(costs) = least_squares(&usable, set) else {
+            continue;
+        };
+        if costs.iter().any(|c| *c < 0.0) {
+            continue;
+        }
+        let residual: f64 = usable
+            .iter()
+            .map(|(x, y)| {
+                let fit: f64 = x.iter().zip(costs).map(|(x, c)| x * c).sum();
+                (y - fit).powi(2)
+            })
+            .sum();
+        if best.is_none_or(|(r, _)| residual < r - 1e-9 * total) {
+            best = Some((residual, costs));
+        }
     }
-    // Normal equations of y = a h + b kv.
-    let (mut shh, mut shk, mut skk, mut shy, mut sky) = (0.0, 0.0, 0.0, 0.0, 0.0);
-    for (h, kv, y) in &usable {
-        shh += h * h;
-        shk += h * kv;
-        skk += kv * kv;
-        shy += h * y;
-        sky += kv * y;
+    best.map(|(_, c)| DecodeAttention {
+        s_per_query_head: c[0],
+        s_per_kv_head: c[1],
+        s_per_kv_element: c[2],
+    })
+}
+
+/// The least-squares costs of `points` (features, slope) on the features in `set` (the others
+/// 0); `None` when the points cannot tell them apart.
+fn least_squares(points: &[([f64; 3], f64)], set: &[usize]) -> Option<[f64; 3]> {
+    let n = set.len();
+    // Normal equations, scaled per feature so that the pivots compare.
+    let scale: Vec<f64> = set
+        .iter()
+        .map(|&j| points.iter().map(|(x, _)| x[j] * x[j]).sum::<f64>().sqrt())
+        .collect();
+    if scale.iter().any(|s| *s <= 0.0) {
+        return None;
     }
-    let det = shh * skk - shk * shk;
-    let a = (shy * skk - sky * shk) / det;
-    let b = (sky * shh - shy * shk) / det;
-    match (a >= 0.0, b >= 0.0) {
-        (true, true) => Some(DecodeAttention {
-            s_per_query_head: a,
-            s_per_kv_head: b,
-        }),
-        (true, false) => only(false).map(per_query_head),
-        (false, _) => only(true).map(|b| DecodeAttention {
-            s_per_query_head: 0.0,
-            s_per_kv_head: b,
-        }),
+    let mut m = vec![vec![0.0; n + 1]; n];
+    for (x, y) in points {
+        let z: Vec<f64> = set.iter().zip(&scale).map(|(&j, s)| x[j] / s).collect();
+        for r in 0..n {
+            for c in 0..n {
+                m[r][c] += z[r] * z[c];
+            }
+            m[r][n] += z[r] * y;
+        }
     }
+    // Gauss-Jordan with partial pivoting.
+    for col in 0..n {
+        let pivot = (col..n).max_by(|&a, &b| m[a][col].abs().total_cmp(&m[b][col].abs()))?;
+        if m[pivot][col].abs() < 1e-9 {
+            return None;
+        }
+        m.swap(col, pivot);
+        let pivot_row = m[col].clone();
+        for (r, row) in m.iter_mut().enumerate() {
+            if r != col {
+                let f = row[col] / pivot_row[col];
+                for (x, p) in row.iter_mut().zip(&pivot_row).skip(col) {
+                    *x -= f * p;
+                }
+            }
+        }
+    }
+    let mut costs = [0.0; 3];
+    for (i, &j) in set.iter().enumerate() {
+        costs[j] = m[i][n] / m[i][i] / scale[i];
+    }
+    Some(costs)
 }
 
 /// The width curve's point of model `m` from its job's rates (prefill of a `prompt`-token

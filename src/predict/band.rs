@@ -117,6 +117,7 @@ mod tests {
             n_layers: 0,
             n_heads: 0,
             n_kv_heads: 0,
+            head_dim: 0,
             decode_context_tokens: None,
             prefill_n_embd: None,
         }

@@ -93,6 +93,7 @@ fn quant(
         n_layers: 0,
         n_heads: 0,
         n_kv_heads: 0,
+        head_dim: 0,
         decode_context_tokens: None,
         prefill_n_embd: None,
     }
@@ -784,8 +785,11 @@ fn measured_context_growth_enters_decode_at_the_turns_position_and_prefill_at_it
     q.n_layers = 12;
     q.n_heads = 16;
     q.n_kv_heads = 4;
+    q.head_dim = 64;
     let plain = bench(vec![q.clone()], 0.0);
-    let (per_head, per_kv, attention) = (30e-9, 200e-9, 10e9);
+    let (per_head, per_kv_head, per_kv_element, attention) = (30e-9, 20e-9, 3e-9, 10e9);
+    // Per layer and position, heads of `d`.
+    let slope = |h: f64, kv: f64, d: f64| per_head * h + per_kv_head * kv + per_kv_element * kv * d;
     let mut grown = plain.clone();
     grown.context_growth = Some(ContextGrowth {
         ggml_type: "Q4_K".into(),
@@ -802,7 +806,8 @@ fn measured_context_growth_enters_decode_at_the_turns_position_and_prefill_at_it
     });
     grown.decode_attention = Some(DecodeAttention {
         s_per_query_head: per_head,
-        s_per_kv_head: per_kv,
+        s_per_kv_head: per_kv_head,
+        s_per_kv_element: per_kv_element,
     });
     let mut hw = profile("cloud");
     cpu_only(&mut hw);
@@ -812,11 +817,11 @@ fn measured_context_growth_enters_decode_at_the_turns_position_and_prefill_at_it
     let opts = PredictOptions::default();
 
     // Decode, bandwidth bound: the candidate's own attention at its position (per layer and
-    // position: 32 query heads and 8 KV heads at their costs), plus its bytes at the rate the
+    // position: 32 query heads and 8 KV heads of 128 at their costs), plus its bytes at the rate the
     // benchmark's time gives once the benchmark model's own attention (12 layers, 16 query and 4
-    // KV heads, position 256 + 64 / 2) is taken out of it.
+    // KV heads of 64, position 256 + 64 / 2) is taken out of it.
     let recorded_s = 1.0 / q.decode_tokens_per_s.median;
-    let net_s = recorded_s - 12.0 * 288.0 * (16.0 * per_head + 4.0 * per_kv);
+    let net_s = recorded_s - 12.0 * 288.0 * slope(16.0, 4.0, 64.0);
     let mut deep = shape.clone();
     deep.n_layers = 32;
     deep.n_ff /= 2;
@@ -824,7 +829,7 @@ fn measured_context_growth_enters_decode_at_the_turns_position_and_prefill_at_it
     for (model, layers, prompt) in [(&m, 16.0, 128), (&m, 16.0, 2048), (&d, 32.0, 128)] {
         let p = predict(&hw, Some(&grown), model, &workload(prompt, 32, 4096), &opts);
         let pos = prompt as f64 + 16.0;
-        let expect = layers * pos * (32.0 * per_head + 8.0 * per_kv)
+        let expect = layers * pos * slope(32.0, 8.0, 128.0)
             + p.weight_bytes_per_token as f64 / (q.params as f64 * 1.0625) * net_s;
         let got = 1.0 / p.decode_tokens_per_s;
         assert!(

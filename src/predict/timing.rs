@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{rates, CpuRates, Inputs, Placement, PlacementKind, TensorSplit};
 use crate::gguf::{GgmlType, PrefillUse, TensorSummary};
+use crate::types::bench::Heads;
 
 /// The factor that bounds decode speed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -67,13 +68,16 @@ pub(super) fn decode_time(
     let kv_read =
         2.0 * shape.n_layers as f64 * avg_pos * (shape.n_kv_heads * shape.head_dim) as f64 * 2.0;
 
-    // The CPU's attention over the KV cache: at its measured costs per query head and per KV
-    // head where the benchmark measured them, else as bytes read.
+    // The CPU's attention over the KV cache: at its measured costs per query head, KV head and
+    // KV element where the benchmark measured them, else as bytes read.
     let cpu_attention_s = cpu.decode_attention.map(|a| {
         a.token_s(
             shape.n_layers as f64 * cpu_layer_share,
-            shape.n_heads,
-            shape.n_kv_heads,
+            Heads {
+                n_heads: shape.n_heads,
+                n_kv_heads: shape.n_kv_heads,
+                head_dim: shape.head_dim,
+            },
             avg_pos,
         )
     });

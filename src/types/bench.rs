@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 /// 3: decode's attention over the context measured on two decode models at a deep context (one
 /// grouping four query heads per KV head, one not): a cost per query head and one per KV head
 /// ([`DecodeAttention`]), where 2 had one cost per KV row from a small model.
-pub const BENCH_SCHEMA_VERSION: u32 = 3;
+pub const BENCH_SCHEMA_VERSION: u32 = 4;
 
 /// Median and spread of repeated measurements of one quantity.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -82,7 +82,7 @@ pub struct QuantBench {
     /// and the output matrix (evaluated for the last token only) taken out of the time and the
     /// FLOP.
     pub prefill_flops_per_s: f64,
-    /// Layers, query heads and KV heads of the measured model: with
+    /// Layers, query heads, KV heads and head size of the measured model: with
     /// [`BenchResult::decode_attention`], the attention its decode paid. 0 in older results (no
     /// attention taken out).
     #[serde(default)]
@@ -91,6 +91,8 @@ pub struct QuantBench {
     pub n_heads: u32,
     #[serde(default)]
     pub n_kv_heads: u32,
+    #[serde(default)]
+    pub head_dim: u32,
     /// Tokens in the KV cache when decode was timed, where it differs from `prompt_tokens`
     /// (decode measured on its own model after a short prompt); `None`: `prompt_tokens`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -112,33 +114,78 @@ impl QuantBench {
     pub fn decode_attention_s(&self, a: &DecodeAttention) -> f64 {
         a.token_s(
             self.n_layers as f64,
-            self.n_heads,
-            self.n_kv_heads,
+            Heads {
+                n_heads: self.n_heads,
+                n_kv_heads: self.n_kv_heads,
+                head_dim: self.head_dim,
+            },
             self.decode_position(),
         )
     }
 }
 
 /// What a decoded token's attention over the KV cache costs, per layer and earlier position:
-/// a part per query head (the dot products and the softmax-weighted sum, computed per head) and
-/// a part per KV head (the rows of K and V read, shared by the query heads of a group).
-/// Measured on a 2-core Xeon VM with two 1024-wide 8-layer models that differed only in their KV
-/// heads, one cost per KV row charged an ungrouped model (llama2-7b) about 2.7 times its
-/// attention.
+/// a part per query head (its dot products with the cache's keys, the softmax and the weighted
+/// sum of the values, computed per head), a part per KV head (the per-row work of reading its K
+/// and V rows, shared by the query heads of a group) and a part per element of the KV heads
+/// (the bytes of those rows). On a 2-core Xeon VM, llama.cpp's own counters on 1024-wide 8-layer
+/// Q8_0 models from 64 to 1536 tokens in the cache: 16 query heads of 64 with 16 KV heads cost
+/// 5.5 × 10⁻⁷ s per layer and position, 8 of 128 with 8 KV heads 5.1; 16 of 64 with 4 KV heads
+/// 2.9, 4 of 256 with 1 KV head 1.9 (a cost per head alone would have made that one a quarter, a
+/// cost per element alone the same). Fitted on the benchmark's three decode models, a cost per
+/// query element in place of the one per KV head came out at 0-2.5 % of the slope and charged
+/// heads of 256 and of 128 too much: decode at 2048 + 256 tokens predicted 11 % slow for
+/// gemma3-270m's shape, against 1 % with this one (`bench/README.md`).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct DecodeAttention {
     pub s_per_query_head: f64,
+    #[serde(default)]
     pub s_per_kv_head: f64,
+    #[serde(default)]
+    pub s_per_kv_element: f64,
+}
+
+/// The attention heads of a model: what [`DecodeAttention`] charges per layer and position.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Heads {
+    pub n_heads: u32,
+    pub n_kv_heads: u32,
+    pub head_dim: u32,
+}
+
+impl Heads {
+    /// What each cost of [`DecodeAttention`] is paid per layer and position: query heads, KV
+    /// heads, KV elements (KV heads × head size).
+    pub fn features(&self) -> [f64; 3] {
+        let (h, kv, d) = (
+            f64::from(self.n_heads),
+            f64::from(self.n_kv_heads),
+            f64::from(self.head_dim),
+        );
+        [h, kv, kv * d]
+    }
 }
 
 impl DecodeAttention {
+    /// The three costs in the order of [`Heads::features`].
+    pub fn costs(&self) -> [f64; 3] {
+        [
+            self.s_per_query_head,
+            self.s_per_kv_head,
+            self.s_per_kv_element,
+        ]
+    }
+
+    /// Seconds per layer and earlier position of a model with `heads`.
+    pub fn slope(&self, heads: Heads) -> f64 {
+        let f = heads.features();
+        self.costs().iter().zip(f).map(|(c, x)| c * x).sum()
+    }
+
     /// Attention seconds of one decoded token of a model of `n_layers` layers (its share on this
     /// device, possibly fractional) at `position` tokens in the cache.
-    pub fn token_s(&self, n_layers: f64, n_heads: u32, n_kv_heads: u32, position: f64) -> f64 {
-        n_layers
-            * position
-            * (self.s_per_query_head * f64::from(n_heads)
-                + self.s_per_kv_head * f64::from(n_kv_heads))
+    pub fn token_s(&self, n_layers: f64, heads: Heads, position: f64) -> f64 {
+        n_layers * position * self.slope(heads)
     }
 }
 
@@ -150,6 +197,8 @@ pub struct DeepDecodePoint {
     pub n_layers: u32,
     pub n_heads: u32,
     pub n_kv_heads: u32,
+    #[serde(default)]
+    pub head_dim: u32,
     /// Average position of the tokens decoded at each depth.
     pub short_position: f64,
     pub deep_position: f64,
@@ -158,9 +207,18 @@ pub struct DeepDecodePoint {
 }
 
 impl DeepDecodePoint {
+    /// The measured model's heads.
+    pub fn heads(&self) -> Heads {
+        Heads {
+            n_heads: self.n_heads,
+            n_kv_heads: self.n_kv_heads,
+            head_dim: self.head_dim,
+        }
+    }
+
     /// Extra seconds per token per layer and earlier position at the deep context:
-    /// `s_per_query_head × heads + s_per_kv_head × KV heads` of [`DecodeAttention`]; `None` when
-    /// the deep context was not slower.
+    /// [`DecodeAttention::slope`] of the model's heads; `None` when the deep context was not
+    /// slower.
     pub fn slope(&self) -> Option<f64> {
         let d_pos = self.deep_position - self.short_position;
         let (deep, short) = (self.deep_tokens_per_s.median, self.short_tokens_per_s);

@@ -290,6 +290,7 @@ pub fn bench(decode_tokens_per_s: f64) -> BenchResult {
         n_layers: 0,
         n_heads: 0,
         n_kv_heads: 0,
+        head_dim: 0,
         decode_context_tokens: None,
         prefill_n_embd: None,
     };
