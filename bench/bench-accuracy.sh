@@ -12,7 +12,8 @@
 #    predicted vs measured load, prefill, decode, time to first token and turn.
 #    The benchmark runs again before each model (this machine's speed drifts by tens of percent
 #    over half an hour), and every model's predicted turn is compared across those benchmarks:
-#    the repeatability of the prediction (limit 5 %).
+#    the repeatability of the prediction (limit 5 % between two benchmarks run one after the
+#    other, minutes apart; the spread over the whole run is printed next to it).
 # 4. Exits 1 when the worst turn or decode error exceeds 15 % or their median exceeds 7 %, or the
 #    worst prefill or time to first token exceeds 15 %.
 #
