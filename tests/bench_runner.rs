@@ -29,6 +29,9 @@ fn weights_per_s(t: GgmlType) -> f64 {
     }
 }
 
+/// The fake's disk: what a load of an uncached model reads per second.
+const COLD_READ_BYTES_PER_S: f64 = 400e6;
+
 struct Fake {
     /// Models smaller than this many weights decode `cache_boost` times faster per weight.
     cache_below: u64,
@@ -80,6 +83,14 @@ fn thread_factor(t: u32) -> f64 {
 }
 
 impl Engine for Fake {
+    /// A cold load reads the file at [`COLD_READ_BYTES_PER_S`] on top of the cached load.
+    fn cold_load(&self, model: &Path) -> Result<Option<f64>, BenchError> {
+        let bytes = std::fs::metadata(model).unwrap().len();
+        Ok(Some(
+            self.run(model, 0, &[])?.0 + bytes as f64 / COLD_READ_BYTES_PER_S,
+        ))
+    }
+
     fn run(
         &self,
         model: &Path,
@@ -319,8 +330,11 @@ fn a_faster_neighbour_thread_count_wins_and_a_given_count_is_not_tried() {
         "trials: decode only, with time"
     );
     assert!(
-        calls[1..].iter().all(|(_, _, jobs)| jobs[0].threads == 4),
-        "every measurement uses the winner"
+        calls[1..]
+            .iter()
+            .filter(|(_, _, jobs)| !jobs.is_empty())
+            .all(|(_, _, jobs)| jobs[0].threads == 4),
+        "every measurement uses the winner (the cold load's runs have no job)"
     );
 
     let fake = Fake::new();
@@ -790,4 +804,24 @@ fn decode_attention_fit_solves_three_costs_and_never_goes_negative() {
     faster.deep_tokens_per_s = Stat::single(60.0);
     assert_eq!(runner::fit_decode_attention(&[faster]), None);
     assert_eq!(runner::fit_decode_attention(&[point(32, 8, 0, 1e-7)]), None);
+}
+
+#[test]
+fn the_q8_0_prefill_model_is_also_loaded_cold_and_its_read_speed_recovered() {
+    let dir = tempfile::tempdir().unwrap();
+    let fake = Fake::new();
+    let r = runner::run_with(&fake, &profile(2, 2), &options(dir.path()), &NoProgress).unwrap();
+    let c = r.cold_load.expect("a cold load was timed");
+    assert_eq!(c.ggml_type, "Q8_0");
+    let read = c.read_bytes_per_s().unwrap();
+    assert!(close(read, COLD_READ_BYTES_PER_S, 1e-9), "{read}");
+    // Loaded twice more than its measurement needed: cold, then from the cache.
+    let q8_loads = fake
+        .calls
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|(t, _, jobs)| t == "Q8_0" && jobs.is_empty())
+        .count();
+    assert_eq!(q8_loads, 2);
 }

@@ -56,6 +56,11 @@ pub const UNGROUPED_TYPE: GgmlType = GgmlType::Q8_0;
 /// its cost per head element (its 8 layers read 340 MB).
 pub const WIDE_HEAD_DECODE_TYPE: GgmlType = GgmlType::Q6_K;
 
+/// The type whose prefill model's load is also timed from the disk (its pages dropped from the
+/// page cache): on x86 llama.cpp maps Q8_0 weights as they are (Q4_0 and Q4_K it repacks at
+/// load), so that load is the file's read.
+pub const COLD_LOAD_TYPE: GgmlType = GgmlType::Q8_0;
+
 /// Layers of the prefill models (2048 wide: 90 M weights, 50 MB in Q4_K; the last layer's
 /// feed-forward runs for the last prompt token only).
 pub const PREFILL_LAYERS: u32 = 2;

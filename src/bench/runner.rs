@@ -9,8 +9,8 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use super::models::{
-    self, BenchModel, ModelError, CONVERGENCE_TYPE, DECODE_MODEL_BYTES, DEFAULT_TYPES,
-    PREFILL_LAYERS, UNGROUPED_TYPE, WIDE_HEAD_DECODE_TYPE,
+    self, BenchModel, ModelError, COLD_LOAD_TYPE, CONVERGENCE_TYPE, DECODE_MODEL_BYTES,
+    DEFAULT_TYPES, PREFILL_LAYERS, UNGROUPED_TYPE, WIDE_HEAD_DECODE_TYPE,
 };
 use super::sched::{self, OnCpu, Samples};
 use crate::gguf::{prefill_weights, GgmlType, ModelShape};
@@ -19,7 +19,7 @@ use crate::llama::{self, LlamaError};
 use crate::profile::HardwareProfile;
 use crate::progress::Progress;
 use crate::types::bench::{
-    BatchDecode, BatchStep, BenchBackend, BenchConditions, BenchResult, ContextGrowth,
+    BatchDecode, BatchStep, BenchBackend, BenchConditions, BenchResult, ColdLoad, ContextGrowth,
     DecodeAttention, DeepDecodePoint, QuantBench, Stat, ThreadTrial, WidthPoint,
     BENCH_SCHEMA_VERSION,
 };
@@ -164,6 +164,16 @@ pub trait Engine {
         gpu_layers: u32,
         jobs: &[Job],
     ) -> Result<(f64, Vec<JobRates>), BenchError>;
+    /// Load `model` with its pages dropped from the page cache first (synced, then
+    /// `posix_fadvise(DONTNEED)`): seconds, or `None` when they could not be dropped.
+    fn cold_load(&self, model: &Path) -> Result<Option<f64>, BenchError> {
+        let dropped = std::fs::File::open(model)
+            .is_ok_and(|f| f.sync_all().is_ok() && crate::probe::disk::drop_cached_pages(&f));
+        if !dropped {
+            return Ok(None);
+        }
+        Ok(Some(self.run(model, 0, &[])?.0))
+    }
     /// Whether a GPU can take the layers.
     fn gpu_available(&self) -> bool {
         false
@@ -233,6 +243,12 @@ pub fn run_with(
         &mut budget,
         &mut warnings,
     )?;
+    let cold_load =
+        if opts.bench_model.is_none() && backends.iter().any(|(b, _)| *b == BenchBackend::Cpu) {
+            measure_cold_load(&run, &models)?
+        } else {
+            None
+        };
     let on_cpu = engine.on_cpu();
     let conditions = load_at_start.map(|load| BenchConditions {
         load_average_1m: load,
@@ -254,6 +270,7 @@ pub fn run_with(
         warnings,
     );
     result.conditions = conditions;
+    result.cold_load = cold_load;
     result.cpu_variant = engine.cpu_variant().map(Box::new);
     if let Some(c) = conditions.filter(|c| c.steal_ratio >= 0.02) {
         result.warnings.push(format!(
@@ -831,6 +848,31 @@ fn is_width_reference(opts: &BenchOptions, m: &BenchModel) -> bool {
     opts.width_curve && opts.bench_model.is_none() && m.dominant_type() == CONVERGENCE_TYPE
 }
 
+/// llama.cpp's load of the [`COLD_LOAD_TYPE`] prefill model with its pages dropped from the page
+/// cache, then again from the cache right after; `None` without that model or when its pages
+/// could not be dropped.
+fn measure_cold_load(run: &Run, models: &PreparedModels) -> Result<Option<ColdLoad>, BenchError> {
+    let Some(m) = models
+        .entries
+        .iter()
+        .map(|e| &e.prefill)
+        .find(|m| m.dominant_type() == COLD_LOAD_TYPE)
+    else {
+        return Ok(None);
+    };
+    run.progress
+        .phase(&format!("measuring a cold load of {}", label(m)), None);
+    let cold = run.engine.cold_load(&m.path)?;
+    let (warm_load_s, _) = run.engine.run(&m.path, 0, &[])?;
+    run.progress.finish();
+    Ok(cold.map(|cold_load_s| ColdLoad {
+        ggml_type: COLD_LOAD_TYPE.name().to_string(),
+        file_bytes: m.file_bytes,
+        cold_load_s,
+        warm_load_s,
+    }))
+}
+
 /// What [`measure_models`] found: one entry per type and backend, the batched-decode curves, the
 /// context growth when the long prompt ran, the width curve and the fixed cost per prompt.
 struct Measured {
@@ -974,6 +1016,7 @@ fn assemble_result(
         cpu_variant: None,
         width_curve,
         prefill_s_per_prompt,
+        cold_load: None,
     }
 }
 

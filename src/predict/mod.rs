@@ -223,8 +223,8 @@ pub fn predict(
     };
     // The correction comes from a measured turn (prefill and decode): loading depends on the
     // disk, not on the compute the ratio describes, so it is not scaled.
-    let cold_load_s =
-        model.file_bytes as f64 / disk_read_bytes_per_s(hw).0 + inputs.cpu.load_overhead_s;
+    let cold_load_s = model.file_bytes as f64 / disk_read_bytes_per_s(hw, &inputs.cpu).0
+        + inputs.cpu.load_overhead_s;
 
     let weight_bytes_per_token = weight_bytes_per_token(model);
     let effective_bandwidth_bytes_per_s = effective_bandwidth(&inputs, &placement, &decode);
@@ -475,11 +475,24 @@ fn band_factors(
 
 /// The models directory's uncached read speed: measured by the probe, else assumed; and whether
 /// it was measured.
-fn disk_read_bytes_per_s(hw: &HardwareProfile) -> (f64, bool) {
-    match hw.disk.as_ref().and_then(|d| d.read) {
-        Some(r) if r.bytes_per_s > 0.0 => (r.bytes_per_s, true),
-        _ => (ASSUMED_DISK_READ_BYTES_PER_S, false),
+fn disk_read_bytes_per_s(hw: &HardwareProfile, cpu: &CpuRates) -> (f64, DiskReadSource) {
+    if let Some(r) = cpu.cold_read_bytes_per_s.filter(|r| *r > 0.0) {
+        return (r, DiskReadSource::ColdLoad);
     }
+    match hw.disk.as_ref().and_then(|d| d.read) {
+        Some(r) if r.bytes_per_s > 0.0 => (r.bytes_per_s, DiskReadSource::Probe),
+        _ => (ASSUMED_DISK_READ_BYTES_PER_S, DiskReadSource::Assumed),
+    }
+}
+
+/// Where the read speed of a cold load comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum DiskReadSource {
+    /// The benchmark's cold load of one of its models: llama.cpp's own reading of a file.
+    ColdLoad,
+    /// The probe's uncached sequential read of a file it wrote.
+    Probe,
+    Assumed,
 }
 
 /// What the steps of [`predict`] share: the machine's rates and the question asked.
@@ -649,16 +662,16 @@ fn push_notes(
     if model.file_bytes_estimated {
         notes.push("file size estimated from the tensor table (no published size)".into());
     }
-    let (read_bps, read_measured) = disk_read_bytes_per_s(hw);
+    let (read_bps, read_source) = disk_read_bytes_per_s(hw, cpu);
     notes.push(format!(
-        "cold load: {:.1} GB at {} {:.0} MB/s disk read + {:.1} s setup",
+        "cold load: {:.1} GB at {:.0} MB/s {} + {:.1} s setup",
         model.file_bytes as f64 / 1e9,
-        if read_measured {
-            "a measured (uncached)"
-        } else {
-            "an assumed"
-        },
         read_bps / 1e6,
+        match read_source {
+            DiskReadSource::ColdLoad => "(the benchmark's load of an uncached model)",
+            DiskReadSource::Probe => "(the probe's uncached disk read)",
+            DiskReadSource::Assumed => "(an assumed disk read)",
+        },
         cpu.load_overhead_s
     ));
     if c != 1.0 {

@@ -73,8 +73,8 @@ pub struct CpuRates {
     pub load_overhead_s: f64,
     pub threads: u32,
     pub types: Vec<TypeRate>,
-    /// Decode's attention over the KV cache per query head and per KV head, when the benchmark
-    /// measured it; without it the KV cache is counted as bytes read.
+    /// Decode's attention over the KV cache per query head, KV head and KV element, when the
+    /// benchmark measured it; without it the KV cache is counted as bytes read.
     #[serde(default)]
     pub decode_attention: Option<DecodeAttention>,
     /// `(head size, FLOP/s)` of prefill's attention, smallest heads first, where measured
@@ -88,6 +88,10 @@ pub struct CpuRates {
     /// Prefill seconds per prompt beyond the weights and the attention, when measured.
     #[serde(default)]
     pub prefill_s_per_prompt: Option<f64>,
+    /// Bytes per second llama.cpp read loading a benchmark model that was not in the page cache,
+    /// when the benchmark measured it ([`crate::types::bench::ColdLoad`]).
+    #[serde(default)]
+    pub cold_read_bytes_per_s: Option<f64>,
 }
 
 impl CpuRates {
@@ -279,6 +283,7 @@ pub fn cpu_rates(hw: &HardwareProfile, bench: Option<&BenchResult>) -> CpuRates 
                     prefill_attention: prefill_attention_points(b),
                     prefill_width: prefill_width_points(b),
                     prefill_s_per_prompt: b.prefill_s_per_prompt,
+                    cold_read_bytes_per_s: b.cold_load.as_ref().and_then(|c| c.read_bytes_per_s()),
                 };
             }
         }
@@ -444,6 +449,7 @@ fn unmeasured_cpu_rates(hw: &HardwareProfile) -> CpuRates {
         prefill_attention: Vec::new(),
         prefill_width: Vec::new(),
         prefill_s_per_prompt: None,
+        cold_read_bytes_per_s: None,
     }
 }
 

@@ -63,6 +63,15 @@ pub fn probe_disk(path: &Path) -> Option<DiskInfo> {
         read: None,
     })
 }
+/// Ask the kernel to drop `file`'s clean pages from the page cache (`posix_fadvise(DONTNEED)`),
+/// so that the next read of it comes from the disk; whether the call succeeded (a filesystem
+/// such as tmpfs accepts it and keeps the pages).
+pub fn drop_cached_pages(file: &std::fs::File) -> bool {
+    use std::os::unix::io::AsRawFd;
+    // SAFETY: a valid descriptor of an open file; the call only advises the kernel.
+    unsafe { libc::posix_fadvise(file.as_raw_fd(), 0, 0, libc::POSIX_FADV_DONTNEED) == 0 }
+}
+
 /// Bytes the disk read measurement writes and reads back.
 pub const DISK_READ_BYTES: u64 = 64 << 20;
 
@@ -74,7 +83,6 @@ pub const DISK_READ_BYTES: u64 = 64 << 20;
 pub fn measure_read(dir: &Path, bytes: u64) -> Option<DiskRead> {
     use std::io::{Read, Write};
     use std::os::unix::fs::OpenOptionsExt;
-    use std::os::unix::io::AsRawFd;
 
     const BLOCK: usize = 4 << 20;
     const ALIGN: usize = 4096;
@@ -107,8 +115,7 @@ pub fn measure_read(dir: &Path, bytes: u64) -> Option<DiskRead> {
         Ok(f) => (f, true),
         Err(_) => {
             let f = std::fs::File::open(tmp.path()).ok()?;
-            // SAFETY: a valid descriptor of an open file; the call only advises the kernel.
-            unsafe { libc::posix_fadvise(f.as_raw_fd(), 0, 0, libc::POSIX_FADV_DONTNEED) };
+            drop_cached_pages(&f);
             (f, false)
         }
     };

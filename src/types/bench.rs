@@ -324,6 +324,28 @@ pub struct BenchResult {
     /// implausible (the per-type rates then hold it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub prefill_s_per_prompt: Option<f64>,
+    /// llama.cpp's load of one benchmark model whose pages were dropped from the page cache
+    /// first: what reading a model that is not cached costs on the benchmark cache's disk.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cold_load: Option<ColdLoad>,
+}
+
+/// A cold load of a benchmark model, next to its load from the page cache.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ColdLoad {
+    pub ggml_type: String,
+    pub file_bytes: u64,
+    pub cold_load_s: f64,
+    pub warm_load_s: f64,
+}
+
+impl ColdLoad {
+    /// Bytes per second the cold load read beyond the cached one's time; `None` when it was not
+    /// slower (the pages stayed cached: tmpfs, for one, keeps them).
+    pub fn read_bytes_per_s(&self) -> Option<f64> {
+        let extra = self.cold_load_s - self.warm_load_s;
+        (extra > 0.0 && self.file_bytes > 0).then(|| self.file_bytes as f64 / extra)
+    }
 }
 
 /// One model of the width curve: [`crate::bench::models::width_shapes`] of the prefill model of

@@ -319,6 +319,7 @@ pub fn bench(decode_tokens_per_s: f64) -> BenchResult {
         cpu_variant: None,
         width_curve: Vec::new(),
         prefill_s_per_prompt: None,
+        cold_load: None,
     }
 }
 
