@@ -112,16 +112,10 @@ pub fn decode_shape(shape: &ModelShape, ggml_type: GgmlType, min_bytes: u64) -> 
     if ggml_type == UNGROUPED_TYPE {
         s.n_kv_heads = s.n_heads;
     }
-    let wide_heads = s.n_embd / WIDE_HEAD_DIM;
-    if ggml_type == WIDE_HEAD_DECODE_TYPE
-        && s.head_dim < WIDE_HEAD_DIM
-        && wide_heads >= 2
-        && s.n_embd.is_multiple_of(WIDE_HEAD_DIM)
-    {
-        let group = (s.n_heads / s.n_kv_heads.max(1)).max(1);
-        s.head_dim = WIDE_HEAD_DIM;
-        s.n_heads = wide_heads;
-        s.n_kv_heads = (wide_heads / group).max(1);
+    if ggml_type == WIDE_HEAD_DECODE_TYPE && s.head_dim < WIDE_HEAD_DIM {
+        if let Some(wide) = with_wide_heads(&s) {
+            s = wide;
+        }
     }
     s.n_layers = decode_layers(&s, ggml_type, min_bytes);
     s
@@ -140,12 +134,21 @@ pub fn wide_head_shape(shape: &ModelShape) -> Option<ModelShape> {
     let half = width_shapes(shape)
         .into_iter()
         .find(|s| s.n_embd < shape.n_embd)?;
-    let heads = half.n_embd / WIDE_HEAD_DIM;
-    if heads < 2 || half.head_dim == WIDE_HEAD_DIM || half.n_embd % WIDE_HEAD_DIM != 0 {
+    if half.head_dim == WIDE_HEAD_DIM {
         return None;
     }
-    let group = (half.n_heads / half.n_kv_heads.max(1)).max(1);
-    let mut s = half;
+    with_wide_heads(&half)
+}
+
+/// `shape` with heads of [`WIDE_HEAD_DIM`] over its width, as many query heads per KV head as
+/// before; `None` when the width does not hold two such heads exactly.
+fn with_wide_heads(shape: &ModelShape) -> Option<ModelShape> {
+    let heads = shape.n_embd / WIDE_HEAD_DIM;
+    if heads < 2 || !shape.n_embd.is_multiple_of(WIDE_HEAD_DIM) {
+        return None;
+    }
+    let group = (shape.n_heads / shape.n_kv_heads.max(1)).max(1);
+    let mut s = shape.clone();
     s.head_dim = WIDE_HEAD_DIM;
     s.n_heads = heads;
     s.n_kv_heads = (heads / group).max(1);
